@@ -1,0 +1,1 @@
+"""partnerbill: a Zuora-compatible billing server where partner accounts take parallel writes."""

@@ -1,0 +1,47 @@
+"""`/v1/accounts` (Zuora) and `/v1/partnerbill/accounts/{key}/refresh-metrics` (ours)."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from partnerbill.accounts import service
+from partnerbill.accounts.schemas import CreateAccountRequest, UpdateAccountRequest
+from partnerbill.core.auth import CurrentTenant
+from partnerbill.core.db import transaction
+from partnerbill.core.json import DecimalJSONRoute
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["Accounts"])
+
+
+@router.post("/v1/accounts")
+async def create_account(request: CreateAccountRequest, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.create_account(conn, tenant, request)
+
+
+@router.put("/v1/accounts/{account_key}")
+async def update_account(
+    account_key: str, request: UpdateAccountRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        await service.update_account(conn, tenant, account_key, request)
+    return {"success": True}
+
+
+@router.get("/v1/accounts/{account_key}")
+async def get_account(account_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.get_account(conn, tenant, account_key)
+
+
+@router.get("/v1/accounts/{account_key}/summary")
+async def get_account_summary(account_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.get_account_summary(conn, tenant, account_key)
+
+
+@router.post("/v1/partnerbill/accounts/{account_key}/refresh-metrics", tags=["partnerbill"])
+async def refresh_account_metrics(account_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    """Fold the account's pending metric changes now (partner accounts; harmless on others)."""
+    async with transaction() as conn:
+        return await service.refresh_metrics(conn, tenant, account_key)

@@ -1,0 +1,317 @@
+"""Accounts: create, update, read; and the read-for-write every document path starts with."""
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts.schemas import (
+    Contact,
+    ContactUpdate,
+    CreateAccountRequest,
+    UpdateAccountRequest,
+)
+from partnerbill.accounts.tables import accounts
+from partnerbill.billing.tables import invoices
+from partnerbill.core.errors import Resource, business_rule, not_found
+from partnerbill.core.ids import new_id
+from partnerbill.core.json import v1_datetime
+from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.metrics import service as metrics
+from partnerbill.metrics.service import MetricsSnapshot
+
+RECENT_INVOICES = 6
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class WritableAccount:
+    """What a document write needs to know about its account."""
+
+    id: str
+    account_number: str
+    currency: str
+    payment_term: str
+    partner_account: bool
+    status: str
+
+
+def _key_clause(tenant: Tenant, key: str) -> Any:
+    match_key = or_(accounts.c.id == key, accounts.c.account_number == key)
+    if not _ID.match(key):
+        match_key = accounts.c.account_number == key
+    return (accounts.c.tenant_id == tenant.id) & match_key
+
+
+async def lock_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> WritableAccount:
+    """Read the account a document write is for, holding it `FOR KEY SHARE`.
+
+    KEY SHARE is the lock a foreign key to the account takes anyway: it never conflicts with other
+    writers or with profile edits. It does conflict with the `FOR UPDATE` a `partnerAccount` switch
+    takes, which is what makes the switch safe: no write can act on a stale flag.
+    """
+    row = (
+        await conn.execute(
+            select(
+                accounts.c.id,
+                accounts.c.account_number,
+                accounts.c.currency,
+                accounts.c.payment_term,
+                accounts.c.partner_account,
+                accounts.c.status,
+            )
+            .where(_key_clause(tenant, key))
+            .with_for_update(key_share=True, read=True)
+        )
+    ).one_or_none()
+    if row is None:
+        raise not_found(Resource.ACCOUNT, "account", key)
+    return WritableAccount(*row)
+
+
+def _contact_json(contact: Contact | ContactUpdate, contact_id: str) -> dict[str, Any]:
+    return {
+        "id": contact_id,
+        **contact.model_dump(exclude_none=True, exclude=set(contact.model_extra or {})),
+        **contact.custom_fields(),
+    }
+
+
+async def create_account(
+    conn: AsyncConnection, tenant: Tenant, request: CreateAccountRequest
+) -> dict[str, Any]:
+    custom_fields = request.custom_fields()
+    bill_to = _contact_json(request.bill_to_contact, new_id())
+    sold_to = (
+        _contact_json(request.sold_to_contact, new_id())
+        if request.sold_to_contact is not None
+        else bill_to
+    )
+    account_number = request.account_number
+    if account_number is None:
+        (number,) = await next_numbers(conn, tenant, "account_number", 1)
+        account_number = f"A{number:08d}"
+    account_id = new_id()
+    bill_cycle_day = request.bill_cycle_day or 0
+    values = {
+        "tenant_id": tenant.id,
+        "id": account_id,
+        "account_number": account_number,
+        "name": request.name,
+        "currency": request.currency,
+        "bill_cycle_day": bill_cycle_day,
+        "bcd_setting_option": "AutoSet" if bill_cycle_day == 0 else "ManualSet",
+        "bill_to_contact": bill_to,
+        "sold_to_contact": sold_to,
+        "custom_fields": custom_fields,
+        **_profile_values(request),
+    }
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(accounts).values(**values))
+    except IntegrityError as exc:
+        raise business_rule(
+            Resource.ACCOUNT, f"An account with account number '{account_number}' already exists."
+        ) from exc
+    await metrics.create_metrics(conn, tenant, account_id)
+    return {
+        "success": True,
+        "accountId": account_id,
+        "accountNumber": account_number,
+        "billToContactId": bill_to["id"],
+        "soldToContactId": sold_to["id"],
+    }
+
+
+def _profile_values(request: CreateAccountRequest | UpdateAccountRequest) -> dict[str, Any]:
+    names = (
+        "payment_term",
+        "auto_pay",
+        "batch",
+        "notes",
+        "crm_id",
+        "sales_rep",
+        "purchase_order_number",
+        "customer_service_rep_name",
+        "invoice_delivery_prefs_email",
+        "invoice_delivery_prefs_print",
+        "partner_account",
+    )
+    return {name: getattr(request, name) for name in names if getattr(request, name) is not None}
+
+
+async def update_account(
+    conn: AsyncConnection, tenant: Tenant, key: str, request: UpdateAccountRequest
+) -> None:
+    custom_fields = request.custom_fields()
+    # FOR UPDATE only for a flag switch: it must wait out in-flight document writes. A profile edit
+    # takes the weaker row lock of a plain UPDATE, which never blocks document writers.
+    query = select(accounts).where(_key_clause(tenant, key))
+    if request.partner_account is not None:
+        query = query.with_for_update()
+    current = (await conn.execute(query)).one_or_none()
+    if current is None:
+        raise not_found(Resource.ACCOUNT, "account", key)
+    values: dict[str, Any] = _profile_values(request)
+    if request.name is not None:
+        values["name"] = request.name
+    if request.bill_cycle_day is not None:
+        values["bill_cycle_day"] = request.bill_cycle_day
+        values["bcd_setting_option"] = "AutoSet" if request.bill_cycle_day == 0 else "ManualSet"
+    if custom_fields:
+        values["custom_fields"] = {**current.custom_fields, **custom_fields}
+    for field, contact in (
+        ("bill_to_contact", request.bill_to_contact),
+        ("sold_to_contact", request.sold_to_contact),
+    ):
+        if contact is not None:
+            existing = getattr(current, field)
+            values[field] = {**existing, **_contact_json(contact, existing["id"])}
+    if values:
+        values["updated_at"] = func.now()
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.tenant_id == tenant.id, accounts.c.id == current.id)
+            .values(**values)
+        )
+    if request.partner_account is not None and request.partner_account != current.partner_account:
+        if request.partner_account:
+            await metrics.make_deferred(conn, tenant, current.id)
+        else:
+            await metrics.make_synchronous(conn, tenant, current.id)
+
+
+async def _find(conn: AsyncConnection, tenant: Tenant, key: str) -> Row[Any]:
+    row = (await conn.execute(select(accounts).where(_key_clause(tenant, key)))).one_or_none()
+    if row is None:
+        raise not_found(Resource.ACCOUNT, "account", key)
+    return row
+
+
+def _basic_info(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "accountNumber": account.account_number,
+        "name": account.name,
+        "status": account.status,
+        "batch": account.batch,
+        "crmId": account.crm_id,
+        "notes": account.notes,
+        "salesRep": account.sales_rep,
+        "purchaseOrderNumber": account.purchase_order_number,
+        "customerServiceRepName": account.customer_service_rep_name,
+        "partnerAccount": account.partner_account,
+        # Null while the account is not a partner: its metrics are always current then.
+        "lastMetricsUpdate": (
+            v1_datetime(snapshot.last_metrics_update) if account.partner_account else None
+        ),
+        **account.custom_fields,
+    }
+
+
+async def get_account(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+    account = await _find(conn, tenant, key)
+    snapshot = await metrics.read_metrics(conn, tenant, account.id)
+    m = snapshot.metrics
+    return {
+        "success": True,
+        "basicInfo": _basic_info(account, snapshot),
+        "billingAndPayment": {
+            "billCycleDay": account.bill_cycle_day,
+            "bcdSettingOption": account.bcd_setting_option,
+            "currency": account.currency,
+            "paymentTerm": account.payment_term,
+            "autoPay": account.auto_pay,
+            "invoiceDeliveryPrefsEmail": account.invoice_delivery_prefs_email,
+            "invoiceDeliveryPrefsPrint": account.invoice_delivery_prefs_print,
+            "additionalEmailAddresses": [],
+        },
+        "metrics": {
+            "balance": m.balance,
+            "currency": account.currency,
+            "contractedMrr": m.contracted_mrr,
+            "creditBalance": m.credit_balance,
+            "reservedPaymentAmount": m.reserved_payment_amount,
+            "totalDebitMemoBalance": m.total_debit_memo_balance,
+            "totalInvoiceBalance": m.total_invoice_balance,
+            "unappliedCreditMemoAmount": m.unapplied_credit_memo_amount,
+            "unappliedPaymentAmount": m.unapplied_payment_amount,
+        },
+        "metricsFreshness": snapshot.freshness_json(),
+        "billToContact": account.bill_to_contact,
+        "soldToContact": account.sold_to_contact,
+    }
+
+
+async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+    account = await _find(conn, tenant, key)
+    snapshot = await metrics.read_metrics(conn, tenant, account.id)
+    recent = await conn.execute(
+        select(
+            invoices.c.id,
+            invoices.c.invoice_number,
+            invoices.c.invoice_date,
+            invoices.c.due_date,
+            invoices.c.amount,
+            invoices.c.balance,
+            invoices.c.status,
+        )
+        .where(
+            invoices.c.tenant_id == tenant.id,
+            invoices.c.account_id == account.id,
+            invoices.c.status == "Posted",
+        )
+        .order_by(invoices.c.invoice_date.desc(), invoices.c.id.desc())
+        .limit(RECENT_INVOICES)
+    )
+    m = snapshot.metrics
+    return {
+        "success": True,
+        "basicInfo": {
+            **_basic_info(account, snapshot),
+            "currency": account.currency,
+            "billCycleDay": account.bill_cycle_day,
+            "autoPay": account.auto_pay,
+            "balance": format(m.balance, "f"),
+            "lastInvoiceDate": m.last_invoice_date,
+            "lastPaymentAmount": None,
+            "lastPaymentDate": None,
+            "defaultPaymentMethod": None,
+        },
+        "metricsFreshness": snapshot.freshness_json(),
+        "billToContact": account.bill_to_contact,
+        "soldToContact": account.sold_to_contact,
+        "subscriptions": [],
+        "invoices": [
+            {
+                "id": row.id,
+                "invoiceNumber": row.invoice_number,
+                "invoiceDate": row.invoice_date,
+                "dueDate": row.due_date,
+                "amount": row.amount,
+                "balance": row.balance,
+                "status": row.status,
+            }
+            for row in recent
+        ],
+        "payments": [],
+        "usage": [],
+    }
+
+
+async def refresh_metrics(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+    """On-demand refresh of one account (ours, not Zuora's): folds its pending changes now."""
+    account = await _find(conn, tenant, key)
+    result = await metrics.refresh_account(conn, tenant, account.id, wait=True)
+    assert result is not None  # wait=True never skips
+    return {
+        "success": True,
+        "accountId": account.id,
+        "accountNumber": account.account_number,
+        "foldedChanges": result.folded_changes,
+        "lastMetricsUpdate": v1_datetime(result.refreshed_at),
+        "durationMs": round(result.duration_seconds * 1000, 3),
+    }

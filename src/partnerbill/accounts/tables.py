@@ -1,0 +1,49 @@
+"""The customer account. Its metrics live in `account_metrics` (metrics feature), never here, so
+profile edits and metric writes never contend for the same row."""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from partnerbill.core.db import metadata
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("account_number", String(70), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("status", String(16), nullable=False, server_default="Active"),
+    Column("currency", String(3), nullable=False),
+    Column("bill_cycle_day", SmallInteger, nullable=False),
+    Column("bcd_setting_option", String(16), nullable=False, server_default="ManualSet"),
+    Column("payment_term", String(64), nullable=False, server_default="Due Upon Receipt"),
+    Column("auto_pay", Boolean, nullable=False, server_default="false"),
+    Column("batch", String(20), nullable=False, server_default="Batch1"),
+    Column("notes", Text),
+    Column("crm_id", String(100)),
+    Column("sales_rep", String(50)),
+    Column("purchase_order_number", String(100)),
+    Column("customer_service_rep_name", String(50)),
+    Column("invoice_delivery_prefs_email", Boolean, nullable=False, server_default="false"),
+    Column("invoice_delivery_prefs_print", Boolean, nullable=False, server_default="false"),
+    Column("partner_account", Boolean, nullable=False, server_default="false"),
+    Column("bill_to_contact", JSONB, nullable=False),
+    Column("sold_to_contact", JSONB, nullable=False),
+    Column("custom_fields", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "account_number"),
+)

@@ -1,0 +1,167 @@
+"""Builds the FastAPI app: routers, error handlers in the Zuora envelope, middleware."""
+
+import os
+import uuid
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from partnerbill.accounts.routes import router as accounts_router
+from partnerbill.billing.routes import router as billing_router
+from partnerbill.core import auth, tenant_routes
+from partnerbill.core.errors import Category, Reason, Resource, ZuoraError, envelope, error_code
+from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
+from partnerbill.core.json import ZuoraJSONResponse
+from partnerbill.core.logging import configure_logging
+from partnerbill.settings import get_settings
+
+log = structlog.get_logger("partnerbill.app")
+MAX_TRACK_ID_LENGTH = 64
+MAX_REASONS = 20
+_RETRYABLE = frozenset({Category.LOCK_COMPETITION, Category.INTERNAL})
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (`Zuora-Request-Id`) and echoes the caller's `Zuora-Track-Id`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        track_id = next((v for k, v in scope["headers"] if k == b"zuora-track-id"), b"")[
+            :MAX_TRACK_ID_LENGTH
+        ]
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"zuora-request-id", request_id.encode()))
+                if track_id:
+                    headers.append((b"zuora-track-id", track_id))
+                message["headers"] = headers
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+def _error_response(request: Request, error: ZuoraError) -> ZuoraJSONResponse:
+    if error.category in _RETRYABLE:
+        mark_retryable(request.scope.setdefault("state", {}))
+    body: dict[str, Any] = envelope(error.reasons, _request_id(request))
+    if error.http_status == 401:
+        body["message"] = error.reasons[0].message  # the SDK's ProxyUnauthorizedResponse
+    return ZuoraJSONResponse(body, status_code=error.http_status)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name or "body"
+
+
+def _validation_reasons(exc: RequestValidationError) -> list[Reason]:
+    reasons = []
+    for problem in exc.errors()[:MAX_REASONS]:
+        loc = tuple(problem.get("loc", ()))
+        kind = problem.get("type", "")
+        if kind == "json_invalid":
+            detail = problem.get("ctx", {}).get("error", "invalid JSON")
+            message = f"'body': malformed JSON ({detail})."
+            reasons.append(Reason(error_code(Resource.GENERIC, Category.INVALID_VALUE), message))
+            continue
+        field = _field_name(loc)
+        if kind == "missing":
+            code = error_code(Resource.GENERIC, Category.MISSING_FIELD)
+            message = f"'{field}' is required."
+        else:
+            code = error_code(Resource.GENERIC, Category.INVALID_VALUE)
+            message = f"'{field}': {problem.get('msg', 'invalid value')}."
+        reasons.append(Reason(code, message))
+    return reasons
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="partnerbill",
+        version="0.1.0",
+        summary="Zuora-compatible billing where partner accounts take parallel writes.",
+        default_response_class=ZuoraJSONResponse,
+    )
+    for router in (
+        auth.router,
+        accounts_router,
+        billing_router,
+        tenant_routes.router,
+    ):
+        app.include_router(router)
+
+    @app.exception_handler(ZuoraError)
+    async def zuora_error(request: Request, exc: ZuoraError) -> Response:
+        return _error_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _error_response(request, ZuoraError.of_reasons(_validation_reasons(exc), 400))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        category = Category.NOT_FOUND if exc.status_code == 404 else Category.INVALID_VALUE
+        message = (
+            f"No such resource: {request.method} {request.url.path}"
+            if exc.status_code == 404
+            else str(exc.detail)
+        )
+        return _error_response(
+            request, ZuoraError(Resource.GENERIC, category, message, http_status=exc.status_code)
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled_error", path=request.url.path)
+        return _error_response(
+            request,
+            ZuoraError(Resource.GENERIC, Category.INTERNAL, "Internal error; please retry."),
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        registry = REGISTRY
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, bool]:
+        return {"success": True}
+
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestIdMiddleware)  # added last: runs first
+    return app

@@ -1,0 +1,104 @@
+"""`/v1/invoices`: standalone invoices, single and batch; post, unpost, cancel; read."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+
+from partnerbill.billing import service
+from partnerbill.billing.schemas import (
+    BulkCreateInvoicesRequest,
+    CreateInvoiceRequest,
+    PostInvoiceRequest,
+)
+from partnerbill.core.auth import CurrentTenant
+from partnerbill.core.db import transaction
+from partnerbill.core.errors import envelope
+from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.tenants import get_settings
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["Invoices"])
+
+
+@router.post("/v1/invoices")
+async def create_standalone_invoice(
+    request: CreateInvoiceRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        (outcome,) = await service.create_invoices(conn, tenant, [request], all_or_nothing=True)
+    assert outcome.invoice is not None
+    return outcome.invoice
+
+
+@router.post("/v1/invoices/batch")
+async def bulk_create_standalone_invoices(
+    body: BulkCreateInvoicesRequest, tenant: CurrentTenant, http_request: Request
+) -> dict[str, Any]:
+    """`useSingleTransaction: true` creates all or none; otherwise each invoice succeeds or fails
+    on its own and the response lists each outcome in request order."""
+    async with transaction() as conn:
+        settings = await get_settings(conn, tenant)
+        item_count = sum(len(invoice.invoice_items) for invoice in body.invoices)
+        problem = service.batch_problem(
+            len(body.invoices), item_count, settings.invoice_batch_limit
+        )
+        if problem is not None:
+            raise problem
+        outcomes = await service.create_invoices(
+            conn, tenant, body.invoices, all_or_nothing=body.use_single_transaction
+        )
+    request_id = http_request.state.request_id
+    results = [
+        outcome.invoice
+        if outcome.invoice is not None
+        else envelope(outcome.error.reasons, request_id)  # type: ignore[union-attr]
+        for outcome in outcomes
+    ]
+    return {"success": all(o.error is None for o in outcomes), "invoices": results}
+
+
+@router.get("/v1/invoices/{invoice_key}")
+async def get_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.get_invoice(conn, tenant, invoice_key)
+
+
+@router.get("/v1/invoices/{invoice_key}/items")
+async def get_invoice_items(
+    invoice_key: str,
+    tenant: CurrentTenant,
+    http_request: Request,
+    page: Annotated[int, Query()] = 1,
+    page_size: Annotated[int, Query(alias="pageSize")] = service.DEFAULT_PAGE_SIZE,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        items, more = await service.get_invoice_items(conn, tenant, invoice_key, page, page_size)
+    response: dict[str, Any] = {"success": True, "invoiceItems": items}
+    if more:
+        response["nextPage"] = str(
+            http_request.url.include_query_params(page=page + 1, pageSize=page_size)
+        )
+    return response
+
+
+@router.put("/v1/invoices/{invoice_key}/post")
+async def post_invoice(
+    invoice_key: str,
+    tenant: CurrentTenant,
+    body: Annotated[PostInvoiceRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.post_invoice(
+            conn, tenant, invoice_key, body.invoice_date if body else None
+        )
+
+
+@router.put("/v1/invoices/{invoice_key}/unpost")
+async def unpost_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.unpost_invoice(conn, tenant, invoice_key)
+
+
+@router.put("/v1/invoices/{invoice_key}/cancel")
+async def cancel_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.cancel_invoice(conn, tenant, invoice_key)

@@ -1,0 +1,533 @@
+"""Standalone invoices: create (single and batch), post, unpost, cancel, read.
+
+Status rules (Zuora §3.8): an invoice is created Draft or Posted; Draft → Posted by post;
+Posted → Draft by unpost, only while nothing has been applied to it; Draft → Canceled by cancel.
+Only Posted invoices count in the account metrics.
+
+Locks: the account `FOR KEY SHARE` (see `accounts.service.lock_for_write`), the invoice row
+`FOR UPDATE` when its status changes, never anything all writers of the account share.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts.schemas import payment_term_days
+from partnerbill.accounts.service import WritableAccount, lock_for_write
+from partnerbill.billing.schemas import CreateInvoiceRequest
+from partnerbill.billing.tables import invoice_items, invoices
+from partnerbill.core.errors import (
+    Category,
+    Resource,
+    ZuoraError,
+    business_rule,
+    invalid_value,
+    missing_field,
+    not_found,
+)
+from partnerbill.core.ids import new_id
+from partnerbill.core.json import v1_datetime
+from partnerbill.core.money import ZERO, amount_problem, decimal_places
+from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.metrics.service import MetricsDelta, touch
+
+MAX_PAGE_SIZE = 40
+DEFAULT_PAGE_SIZE = 20
+UNIT_PRICE_MAX_DECIMALS = 9
+
+
+@dataclass(slots=True)
+class PreparedInvoice:
+    """A validated invoice, ready to insert."""
+
+    account: WritableAccount
+    row: dict[str, Any]
+    items: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class InvoiceOutcome:
+    """One invoice of a create request: the created invoice, or why it was not created."""
+
+    invoice: dict[str, Any] | None = None
+    error: ZuoraError | None = None
+
+
+def _item_values(
+    tenant: Tenant, invoice_id: str, currency: str, position: int, item: Any, where: str
+) -> dict[str, Any]:
+    problem = amount_problem(item.amount, currency)
+    if problem:
+        raise invalid_value(Resource.INVOICE_ITEM, f"{where}.amount", problem)
+    unit_price = item.unit_price
+    if unit_price is None:
+        unit_price = (item.amount / item.quantity).quantize(
+            Decimal(1).scaleb(-UNIT_PRICE_MAX_DECIMALS)
+        )
+    elif decimal_places(unit_price) > UNIT_PRICE_MAX_DECIMALS:
+        raise invalid_value(
+            Resource.INVOICE_ITEM,
+            f"{where}.unitPrice",
+            f"has more than {UNIT_PRICE_MAX_DECIMALS} decimal places",
+        )
+    return {
+        "tenant_id": tenant.id,
+        "id": new_id(),
+        "invoice_id": invoice_id,
+        "line_number": position + 1,
+        "charge_name": item.charge_name,
+        "description": item.description,
+        "sku": item.sku,
+        "uom": item.uom,
+        "product_rate_plan_charge_id": item.product_rate_plan_charge_id,
+        "quantity": item.quantity,
+        "unit_price": unit_price,
+        "amount": item.amount,
+        "balance": item.amount,
+        "service_start_date": item.service_start_date,
+        "service_end_date": item.service_end_date or item.service_start_date,
+        "charge_date": item.charge_date,
+        "tax_code": item.tax_code,
+        "tax_mode": item.tax_mode,
+        "custom_fields": item.custom_fields(),
+    }
+
+
+def _account_key(request: CreateInvoiceRequest, where: str) -> str:
+    key = request.account_id or request.account_number
+    if key is None:
+        raise missing_field(Resource.INVOICE, f"{where}accountId")
+    return key
+
+
+def _prepare(
+    tenant: Tenant,
+    request: CreateInvoiceRequest,
+    account: WritableAccount,
+    now: datetime,
+    where: str,
+) -> PreparedInvoice:
+    if (
+        request.account_id
+        and request.account_number
+        and (account.id != request.account_id or account.account_number != request.account_number)
+    ):
+        raise invalid_value(
+            Resource.INVOICE, f"{where}accountNumber", "names another account than accountId."
+        )
+    if account.status == "Canceled":
+        raise business_rule(Resource.INVOICE, f"Account '{account.account_number}' is canceled.")
+    currency = request.currency or account.currency
+    if currency != account.currency:
+        raise business_rule(
+            Resource.INVOICE,
+            f"'{where}currency' {currency} differs from the account's currency {account.currency}.",
+        )
+    invoice_id = new_id()
+    items = [
+        _item_values(tenant, invoice_id, currency, i, item, f"{where}invoiceItems[{i}]")
+        for i, item in enumerate(request.invoice_items)
+    ]
+    amount = sum((item["amount"] for item in items), ZERO)
+    payment_term = request.payment_term or account.payment_term
+    due_date = request.due_date or request.invoice_date + timedelta(
+        days=payment_term_days(payment_term)
+    )
+    posted = request.status == "Posted"
+    row = {
+        "tenant_id": tenant.id,
+        "id": invoice_id,
+        "invoice_number": request.invoice_number,
+        "account_id": account.id,
+        "status": request.status,
+        "source_type": "Standalone",
+        "currency": currency,
+        "invoice_date": request.invoice_date,
+        "due_date": due_date,
+        "payment_term": payment_term,
+        "amount": amount,
+        "balance": amount,
+        "auto_pay": request.auto_pay,
+        "comments": request.comments,
+        "custom_fields": request.custom_fields(),
+        "posted_date": now if posted else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return PreparedInvoice(account=account, row=row, items=items)
+
+
+async def create_invoices(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    requests: Sequence[CreateInvoiceRequest],
+    *,
+    all_or_nothing: bool,
+) -> list[InvoiceOutcome]:
+    """Create standalone invoices in the caller's transaction.
+
+    `all_or_nothing`: the first invalid invoice raises and nothing is written. Otherwise invalid
+    invoices are reported in their outcome and the valid ones are created.
+    """
+    batch = len(requests) > 1 or not all_or_nothing
+    now = datetime.now(UTC)
+    accounts_by_key: dict[str, WritableAccount | ZuoraError] = {}
+    outcomes = [InvoiceOutcome() for _ in requests]
+    prepared: list[tuple[int, PreparedInvoice]] = []
+    for index, request in enumerate(requests):
+        where = f"invoices[{index}]." if batch else ""
+        try:
+            key = _account_key(request, where)
+            if key not in accounts_by_key:
+                try:
+                    accounts_by_key[key] = await lock_for_write(conn, tenant, key)
+                except ZuoraError as error:
+                    accounts_by_key[key] = error
+            account = accounts_by_key[key]
+            if isinstance(account, ZuoraError):
+                raise account
+            prepared.append((index, _prepare(tenant, request, account, now, where)))
+        except ZuoraError as error:
+            if all_or_nothing:
+                raise
+            outcomes[index].error = error
+    await _reject_taken_numbers(conn, tenant, prepared, outcomes, all_or_nothing)
+    prepared = [(i, p) for i, p in prepared if outcomes[i].error is None]
+    await _assign_numbers(conn, tenant, [p for _, p in prepared])
+    if all_or_nothing:
+        await _insert(conn, [p for _, p in prepared])
+        written = prepared
+    else:
+        written = await _insert_each_that_fits(conn, prepared, outcomes)
+    await touch(conn, tenant, _posting_deltas([p for _, p in written]))
+    for index, invoice in written:
+        outcomes[index].invoice = invoice_json(invoice.row, invoice.account.account_number)
+    return outcomes
+
+
+async def _reject_taken_numbers(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    prepared: list[tuple[int, PreparedInvoice]],
+    outcomes: list[InvoiceOutcome],
+    all_or_nothing: bool,
+) -> None:
+    chosen: dict[str, int] = {}
+    for index, invoice in prepared:
+        number = invoice.row["invoice_number"]
+        if number is None:
+            continue
+        if number in chosen:
+            error = business_rule(
+                Resource.INVOICE, f"Invoice number '{number}' appears twice in the request."
+            )
+            if all_or_nothing:
+                raise error
+            outcomes[index].error = error
+        chosen[number] = index
+    if not chosen:
+        return
+    taken = await conn.scalars(
+        select(invoices.c.invoice_number).where(
+            invoices.c.tenant_id == tenant.id, invoices.c.invoice_number.in_(list(chosen))
+        )
+    )
+    for number in taken:
+        error = business_rule(Resource.INVOICE, f"Invoice number '{number}' already exists.")
+        if all_or_nothing:
+            raise error
+        outcomes[chosen[number]].error = error
+
+
+async def _assign_numbers(
+    conn: AsyncConnection, tenant: Tenant, prepared: Sequence[PreparedInvoice]
+) -> None:
+    unnumbered = [p for p in prepared if p.row["invoice_number"] is None]
+    if not unnumbered:
+        return
+    numbers = await next_numbers(conn, tenant, "invoice_number", len(unnumbered))
+    for invoice, number in zip(unnumbered, numbers, strict=True):
+        invoice.row["invoice_number"] = f"INV{number:08d}"
+
+
+async def _insert(conn: AsyncConnection, prepared: Sequence[PreparedInvoice]) -> None:
+    if not prepared:
+        return
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(invoices), [p.row for p in prepared])
+            await conn.execute(insert(invoice_items), [i for p in prepared for i in p.items])
+    except IntegrityError as exc:
+        # Lost a race for a chosen invoice number (the pre-check saw it free).
+        raise business_rule(
+            Resource.INVOICE, "An invoice number of the request was taken meanwhile; retry."
+        ) from exc
+
+
+async def _insert_each_that_fits(
+    conn: AsyncConnection,
+    prepared: list[tuple[int, PreparedInvoice]],
+    outcomes: list[InvoiceOutcome],
+) -> list[tuple[int, PreparedInvoice]]:
+    """All at once; if that fails, one savepoint each so one bad invoice fails alone."""
+    try:
+        await _insert(conn, [p for _, p in prepared])
+        return prepared
+    except ZuoraError:
+        pass
+    written = []
+    for index, invoice in prepared:
+        try:
+            await _insert(conn, [invoice])
+            written.append((index, invoice))
+        except ZuoraError as error:
+            outcomes[index].error = error
+    return written
+
+
+def _posting_deltas(prepared: Sequence[PreparedInvoice]) -> list[MetricsDelta]:
+    return [
+        MetricsDelta(
+            account_id=p.account.id,
+            partner_account=p.account.partner_account,
+            total_invoice_balance=p.row["balance"],
+            posted_invoice_date=p.row["invoice_date"],
+        )
+        for p in prepared
+        if p.row["status"] == "Posted"
+    ]
+
+
+def invoice_json(row: Mapping[str, Any], account_number: str) -> dict[str, Any]:
+    return {
+        "success": True,
+        "id": row["id"],
+        "invoiceNumber": row["invoice_number"],
+        "accountId": row["account_id"],
+        "accountNumber": account_number,
+        "invoiceDate": row["invoice_date"],
+        "dueDate": row["due_date"],
+        "status": row["status"],
+        "sourceType": row["source_type"],
+        "currency": row["currency"],
+        "amount": row["amount"],
+        "amountWithoutTax": row["amount"],
+        "taxAmount": ZERO,
+        "balance": row["balance"],
+        "paymentAmount": ZERO,
+        "refundAmount": ZERO,
+        "creditMemoAmount": ZERO,
+        "adjustmentAmount": ZERO,
+        "creditBalanceAdjustmentAmount": ZERO,
+        "discount": ZERO,
+        "paymentTerm": row["payment_term"],
+        "autoPay": row["auto_pay"],
+        "comments": row["comments"],
+        "postedDate": v1_datetime(row["posted_date"]),
+        "createdDate": v1_datetime(row["created_at"]),
+        "updatedDate": v1_datetime(row["updated_at"]),
+        **row["custom_fields"],
+    }
+
+
+_INVOICE_FOR_UPDATE = text(
+    "SELECT i.*, a.account_number, a.partner_account FROM invoices i "
+    "JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id "
+    "WHERE i.tenant_id = :tenant_id AND (i.id = :key OR i.invoice_number = :key) "
+    "FOR UPDATE OF i FOR KEY SHARE OF a"
+)
+
+
+async def _lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[str, Any]:
+    """The invoice `FOR UPDATE` (its status is about to change), its account `FOR KEY SHARE`."""
+    row = (
+        await conn.execute(_INVOICE_FOR_UPDATE, {"tenant_id": tenant.id, "key": key})
+    ).one_or_none()
+    if row is None:
+        raise not_found(Resource.INVOICE, "invoice", key)
+    return row._mapping
+
+
+async def _set_status(
+    conn: AsyncConnection, tenant: Tenant, invoice: Mapping[str, Any], **values: Any
+) -> dict[str, Any]:
+    changed = (
+        await conn.execute(
+            update(invoices)
+            .where(invoices.c.tenant_id == tenant.id, invoices.c.id == invoice["id"])
+            .values(**values, updated_at=func.now())
+            .returning(*invoices.c)
+        )
+    ).one()
+    return dict(changed._mapping)
+
+
+async def post_invoice(
+    conn: AsyncConnection, tenant: Tenant, key: str, invoice_date: date | None
+) -> dict[str, Any]:
+    invoice = await _lock_invoice(conn, tenant, key)
+    if invoice["status"] != "Draft":
+        raise business_rule(
+            Resource.INVOICE,
+            f"Only a Draft invoice can be posted; invoice {invoice['invoice_number']} is "
+            f"{invoice['status']}.",
+        )
+    values: dict[str, Any] = {"status": "Posted", "posted_date": func.now()}
+    if invoice_date is not None:
+        values["invoice_date"] = invoice_date
+    posted = await _set_status(conn, tenant, invoice, **values)
+    await touch(
+        conn,
+        tenant,
+        [
+            MetricsDelta(
+                account_id=invoice["account_id"],
+                partner_account=invoice["partner_account"],
+                total_invoice_balance=posted["balance"],
+                posted_invoice_date=posted["invoice_date"],
+            )
+        ],
+    )
+    return {"success": True, "id": posted["id"], "jobId": None, "jobStatus": "Completed"}
+
+
+async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+    invoice = await _lock_invoice(conn, tenant, key)
+    if invoice["status"] != "Posted":
+        raise business_rule(
+            Resource.INVOICE,
+            f"Only a Posted invoice can be unposted; invoice {invoice['invoice_number']} is "
+            f"{invoice['status']}.",
+        )
+    if invoice["balance"] != invoice["amount"]:
+        raise business_rule(
+            Resource.INVOICE,
+            f"Invoice {invoice['invoice_number']} has payments or credits applied; "
+            "unapply them before unposting.",
+        )
+    unposted = await _set_status(conn, tenant, invoice, status="Draft", posted_date=None)
+    await touch(
+        conn,
+        tenant,
+        [
+            MetricsDelta(
+                account_id=invoice["account_id"],
+                partner_account=invoice["partner_account"],
+                total_invoice_balance=-invoice["balance"],
+                posted_invoice_removed=True,
+            )
+        ],
+    )
+    return {
+        "success": True,
+        "jobId": None,
+        "jobStatus": "Completed",
+        "invoice": invoice_json(unposted, invoice["account_number"]),
+    }
+
+
+async def cancel_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+    invoice = await _lock_invoice(conn, tenant, key)
+    if invoice["status"] != "Draft":
+        hint = " Unpost it first." if invoice["status"] == "Posted" else ""
+        raise business_rule(
+            Resource.INVOICE,
+            f"Only a Draft invoice can be canceled; invoice {invoice['invoice_number']} is "
+            f"{invoice['status']}.{hint}",
+        )
+    canceled = await _set_status(conn, tenant, invoice, status="Canceled")
+    # A Draft invoice never counted in the metrics, so canceling it changes none.
+    return {"success": True, "id": canceled["id"], "jobId": None, "jobStatus": "Completed"}
+
+
+_INVOICE_BY_KEY = text(
+    "SELECT i.*, a.account_number FROM invoices i "
+    "JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id "
+    "WHERE i.tenant_id = :tenant_id AND (i.id = :key OR i.invoice_number = :key)"
+)
+
+
+async def get_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+    row = (await conn.execute(_INVOICE_BY_KEY, {"tenant_id": tenant.id, "key": key})).one_or_none()
+    if row is None:
+        raise not_found(Resource.INVOICE, "invoice", key)
+    return invoice_json(row._mapping, row.account_number)
+
+
+async def get_invoice_items(
+    conn: AsyncConnection, tenant: Tenant, key: str, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the invoice's items and whether another page follows."""
+    if page < 1:
+        raise invalid_value(Resource.INVOICE_ITEM, "page", "must be 1 or more.")
+    if page_size < 1:
+        raise invalid_value(Resource.INVOICE_ITEM, "pageSize", "must be 1 or more.")
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    invoice_id = await conn.scalar(
+        select(invoices.c.id).where(
+            invoices.c.tenant_id == tenant.id,
+            (invoices.c.id == key) | (invoices.c.invoice_number == key),
+        )
+    )
+    if invoice_id is None:
+        raise not_found(Resource.INVOICE, "invoice", key)
+    rows = (
+        await conn.execute(
+            select(invoice_items)
+            .where(invoice_items.c.tenant_id == tenant.id, invoice_items.c.invoice_id == invoice_id)
+            .order_by(invoice_items.c.line_number)
+            .offset((page - 1) * page_size)
+            .limit(page_size + 1)
+        )
+    ).all()
+    items = [
+        {
+            "id": row.id,
+            "chargeName": row.charge_name,
+            "chargeType": "OneTime",
+            "description": row.description,
+            "chargeAmount": format(row.amount, "f"),
+            "taxAmount": "0",
+            "balance": format(row.balance, "f"),
+            "quantity": row.quantity,
+            "unitPrice": row.unit_price,
+            "uom": row.uom,
+            "sku": row.sku,
+            "serviceStartDate": row.service_start_date,
+            "serviceEndDate": row.service_end_date,
+            "productRatePlanChargeId": row.product_rate_plan_charge_id,
+            "subscriptionId": None,
+            "subscriptionName": None,
+            "processingType": "Charge",
+            "taxCode": row.tax_code,
+            "taxMode": row.tax_mode,
+            **row.custom_fields,
+        }
+        for row in rows[:page_size]
+    ]
+    return items, len(rows) > page_size
+
+
+def batch_problem(count: int, item_count: int, limit: int) -> ZuoraError | None:
+    """The batch is over the tenant's limits (Zuora: 50 invoices, 1,000 items per request)."""
+    item_limit = limit * 20
+    if count > limit:
+        return ZuoraError(
+            Resource.INVOICE,
+            Category.LIMIT_EXCEEDED,
+            f"'invoices': at most {limit} invoices per request (tenant setting "
+            f"invoiceBatchLimit); got {count}.",
+        )
+    if item_count > item_limit:
+        return ZuoraError(
+            Resource.INVOICE,
+            Category.LIMIT_EXCEEDED,
+            f"'invoices': at most {item_limit} invoice items per request; got {item_count}.",
+        )
+    return None

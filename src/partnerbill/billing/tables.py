@@ -1,0 +1,86 @@
+"""Invoices and their items."""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from partnerbill.core.db import metadata
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("invoice_number", String(64), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("source_type", String(16), nullable=False, server_default="Standalone"),
+    Column("currency", String(3), nullable=False),
+    Column("invoice_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("payment_term", String(64), nullable=False),
+    Column("amount", Numeric, nullable=False),
+    Column("balance", Numeric, nullable=False),
+    Column("auto_pay", Boolean, nullable=False, server_default="false"),
+    Column("comments", Text),
+    Column("custom_fields", JSONB, nullable=False, server_default="{}"),
+    Column("posted_date", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "invoice_number"),
+    ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
+    # Covers the metrics recompute (sum of balances, max date of posted invoices) and the
+    # summary's recent invoices without touching the heap.
+    Index(
+        "ix_invoices_account_status",
+        "tenant_id",
+        "account_id",
+        "status",
+        "invoice_date",
+        postgresql_include=["balance"],
+    ),
+)
+
+invoice_items = Table(
+    "invoice_items",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("invoice_id", String(32), nullable=False),
+    Column("line_number", Integer, nullable=False),
+    Column("charge_name", String(255)),
+    Column("description", Text),
+    Column("sku", String(100)),
+    Column("uom", String(25)),
+    Column("product_rate_plan_charge_id", String(32)),
+    Column("quantity", Numeric, nullable=False),
+    Column("unit_price", Numeric, nullable=False),
+    Column("amount", Numeric, nullable=False),
+    Column("balance", Numeric, nullable=False),
+    Column("service_start_date", Date, nullable=False),
+    Column("service_end_date", Date, nullable=False),
+    Column("charge_date", DateTime(timezone=False)),
+    Column("tax_code", String(64)),
+    Column("tax_mode", String(16)),
+    Column("custom_fields", JSONB, nullable=False, server_default="{}"),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "invoice_id", "line_number"),
+    ForeignKeyConstraint(
+        ["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"], ondelete="CASCADE"
+    ),
+)

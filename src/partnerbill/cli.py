@@ -1,0 +1,219 @@
+"""The `partnerbill` command: serve, worker, migrate, tenants and clients, settings, refresh."""
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.core import auth, db, migrate, tenants
+from partnerbill.core.errors import ZuoraError
+from partnerbill.core.tables import tenants as tenants_table
+from partnerbill.settings import get_settings
+
+app = typer.Typer(help="partnerbill: Zuora-compatible billing for hot partner accounts.")
+tenant_app = typer.Typer(help="Manage tenants.")
+client_app = typer.Typer(help="Manage OAuth clients.")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(client_app, name="client")
+console = Console()
+T = TypeVar("T")
+
+DEMO_TENANT = "demo"
+TenantOption = Annotated[
+    str | None, typer.Option("--tenant", help="Tenant name (optional when only one exists).")
+]
+
+
+def _run(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `work` in one transaction on the configured (or embedded) database."""
+
+    async def main() -> T:
+        engine = db.create_engine(db.resolve_database_url())
+        db.set_engine(engine)
+        try:
+            async with engine.begin() as conn:
+                return await work(conn)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except ZuoraError as error:
+        console.print(f"[red]{error.reasons[0].message}[/red]")
+        raise typer.Exit(1) from error
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply database migrations (also done by `serve`)."""
+    migrate.upgrade(db.resolve_database_url())
+    console.print("Database is up to date.")
+
+
+@tenant_app.command("create")
+def tenant_create(name: str) -> None:
+    """Create a tenant."""
+    tenant = _run(lambda conn: tenants.create_tenant(conn, name))
+    console.print(f"Tenant [bold]{name}[/bold] created: id {tenant.id}, number {tenant.number}.")
+
+
+@client_app.command("create")
+def client_create(
+    tenant: TenantOption = None,
+    name: Annotated[str, typer.Option(help="A label for the client.")] = "api",
+) -> None:
+    """Create an OAuth client; prints its 36-character client id and its secret (shown once)."""
+
+    async def work(conn: AsyncConnection) -> auth.ClientCredentials:
+        return await auth.create_client(conn, await tenants.find_tenant(conn, tenant), name)
+
+    credentials = _run(work)
+    console.print(f"client_id:     {credentials.client_id}")
+    console.print(f"client_secret: {credentials.client_secret}")
+
+
+@app.command("settings")
+def settings_command(
+    tenant: TenantOption = None,
+    refresh_interval_seconds: Annotated[
+        int | None, typer.Option(help="Metrics refresh interval of partner accounts.")
+    ] = None,
+    lock_wait_ms: Annotated[
+        int | None, typer.Option(help="How long a non-partner write waits for the metrics lock.")
+    ] = None,
+    invoice_batch_limit: Annotated[
+        int | None, typer.Option(help="Invoices per POST /v1/invoices/batch (1 to 1,000).")
+    ] = None,
+) -> None:
+    """Show the tenant's settings, changing those given."""
+
+    async def work(conn: AsyncConnection) -> tenants.TenantSettings:
+        found = await tenants.find_tenant(conn, tenant)
+        return await tenants.update_settings(
+            conn,
+            found,
+            metrics_refresh_interval_seconds=refresh_interval_seconds,
+            lock_wait_ms=lock_wait_ms,
+            invoice_batch_limit=invoice_batch_limit,
+        )
+
+    table = Table("setting", "value")
+    for key, value in _run(work).as_json().items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@app.command("refresh-metrics")
+def refresh_metrics(
+    account: Annotated[str, typer.Option(help="Account id or number.")],
+    tenant: TenantOption = None,
+) -> None:
+    """Refresh one account's metrics now, folding its pending changes."""
+    from partnerbill.accounts.service import refresh_metrics as refresh
+
+    async def work(conn: AsyncConnection) -> dict[str, object]:
+        return await refresh(conn, await tenants.find_tenant(conn, tenant), account)
+
+    console.print_json(json.dumps(_run(work)))
+
+
+@app.command("worker")
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
+) -> None:
+    """Run the job worker: periodic metrics refresh, stalled-job recovery."""
+    from partnerbill.core.jobs import QUEUES, build_app
+
+    settings = get_settings()
+    url = db.resolve_database_url(settings)
+
+    async def main() -> None:
+        jobs = build_app(url)
+        async with jobs.open_async():
+            await jobs.run_worker_async(
+                queues=QUEUES, concurrency=concurrency or settings.job_concurrency
+            )
+
+    asyncio.run(main())
+
+
+def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
+    """Create the demo tenant and client on a fresh database; return the saved demo client."""
+    saved = var_dir / "demo-client.json"
+
+    async def work(conn: AsyncConnection) -> dict[str, str] | None:
+        if await conn.scalar(select(tenants_table.c.id).limit(1)) is not None:
+            return None
+        tenant = await tenants.create_tenant(conn, DEMO_TENANT)
+        credentials = await auth.create_client(conn, tenant, "demo")
+        return {"client_id": credentials.client_id, "client_secret": credentials.client_secret}
+
+    created = _run(work)
+    if created is not None:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(created))
+        saved.chmod(0o600)
+        return created
+    return json.loads(saved.read_text()) if saved.exists() else None
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes.")] = None,
+    job_worker: Annotated[bool, typer.Option(help="Also run the job worker.")] = True,
+) -> None:
+    """Start the API (and the job worker) on the configured or the embedded PostgreSQL."""
+    import uvicorn
+
+    settings = get_settings()
+    url = db.resolve_database_url(settings)  # starts the embedded server when needed
+    migrate.upgrade(url)
+    credentials = _demo_credentials(settings.var_dir)
+    api_workers = workers or settings.api_workers
+    metrics_dir = settings.var_dir.resolve() / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    worker_process = None
+    if job_worker:
+        worker_process = subprocess.Popen([sys.executable, "-m", "partnerbill.cli", "worker"])
+    base_url = f"http://{host or settings.host}:{port or settings.port}"
+    console.print(f"partnerbill API at [bold]{base_url}[/bold]  (OpenAPI: {base_url}/docs)")
+    if credentials is not None:
+        console.print(f"demo client_id:     {credentials['client_id']}")
+        console.print(f"demo client_secret: {credentials['client_secret']}")
+    try:
+        uvicorn.run(
+            "partnerbill.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=api_workers,
+            log_level="warning",
+        )
+    finally:
+        if worker_process is not None:
+            worker_process.send_signal(signal.SIGTERM)
+            worker_process.wait(timeout=30)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

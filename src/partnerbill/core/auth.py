@@ -1,0 +1,156 @@
+"""OAuth 2 client credentials and bearer tokens.
+
+A token is `payload.signature`, HMAC-SHA256 signed with a key kept in the database (so every API
+process verifies every other's tokens without a lookup per request). The payload names the tenant:
+every query a request makes is scoped by it.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.core.db import transaction
+from partnerbill.core.errors import Category, Resource, ZuoraError
+from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.tables import oauth_clients, signing_keys, tenants
+from partnerbill.core.tenants import Tenant
+from partnerbill.settings import get_settings
+
+ACCESS_TOKEN_KEY_NAME = "access_token"
+_signing_key: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str
+
+
+def _sha256(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+async def create_client(conn: AsyncConnection, tenant: Tenant, name: str) -> ClientCredentials:
+    """A new OAuth client; the secret is shown once and only its hash is kept."""
+    credentials = ClientCredentials(
+        client_id=str(uuid.uuid4()),  # 36 characters, as the Zuora SDK requires
+        client_secret=secrets.token_urlsafe(30),  # 40 characters; the SDK allows 42
+    )
+    await conn.execute(
+        insert(oauth_clients).values(
+            client_id=credentials.client_id,
+            tenant_id=tenant.id,
+            name=name,
+            secret_sha256=_sha256(credentials.client_secret),
+        )
+    )
+    return credentials
+
+
+async def load_signing_key(conn: AsyncConnection) -> bytes:
+    global _signing_key
+    if _signing_key is None:
+        _signing_key = await conn.scalar(
+            select(signing_keys.c.secret).where(signing_keys.c.name == ACCESS_TOKEN_KEY_NAME)
+        )
+        if _signing_key is None:
+            raise RuntimeError("No signing key: run `partnerbill migrate` first.")
+    return _signing_key
+
+
+def _sign(key: bytes, payload: bytes) -> str:
+    return _b64(hmac.new(key, payload, hashlib.sha256).digest())
+
+
+def issue_token(key: bytes, tenant: Tenant, client_id: str, lifetime_seconds: int) -> str:
+    expires = int(time.time()) + lifetime_seconds
+    payload = f"{tenant.id}:{tenant.number}:{client_id}:{expires}:{secrets.token_hex(4)}".encode()
+    return f"{_b64(payload)}.{_sign(key, payload)}"
+
+
+def _unauthorized(message: str) -> ZuoraError:
+    return ZuoraError(Resource.AUTH, Category.AUTHENTICATION_FAILED, message, http_status=401)
+
+
+def verify_token(key: bytes, token: str) -> Tenant:
+    try:
+        payload_b64, signature = token.split(".")
+        payload = _unb64(payload_b64)
+    except ValueError as exc:
+        raise _unauthorized("Authentication error: the access token is malformed.") from exc
+    if not hmac.compare_digest(_sign(key, payload), signature):
+        raise _unauthorized("Authentication error: the access token is invalid.")
+    tenant_id, number, _client, expires, _nonce = payload.decode().split(":")
+    if int(expires) < time.time():
+        raise _unauthorized("Authentication error: the access token has expired.")
+    return Tenant(id=tenant_id, number=int(number))
+
+
+async def current_tenant(request: Request) -> Tenant:
+    """The tenant of the request's bearer token (FastAPI dependency)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("Authentication error: a bearer access token is required.")
+    key = _signing_key
+    if key is None:
+        async with transaction() as conn:
+            key = await load_signing_key(conn)
+    return verify_token(key, token.strip())
+
+
+CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
+
+router = APIRouter(route_class=DecimalJSONRoute)
+
+
+@router.post("/oauth/token", tags=["OAuth"])
+async def create_token(
+    client_id: Annotated[str, Form()],
+    client_secret: Annotated[str, Form()],
+    grant_type: Annotated[str, Form()] = "client_credentials",
+) -> dict[str, object]:
+    if grant_type != "client_credentials":
+        raise ZuoraError(
+            Resource.AUTH,
+            Category.INVALID_VALUE,
+            "'grant_type': only client_credentials is supported.",
+        )
+    async with transaction() as conn:
+        row = (
+            await conn.execute(
+                select(oauth_clients.c.secret_sha256, oauth_clients.c.tenant_id, tenants.c.number)
+                .join(tenants, tenants.c.id == oauth_clients.c.tenant_id)
+                .where(oauth_clients.c.client_id == client_id)
+            )
+        ).one_or_none()
+        if row is None or not hmac.compare_digest(row.secret_sha256, _sha256(client_secret)):
+            raise _unauthorized("Invalid client credentials.")
+        key = await load_signing_key(conn)
+    lifetime = get_settings().access_token_seconds
+    tenant = Tenant(id=row.tenant_id, number=row.number)
+    token = issue_token(key, tenant, client_id, lifetime)
+    return {
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": lifetime,
+        "scope": f"entity.{tenant.id} tenant.{tenant.number}",
+        "jti": secrets.token_hex(16),
+    }

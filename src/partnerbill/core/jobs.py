@@ -1,0 +1,41 @@
+"""The procrastinate app: background jobs on the same PostgreSQL.
+
+Jobs that business rows need are deferred inside the same transaction as those rows (a rolled
+back request leaves no job). Features register their tasks on blueprints; `build_app` gathers them.
+"""
+
+import procrastinate
+from procrastinate import Blueprint
+
+from partnerbill.core.db import libpq_url
+
+QUEUES = ["metrics", "maintenance"]
+# A worker that has not sent a heartbeat for this long is presumed dead; its jobs are retried.
+STALLED_AFTER_SECONDS = 60
+
+maintenance = Blueprint()
+
+
+@maintenance.periodic(cron="* * * * *", periodic_id="retry-stalled-jobs")
+@maintenance.task(queue="maintenance", pass_context=True, name="retry_stalled_jobs")
+async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Jobs of a worker that died mid-job stay `doing`; put them back in the queue."""
+    assert context.app is not None
+    manager = context.app.job_manager
+    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
+    for job in stalled:
+        await manager.retry_job(job)
+    return len(stalled)
+
+
+def build_app(database_url: str) -> procrastinate.App:
+    from partnerbill.metrics.tasks import metrics_tasks
+
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(
+            conninfo=libpq_url(database_url), min_size=1, max_size=4
+        )
+    )
+    app.add_tasks_from(maintenance, namespace="maintenance")
+    app.add_tasks_from(metrics_tasks, namespace="metrics")
+    return app

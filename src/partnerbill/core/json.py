@@ -1,0 +1,68 @@
+"""JSON in and out with exact money.
+
+In: JSON numbers are parsed straight to `Decimal` (never through float), so `0.1` and
+`1.0000000000000000001` arrive exactly. Out: `Decimal` is written as a JSON number with its own
+digits (Zuora returns numbers), dates as `yyyy-mm-dd`; v1 datetimes are formatted by
+`v1_datetime` before they get here.
+"""
+
+import json
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+
+def _default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(format(value, "f"))
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(content: object) -> bytes:
+    return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def loads(raw: bytes | str) -> Any:
+    return json.loads(raw, parse_float=Decimal)
+
+
+def v1_datetime(value: datetime | None) -> str | None:
+    """Zuora v1 datetimes are `yyyy-mm-dd hh:mm:ss` (UTC here)."""
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class ZuoraJSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: object) -> bytes:
+        return dumps(content)
+
+
+class DecimalJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads(await self.body())
+        return self._json
+
+
+class DecimalJSONRoute(APIRoute):
+    """Routes whose JSON bodies are parsed with `Decimal` numbers and whose returned dicts go to
+    `ZuoraJSONResponse` untouched (no response model: it would turn `Decimal` into strings)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["response_model"] = None
+        kwargs["response_class"] = ZuoraJSONResponse
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def decimal_json_handler(request: Request) -> Response:
+            return await handler(DecimalJSONRequest(request.scope, request.receive))
+
+        return decimal_json_handler

@@ -1,0 +1,49 @@
+"""Money: `Decimal` end to end, PostgreSQL `NUMERIC` in storage, never float.
+
+Amounts are accepted at most at the currency's minor-unit scale (ISO 4217) and rejected, not
+rounded, beyond it: silently rounding a finance team's figure is worse than refusing it.
+"""
+
+from decimal import Decimal
+
+# Active ISO 4217 codes. Minor units are 2 unless listed in _SCALE.
+CURRENCIES = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP
+    BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP
+    GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR
+    KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK
+    MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR
+    SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS
+    UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWG
+    """.split()
+)
+
+_SCALE = {
+    **dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+}
+
+ZERO = Decimal(0)
+MAX_ABS_AMOUNT = Decimal("1e15")
+
+
+def currency_scale(currency: str) -> int:
+    return _SCALE.get(currency, 2)
+
+
+def decimal_places(amount: Decimal) -> int:
+    exponent = amount.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def amount_problem(amount: Decimal, currency: str) -> str | None:
+    """Why `amount` is not a valid amount in `currency`, or None when it is."""
+    if not amount.is_finite():
+        return "must be a finite number"
+    if abs(amount) >= MAX_ABS_AMOUNT:
+        return f"must be less than {MAX_ABS_AMOUNT:f} in absolute value"
+    scale = currency_scale(currency)
+    if decimal_places(amount) > scale:
+        return f"has more than {scale} decimal places, the scale of {currency}"
+    return None

@@ -1,0 +1,136 @@
+"""Tenants, their business settings, and their document-number sequences.
+
+Each tenant numbers its documents from 1 (A00000001, INV00000001) with PostgreSQL sequences of its
+own, created with the tenant: a sequence hands out numbers without a shared counter row, so
+parallel writers never queue for a number.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.core.errors import Category, Resource, ZuoraError, invalid_value, not_found
+from partnerbill.core.ids import new_id
+from partnerbill.core.tables import tenants
+
+DOCUMENT_SEQUENCES = ("account_number", "invoice_number")
+
+REFRESH_INTERVAL_MIN_SECONDS = 60
+LOCK_WAIT_MAX_MS = 60_000
+INVOICE_BATCH_LIMIT_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: str
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class TenantSettings:
+    metrics_refresh_interval_seconds: int
+    lock_wait_ms: int
+    invoice_batch_limit: int
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "metricsRefreshIntervalSeconds": self.metrics_refresh_interval_seconds,
+            "lockWaitMs": self.lock_wait_ms,
+            "invoiceBatchLimit": self.invoice_batch_limit,
+        }
+
+
+def sequence_name(tenant: Tenant, kind: str) -> str:
+    assert kind in DOCUMENT_SEQUENCES, kind
+    return f"{kind}_t{tenant.number}"
+
+
+async def next_numbers(conn: AsyncConnection, tenant: Tenant, kind: str, count: int) -> list[int]:
+    """`count` fresh numbers from the tenant's sequence, in one round trip."""
+    assert 1 <= count <= 10_000, count
+    rows = await conn.execute(
+        text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)"),
+        {"seq": sequence_name(tenant, kind), "n": count},
+    )
+    return [row[0] for row in rows]
+
+
+async def create_tenant(conn: AsyncConnection, name: str) -> Tenant:
+    existing = await conn.scalar(select(tenants.c.id).where(tenants.c.name == name))
+    if existing is not None:
+        raise ZuoraError(Resource.TENANT, Category.BUSINESS_RULE, f"Tenant '{name}' exists.")
+    row = (
+        await conn.execute(
+            insert(tenants).values(id=new_id(), name=name).returning(tenants.c.id, tenants.c.number)
+        )
+    ).one()
+    tenant = Tenant(id=row.id, number=row.number)
+    for kind in DOCUMENT_SEQUENCES:
+        await conn.execute(text(f'CREATE SEQUENCE "{sequence_name(tenant, kind)}"'))
+    return tenant
+
+
+async def find_tenant(conn: AsyncConnection, name: str | None) -> Tenant:
+    """The tenant called `name`; without a name, the only tenant (the demo setup)."""
+    query = select(tenants.c.id, tenants.c.number).order_by(tenants.c.number)
+    if name is not None:
+        query = query.where(tenants.c.name == name)
+    rows = (await conn.execute(query.limit(2))).all()
+    if not rows:
+        raise not_found(Resource.TENANT, "tenant", name or "(any)")
+    if name is None and len(rows) > 1:
+        raise ZuoraError(
+            Resource.TENANT, Category.MISSING_FIELD, "Several tenants exist: name one (--tenant)."
+        )
+    return Tenant(id=rows[0].id, number=rows[0].number)
+
+
+async def get_settings(conn: AsyncConnection, tenant: Tenant) -> TenantSettings:
+    row = (
+        await conn.execute(
+            select(
+                tenants.c.metrics_refresh_interval_seconds,
+                tenants.c.lock_wait_ms,
+                tenants.c.invoice_batch_limit,
+            ).where(tenants.c.id == tenant.id)
+        )
+    ).one()
+    return TenantSettings(*row)
+
+
+async def update_settings(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    *,
+    metrics_refresh_interval_seconds: int | None = None,
+    lock_wait_ms: int | None = None,
+    invoice_batch_limit: int | None = None,
+) -> TenantSettings:
+    values: dict[str, int] = {}
+    if metrics_refresh_interval_seconds is not None:
+        if metrics_refresh_interval_seconds < REFRESH_INTERVAL_MIN_SECONDS:
+            raise invalid_value(
+                Resource.TENANT,
+                "metricsRefreshIntervalSeconds",
+                f"must be at least {REFRESH_INTERVAL_MIN_SECONDS} (the scheduler ticks every "
+                "minute; use the on-demand refresh for anything faster).",
+            )
+        values["metrics_refresh_interval_seconds"] = metrics_refresh_interval_seconds
+    if lock_wait_ms is not None:
+        if not 1 <= lock_wait_ms <= LOCK_WAIT_MAX_MS:
+            raise invalid_value(
+                Resource.TENANT, "lockWaitMs", f"must be between 1 and {LOCK_WAIT_MAX_MS}."
+            )
+        values["lock_wait_ms"] = lock_wait_ms
+    if invoice_batch_limit is not None:
+        if not 1 <= invoice_batch_limit <= INVOICE_BATCH_LIMIT_MAX:
+            raise invalid_value(
+                Resource.TENANT,
+                "invoiceBatchLimit",
+                f"must be between 1 and {INVOICE_BATCH_LIMIT_MAX}.",
+            )
+        values["invoice_batch_limit"] = invoice_batch_limit
+    if values:
+        await conn.execute(update(tenants).where(tenants.c.id == tenant.id).values(**values))
+    return await get_settings(conn, tenant)

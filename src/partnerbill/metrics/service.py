@@ -1,0 +1,381 @@
+"""The metrics engine (DESIGN §3): `recompute` derives an account's metrics from its documents;
+`touch` is how every write path reports what it changed; the refresh folds a partner account's
+pending changes.
+
+- Non-partner account: `touch` applies the operation's deltas to the metrics row in the caller's
+  transaction, under that row's lock. The wait for the lock is bounded by the tenant's
+  `lock_wait_ms` (a statement timeout, which caps the whole wait, not each hop of it); past it
+  the request fails with the lock-competition error and its transaction rolls back whole.
+- Partner account: `touch` appends one row per account to `metrics_changes` and locks nothing
+  that other writers of the account share.
+- Refresh: claims the metrics row (`SKIP LOCKED` for the scheduler), deletes the change rows its
+  statement can see, *then* recomputes in a later statement. A change row and its documents commit
+  together, so every deleted change is visible to the recompute; a change that commits after the
+  delete keeps its row and stays pending for the next refresh. No watermark, so a change with a
+  lower id that commits late cannot be skipped.
+"""
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from decimal import Decimal
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy import Row, and_, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts.tables import accounts
+from partnerbill.billing.tables import invoices
+from partnerbill.core.errors import lock_competition
+from partnerbill.core.json import v1_datetime
+from partnerbill.core.money import ZERO
+from partnerbill.core.tables import tenants
+from partnerbill.core.tenants import Tenant
+from partnerbill.metrics.tables import account_metrics, metrics_changes
+
+# Counting more pending changes than this is not worth a slow read; the cap is reported.
+PENDING_COUNT_CAP = 100_000
+# Accounts refreshed by one scheduler tick; the rest wait for the next tick.
+REFRESH_ACCOUNTS_PER_TICK = 1_000
+# A due check this early still counts, so a 60 s interval is served by a 60 s tick.
+DUE_SLACK_SECONDS = 5
+# SQLSTATEs meaning "waited too long for a lock": statement_timeout, lock_timeout, deadlock.
+_LOCK_WAIT_SQLSTATES = frozenset({"57014", "55P03", "40P01"})
+
+REFRESH_DURATION = Histogram(
+    "partnerbill_metrics_refresh_duration_seconds",
+    "Time to refresh one partner account's metrics.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+REFRESH_LAG = Histogram(
+    "partnerbill_metrics_refresh_lag_seconds",
+    "Age of the oldest change a refresh folded: how stale the metrics were.",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 7200, 14400, 86400),
+)
+REFRESHED_CHANGES = Counter(
+    "partnerbill_metrics_refreshed_changes_total", "Change-log rows folded by refreshes."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMetrics:
+    total_invoice_balance: Decimal = ZERO
+    total_debit_memo_balance: Decimal = ZERO
+    unapplied_payment_amount: Decimal = ZERO
+    unapplied_credit_memo_amount: Decimal = ZERO
+    credit_balance: Decimal = ZERO  # legacy Credit Balance; always 0 under Invoice Settlement
+    reserved_payment_amount: Decimal = ZERO
+    contracted_mrr: Decimal = ZERO
+    last_invoice_date: date | None = None
+
+    @property
+    def balance(self) -> Decimal:
+        """Invoice Settlement: invoices + debit memos - unapplied payments - unapplied credit."""
+        return (
+            self.total_invoice_balance
+            + self.total_debit_memo_balance
+            - self.unapplied_payment_amount
+            - self.unapplied_credit_memo_amount
+        )
+
+    @classmethod
+    def from_row(cls, row: Row[tuple[object, ...]]) -> "AccountMetrics":
+        mapping = row._mapping
+        return cls(**{f.name: mapping[f.name] for f in fields(cls)})
+
+    def as_values(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class MetricsDelta:
+    """What one operation changed on one account, in the metrics' own terms."""
+
+    account_id: str
+    partner_account: bool
+    total_invoice_balance: Decimal = ZERO
+    # An invoice was posted on this date: lastInvoiceDate becomes at least this.
+    posted_invoice_date: date | None = None
+    # An invoice left the Posted state: lastInvoiceDate must be derived again.
+    posted_invoice_removed: bool = False
+    _merged: int = field(default=1, repr=False)
+
+    def merge(self, other: "MetricsDelta") -> None:
+        assert other.account_id == self.account_id
+        assert other.partner_account == self.partner_account
+        self.total_invoice_balance += other.total_invoice_balance
+        if other.posted_invoice_date is not None:
+            self.posted_invoice_date = max(
+                filter(None, (self.posted_invoice_date, other.posted_invoice_date))
+            )
+        self.posted_invoice_removed |= other.posted_invoice_removed
+        self._merged += 1
+
+
+METRIC_COLUMNS = [account_metrics.c[f.name] for f in fields(AccountMetrics)]
+
+
+async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> AccountMetrics:
+    """Every metric of one account, derived exactly from its documents."""
+    posted = (
+        await conn.execute(
+            select(
+                func.coalesce(func.sum(invoices.c.balance), ZERO),
+                func.max(invoices.c.invoice_date),
+            ).where(
+                invoices.c.tenant_id == tenant.id,
+                invoices.c.account_id == account_id,
+                invoices.c.status == "Posted",
+            )
+        )
+    ).one()
+    return AccountMetrics(total_invoice_balance=posted[0], last_invoice_date=posted[1])
+
+
+async def create_metrics(conn: AsyncConnection, tenant: Tenant, account_id: str) -> None:
+    """A new account starts with zero metrics (it has no documents yet)."""
+    await conn.execute(insert(account_metrics).values(tenant_id=tenant.id, account_id=account_id))
+
+
+async def touch(conn: AsyncConnection, tenant: Tenant, deltas: Iterable[MetricsDelta]) -> None:
+    """Report the accounts a write changed. Call it after the write's document rows exist."""
+    merged: dict[str, MetricsDelta] = {}
+    for delta in deltas:
+        if delta.account_id in merged:
+            merged[delta.account_id].merge(delta)
+        else:
+            merged[delta.account_id] = delta
+    deferred = sorted(a for a, d in merged.items() if d.partner_account)
+    synchronous = sorted(a for a, d in merged.items() if not d.partner_account)
+    if deferred:
+        await conn.execute(
+            insert(metrics_changes),
+            [{"tenant_id": tenant.id, "account_id": account_id} for account_id in deferred],
+        )
+    if synchronous:
+        await _apply_synchronously(conn, tenant, [merged[a] for a in synchronous])
+
+
+async def _apply_synchronously(
+    conn: AsyncConnection, tenant: Tenant, deltas: Sequence[MetricsDelta]
+) -> None:
+    """Apply deltas under the metrics row locks (accounts in id order: no deadlock between two
+    writes that touch the same pair of accounts), each wait bounded by the tenant's setting."""
+    previous_timeout = await conn.scalar(
+        text(
+            # Target entries are evaluated left to right: the old value is read first.
+            "SELECT current_setting('statement_timeout'), "
+            "set_config('statement_timeout', lock_wait_ms::text, true) "
+            "FROM tenants WHERE id = :tenant_id"
+        ),
+        {"tenant_id": tenant.id},
+    )
+    try:
+        for delta in deltas:
+            where = and_(
+                account_metrics.c.tenant_id == tenant.id,
+                account_metrics.c.account_id == delta.account_id,
+            )
+            values: dict[str, object] = {
+                "total_invoice_balance": account_metrics.c.total_invoice_balance
+                + delta.total_invoice_balance,
+            }
+            if delta.posted_invoice_date is not None:
+                values["last_invoice_date"] = func.greatest(
+                    account_metrics.c.last_invoice_date, delta.posted_invoice_date
+                )
+            await conn.execute(update(account_metrics).where(where).values(**values))
+            if delta.posted_invoice_removed:
+                # A new statement, so its snapshot sees every writer that held the lock before us.
+                await conn.execute(
+                    update(account_metrics)
+                    .where(where)
+                    .values(
+                        last_invoice_date=select(func.max(invoices.c.invoice_date))
+                        .where(
+                            invoices.c.tenant_id == tenant.id,
+                            invoices.c.account_id == delta.account_id,
+                            invoices.c.status == "Posted",
+                        )
+                        .scalar_subquery()
+                    )
+                )
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) in _LOCK_WAIT_SQLSTATES:
+            raise lock_competition() from exc
+        raise
+    await conn.execute(
+        text("SELECT set_config('statement_timeout', :previous, true)"),
+        {"previous": previous_timeout},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshResult:
+    account_id: str
+    folded_changes: int
+    metrics: AccountMetrics
+    refreshed_at: datetime
+    duration_seconds: float
+
+
+async def refresh_account(
+    conn: AsyncConnection, tenant: Tenant, account_id: str, *, wait: bool
+) -> RefreshResult | None:
+    """Fold the pending changes of one account and stamp `lastMetricsUpdate`.
+
+    `wait=False` (the scheduler) skips an account another refresh holds; `wait=True` (on demand)
+    waits for it, so the caller's own earlier writes are folded when this returns.
+    Returns None when the account was skipped.
+    """
+    started = time.perf_counter()
+    claim = (
+        select(account_metrics.c.account_id)
+        .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
+        .with_for_update(skip_locked=not wait)
+    )
+    if await conn.scalar(claim) is None:
+        return None
+    folded = (
+        await conn.execute(
+            text(
+                "WITH folded AS (DELETE FROM metrics_changes "
+                "WHERE tenant_id = :tenant_id AND account_id = :account_id RETURNING changed_at) "
+                "SELECT count(*), min(changed_at), now() FROM folded"
+            ),
+            {"tenant_id": tenant.id, "account_id": account_id},
+        )
+    ).one()
+    folded_count, oldest_change, now = folded
+    metrics = await recompute(conn, tenant, account_id)
+    await conn.execute(
+        update(account_metrics)
+        .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
+        .values(**metrics.as_values(), last_metrics_update=now)
+    )
+    duration = time.perf_counter() - started
+    REFRESH_DURATION.observe(duration)
+    REFRESHED_CHANGES.inc(folded_count)
+    if oldest_change is not None:
+        REFRESH_LAG.observe((now - oldest_change).total_seconds())
+    return RefreshResult(account_id, folded_count, metrics, now, duration)
+
+
+async def make_synchronous(conn: AsyncConnection, tenant: Tenant, account_id: str) -> None:
+    """The account stops being a partner: metrics are exact from now on, the log is dropped.
+
+    The caller holds the account row `FOR UPDATE`, which waits out every in-flight writer (they
+    hold it `FOR KEY SHARE`) and holds back new ones until the flag is committed.
+    """
+    await conn.scalar(
+        select(account_metrics.c.account_id)
+        .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
+        .with_for_update()
+    )
+    await conn.execute(
+        metrics_changes.delete().where(
+            metrics_changes.c.tenant_id == tenant.id, metrics_changes.c.account_id == account_id
+        )
+    )
+    metrics = await recompute(conn, tenant, account_id)
+    await conn.execute(
+        update(account_metrics)
+        .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
+        .values(**metrics.as_values(), last_metrics_update=None)
+    )
+
+
+async def make_deferred(conn: AsyncConnection, tenant: Tenant, account_id: str) -> None:
+    """The account becomes a partner: its metrics are exact right now, so stamp them as fresh."""
+    await conn.execute(
+        update(account_metrics)
+        .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
+        .values(last_metrics_update=func.now())
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    metrics: AccountMetrics
+    last_metrics_update: datetime | None
+    pending_changes: int
+    oldest_pending_change: datetime | None
+
+    def freshness_json(self) -> dict[str, object]:
+        return {
+            "pendingChanges": self.pending_changes,
+            "pendingChangesCapped": self.pending_changes >= PENDING_COUNT_CAP,
+            "oldestPendingChange": v1_datetime(self.oldest_pending_change),
+        }
+
+
+async def read_metrics(conn: AsyncConnection, tenant: Tenant, account_id: str) -> MetricsSnapshot:
+    """The cached metrics with their freshness, in one round trip."""
+    pending = (
+        select(metrics_changes.c.id)
+        .where(metrics_changes.c.tenant_id == tenant.id, metrics_changes.c.account_id == account_id)
+        .limit(PENDING_COUNT_CAP)
+        .subquery()
+    )
+    oldest = (
+        select(metrics_changes.c.changed_at)
+        .where(metrics_changes.c.tenant_id == tenant.id, metrics_changes.c.account_id == account_id)
+        .order_by(metrics_changes.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = (
+        await conn.execute(
+            select(
+                *METRIC_COLUMNS,
+                account_metrics.c.last_metrics_update,
+                select(func.count()).select_from(pending).scalar_subquery().label("pending"),
+                oldest.label("oldest"),
+            ).where(
+                account_metrics.c.tenant_id == tenant.id,
+                account_metrics.c.account_id == account_id,
+            )
+        )
+    ).one()
+    return MetricsSnapshot(
+        metrics=AccountMetrics.from_row(row),
+        last_metrics_update=row.last_metrics_update,
+        pending_changes=row.pending,
+        oldest_pending_change=row.oldest,
+    )
+
+
+async def due_partner_accounts(conn: AsyncConnection, limit: int) -> list[tuple[Tenant, str]]:
+    """Partner accounts with pending changes whose tenant's refresh interval has elapsed."""
+    has_pending = (
+        select(metrics_changes.c.id)
+        .where(
+            metrics_changes.c.tenant_id == account_metrics.c.tenant_id,
+            metrics_changes.c.account_id == account_metrics.c.account_id,
+        )
+        .exists()
+    )
+    interval_elapsed = account_metrics.c.last_metrics_update.is_(None) | (
+        account_metrics.c.last_metrics_update
+        <= func.now()
+        - func.make_interval(
+            0, 0, 0, 0, 0, 0, tenants.c.metrics_refresh_interval_seconds - DUE_SLACK_SECONDS
+        )
+    )
+    rows = await conn.execute(
+        select(tenants.c.id, tenants.c.number, account_metrics.c.account_id)
+        .join(
+            accounts,
+            and_(
+                accounts.c.tenant_id == account_metrics.c.tenant_id,
+                accounts.c.id == account_metrics.c.account_id,
+            ),
+        )
+        .join(tenants, tenants.c.id == account_metrics.c.tenant_id)
+        .where(accounts.c.partner_account, has_pending, interval_elapsed)
+        .order_by(account_metrics.c.last_metrics_update.nulls_first())
+        .limit(limit)
+    )
+    return [(Tenant(id=r.id, number=r.number), r.account_id) for r in rows]

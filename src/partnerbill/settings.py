@@ -1,0 +1,32 @@
+"""Process settings, read from the environment (prefix-free names a twelve-factor deploy expects).
+
+Per-tenant knobs (refresh interval, lock-wait bound, batch limit) live in the `tenants` table, not
+here: they are business settings that the API and the CLI change at run time.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    # Unset: an embedded PostgreSQL is started under `var_dir / "pg"`.
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    var_dir: Path = Field(default=Path("var"), alias="PARTNERBILL_VAR_DIR")
+    host: str = Field(default="127.0.0.1", alias="PARTNERBILL_HOST")
+    port: int = Field(default=8000, alias="PARTNERBILL_PORT")
+    api_workers: int = Field(default=2, alias="PARTNERBILL_API_WORKERS")
+    job_concurrency: int = Field(default=2, alias="PARTNERBILL_JOB_CONCURRENCY")
+    db_pool_size: int = Field(default=20, alias="PARTNERBILL_DB_POOL_SIZE")
+    db_pool_overflow: int = Field(default=20, alias="PARTNERBILL_DB_POOL_OVERFLOW")
+    log_level: str = Field(default="INFO", alias="PARTNERBILL_LOG_LEVEL")
+    access_token_seconds: int = Field(default=3600, alias="PARTNERBILL_ACCESS_TOKEN_SECONDS")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
