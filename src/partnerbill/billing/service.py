@@ -304,7 +304,7 @@ def _posting_deltas(prepared: Sequence[PreparedInvoice]) -> list[MetricsDelta]:
     ]
 
 
-def invoice_json(row: Mapping[str, Any], account_number: str) -> dict[str, Any]:
+def invoice_json(row: Mapping[Any, Any], account_number: str) -> dict[str, Any]:
     return {
         "success": True,
         "id": row["id"],
@@ -344,7 +344,7 @@ _INVOICE_FOR_UPDATE = text(
 )
 
 
-async def _lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[str, Any]:
+async def _lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[Any, Any]:
     """The invoice `FOR UPDATE` (its status is about to change), its account `FOR KEY SHARE`."""
     row = (
         await conn.execute(_INVOICE_FOR_UPDATE, {"tenant_id": tenant.id, "key": key})
@@ -355,7 +355,7 @@ async def _lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapp
 
 
 async def _set_status(
-    conn: AsyncConnection, tenant: Tenant, invoice: Mapping[str, Any], **values: Any
+    conn: AsyncConnection, tenant: Tenant, invoice: Mapping[Any, Any], **values: Any
 ) -> dict[str, Any]:
     changed = (
         await conn.execute(

@@ -64,12 +64,14 @@ async def create_client(conn: AsyncConnection, tenant: Tenant, name: str) -> Cli
     return credentials
 
 
-async def load_signing_key(conn: AsyncConnection) -> bytes:
+async def signing_key() -> bytes:
+    """The token signing key, read once per process (migrations create it)."""
     global _signing_key
     if _signing_key is None:
-        _signing_key = await conn.scalar(
-            select(signing_keys.c.secret).where(signing_keys.c.name == ACCESS_TOKEN_KEY_NAME)
-        )
+        async with transaction() as conn:
+            _signing_key = await conn.scalar(
+                select(signing_keys.c.secret).where(signing_keys.c.name == ACCESS_TOKEN_KEY_NAME)
+            )
         if _signing_key is None:
             raise RuntimeError("No signing key: run `partnerbill migrate` first.")
     return _signing_key
@@ -109,11 +111,7 @@ async def current_tenant(request: Request) -> Tenant:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("Authentication error: a bearer access token is required.")
-    key = _signing_key
-    if key is None:
-        async with transaction() as conn:
-            key = await load_signing_key(conn)
-    return verify_token(key, token.strip())
+    return verify_token(await signing_key(), token.strip())
 
 
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
@@ -143,7 +141,7 @@ async def create_token(
         ).one_or_none()
         if row is None or not hmac.compare_digest(row.secret_sha256, _sha256(client_secret)):
             raise _unauthorized("Invalid client credentials.")
-        key = await load_signing_key(conn)
+    key = await signing_key()
     lifetime = get_settings().access_token_seconds
     tenant = Tenant(id=row.tenant_id, number=row.number)
     token = issue_token(key, tenant, client_id, lifetime)

@@ -9,7 +9,9 @@ died mid-request is taken over after `ABANDONED_AFTER`.
 """
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,6 +32,12 @@ RETRYABLE_STATE = "partnerbill_retryable"
 def mark_retryable(scope_state: dict[str, object]) -> None:
     """Called by the error handler for answers the client should retry with the same key."""
     scope_state[RETRYABLE_STATE] = True
+
+
+@dataclass(slots=True)
+class _CapturedResponse:
+    status: int = 500
+    body: bytearray = field(default_factory=bytearray)
 
 
 class IdempotencyMiddleware:
@@ -78,13 +86,13 @@ class IdempotencyMiddleware:
             await _answer_from_record(send, scope, stored, identity)
             return
 
-        captured: dict[str, object] = {"status": 500, "body": b""}
+        captured = _CapturedResponse()
 
         async def capture(message: Message) -> None:
             if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
+                captured.status = message["status"]
             elif message["type"] == "http.response.body":
-                captured["body"] = bytes(captured["body"]) + message.get("body", b"")  # type: ignore[arg-type]
+                captured.body += message.get("body", b"")
             await send(message)
 
         async def replay_body() -> Message:
@@ -95,20 +103,17 @@ class IdempotencyMiddleware:
         except BaseException:
             await _release(key)
             raise
-        status = int(captured["status"])  # type: ignore[call-overload]
-        if status >= 500 or scope.get("state", {}).get(RETRYABLE_STATE):
+        if captured.status >= 500 or scope.get("state", {}).get(RETRYABLE_STATE):
             await _release(key)
         else:
-            await _store(key, status, bytes(captured["body"]))  # type: ignore[arg-type]
+            await _store(key, captured.status, bytes(captured.body))
 
     async def _tenant_id(self, headers: dict[bytes, bytes]) -> str | None:
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
         try:
-            async with get_engine().connect() as conn:
-                key = await auth.load_signing_key(conn)
-            return auth.verify_token(key, token.strip()).id
+            return auth.verify_token(await auth.signing_key(), token.strip()).id
         except ZuoraError:
             return None
 
@@ -122,7 +127,7 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _claim(key: str, identity: dict[str, str]) -> dict[str, object] | None:
+async def _claim(key: str, identity: dict[str, str]) -> dict[str, Any] | None:
     """Claim `key` for this request (None) or return the record of whoever holds it."""
     async with get_engine().begin() as conn:
         now = func.now()
@@ -175,7 +180,7 @@ async def _release(key: str) -> None:
 
 
 async def _answer_from_record(
-    send: Send, scope: Scope, record: dict[str, object], identity: dict[str, str]
+    send: Send, scope: Scope, record: dict[str, Any], identity: dict[str, str]
 ) -> None:
     for name, value in identity.items():
         if record[name] != value:
@@ -205,8 +210,8 @@ async def _answer_from_record(
         return
     await _send(
         send,
-        int(record["status_code"]),  # type: ignore[call-overload]
-        bytes(record["response_body"] or b"{}"),  # type: ignore[arg-type]
+        int(record["status_code"]),
+        bytes(record["response_body"] or b"{}"),
         extra_headers=[(b"idempotent-replayed", b"true")],
     )
 

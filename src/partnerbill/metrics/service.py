@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, Unpack
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import Row, and_, func, insert, select, text, update
@@ -81,7 +82,7 @@ class AccountMetrics:
         )
 
     @classmethod
-    def from_row(cls, row: Row[tuple[object, ...]]) -> "AccountMetrics":
+    def from_row(cls, row: Row[Unpack[tuple[Any, ...]]]) -> "AccountMetrics":
         mapping = row._mapping
         return cls(**{f.name: mapping[f.name] for f in fields(cls)})
 
@@ -186,7 +187,8 @@ async def _apply_synchronously(
                 values["last_invoice_date"] = func.greatest(
                     account_metrics.c.last_invoice_date, delta.posted_invoice_date
                 )
-            await conn.execute(update(account_metrics).where(where).values(**values))
+            updated = await conn.execute(update(account_metrics).where(where).values(**values))
+            assert updated.rowcount == 1, f"no metrics row for account {delta.account_id}"
             if delta.posted_invoice_removed:
                 # A new statement, so its snapshot sees every writer that held the lock before us.
                 await conn.execute(

@@ -1,0 +1,126 @@
+"""A real PostgreSQL per test run: a fresh database on the server named by DATABASE_URL, or on an
+embedded server when it is unset. Every test gets its own tenant, so tests never see each other's
+rows and need no cleanup."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from partnerbill.app import create_app
+from partnerbill.core import auth, db, migrate
+from partnerbill.core.tenants import Tenant, create_tenant
+from tests.helpers import ApiClient, TenantCredentials
+
+
+def _server_url(tmp_root: Path) -> str:
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        return db.sqlalchemy_url(configured)
+    return db.start_embedded_server(tmp_root)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server_url = make_url(_server_url(tmp_path_factory.mktemp("pg")))
+    name = f"partnerbill_test_{uuid.uuid4().hex[:12]}"
+    admin = db.libpq_url(server_url.set(database="postgres").render_as_string(False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    os.environ["DATABASE_URL"] = url  # what the app (and any server we start) connects to
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = db.create_engine(database_url)
+    db.set_engine(engine)
+    auth._signing_key = None
+    yield engine
+    await engine.dispose()
+    db.set_engine(None)
+
+
+@pytest.fixture
+async def tenant_credentials(engine: AsyncEngine) -> TenantCredentials:
+    """A fresh tenant with an OAuth client."""
+    async with engine.begin() as conn:
+        tenant: Tenant = await create_tenant(conn, f"t-{uuid.uuid4().hex[:16]}")
+        credentials = await auth.create_client(conn, tenant, "test")
+    return TenantCredentials(tenant, credentials.client_id, credentials.client_secret)
+
+
+@pytest.fixture(scope="session")
+def app(engine: AsyncEngine):  # type: ignore[no-untyped-def]
+    return create_app()
+
+
+@pytest.fixture
+async def api(app, tenant_credentials: TenantCredentials) -> AsyncIterator[ApiClient]:  # type: ignore[no-untyped-def]
+    """An authenticated client of the in-process app for a fresh tenant."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://partnerbill.test"
+    ) as http:
+        client = ApiClient(http, tenant_credentials)
+        await client.authenticate()
+        yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[str]:
+    """The real server over real HTTP: uvicorn with two worker processes on the test database."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "PARTNERBILL_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "partnerbill.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError("the live server did not start")
+        time.sleep(0.2)
+    yield base_url
+    process.terminate()
+    process.wait(timeout=30)
