@@ -110,9 +110,8 @@ async def create_account(
         **_profile_values(request),
     }
     try:
-        async with conn.begin_nested():
-            await conn.execute(insert(accounts).values(**values))
-    except IntegrityError as exc:
+        await conn.execute(insert(accounts).values(**values))
+    except IntegrityError as exc:  # the transaction is lost; the request fails whole
         raise business_rule(
             Resource.ACCOUNT, f"An account with account number '{account_number}' already exists."
         ) from exc

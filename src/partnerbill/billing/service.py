@@ -260,14 +260,24 @@ async def _insert(conn: AsyncConnection, prepared: Sequence[PreparedInvoice]) ->
     if not prepared:
         return
     try:
-        async with conn.begin_nested():
-            await conn.execute(insert(invoices), [p.row for p in prepared])
-            await conn.execute(insert(invoice_items), [i for p in prepared for i in p.items])
+        await conn.execute(insert(invoices), [p.row for p in prepared])
+        await conn.execute(insert(invoice_items), [i for p in prepared for i in p.items])
     except IntegrityError as exc:
         # Lost a race for a chosen invoice number (the pre-check saw it free).
         raise business_rule(
             Resource.INVOICE, "An invoice number of the request was taken meanwhile; retry."
         ) from exc
+
+
+async def _insert_in_savepoint(conn: AsyncConnection, prepared: Sequence[PreparedInvoice]) -> None:
+    """`_insert` that leaves the transaction usable when it fails."""
+    savepoint = await conn.begin_nested()
+    try:
+        await _insert(conn, prepared)
+    except ZuoraError:
+        await savepoint.rollback()
+        raise
+    await savepoint.commit()
 
 
 async def _insert_each_that_fits(
@@ -277,14 +287,14 @@ async def _insert_each_that_fits(
 ) -> list[tuple[int, PreparedInvoice]]:
     """All at once; if that fails, one savepoint each so one bad invoice fails alone."""
     try:
-        await _insert(conn, [p for _, p in prepared])
+        await _insert_in_savepoint(conn, [p for _, p in prepared])
         return prepared
     except ZuoraError:
         pass
     written = []
     for index, invoice in prepared:
         try:
-            await _insert(conn, [invoice])
+            await _insert_in_savepoint(conn, [invoice])
             written.append((index, invoice))
         except ZuoraError as error:
             outcomes[index].error = error

@@ -16,14 +16,14 @@ pending changes.
 """
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Unpack
+from typing import Any
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import Row, and_, func, insert, select, text, update
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -82,8 +82,7 @@ class AccountMetrics:
         )
 
     @classmethod
-    def from_row(cls, row: Row[Unpack[tuple[Any, ...]]]) -> "AccountMetrics":
-        mapping = row._mapping
+    def from_mapping(cls, mapping: Mapping[Any, Any]) -> "AccountMetrics":
         return cls(**{f.name: mapping[f.name] for f in fields(cls)})
 
     def as_values(self) -> dict[str, object]:
@@ -342,7 +341,7 @@ async def read_metrics(conn: AsyncConnection, tenant: Tenant, account_id: str) -
         )
     ).one()
     return MetricsSnapshot(
-        metrics=AccountMetrics.from_row(row),
+        metrics=AccountMetrics.from_mapping(row._mapping),
         last_metrics_update=row.last_metrics_update,
         pending_changes=row.pending,
         oldest_pending_change=row.oldest,

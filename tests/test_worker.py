@@ -1,0 +1,52 @@
+"""The job worker as a real process: the periodic refresh task runs in it and folds changes."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from partnerbill.core.jobs import build_app
+from tests.helpers import ApiClient, invoice_body
+
+
+@pytest.fixture
+def worker_process(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    env = {**os.environ, "DATABASE_URL": database_url, "PARTNERBILL_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "partnerbill.cli", "worker"], env=env)
+    yield process
+    process.terminate()
+    process.wait(timeout=30)
+
+
+async def test_worker_runs_the_refresh_task(
+    api: ApiClient, database_url: str, worker_process: subprocess.Popen[bytes]
+) -> None:
+    account = await api.create_account(partner=True)
+    number = account["accountNumber"]
+    await api.ok("POST", "/v1/invoices", invoice_body(number, "40.00"))
+    await api.ok("POST", "/v1/invoices", invoice_body(number, "2.50"))
+    before = await api.ok("GET", f"/v1/accounts/{number}")
+    assert before["metricsFreshness"]["pendingChanges"] == 2
+    assert before["basicInfo"]["lastMetricsUpdate"] is None
+
+    jobs = build_app(database_url)
+    async with jobs.open_async():
+        # What the once-a-minute cron defers; deferring it here avoids waiting for the minute.
+        await jobs.configure_task("metrics.refresh_partner_metrics").defer_async(
+            timestamp=int(time.time())
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        after = await api.ok("GET", f"/v1/accounts/{number}")
+        if after["metricsFreshness"]["pendingChanges"] == 0:
+            break
+        assert worker_process.poll() is None, "the worker died"
+        assert time.monotonic() < deadline, "the worker did not refresh the account in 30 s"
+        await asyncio.sleep(0.2)
+    assert after["metrics"]["totalInvoiceBalance"] == Decimal("42.50")
+    assert after["basicInfo"]["lastMetricsUpdate"] is not None
