@@ -162,13 +162,24 @@ async def update_account(
         values["bcd_setting_option"] = "AutoSet" if request.bill_cycle_day == 0 else "ManualSet"
     if custom_fields:
         values["custom_fields"] = {**current.custom_fields, **custom_fields}
-    for field, contact in (
-        ("bill_to_contact", request.bill_to_contact),
-        ("sold_to_contact", request.sold_to_contact),
-    ):
-        if contact is not None:
-            existing = getattr(current, field)
-            values[field] = {**existing, **_contact_json(contact, existing["id"])}
+    # An account created without a sold-to contact uses its bill-to contact for both (one id):
+    # an edit of that contact shows on both, an edit of the sold-to alone splits it off.
+    shared = current.bill_to_contact["id"] == current.sold_to_contact["id"]
+    if request.bill_to_contact is not None:
+        existing = current.bill_to_contact
+        values["bill_to_contact"] = {
+            **existing,
+            **_contact_json(request.bill_to_contact, existing["id"]),
+        }
+        if shared and request.sold_to_contact is None:
+            values["sold_to_contact"] = values["bill_to_contact"]
+    if request.sold_to_contact is not None:
+        existing = current.sold_to_contact
+        contact_id = new_id() if shared else existing["id"]
+        values["sold_to_contact"] = {
+            **existing,
+            **_contact_json(request.sold_to_contact, contact_id),
+        }
     if values:
         values["updated_at"] = func.now()
         await conn.execute(

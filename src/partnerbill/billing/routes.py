@@ -24,7 +24,9 @@ async def create_standalone_invoice(
     request: CreateInvoiceRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        (outcome,) = await service.create_invoices(conn, tenant, [request], all_or_nothing=True)
+        (outcome,) = await service.create_invoices(
+            conn, tenant, [request], all_or_nothing=True, batch=False
+        )
     assert outcome.invoice is not None
     return outcome.invoice
 
@@ -44,7 +46,7 @@ async def bulk_create_standalone_invoices(
         if problem is not None:
             raise problem
         outcomes = await service.create_invoices(
-            conn, tenant, body.invoices, all_or_nothing=body.use_single_transaction
+            conn, tenant, body.invoices, all_or_nothing=body.use_single_transaction, batch=True
         )
     request_id = http_request.state.request_id
     results = [

@@ -169,13 +169,14 @@ async def create_invoices(
     requests: Sequence[CreateInvoiceRequest],
     *,
     all_or_nothing: bool,
+    batch: bool = False,
 ) -> list[InvoiceOutcome]:
     """Create standalone invoices in the caller's transaction.
 
     `all_or_nothing`: the first invalid invoice raises and nothing is written. Otherwise invalid
-    invoices are reported in their outcome and the valid ones are created.
+    invoices are reported in their outcome and the valid ones are created. `batch`: error
+    messages name the invoice (`invoices[3].…`).
     """
-    batch = len(requests) > 1 or not all_or_nothing
     now = datetime.now(UTC)
     accounts_by_key: dict[str, WritableAccount | ZuoraError] = {}
     outcomes = [InvoiceOutcome() for _ in requests]
@@ -230,6 +231,7 @@ async def _reject_taken_numbers(
             if all_or_nothing:
                 raise error
             outcomes[index].error = error
+            continue
         chosen[number] = index
     if not chosen:
         return
@@ -390,7 +392,9 @@ async def post_invoice(
         )
     values: dict[str, Any] = {"status": "Posted", "posted_date": func.now()}
     if invoice_date is not None:
+        # The due date moves with the invoice date, keeping the payment term's distance.
         values["invoice_date"] = invoice_date
+        values["due_date"] = invoice["due_date"] + (invoice_date - invoice["invoice_date"])
     posted = await _set_status(conn, tenant, invoice, **values)
     await touch(
         conn,

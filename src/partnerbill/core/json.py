@@ -8,7 +8,7 @@ digits (Zuora returns numbers), dates as `yyyy-mm-dd`; v1 datetimes are formatte
 
 import json
 from collections.abc import Callable, Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +33,7 @@ def loads(raw: bytes | str) -> Any:
 
 def v1_datetime(value: datetime | None) -> str | None:
     """Zuora v1 datetimes are `yyyy-mm-dd hh:mm:ss` (UTC here)."""
-    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class ZuoraJSONResponse(Response):
