@@ -115,7 +115,9 @@ async def create_account(
         raise business_rule(
             Resource.ACCOUNT, f"An account with account number '{account_number}' already exists."
         ) from exc
-    await metrics.create_metrics(conn, tenant, account_id)
+    await metrics.create_metrics(
+        conn, tenant, account_id, partner_account=bool(request.partner_account)
+    )
     return {
         "success": True,
         "accountId": account_id,

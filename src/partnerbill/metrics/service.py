@@ -134,9 +134,18 @@ async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> A
     return AccountMetrics(total_invoice_balance=posted[0], last_invoice_date=posted[1])
 
 
-async def create_metrics(conn: AsyncConnection, tenant: Tenant, account_id: str) -> None:
-    """A new account starts with zero metrics (it has no documents yet)."""
-    await conn.execute(insert(account_metrics).values(tenant_id=tenant.id, account_id=account_id))
+async def create_metrics(
+    conn: AsyncConnection, tenant: Tenant, account_id: str, *, partner_account: bool
+) -> None:
+    """A new account starts with zero metrics (it has no documents yet); they are exact now,
+    so a partner account's are stamped fresh, as when an account is switched to partner."""
+    await conn.execute(
+        insert(account_metrics).values(
+            tenant_id=tenant.id,
+            account_id=account_id,
+            last_metrics_update=func.now() if partner_account else None,
+        )
+    )
 
 
 async def touch(conn: AsyncConnection, tenant: Tenant, deltas: Iterable[MetricsDelta]) -> None:
