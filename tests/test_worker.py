@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.core.jobs import build_app
 from tests.helpers import ApiClient, invoice_body
@@ -24,7 +26,10 @@ def worker_process(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
 
 
 async def test_worker_runs_the_refresh_task(
-    api: ApiClient, database_url: str, worker_process: subprocess.Popen[bytes]
+    api: ApiClient,
+    engine: AsyncEngine,
+    database_url: str,
+    worker_process: subprocess.Popen[bytes],
 ) -> None:
     account = await api.create_account(partner=True)
     number = account["accountNumber"]
@@ -33,6 +38,17 @@ async def test_worker_runs_the_refresh_task(
     before = await api.ok("GET", f"/v1/accounts/{number}")
     assert before["metricsFreshness"]["pendingChanges"] == 2
     assert before["metrics"]["totalInvoiceBalance"] == 0
+
+    # The tenant's interval (3,600 s by default) has elapsed since the last refresh.
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE account_metrics SET last_metrics_update = now() - interval '2 hours' "
+                "WHERE tenant_id = :tenant_id AND account_id = :account_id"
+            ),
+            {"tenant_id": api.tenant.id, "account_id": account["accountId"]},
+        )
+    before = await api.ok("GET", f"/v1/accounts/{number}")
 
     jobs = build_app(database_url)
     async with jobs.open_async():
@@ -49,4 +65,4 @@ async def test_worker_runs_the_refresh_task(
         assert time.monotonic() < deadline, "the worker did not refresh the account in 30 s"
         await asyncio.sleep(0.2)
     assert after["metrics"]["totalInvoiceBalance"] == Decimal("42.50")
-    assert after["basicInfo"]["lastMetricsUpdate"] >= before["basicInfo"]["lastMetricsUpdate"]
+    assert after["basicInfo"]["lastMetricsUpdate"] > before["basicInfo"]["lastMetricsUpdate"]
