@@ -19,8 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.app import create_app
 from partnerbill.core import auth, db, migrate
-from partnerbill.core.tenants import Tenant, create_tenant
-from tests.helpers import ApiClient, TenantCredentials
+from tests.helpers import ApiClient, TenantCredentials, new_tenant
 
 
 def _server_url(tmp_root: Path) -> str:
@@ -58,10 +57,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def tenant_credentials(engine: AsyncEngine) -> TenantCredentials:
     """A fresh tenant with an OAuth client."""
-    async with engine.begin() as conn:
-        tenant: Tenant = await create_tenant(conn, f"t-{uuid.uuid4().hex[:16]}")
-        credentials = await auth.create_client(conn, tenant, "test")
-    return TenantCredentials(tenant, credentials.client_id, credentials.client_secret)
+    return await new_tenant(engine)
 
 
 @pytest.fixture(scope="session")

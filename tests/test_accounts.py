@@ -7,11 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
-from partnerbill.core import auth, db
+from partnerbill.core import auth
 from partnerbill.core.tenants import create_tenant
-from tests.helpers import ApiClient, TenantCredentials, invoice_body
+from tests.helpers import ApiClient, TenantCredentials, invoice_body, tenant_rows
 
 ID = re.compile(r"^[0-9a-f]{32}$")
 V1_DATETIME = "%Y-%m-%d %H:%M:%S"
@@ -48,24 +47,6 @@ SOLD_TO = {
     "country": "United Kingdom",
     "workEmail": "alan@example.com",
 }
-
-
-TENANT_TABLES = ("accounts", "account_metrics", "invoices", "invoice_items", "metrics_changes")
-
-
-async def tenant_rows(api: ApiClient) -> dict[str, int]:
-    """Rows the tenant owns per table, read straight from PostgreSQL."""
-    async with db.get_engine().connect() as conn:
-        return {
-            table: int(
-                await conn.scalar(
-                    text(f"SELECT count(*) FROM {table} WHERE tenant_id = :tenant"),
-                    {"tenant": api.tenant.id},
-                )
-                or 0
-            )
-            for table in TENANT_TABLES
-        }
 
 
 def full_account_body(**fields: Any) -> dict[str, Any]:

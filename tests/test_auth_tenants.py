@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from partnerbill.core import auth
 from partnerbill.core.tables import signing_keys
 from partnerbill.core.tenants import Tenant
-from tests.helpers import ApiClient, TenantCredentials, invoice_body
-from tests.support_extra import (
+from tests.helpers import (
+    ApiClient,
+    TenantCredentials,
     assert_envelope,
     client_for,
     count_accounts,
     count_invoices,
+    invoice_body,
     new_tenant,
 )
 

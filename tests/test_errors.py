@@ -8,8 +8,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.core.json import dumps, loads
-from tests.helpers import ApiClient, invoice_body
-from tests.support_extra import account_body, assert_envelope, count_accounts, count_invoices
+from tests.helpers import (
+    ApiClient,
+    account_body,
+    assert_envelope,
+    count_accounts,
+    count_invoices,
+    invoice_body,
+)
 
 INVALID_VALUE = 20
 MISSING_FIELD = 22

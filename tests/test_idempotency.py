@@ -14,14 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.core.json import dumps, loads
 from partnerbill.core.tables import idempotency_keys
-from tests.helpers import ApiClient, TenantCredentials, invoice_body
-from tests.support_extra import (
+from tests.helpers import (
+    ApiClient,
+    TenantCredentials,
     account_body,
     assert_envelope,
     client_for,
     count_accounts,
     count_invoices,
     idempotency_record,
+    invoice_body,
     new_tenant,
 )
 

@@ -5,30 +5,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
-
-from partnerbill.core import db
-from tests.helpers import ApiClient, invoice_body
+from tests.helpers import ApiClient, invoice_body, tenant_rows
 
 ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-TENANT_TABLES = ("accounts", "account_metrics", "invoices", "invoice_items", "metrics_changes")
-
-
-async def tenant_rows(api: ApiClient) -> dict[str, int]:
-    """Rows the tenant owns per table, read straight from PostgreSQL."""
-    async with db.get_engine().connect() as conn:
-        return {
-            table: int(
-                await conn.scalar(
-                    text(f"SELECT count(*) FROM {table} WHERE tenant_id = :tenant"),
-                    {"tenant": api.tenant.id},
-                )
-                or 0
-            )
-            for table in TENANT_TABLES
-        }
 
 
 def category(payload: dict[str, Any]) -> int:

@@ -380,6 +380,16 @@ async def _set_status(
     return dict(changed._mapping)
 
 
+async def _touch_owner(
+    conn: AsyncConnection, tenant: Tenant, invoice: Mapping[Any, Any], **change: Any
+) -> None:
+    """Report a change of one invoice to its owner's metrics."""
+    delta = MetricsDelta(
+        account_id=invoice["account_id"], partner_account=invoice["partner_account"], **change
+    )
+    await touch(conn, tenant, [delta])
+
+
 async def post_invoice(
     conn: AsyncConnection, tenant: Tenant, key: str, invoice_date: date | None
 ) -> dict[str, Any]:
@@ -396,17 +406,12 @@ async def post_invoice(
         values["invoice_date"] = invoice_date
         values["due_date"] = invoice["due_date"] + (invoice_date - invoice["invoice_date"])
     posted = await _set_status(conn, tenant, invoice, **values)
-    await touch(
+    await _touch_owner(
         conn,
         tenant,
-        [
-            MetricsDelta(
-                account_id=invoice["account_id"],
-                partner_account=invoice["partner_account"],
-                total_invoice_balance=posted["balance"],
-                posted_invoice_date=posted["invoice_date"],
-            )
-        ],
+        invoice,
+        total_invoice_balance=posted["balance"],
+        posted_invoice_date=posted["invoice_date"],
     )
     return {"success": True, "id": posted["id"], "jobId": None, "jobStatus": "Completed"}
 
@@ -426,17 +431,12 @@ async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
             "unapply them before unposting.",
         )
     unposted = await _set_status(conn, tenant, invoice, status="Draft", posted_date=None)
-    await touch(
+    await _touch_owner(
         conn,
         tenant,
-        [
-            MetricsDelta(
-                account_id=invoice["account_id"],
-                partner_account=invoice["partner_account"],
-                total_invoice_balance=-invoice["balance"],
-                posted_invoice_removed=True,
-            )
-        ],
+        invoice,
+        total_invoice_balance=-invoice["balance"],
+        posted_invoice_removed=True,
     )
     return {
         "success": True,
