@@ -5,6 +5,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from partnerbill.core.json import dumps
 from tests.helpers import ApiClient, invoice_body, tenant_rows
 
 ID = re.compile(r"^[0-9a-f]{32}$")
@@ -865,3 +866,24 @@ async def test_empty_batch_is_rejected(api: ApiClient) -> None:
     status, payload = await api.call("POST", "/v1/invoices/batch", {"invoices": []}, expect=None)
     assert status == 400
     assert payload["success"] is False
+
+
+async def test_money_is_rendered_with_its_exact_digits(api: ApiClient) -> None:
+    """17 significant digits and trailing zeros survive the round trip (no float on the way)."""
+    number = (await api.create_account())["accountNumber"]
+    body = invoice_body(number, "999999999999999.99", "0.10")
+    created = await api.http.post(
+        "/v1/invoices",
+        content=dumps(body),
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"},
+    )
+    assert '"amount":1000000000000000.09' in created.text, created.text
+    account = await api.http.get(
+        f"/v1/accounts/{number}", headers={"Authorization": f"Bearer {api.token}"}
+    )
+    assert '"totalInvoiceBalance":1000000000000000.09' in account.text, account.text
+    invoice_id = created.json()["id"]
+    items = await api.http.get(
+        f"/v1/invoices/{invoice_id}/items", headers={"Authorization": f"Bearer {api.token}"}
+    )
+    assert '"chargeAmount":"0.10"' in items.text, items.text

@@ -6,6 +6,7 @@ digits (Zuora returns numbers), dates as `yyyy-mm-dd`; v1 datetimes are formatte
 `v1_datetime` before they get here.
 """
 
+import functools
 import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -51,13 +52,19 @@ class DecimalJSONRequest(Request):
 
 
 class DecimalJSONRoute(APIRoute):
-    """Routes whose JSON bodies are parsed with `Decimal` numbers and whose returned dicts go to
-    `ZuoraJSONResponse` untouched (no response model: it would turn `Decimal` into strings)."""
+    """Routes whose JSON bodies are parsed with `Decimal` numbers and whose returned content is
+    rendered by `ZuoraJSONResponse` as it is. FastAPI would otherwise pass it through a response
+    model (Decimal → string) or `jsonable_encoder` (Decimal → float)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        @functools.wraps(endpoint)
+        async def render_exactly(*call_args: Any, **call_kwargs: Any) -> Response:
+            content = await endpoint(*call_args, **call_kwargs)
+            return content if isinstance(content, Response) else ZuoraJSONResponse(content)
+
         kwargs["response_model"] = None
         kwargs["response_class"] = ZuoraJSONResponse
-        super().__init__(path, endpoint, **kwargs)
+        super().__init__(path, render_exactly, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
