@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from partnerbill.core.idempotency import purge_expired_keys
 from partnerbill.core.json import dumps, loads
 from partnerbill.core.tables import idempotency_keys
 from tests.helpers import (
@@ -419,3 +420,24 @@ async def test_parallel_threads_with_one_key_create_one_account(
     ids = {loads(r.content)["accountId"] for r in responses if r.status_code == 200}
     assert len(ids) == 1, statuses
     assert await count_accounts(engine, tenant_credentials.tenant.id) == 1
+
+
+async def test_purge_drops_expired_keys_only(api: ApiClient, engine: AsyncEngine) -> None:
+    expired, live = _key(), _key()
+    async with engine.begin() as conn:
+        for key, expires_in in ((expired, timedelta(hours=-1)), (live, timedelta(hours=23))):
+            await conn.execute(
+                insert(idempotency_keys).values(
+                    key=key,
+                    tenant_id=api.tenant.id,
+                    method="POST",
+                    path="/v1/accounts",
+                    request_sha256="0" * 64,
+                    status_code=200,
+                    response_body=b"{}",
+                    expires_at=func.now() + expires_in,
+                )
+            )
+    assert await purge_expired_keys(limit=100_000) >= 1
+    assert await idempotency_record(engine, expired) is None
+    assert await idempotency_record(engine, live) is not None

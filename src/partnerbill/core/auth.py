@@ -107,13 +107,17 @@ def verify_token(key: bytes, token: str) -> Tenant:
     return Tenant(id=tenant_id, number=int(number))
 
 
-async def current_tenant(request: Request) -> Tenant:
-    """The tenant of the request's bearer token (FastAPI dependency)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+async def tenant_of(authorization: str) -> Tenant:
+    """The tenant of an `Authorization: Bearer …` header value; 401 for anything else."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("Authentication error: a bearer access token is required.")
     return verify_token(await signing_key(), token.strip())
+
+
+async def current_tenant(request: Request) -> Tenant:
+    """The tenant of the request's bearer token (FastAPI dependency)."""
+    return await tenant_of(request.headers.get("authorization", ""))
 
 
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]

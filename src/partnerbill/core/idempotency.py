@@ -109,13 +109,11 @@ class IdempotencyMiddleware:
             await _store(key, captured.status, bytes(captured.body))
 
     async def _tenant_id(self, headers: dict[bytes, bytes]) -> str | None:
-        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return None
         try:
-            return auth.verify_token(await auth.signing_key(), token.strip()).id
+            tenant = await auth.tenant_of(headers.get(b"authorization", b"").decode("latin-1"))
         except ZuoraError:
             return None
+        return tenant.id
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -163,6 +161,21 @@ async def _claim(key: str, identity: dict[str, str]) -> dict[str, Any] | None:
     if row is None:  # released between our insert and select: claim again
         return await _claim(key, identity)
     return dict(row._mapping)
+
+
+async def purge_expired_keys(limit: int) -> int:
+    """Delete up to `limit` expired keys (a key is also dropped when it is reused after expiry)."""
+    async with get_engine().begin() as conn:
+        expired = (
+            select(idempotency_keys.c.key)
+            .where(idempotency_keys.c.expires_at < func.now())
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = await conn.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.key.in_(expired))
+        )
+    return int(result.rowcount)
 
 
 async def _store(key: str, status: int, body: bytes) -> None:

@@ -8,10 +8,12 @@ import procrastinate
 from procrastinate import Blueprint
 
 from partnerbill.core.db import libpq_url
+from partnerbill.core.idempotency import purge_expired_keys
 
 QUEUES = ["metrics", "maintenance"]
 # A worker that has not sent a heartbeat for this long is presumed dead; its jobs are retried.
 STALLED_AFTER_SECONDS = 60
+PURGED_KEYS_PER_RUN = 100_000
 
 maintenance = Blueprint()
 
@@ -26,6 +28,13 @@ async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) 
     for job in stalled:
         await manager.retry_job(job)
     return len(stalled)
+
+
+@maintenance.periodic(cron="17 * * * *", periodic_id="purge-idempotency-keys")
+@maintenance.task(queue="maintenance", name="purge_idempotency_keys")
+async def purge_idempotency_keys(timestamp: int) -> int:
+    """Drop expired Idempotency-Key records, a bounded batch an hour."""
+    return await purge_expired_keys(PURGED_KEYS_PER_RUN)
 
 
 def build_app(database_url: str) -> procrastinate.App:
