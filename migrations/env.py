@@ -3,13 +3,22 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+# Each feature's tables module registers its tables on the shared metadata.
 import partnerbill.accounts.tables
 import partnerbill.billing.tables
+import partnerbill.catalog.tables
 import partnerbill.core.tables
-import partnerbill.metrics.tables  # noqa: F401  (each import registers its tables)
+import partnerbill.metrics.tables
+import partnerbill.orders.tables
+import partnerbill.subscriptions.tables  # noqa: F401
 from partnerbill.core.db import metadata
 
 config = context.config
+
+
+def _ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """procrastinate's tables come from its own schema SQL (migration 0001), not our metadata."""
+    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
 
 
 def run_migrations_online() -> None:
@@ -19,7 +28,7 @@ def run_migrations_online() -> None:
         poolclass=pool.NullPool,
     )
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata)
+        context.configure(connection=connection, target_metadata=metadata, include_name=_ours)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -14,18 +14,32 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from partnerbill.accounts.routes import router as accounts_router
+from partnerbill.billing.bill_run_routes import router as bill_runs_router
 from partnerbill.billing.routes import router as billing_router
+from partnerbill.catalog.routes import router as catalog_router
 from partnerbill.core import auth, tenant_routes
 from partnerbill.core.errors import Category, Reason, Resource, ZuoraError, envelope, error_code
 from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
 from partnerbill.core.json import ZuoraJSONResponse
 from partnerbill.core.logging import configure_logging
+from partnerbill.orders.routes import router as orders_router
 from partnerbill.settings import get_settings
+from partnerbill.subscriptions.routes import router as subscriptions_router
 
 log = structlog.get_logger("partnerbill.app")
 MAX_TRACK_ID_LENGTH = 64
 MAX_REASONS = 20
 _RETRYABLE = frozenset({Category.LOCK_COMPETITION, Category.INTERNAL})
+OBJECT_API_PREFIX = "/v1/object/"
+_OBJECT_API_CODES: dict[int, str] = {
+    Category.PERMISSION_DENIED: "API_DISABLED",
+    Category.UNKNOWN_FIELD: "INVALID_FIELD",
+    Category.MISSING_FIELD: "MISSING_REQUIRED_VALUE",
+    Category.NOT_FOUND: "INVALID_ID",
+    Category.LOCK_COMPETITION: "LOCK_COMPETITION",
+    Category.INTERNAL: "UNKNOWN_ERROR",
+    Category.LIMIT_EXCEEDED: "MAX_RECORDS_EXCEEDED",
+}
 
 
 class RequestIdMiddleware:
@@ -64,9 +78,28 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", ""))
 
 
+def _object_api_error(error: ZuoraError) -> ZuoraJSONResponse:
+    """The CRUD object API's envelopes: the SDK's ProxyNoDataResponse for an unknown object,
+    ProxyBadRequestResponse (`Errors[{Code, Message}]`, HTTP 400 or more) for the rest."""
+    if error.http_status == 404:
+        return ZuoraJSONResponse({"done": True, "records": [], "size": 0}, status_code=404)
+    errors = [
+        {
+            "Code": _OBJECT_API_CODES.get(reason.code % 100, "INVALID_VALUE"),
+            "Message": reason.message,
+        }
+        for reason in error.reasons
+    ]
+    return ZuoraJSONResponse(
+        {"Success": False, "Errors": errors}, status_code=max(error.http_status, 400)
+    )
+
+
 def _error_response(request: Request, error: ZuoraError) -> ZuoraJSONResponse:
     if error.category in _RETRYABLE:
         mark_retryable(request.scope.setdefault("state", {}))
+    if request.url.path.startswith(OBJECT_API_PREFIX) and error.http_status != 401:
+        return _object_api_error(error)
     body: dict[str, Any] = envelope(error.reasons, _request_id(request))
     if error.http_status == 401:
         body["message"] = error.reasons[0].message  # the SDK's ProxyUnauthorizedResponse
@@ -118,6 +151,10 @@ def create_app() -> FastAPI:
         auth.router,
         accounts_router,
         billing_router,
+        catalog_router,
+        orders_router,
+        subscriptions_router,
+        bill_runs_router,
         tenant_routes.router,
     ):
         app.include_router(router)

@@ -96,6 +96,12 @@ def settings_command(
     invoice_batch_limit: Annotated[
         int | None, typer.Option(help="Invoices per POST /v1/invoices/batch (1 to 1,000).")
     ] = None,
+    order_sync_limit: Annotated[
+        int | None, typer.Option(help="Subscriptions and actions per synchronous order.")
+    ] = None,
+    order_async_limit: Annotated[
+        int | None, typer.Option(help="Subscriptions and actions per asynchronous order.")
+    ] = None,
 ) -> None:
     """Show the tenant's settings, changing those given."""
 
@@ -107,6 +113,8 @@ def settings_command(
             metrics_refresh_interval_seconds=refresh_interval_seconds,
             lock_wait_ms=lock_wait_ms,
             invoice_batch_limit=invoice_batch_limit,
+            order_sync_limit=order_sync_limit,
+            order_async_limit=order_async_limit,
         )
 
     table = Table("setting", "value")

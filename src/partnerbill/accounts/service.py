@@ -19,6 +19,7 @@ from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.money import trimmed
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import MetricsSnapshot
@@ -244,7 +245,7 @@ async def get_account(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[s
         "metrics": {
             "balance": m.balance,
             "currency": account.currency,
-            "contractedMrr": m.contracted_mrr,
+            "contractedMrr": trimmed(m.contracted_mrr),
             "creditBalance": m.credit_balance,
             "reservedPaymentAmount": m.reserved_payment_amount,
             "totalDebitMemoBalance": m.total_debit_memo_balance,

@@ -36,6 +36,7 @@ from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO, amount_problem, decimal_places
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.subscriptions.tables import subscriptions
 
 MAX_PAGE_SIZE = 40
 DEFAULT_PAGE_SIZE = 20
@@ -493,7 +494,12 @@ async def get_invoice_items(
         raise not_found(Resource.INVOICE, "invoice", key)
     rows = (
         await conn.execute(
-            select(invoice_items)
+            select(invoice_items, subscriptions.c.subscription_number)
+            .outerjoin(
+                subscriptions,
+                (subscriptions.c.tenant_id == invoice_items.c.tenant_id)
+                & (subscriptions.c.id == invoice_items.c.subscription_id),
+            )
             .where(invoice_items.c.tenant_id == tenant.id, invoice_items.c.invoice_id == invoice_id)
             .order_by(invoice_items.c.line_number)
             .offset((page - 1) * page_size)
@@ -504,7 +510,7 @@ async def get_invoice_items(
         {
             "id": row.id,
             "chargeName": row.charge_name,
-            "chargeType": "OneTime",
+            "chargeType": row.charge_type,
             "description": row.description,
             "chargeAmount": format(row.amount, "f"),
             "taxAmount": "0",
@@ -516,8 +522,8 @@ async def get_invoice_items(
             "serviceStartDate": row.service_start_date,
             "serviceEndDate": row.service_end_date,
             "productRatePlanChargeId": row.product_rate_plan_charge_id,
-            "subscriptionId": None,
-            "subscriptionName": None,
+            "subscriptionId": row.subscription_id,
+            "subscriptionName": row.subscription_number,
             "processingType": "Charge",
             "taxCode": row.tax_code,
             "taxMode": row.tax_mode,

@@ -39,10 +39,13 @@ invoices = Table(
     Column("comments", Text),
     Column("custom_fields", JSONB, nullable=False, server_default="{}"),
     Column("posted_date", DateTime(timezone=True)),
+    Column("bill_run_id", String(32)),
+    Column("target_date", Date),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "invoice_number"),
+    Index("ix_invoices_bill_run", "tenant_id", "bill_run_id"),
     ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
     # Covers the metrics recompute (sum of balances, max date of posted invoices) and the
     # summary's recent invoices without touching the heap.
@@ -78,9 +81,38 @@ invoice_items = Table(
     Column("tax_code", String(64)),
     Column("tax_mode", String(16)),
     Column("custom_fields", JSONB, nullable=False, server_default="{}"),
+    # Subscription items: which charge segment and subscription the item bills.
+    Column("subscription_id", String(32)),
+    Column("rate_plan_charge_id", String(32)),
+    Column("charge_number", String(64)),
+    Column("charge_type", String(16), nullable=False, server_default="OneTime"),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "invoice_id", "line_number"),
     ForeignKeyConstraint(
         ["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"], ondelete="CASCADE"
     ),
+    Index("ix_invoice_items_charge", "tenant_id", "rate_plan_charge_id"),
+)
+
+bill_runs = Table(
+    "bill_runs",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("bill_run_number", String(32), nullable=False),
+    Column("name", String(255)),
+    Column("status", String(24), nullable=False),
+    Column("target_date", Date, nullable=False),
+    Column("invoice_date", Date, nullable=False),
+    Column("auto_post", Boolean, nullable=False),
+    Column("charge_type_to_exclude", JSONB, nullable=False, server_default="[]"),
+    Column("account_id", String(32)),  # an account-level run; null: by bill cycle day
+    Column("bill_cycle_day", String(20)),  # "AllBillCycleDays" or "1".."31"
+    Column("batches", JSONB, nullable=False, server_default="[]"),
+    Column("invoice_count", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "bill_run_number"),
 )

@@ -15,6 +15,11 @@ def _key(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
 
+def same_word(first: str, second: str) -> bool:
+    """Whether two spellings name the same thing, case and punctuation aside."""
+    return _key(first) == _key(second)
+
+
 class ZuoraEnum(StrEnum):
     """A StrEnum whose `parse` accepts either vocabulary, case and punctuation aside."""
 
@@ -118,6 +123,20 @@ class EndDateCondition(ZuoraEnum):
             "Specific_End_Date": "SpecificEndDate",
             "One_Time": "OneTime",
         }
+
+
+class UpToPeriodsType(ZuoraEnum):
+    """The unit of `up_to_periods` for a charge that ends after a fixed period."""
+
+    BILLING_PERIODS = "Billing_Periods"
+    DAYS = "Days"
+    WEEKS = "Weeks"
+    MONTHS = "Months"
+    YEARS = "Years"
+
+    @classmethod
+    def crud_names(cls) -> dict[str, str]:
+        return {"Billing_Periods": "Billing Periods"}
 
 
 class BillCycleType(ZuoraEnum):

@@ -4,13 +4,16 @@ Jobs that business rows need are deferred inside the same transaction as those r
 back request leaves no job). Features register their tasks on blueprints; `build_app` gathers them.
 """
 
+from typing import Any
+
 import procrastinate
 from procrastinate import Blueprint
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.db import libpq_url
 from partnerbill.core.idempotency import purge_expired_keys
 
-QUEUES = ["metrics", "maintenance"]
+QUEUES = ["metrics", "maintenance", "orders", "billruns"]
 # A worker that has not sent a heartbeat for this long is presumed dead; its jobs are retried.
 STALLED_AFTER_SECONDS = 60
 PURGED_KEYS_PER_RUN = 100_000
@@ -38,7 +41,9 @@ async def purge_idempotency_keys(timestamp: int) -> int:
 
 
 def build_app(database_url: str) -> procrastinate.App:
+    from partnerbill.billing.tasks import billing_tasks
     from partnerbill.metrics.tasks import metrics_tasks
+    from partnerbill.orders.tasks import order_tasks
 
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(
@@ -47,4 +52,19 @@ def build_app(database_url: str) -> procrastinate.App:
     )
     app.add_tasks_from(maintenance, namespace="maintenance")
     app.add_tasks_from(metrics_tasks, namespace="metrics")
+    app.add_tasks_from(order_tasks, namespace="orders")
+    app.add_tasks_from(billing_tasks, namespace="billing")
     return app
+
+
+_app: procrastinate.App | None = None
+
+
+async def defer_in_transaction(conn: AsyncConnection, task_name: str, **arguments: Any) -> None:
+    """Defer a job on the caller's transaction: it exists exactly if the transaction commits."""
+    global _app
+    if _app is None:
+        _app = build_app(str(conn.engine.url.render_as_string(hide_password=False)))
+    raw = await conn.get_raw_connection()
+    deferrer = _app.configure_task(task_name, connection=raw.driver_connection)
+    await deferrer.defer_async(**arguments)

@@ -47,3 +47,8 @@ def amount_problem(amount: Decimal, currency: str) -> str | None:
     if decimal_places(amount) > scale:
         return f"has more than {scale} decimal places, the scale of {currency}"
     return None
+
+
+def trimmed(amount: Decimal) -> Decimal:
+    """A computed rate (MRR, kept at 9 places) without its trailing zeros: 10, not 10.000000000."""
+    return amount.normalize() if amount else ZERO

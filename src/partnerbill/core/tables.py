@@ -31,10 +31,14 @@ tenants = Table(
     Column("metrics_refresh_interval_seconds", Integer, nullable=False, server_default="3600"),
     Column("lock_wait_ms", Integer, nullable=False, server_default="3000"),
     Column("invoice_batch_limit", Integer, nullable=False, server_default="50"),
+    Column("order_sync_limit", Integer, nullable=False, server_default="50"),
+    Column("order_async_limit", Integer, nullable=False, server_default="300"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("metrics_refresh_interval_seconds >= 60", name="refresh_interval_min"),
     CheckConstraint("lock_wait_ms BETWEEN 1 AND 60000", name="lock_wait_range"),
     CheckConstraint("invoice_batch_limit BETWEEN 1 AND 1000", name="batch_limit_range"),
+    CheckConstraint("order_sync_limit BETWEEN 1 AND 1000", name="order_sync_limit_range"),
+    CheckConstraint("order_async_limit BETWEEN 1 AND 10000", name="order_async_limit_range"),
 )
 
 oauth_clients = Table(

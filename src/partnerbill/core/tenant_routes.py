@@ -16,6 +16,8 @@ class TenantSettingsUpdate(CamelModel):
     metrics_refresh_interval_seconds: Annotated[int | None, Field(strict=True)] = None
     lock_wait_ms: Annotated[int | None, Field(strict=True)] = None
     invoice_batch_limit: Annotated[int | None, Field(strict=True)] = None
+    order_sync_limit: Annotated[int | None, Field(strict=True)] = None
+    order_async_limit: Annotated[int | None, Field(strict=True)] = None
 
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["partnerbill"])
@@ -40,5 +42,7 @@ async def change_tenant_settings(
             metrics_refresh_interval_seconds=request.metrics_refresh_interval_seconds,
             lock_wait_ms=request.lock_wait_ms,
             invoice_batch_limit=request.invoice_batch_limit,
+            order_sync_limit=request.order_sync_limit,
+            order_async_limit=request.order_async_limit,
         )
     return {"success": True, **settings.as_json()}

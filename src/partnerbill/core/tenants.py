@@ -14,11 +14,24 @@ from partnerbill.core.errors import Category, Resource, ZuoraError, invalid_valu
 from partnerbill.core.ids import new_id
 from partnerbill.core.tables import tenants
 
-DOCUMENT_SEQUENCES = ("account_number", "invoice_number")
+DOCUMENT_SEQUENCES = (
+    "account_number",
+    "invoice_number",
+    "product_number",
+    "product_rate_plan_number",
+    "product_rate_plan_charge_number",
+    "subscription_number",
+    "rate_plan_number",
+    "charge_number",
+    "order_number",
+    "bill_run_number",
+)
 
 REFRESH_INTERVAL_MIN_SECONDS = 60
 LOCK_WAIT_MAX_MS = 60_000
 INVOICE_BATCH_LIMIT_MAX = 1000
+ORDER_SYNC_LIMIT_MAX = 1000
+ORDER_ASYNC_LIMIT_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +45,17 @@ class TenantSettings:
     metrics_refresh_interval_seconds: int
     lock_wait_ms: int
     invoice_batch_limit: int
+    # Subscriptions and order actions per order (Zuora: 50 synchronous, 300 asynchronous).
+    order_sync_limit: int
+    order_async_limit: int
 
     def as_json(self) -> dict[str, int]:
         return {
             "metricsRefreshIntervalSeconds": self.metrics_refresh_interval_seconds,
             "lockWaitMs": self.lock_wait_ms,
             "invoiceBatchLimit": self.invoice_batch_limit,
+            "orderSyncLimit": self.order_sync_limit,
+            "orderAsyncLimit": self.order_async_limit,
         }
 
 
@@ -93,6 +111,8 @@ async def get_settings(conn: AsyncConnection, tenant: Tenant) -> TenantSettings:
                 tenants.c.metrics_refresh_interval_seconds,
                 tenants.c.lock_wait_ms,
                 tenants.c.invoice_batch_limit,
+                tenants.c.order_sync_limit,
+                tenants.c.order_async_limit,
             ).where(tenants.c.id == tenant.id)
         )
     ).one()
@@ -106,6 +126,8 @@ async def update_settings(
     metrics_refresh_interval_seconds: int | None = None,
     lock_wait_ms: int | None = None,
     invoice_batch_limit: int | None = None,
+    order_sync_limit: int | None = None,
+    order_async_limit: int | None = None,
 ) -> TenantSettings:
     values: dict[str, int] = {}
     if metrics_refresh_interval_seconds is not None:
@@ -131,6 +153,14 @@ async def update_settings(
                 f"must be between 1 and {INVOICE_BATCH_LIMIT_MAX}.",
             )
         values["invoice_batch_limit"] = invoice_batch_limit
+    for column, api_name, value, maximum in (
+        ("order_sync_limit", "orderSyncLimit", order_sync_limit, ORDER_SYNC_LIMIT_MAX),
+        ("order_async_limit", "orderAsyncLimit", order_async_limit, ORDER_ASYNC_LIMIT_MAX),
+    ):
+        if value is not None:
+            if not 1 <= value <= maximum:
+                raise invalid_value(Resource.TENANT, api_name, f"must be between 1 and {maximum}.")
+            values[column] = value
     if values:
         await conn.execute(update(tenants).where(tenants.c.id == tenant.id).values(**values))
     return await get_settings(conn, tenant)

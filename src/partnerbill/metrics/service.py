@@ -35,6 +35,7 @@ from partnerbill.core.money import ZERO
 from partnerbill.core.tables import tenants
 from partnerbill.core.tenants import Tenant
 from partnerbill.metrics.tables import account_metrics, metrics_changes
+from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 
 # Counting more pending changes than this is not worth a slow read; the cap is reported.
 PENDING_COUNT_CAP = 100_000
@@ -96,16 +97,27 @@ class MetricsDelta:
     account_id: str
     partner_account: bool
     total_invoice_balance: Decimal = ZERO
+    contracted_mrr: Decimal = ZERO
     # An invoice was posted on this date: lastInvoiceDate becomes at least this.
     posted_invoice_date: date | None = None
     # An invoice left the Posted state: lastInvoiceDate must be derived again.
     posted_invoice_removed: bool = False
     _merged: int = field(default=1, repr=False)
 
+    @property
+    def changes_nothing(self) -> bool:
+        return (
+            self.total_invoice_balance == 0
+            and self.contracted_mrr == 0
+            and self.posted_invoice_date is None
+            and not self.posted_invoice_removed
+        )
+
     def merge(self, other: "MetricsDelta") -> None:
         assert other.account_id == self.account_id
         assert other.partner_account == self.partner_account
         self.total_invoice_balance += other.total_invoice_balance
+        self.contracted_mrr += other.contracted_mrr
         if other.posted_invoice_date is not None:
             self.posted_invoice_date = max(
                 filter(None, (self.posted_invoice_date, other.posted_invoice_date))
@@ -131,7 +143,28 @@ async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> A
             )
         )
     ).one()
-    return AccountMetrics(total_invoice_balance=posted[0], last_invoice_date=posted[1])
+    contracted_mrr = await conn.scalar(
+        select(func.coalesce(func.sum(rate_plan_charges.c.mrr), ZERO))
+        .select_from(subscriptions)
+        .join(
+            rate_plan_charges,
+            (rate_plan_charges.c.tenant_id == subscriptions.c.tenant_id)
+            & (rate_plan_charges.c.subscription_id == subscriptions.c.id),
+        )
+        .where(
+            subscriptions.c.tenant_id == tenant.id,
+            subscriptions.c.account_id == account_id,  # the subscription owner
+            subscriptions.c.cancelled_date.is_(None),
+            rate_plan_charges.c.is_last_segment,
+            rate_plan_charges.c.effective_end_date.is_(None),
+            rate_plan_charges.c.charge_type == "Recurring",
+        )
+    )
+    return AccountMetrics(
+        total_invoice_balance=posted[0],
+        last_invoice_date=posted[1],
+        contracted_mrr=contracted_mrr if contracted_mrr is not None else ZERO,
+    )
 
 
 async def create_metrics(
@@ -157,7 +190,11 @@ async def touch(conn: AsyncConnection, tenant: Tenant, deltas: Iterable[MetricsD
         else:
             merged[delta.account_id] = delta
     deferred = sorted(a for a, d in merged.items() if d.partner_account)
-    synchronous = sorted(a for a, d in merged.items() if not d.partner_account)
+    # A synchronous account whose figures did not move needs no lock (e.g. the invoice owner in
+    # an owner transfer).
+    synchronous = sorted(
+        a for a, d in merged.items() if not d.partner_account and not d.changes_nothing
+    )
     if deferred:
         await conn.execute(
             insert(metrics_changes),
@@ -190,6 +227,7 @@ async def _apply_synchronously(
             values: dict[str, object] = {
                 "total_invoice_balance": account_metrics.c.total_invoice_balance
                 + delta.total_invoice_balance,
+                "contracted_mrr": account_metrics.c.contracted_mrr + delta.contracted_mrr,
             }
             if delta.posted_invoice_date is not None:
                 values["last_invoice_date"] = func.greatest(

@@ -1,0 +1,49 @@
+"""`/v1/bill-runs`."""
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+
+from partnerbill.billing import bill_runs
+from partnerbill.billing.bill_runs import CreateBillRunRequest
+from partnerbill.core.auth import CurrentTenant
+from partnerbill.core.db import transaction
+from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.schemas import CamelModel
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["Bill runs"])
+
+
+class PostBillRunRequest(CamelModel):
+    invoice_date: date | None = None
+
+
+@router.post("/v1/bill-runs")
+async def create_bill_run(request: CreateBillRunRequest, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await bill_runs.create_bill_run(conn, tenant, request)
+
+
+@router.get("/v1/bill-runs/{bill_run_id}")
+async def get_bill_run(bill_run_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await bill_runs.get_bill_run(conn, tenant, bill_run_id)
+
+
+@router.put("/v1/bill-runs/{bill_run_id}/post")
+async def post_bill_run(
+    bill_run_id: str,
+    tenant: CurrentTenant,
+    body: Annotated[PostBillRunRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await bill_runs.post_bill_run(
+            conn, tenant, bill_run_id, body.invoice_date if body else None
+        )
+
+
+@router.put("/v1/bill-runs/{bill_run_id}/cancel")
+async def cancel_bill_run(bill_run_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await bill_runs.cancel_bill_run(conn, tenant, bill_run_id)

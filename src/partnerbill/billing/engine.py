@@ -1,0 +1,356 @@
+"""Billing subscriptions: the invoice lines a target date makes due, on each subscription's
+invoice owner's invoice. Bill runs and an order's `runBilling` both bill through `bill`.
+
+- One invoice per invoice owner per call (per subscription when `invoiceSeparately`).
+- A period is never billed twice: each charge segment's `charged_through_date` records how far it
+  is billed. A segment that was cut (cancellation, update, removal, suspension) after being billed
+  beyond its new end gets negative lines for the billed part it no longer covers.
+- Bounded memory: subscriptions arrive in batches (at most `BATCH_SUBSCRIPTIONS` each); lines are
+  inserted batch by batch and only running totals stay in memory.
+- Locks: each subscription billed `FOR UPDATE` (a document), each invoice owner `FOR KEY SHARE`.
+"""
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts.schemas import payment_term_days
+from partnerbill.accounts.service import WritableAccount, lock_for_write
+from partnerbill.billing.periods import (
+    billable_periods,
+    prorated_amount,
+    service_periods,
+)
+from partnerbill.billing.tables import invoice_items, invoices
+from partnerbill.catalog.enums import BillingPeriod, BillingTiming, ChargeModel, ChargeType
+from partnerbill.catalog.pricing import period_amount
+from partnerbill.core.ids import new_id
+from partnerbill.core.money import ZERO
+from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.subscriptions.service import add_term, tiers_from_json
+from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
+
+BATCH_SUBSCRIPTIONS = 500
+MAX_AUTO_RENEWALS = 1000
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(slots=True)
+class _Invoice:
+    """An invoice being built: its header is inserted, its lines are added batch by batch."""
+
+    id: str
+    number: str
+    account: WritableAccount
+    invoice_date: date
+    amount: Decimal = ZERO
+    lines: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BilledInvoice:
+    id: str
+    invoice_number: str
+    account_id: str
+    amount: Decimal
+
+
+def _line(
+    sub: Mapping[str, Any],
+    segment: Mapping[Any, Any],
+    start: date,
+    end: date,
+    amount: Decimal,
+    unit_price: Decimal,
+) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "charge_name": segment["name"],
+        "sku": None,
+        "uom": segment["uom"],
+        "product_rate_plan_charge_id": segment["product_rate_plan_charge_id"],
+        "quantity": segment["quantity"],
+        "unit_price": unit_price,
+        "amount": amount,
+        "balance": amount,
+        "service_start_date": start,
+        "service_end_date": end,
+        "subscription_id": sub["id"],
+        "rate_plan_charge_id": segment["id"],
+        "charge_number": segment["charge_number"],
+        "charge_type": segment["charge_type"],
+        "description": None,
+        "charge_date": None,
+        "tax_code": None,
+        "tax_mode": None,
+        "custom_fields": {},
+    }
+
+
+def _service_end(sub: Mapping[str, Any], segment: Mapping[Any, Any]) -> date | None:
+    """Where the segment's service ends (exclusive): its own end, the cancellation, or the end of
+    a term that does not renew."""
+    ends = [segment["effective_end_date"], sub["cancelled_date"]]
+    if sub["term_type"] == "TERMED" and not sub["auto_renew"]:
+        ends.append(sub["term_end_date"])
+    known = [e for e in ends if e is not None]
+    return min(known) if known else None
+
+
+def segment_lines(
+    sub: Mapping[str, Any], segment: Mapping[Any, Any], target_date: date
+) -> tuple[list[dict[str, Any]], date | None]:
+    """The lines due for one segment and its new charged-through date."""
+    tiers = tiers_from_json(segment["tiers"])
+    model = ChargeModel(segment["charge_model"])
+    amount = period_amount(model, segment["quantity"], tiers)
+    unit_price = tiers[0].price
+    currency = sub["currency"]
+    charged_through: date | None = segment["charged_through_date"]
+    start: date = segment["effective_start_date"]
+    end = _service_end(sub, segment)
+    if segment["charge_type"] == ChargeType.ONE_TIME.value:
+        if charged_through is None and start <= target_date and (end is None or start < end):
+            rounded = prorated_amount(amount, Decimal(1), currency)
+            return [_line(sub, segment, start, start, rounded, unit_price)], start + ONE_DAY
+        return [], charged_through
+    period = BillingPeriod(segment["billing_period"])
+    months = segment["specific_billing_period"]
+    cycle_day = segment["bill_cycle_day"]
+    lines = []
+    if charged_through is not None and end is not None and charged_through > end:
+        for credit in service_periods(
+            end, charged_through, period, months, cycle_day, charged_through
+        ):
+            credited = -prorated_amount(amount, credit.proration, currency)
+            lines.append(_line(sub, segment, credit.start, credit.end, credited, unit_price))
+        charged_through = end
+    due = billable_periods(
+        service_periods(start, end, period, months, cycle_day, target_date + ONE_DAY),
+        BillingTiming(segment["billing_timing"]),
+        target_date,
+        charged_through,
+    )
+    for p in due:
+        billed = prorated_amount(amount, p.proration, currency)
+        lines.append(_line(sub, segment, p.start, p.end, billed, unit_price))
+    if due:
+        charged_through = due[-1].end + ONE_DAY
+    return lines, charged_through
+
+
+async def _renew_due_terms(
+    conn: AsyncConnection, tenant: Tenant, subs: list[dict[str, Any]], target_date: date
+) -> None:
+    """An auto-renewing term that ends by the target date renews (Zuora renews at term end)."""
+    for sub in subs:
+        if sub["term_type"] != "TERMED" or not sub["auto_renew"] or sub["cancelled_date"]:
+            continue
+        renewals = 0
+        while sub["term_end_date"] <= target_date:
+            assert renewals < MAX_AUTO_RENEWALS, sub["id"]
+            renewals += 1
+            sub["term_start_date"] = sub["term_end_date"]
+            sub["term_end_date"] = add_term(
+                sub["term_end_date"],
+                sub["renewal_term"] or sub["initial_term"],
+                sub["renewal_term_period_type"] or sub["initial_term_period_type"],
+            )
+        if renewals:
+            await conn.execute(
+                update(subscriptions)
+                .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id == sub["id"])
+                .values(term_start_date=sub["term_start_date"], term_end_date=sub["term_end_date"])
+            )
+
+
+async def bill(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    batches: AsyncIterator[list[str]],
+    *,
+    target_date: date,
+    invoice_date: date,
+    post: bool,
+    excluded: Iterable[ChargeType] = (),
+    bill_run_id: str | None = None,
+    source_type: str = "Subscription",
+) -> list[BilledInvoice]:
+    """Bill the subscriptions whose ids `batches` yields, up to `target_date`."""
+    excluded_types = {t.value for t in excluded}
+    owners: dict[str, WritableAccount] = {}
+    open_invoices: dict[tuple[str, str | None], _Invoice] = {}
+    now = datetime.now(UTC)
+    async for batch in batches:
+        assert len(batch) <= BATCH_SUBSCRIPTIONS, len(batch)
+        subs = [
+            dict(r._mapping)
+            for r in await conn.execute(
+                select(subscriptions)
+                .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id.in_(batch))
+                .order_by(subscriptions.c.id)
+                .with_for_update()
+            )
+        ]
+        await _renew_due_terms(conn, tenant, subs, target_date)
+        by_id = {sub["id"]: sub for sub in subs}
+        segments = await conn.execute(
+            select(rate_plan_charges)
+            .where(
+                rate_plan_charges.c.tenant_id == tenant.id,
+                rate_plan_charges.c.subscription_id.in_(batch),
+            )
+            .order_by(
+                rate_plan_charges.c.subscription_id,
+                rate_plan_charges.c.charge_number,
+                rate_plan_charges.c.segment,
+            )
+        )
+        batch_lines: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+        charged_through: list[dict[str, Any]] = []
+        for row in segments:
+            segment = row._mapping
+            if segment["charge_type"] in excluded_types:
+                continue
+            sub = by_id[segment["subscription_id"]]
+            lines, through = segment_lines(sub, segment, target_date)
+            if not lines:
+                continue
+            key = (
+                sub["invoice_owner_account_id"],
+                sub["id"] if sub["invoice_separately"] else None,
+            )
+            batch_lines.setdefault(key, []).extend(lines)
+            charged_through.append({"segment_id": segment["id"], "through": through})
+        await _open_invoices(
+            conn,
+            tenant,
+            batch_lines,
+            open_invoices,
+            owners,
+            invoice_date,
+            now,
+            bill_run_id,
+            target_date,
+            source_type,
+        )
+        items = []
+        for key, lines in batch_lines.items():
+            invoice = open_invoices[key]
+            for line in lines:
+                invoice.lines += 1
+                invoice.amount += line["amount"]
+                items.append(
+                    {
+                        **line,
+                        "tenant_id": tenant.id,
+                        "invoice_id": invoice.id,
+                        "line_number": invoice.lines,
+                    }
+                )
+        if items:
+            await conn.execute(insert(invoice_items), items)
+            await conn.execute(
+                update(rate_plan_charges)
+                .where(
+                    rate_plan_charges.c.tenant_id == tenant.id,
+                    rate_plan_charges.c.id == bindparam("segment_id"),
+                )
+                .values(charged_through_date=bindparam("through")),
+                charged_through,
+            )
+    return await _finish(conn, tenant, list(open_invoices.values()), post)
+
+
+async def _open_invoices(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    batch_lines: Mapping[tuple[str, str | None], list[dict[str, Any]]],
+    open_invoices: dict[tuple[str, str | None], _Invoice],
+    owners: dict[str, WritableAccount],
+    invoice_date: date,
+    now: datetime,
+    bill_run_id: str | None,
+    target_date: date,
+    source_type: str,
+) -> None:
+    """Insert a Draft header for each invoice this batch needs and no earlier batch opened."""
+    new_keys = sorted(k for k in batch_lines if k not in open_invoices)
+    if not new_keys:
+        return
+    for owner_id in sorted({owner for owner, _ in new_keys} - owners.keys()):
+        owners[owner_id] = await lock_for_write(conn, tenant, owner_id)
+    numbers = await next_numbers(conn, tenant, "invoice_number", len(new_keys))
+    rows = []
+    for key, number in zip(new_keys, numbers, strict=True):
+        account = owners[key[0]]
+        invoice = _Invoice(new_id(), f"INV{number:08d}", account, invoice_date)
+        open_invoices[key] = invoice
+        rows.append(
+            {
+                "tenant_id": tenant.id,
+                "id": invoice.id,
+                "invoice_number": invoice.number,
+                "account_id": account.id,
+                "status": "Draft",
+                "source_type": source_type,
+                "currency": account.currency,
+                "invoice_date": invoice_date,
+                "due_date": invoice_date + timedelta(days=payment_term_days(account.payment_term)),
+                "payment_term": account.payment_term,
+                "amount": ZERO,
+                "balance": ZERO,
+                "bill_run_id": bill_run_id,
+                "target_date": target_date,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    await conn.execute(insert(invoices), rows)
+
+
+async def _finish(
+    conn: AsyncConnection, tenant: Tenant, built: list[_Invoice], post: bool
+) -> list[BilledInvoice]:
+    """Write each invoice's total; post them (and report to their owners) when asked."""
+    if not built:
+        return []
+    status = "Posted" if post else "Draft"
+    await conn.execute(
+        update(invoices)
+        .where(invoices.c.tenant_id == tenant.id, invoices.c.id == bindparam("invoice_id"))
+        .values(
+            amount=bindparam("total"),
+            balance=bindparam("total"),
+            status=status,
+            posted_date=datetime.now(UTC) if post else None,
+        ),
+        [{"invoice_id": i.id, "total": i.amount} for i in built],
+    )
+    if post:
+        await touch(
+            conn,
+            tenant,
+            [
+                MetricsDelta(
+                    account_id=i.account.id,
+                    partner_account=i.account.partner_account,
+                    total_invoice_balance=i.amount,
+                    posted_invoice_date=i.invoice_date,
+                )
+                for i in built
+            ],
+        )
+    return [BilledInvoice(i.id, i.number, i.account.id, i.amount) for i in built]
+
+
+async def subscription_batches(ids: list[str]) -> AsyncIterator[list[str]]:
+    """The given subscriptions, in batches."""
+    for start in range(0, len(ids), BATCH_SUBSCRIPTIONS):
+        yield ids[start : start + BATCH_SUBSCRIPTIONS]

@@ -1,0 +1,119 @@
+"""The product catalog: writes through the CRUD object API (`/v1/object/...`, PascalCase), reads
+through it and through the v1 catalog API (`/v1/catalog/...`, `/v1/rateplan/...`,
+`/v1/product-rate-plans/...`, camelCase)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from partnerbill.catalog import service
+from partnerbill.catalog.schemas import (
+    CreateProductRatePlanChargeRequest,
+    CreateProductRatePlanRequest,
+    CreateProductRequest,
+)
+from partnerbill.core.auth import CurrentTenant
+from partnerbill.core.db import transaction
+from partnerbill.core.json import DecimalJSONRoute
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["Catalog"])
+
+Page = Annotated[int, Query()]
+PageSize = Annotated[int, Query(alias="pageSize")]
+
+
+def _created(object_id: str) -> dict[str, Any]:
+    return {"Id": object_id, "Success": True}
+
+
+def _paged(
+    key: str, rows: list[dict[str, Any]], more: bool, request: Request, page: int, page_size: int
+) -> dict[str, Any]:
+    response: dict[str, Any] = {key: rows}
+    if more:
+        response["nextPage"] = str(
+            request.url.include_query_params(page=page + 1, pageSize=page_size)
+        )
+    response["success"] = True
+    return response
+
+
+@router.post("/v1/object/product")
+async def create_product(request: CreateProductRequest, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return _created(await service.create_product(conn, tenant, request))
+
+
+@router.post("/v1/object/product-rate-plan")
+async def create_product_rate_plan(
+    request: CreateProductRatePlanRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return _created(await service.create_product_rate_plan(conn, tenant, request))
+
+
+@router.post("/v1/object/product-rate-plan-charge")
+async def create_product_rate_plan_charge(
+    request: CreateProductRatePlanChargeRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return _created(await service.create_product_rate_plan_charge(conn, tenant, request))
+
+
+@router.get("/v1/object/product/{id}")
+async def get_product_object(id: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.get_product_object(conn, tenant, id)
+
+
+@router.get("/v1/object/product-rate-plan/{id}")
+async def get_product_rate_plan_object(id: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.get_product_rate_plan_object(conn, tenant, id)
+
+
+@router.get("/v1/object/product-rate-plan-charge/{id}")
+async def get_product_rate_plan_charge_object(id: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.get_product_rate_plan_charge_object(conn, tenant, id)
+
+
+@router.get("/v1/catalog/products")
+async def get_products(
+    tenant: CurrentTenant,
+    http_request: Request,
+    page: Page = 1,
+    page_size: PageSize = service.DEFAULT_PAGE_SIZE,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        rows, more = await service.list_products(conn, tenant, page, page_size)
+    return _paged("products", rows, more, http_request, page, page_size)
+
+
+@router.get("/v1/catalog/product/{product_key}")
+async def get_product(product_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.get_product(conn, tenant, product_key)
+
+
+@router.get("/v1/rateplan/{product_key}/productRatePlan")
+async def get_rate_plans_by_product(
+    product_key: str,
+    tenant: CurrentTenant,
+    http_request: Request,
+    page: Page = 1,
+    page_size: PageSize = service.DEFAULT_PAGE_SIZE,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        rows, more = await service.list_product_rate_plans(
+            conn, tenant, product_key, page, page_size
+        )
+    return _paged("productRatePlans", rows, more, http_request, page, page_size)
+
+
+@router.get("/v1/product-rate-plans/{product_rate_plan_key}")
+async def get_product_rate_plan(
+    product_rate_plan_key: str, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.get_product_rate_plan(conn, tenant, product_rate_plan_key)

@@ -1,0 +1,111 @@
+"""`/v1/orders` (synchronous), `/v1/async/orders` and `/v1/async-jobs/{jobId}`."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import insert, select
+
+from partnerbill.core.auth import CurrentTenant
+from partnerbill.core.db import transaction
+from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
+from partnerbill.core.jobs import defer_in_transaction
+from partnerbill.core.json import DecimalJSONRoute, ZuoraJSONResponse
+from partnerbill.core.tenants import get_settings
+from partnerbill.orders.schemas import CreateOrderRequest
+from partnerbill.orders.service import create_order
+from partnerbill.orders.tables import async_jobs, orders
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
+
+
+@router.post("/v1/orders")
+async def create_order_synchronously(
+    request: CreateOrderRequest,
+    tenant: CurrentTenant,
+    return_ids: Annotated[bool, Query(alias="returnIds")] = False,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        limit = (await get_settings(conn, tenant)).order_sync_limit
+        return await create_order(conn, tenant, request, limit=limit, return_ids=return_ids)
+
+
+@router.post("/v1/async/orders", status_code=202)
+async def create_order_asynchronously(
+    request: CreateOrderRequest, tenant: CurrentTenant
+) -> ZuoraJSONResponse:
+    """Answers 202 with a job id (the SDK reads only 202 here); the order runs in the worker."""
+    job_id = str(uuid.uuid4())
+    async with transaction() as conn:
+        limit = (await get_settings(conn, tenant)).order_async_limit
+        if len(request.subscriptions) > limit or request.action_count > limit:
+            raise ZuoraError(
+                Resource.ORDER,
+                Category.LIMIT_EXCEEDED,
+                f"'subscriptions': at most {limit} subscriptions and order actions per "
+                "asynchronous order (tenant setting).",
+            )
+        await conn.execute(
+            insert(async_jobs).values(
+                tenant_id=tenant.id,
+                id=job_id,
+                job_type="AsyncCreateOrder",
+                status="Processing",
+                request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
+            )
+        )
+        await defer_in_transaction(
+            conn,
+            "orders.process_async_order",
+            tenant_id=tenant.id,
+            tenant_number=tenant.number,
+            job_id=job_id,
+        )
+    return ZuoraJSONResponse({"success": True, "jobId": job_id}, status_code=202)
+
+
+@router.get("/v1/async-jobs/{job_id}")
+async def get_async_job(job_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+    """Status Processing | Failed (with `errors`) | Completed (with `result`). The zuora-sdk cannot
+    parse a non-null `result` (its oneOf matches twice): read this with
+    `get_job_status_and_response_without_preload_content` or poll `GET /v1/orders/{number}`."""
+    async with transaction() as conn:
+        job = (
+            await conn.execute(
+                select(async_jobs).where(
+                    async_jobs.c.tenant_id == tenant.id, async_jobs.c.id == job_id
+                )
+            )
+        ).one_or_none()
+    if job is None:
+        raise not_found(Resource.ORDER, "job", job_id)
+    return {"success": True, "status": job.status, "errors": job.errors, "result": job.result}
+
+
+@router.get("/v1/orders/{order_number}")
+async def get_order(order_number: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        order = (
+            await conn.execute(
+                select(orders).where(
+                    orders.c.tenant_id == tenant.id,
+                    (orders.c.order_number == order_number) | (orders.c.id == order_number),
+                )
+            )
+        ).one_or_none()
+    if order is None:
+        raise not_found(Resource.ORDER, "order", order_number)
+    created = order.response
+    return {
+        "success": True,
+        "order": {
+            "orderNumber": order.order_number,
+            "orderDate": order.order_date,
+            "status": order.status,
+            "category": order.category,
+            "description": order.description,
+            "existingAccountNumber": created["accountNumber"],
+            "subscriptions": created["subscriptions"],
+            "invoiceNumbers": created["invoiceNumbers"],
+        },
+    }

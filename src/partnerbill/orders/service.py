@@ -1,0 +1,690 @@
+"""Orders: every order action on every subscription of one order, all or nothing, in the caller's
+transaction; then, when asked, billing of the order's subscriptions.
+
+Metrics: each subscription's contribution to its owner's contractedMrr is read before and after
+the order; the differences go to `touch` for the owners (both owners of a transferred
+subscription). Billing reports to the invoice owners through the billing engine.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts import service as accounts
+from partnerbill.accounts.schemas import CreateAccountRequest
+from partnerbill.accounts.service import WritableAccount, lock_for_write
+from partnerbill.accounts.tables import accounts as accounts_table
+from partnerbill.billing.engine import BilledInvoice, bill, subscription_batches
+from partnerbill.catalog.enums import ChargeType, Tier
+from partnerbill.catalog.service import CatalogRatePlan, load_rate_plans
+from partnerbill.core.errors import Category, Resource, ZuoraError, business_rule, invalid_value
+from partnerbill.core.ids import new_id
+from partnerbill.core.money import ZERO
+from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.orders.schemas import (
+    CreateOrderRequest,
+    OrderAction,
+    RatePlanSubscription,
+)
+from partnerbill.orders.tables import orders
+from partnerbill.subscriptions import service as subs
+from partnerbill.subscriptions.service import ActionDates, add_term
+from partnerbill.subscriptions.tables import rate_plans
+
+ORDER = Resource.ORDER
+
+
+@dataclass(slots=True)
+class _OrderState:
+    """What an order touched: accounts (by id), subscriptions, and the contractedMrr
+    contributions before the order changed them."""
+
+    accounts_by_key: dict[str, WritableAccount] = field(default_factory=dict)
+    touched: dict[str, dict[str, Any]] = field(default_factory=dict)  # subscription id → row
+    mrr_before: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # id → (owner, mrr)
+    versioned: set[str] = field(default_factory=set)
+
+
+async def _account(
+    conn: AsyncConnection, tenant: Tenant, state: _OrderState, key: str
+) -> WritableAccount:
+    if key not in state.accounts_by_key:
+        account = await lock_for_write(conn, tenant, key)
+        state.accounts_by_key[key] = account
+        state.accounts_by_key[account.id] = account
+        state.accounts_by_key[account.account_number] = account
+    return state.accounts_by_key[key]
+
+
+async def _bill_cycle_day(conn: AsyncConnection, tenant: Tenant, account_id: str) -> int:
+    day = await conn.scalar(
+        select(accounts_table.c.bill_cycle_day).where(
+            accounts_table.c.tenant_id == tenant.id, accounts_table.c.id == account_id
+        )
+    )
+    return int(day or 0)
+
+
+def _dates(action: OrderAction, order_date: date) -> ActionDates:
+    contract = action.trigger("ContractEffective") or order_date
+    service = action.trigger("ServiceActivation") or contract
+    acceptance = action.trigger("CustomerAcceptance") or service
+    return ActionDates(contract, service, acceptance)
+
+
+async def _catalog(
+    conn: AsyncConnection, tenant: Tenant, requests: list[RatePlanSubscription], where: str
+) -> list[tuple[CatalogRatePlan, RatePlanSubscription]]:
+    found = await load_rate_plans(conn, tenant, [r.plan_key for r in requests])
+    plans = []
+    for i, request in enumerate(requests):
+        plan = found.get(request.plan_key)
+        if plan is None:
+            raise ZuoraError(
+                ORDER,
+                Category.INVALID_VALUE,
+                f"'{where}[{i}]': product rate plan '{request.plan_key}' does not exist.",
+            )
+        plans.append((plan, request))
+    return plans
+
+
+async def _track(
+    conn: AsyncConnection, tenant: Tenant, state: _OrderState, key: str
+) -> dict[str, Any]:
+    """Lock an existing subscription for this order and remember its contribution before."""
+    for sub in state.touched.values():
+        if key in (sub["id"], sub["subscription_number"]):
+            return sub
+    sub = await subs.lock_subscription(conn, tenant, key)
+    state.touched[sub["id"]] = sub
+    before = await subs.account_cmrr_contribution(conn, tenant, [sub["id"]])
+    state.mrr_before[sub["id"]] = (sub["account_id"], before[sub["id"]])
+    await _account(conn, tenant, state, sub["account_id"])
+    await _account(conn, tenant, state, sub["invoice_owner_account_id"])
+    return sub
+
+
+async def _version(
+    conn: AsyncConnection, tenant: Tenant, state: _OrderState, sub: dict[str, Any]
+) -> None:
+    """One new version per subscription per order."""
+    if sub["id"] not in state.versioned:
+        state.versioned.add(sub["id"])
+        await subs.new_version(conn, tenant, sub)
+
+
+async def _rate_plan_id(
+    conn: AsyncConnection, tenant: Tenant, sub: dict[str, Any], keys: list[str | None], where: str
+) -> str:
+    wanted = [k for k in keys if k]
+    if not wanted:
+        raise invalid_value(ORDER, f"{where}.ratePlanId", "name the rate plan to change.")
+    row = await conn.scalar(
+        select(rate_plans.c.id).where(
+            rate_plans.c.tenant_id == tenant.id,
+            rate_plans.c.subscription_id == sub["id"],
+            rate_plans.c.last_change_type != "Remove",
+            (rate_plans.c.id.in_(wanted))
+            | (rate_plans.c.rate_plan_number.in_(wanted))
+            | (rate_plans.c.unique_token.in_(wanted))
+            | (rate_plans.c.product_rate_plan_id.in_(wanted)),
+        )
+    )
+    if row is None:
+        raise invalid_value(
+            ORDER,
+            f"{where}.ratePlanId",
+            f"subscription {sub['subscription_number']} has no active rate plan {wanted[0]}.",
+        )
+    return str(row)
+
+
+async def _create_subscription(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    state: _OrderState,
+    order_account: WritableAccount,
+    action: OrderAction,
+    order_date: date,
+    order_id: str,
+    where: str,
+) -> dict[str, Any]:
+    create = action.create_subscription
+    assert create is not None
+    owner = await _account(
+        conn, tenant, state, create.subscription_owner_account_number or order_account.id
+    )
+    invoice_owner = await _account(
+        conn, tenant, state, create.invoice_owner_account_number or order_account.id
+    )
+    if create.currency is not None and create.currency != invoice_owner.currency:
+        raise business_rule(ORDER, f"'{where}.currency' must be the invoice owner's currency.")
+    dates = _dates(action, order_date)
+    terms = create.terms
+    term_type = terms.initial_term.term_type if terms else "EVERGREEN"
+    renewal = terms.renewal_terms[0] if terms and terms.renewal_terms else None
+    plans = await _catalog(conn, tenant, create.rate_plans, f"{where}.subscribeToProducts")
+    subscription_id = await subs.create_subscription(
+        conn,
+        tenant,
+        subs.NewSubscription(
+            number=create.subscription_number,
+            owner=owner,
+            invoice_owner=invoice_owner,
+            invoice_owner_bill_cycle_day=await _bill_cycle_day(conn, tenant, invoice_owner.id),
+            term_type=term_type,
+            initial_term=terms.initial_term.period if terms else None,
+            initial_term_period_type=terms.initial_term.period_type if terms else None,
+            renewal_term=renewal.period if renewal else None,
+            renewal_term_period_type=renewal.period_type if renewal else None,
+            renewal_setting=terms.renewal_setting if terms else "RENEW_WITH_SPECIFIC_TERM",
+            auto_renew=terms.auto_renew if terms else False,
+            dates=dates,
+            term_start=(terms.initial_term.start_date if terms else None)
+            or dates.contract_effective,
+            rate_plans=plans,
+            invoice_separately=create.invoice_separately,
+            notes=create.notes,
+            order_id=order_id,
+        ),
+    )
+    sub = await subs.lock_subscription(conn, tenant, subscription_id)
+    state.touched[subscription_id] = sub
+    state.mrr_before[subscription_id] = (owner.id, ZERO)
+    state.versioned.add(subscription_id)
+    return sub
+
+
+async def _amend(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    state: _OrderState,
+    sub: dict[str, Any],
+    action: OrderAction,
+    order_date: date,
+    where: str,
+) -> None:
+    """Apply one order action to an existing subscription."""
+    await _version(conn, tenant, state, sub)
+    dates = _dates(action, order_date)
+    effective = dates.contract_effective
+    if sub["status"] == "Cancelled" and action.type != "OwnerTransfer":
+        raise business_rule(
+            ORDER, f"Subscription {sub['subscription_number']} is cancelled; it cannot change."
+        )
+    match action.type:
+        case "AddProduct":
+            assert action.add_product is not None
+            plans = await _catalog(conn, tenant, [action.add_product], f"{where}.addProduct")
+            invoice_owner = state.accounts_by_key[sub["invoice_owner_account_id"]]
+            await subs.add_rate_plans(
+                conn,
+                tenant,
+                sub["id"],
+                plans,
+                currency=sub["currency"],
+                dates=dates,
+                invoice_owner_bill_cycle_day=await _bill_cycle_day(conn, tenant, invoice_owner.id),
+                subscription_start=sub["contract_effective_date"],
+                change_type="Add",
+            )
+        case "UpdateProduct":
+            product_update = action.update_product
+            assert product_update is not None
+            on = product_update.specific_update_date or effective
+            plan_id = await _rate_plan_id(
+                conn,
+                tenant,
+                sub,
+                [
+                    product_update.rate_plan_id,
+                    product_update.subscription_rate_plan_number,
+                    product_update.unique_token,
+                ],
+                f"{where}.updateProduct",
+            )
+            segments = {
+                s["charge_number"]: s
+                for s in await subs.last_segments(conn, tenant, sub["id"], plan_id)
+            }
+            for i, change in enumerate(product_update.charge_updates):
+                segment = segments.get(change.charge_number)
+                if segment is None:
+                    raise invalid_value(
+                        ORDER,
+                        f"{where}.updateProduct.chargeUpdates[{i}].chargeNumber",
+                        f"'{change.charge_number}' is not a charge of that rate plan.",
+                    )
+                quantity, tiers = _updated_price(segment, change.pricing)
+                await subs.split_segment(conn, tenant, segment, on, quantity=quantity, tiers=tiers)
+            await _mark_plan(conn, tenant, plan_id, "Update")
+        case "RemoveProduct":
+            remove = action.remove_product
+            assert remove is not None
+            plan_id = await _rate_plan_id(
+                conn,
+                tenant,
+                sub,
+                [
+                    remove.rate_plan_id,
+                    remove.subscription_rate_plan_number,
+                    remove.unique_token,
+                    remove.product_rate_plan_id,
+                ],
+                f"{where}.removeProduct",
+            )
+            await subs.end_segments(
+                conn, tenant, await subs.last_segments(conn, tenant, sub["id"], plan_id), effective
+            )
+            await _mark_plan(conn, tenant, plan_id, "Remove", removed_date=effective)
+        case "CancelSubscription":
+            cancel = action.cancel_subscription
+            assert cancel is not None
+            await _cancel(
+                conn,
+                tenant,
+                sub,
+                cancel.cancellation_policy,
+                cancel.cancellation_effective_date,
+                where,
+            )
+        case "Suspend":
+            suspend = action.suspend
+            assert suspend is not None
+            await _suspend(conn, tenant, sub, suspend, order_date, where)
+        case "Resume":
+            resume = action.resume
+            assert resume is not None
+            await _resume(conn, tenant, sub, resume, order_date, where)
+        case "RenewSubscription":
+            if sub["term_type"] != "TERMED" or sub["term_end_date"] is None:
+                raise business_rule(ORDER, "Only a TERMED subscription can be renewed.")
+            new_end = add_term(
+                sub["term_end_date"],
+                sub["renewal_term"] or sub["initial_term"],
+                sub["renewal_term_period_type"] or sub["initial_term_period_type"],
+            )
+            await subs.save(
+                conn, tenant, sub, term_start_date=sub["term_end_date"], term_end_date=new_end
+            )
+        case "TermsAndConditions":
+            terms = action.terms_and_conditions
+            assert terms is not None
+            values: dict[str, Any] = {}
+            if terms.auto_renew is not None:
+                values["auto_renew"] = terms.auto_renew
+            if terms.renewal_setting is not None:
+                values["renewal_setting"] = terms.renewal_setting
+            if terms.invoice_separately is not None:
+                values["invoice_separately"] = terms.invoice_separately
+            if terms.renewal_terms:
+                values["renewal_term"] = terms.renewal_terms[0].period
+                values["renewal_term_period_type"] = terms.renewal_terms[0].period_type
+            if terms.last_term is not None:
+                last = terms.last_term
+                start = last.start_date or sub["term_start_date"]
+                values["term_type"] = last.term_type
+                values["term_start_date"] = start
+                if last.term_type == "TERMED":
+                    if last.period is None:
+                        raise invalid_value(ORDER, f"{where}.lastTerm.period", "is required.")
+                    values["initial_term"] = last.period
+                    values["initial_term_period_type"] = last.period_type
+                    values["term_end_date"] = add_term(start, last.period, last.period_type)
+                else:
+                    values["term_end_date"] = None
+            if values:
+                await subs.save(conn, tenant, sub, **values)
+        case "OwnerTransfer":
+            transfer = action.owner_transfer
+            assert transfer is not None
+            values = {}
+            if transfer.destination_account_number:
+                owner = await _account(conn, tenant, state, transfer.destination_account_number)
+                values["account_id"] = owner.id
+            if transfer.destination_invoice_account_number:
+                invoice_owner = await _account(
+                    conn, tenant, state, transfer.destination_invoice_account_number
+                )
+                if invoice_owner.currency != sub["currency"]:
+                    raise business_rule(
+                        ORDER, "The new invoice owner's currency differs from the subscription's."
+                    )
+                values["invoice_owner_account_id"] = invoice_owner.id
+            if not values:
+                raise invalid_value(
+                    ORDER,
+                    f"{where}.ownerTransfer",
+                    "name a destination account or invoice account.",
+                )
+            await subs.save(conn, tenant, sub, **values)
+        case "CreateSubscription":
+            raise invalid_value(
+                ORDER, f"{where}.type", "CreateSubscription cannot name an existing subscription."
+            )
+
+
+def _updated_price(segment: dict[str, Any], pricing: Any) -> tuple[Decimal, tuple[Tier, ...]]:
+    tiers = subs.tiers_from_json(segment["tiers"])
+    quantity: Decimal = segment["quantity"]
+    chosen = pricing.chosen() if pricing is not None else None
+    if chosen is None:
+        return quantity, tiers
+    if chosen.quantity is not None:
+        quantity = chosen.quantity
+    if chosen.tiers:
+        tiers = tuple(
+            Tier(t.tier or i + 1, t.starting_unit, t.ending_unit, t.price, tiers[0].price_format)
+            for i, t in enumerate(chosen.tiers)
+        )
+    elif chosen.list_price is not None:
+        first = tiers[0]
+        tiers = (
+            Tier(1, first.starting_unit, first.ending_unit, chosen.list_price, first.price_format),
+        )
+    return quantity, tiers
+
+
+async def _mark_plan(
+    conn: AsyncConnection, tenant: Tenant, plan_id: str, change: str, **values: Any
+) -> None:
+    await conn.execute(
+        update(rate_plans)
+        .where(rate_plans.c.tenant_id == tenant.id, rate_plans.c.id == plan_id)
+        .values(last_change_type=change, **values)
+    )
+
+
+async def _cancel(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    sub: dict[str, Any],
+    policy: str,
+    specific: date | None,
+    where: str,
+) -> None:
+    match policy:
+        case "EndOfCurrentTerm":
+            if sub["term_end_date"] is None:
+                raise business_rule(
+                    ORDER, "An EVERGREEN subscription has no current term end; cancel on a date."
+                )
+            on = sub["term_end_date"]
+        case "SpecificDate":
+            if specific is None:
+                raise invalid_value(
+                    ORDER, f"{where}.cancellationEffectiveDate", "is required for SpecificDate."
+                )
+            on = specific
+        case _:  # EndOfLastInvoicePeriod
+            through = [
+                s["charged_through_date"]
+                for s in await subs.last_segments(conn, tenant, sub["id"])
+                if s["charged_through_date"] is not None
+            ]
+            on = max(through) if through else sub["contract_effective_date"]
+    if on < sub["contract_effective_date"]:
+        raise business_rule(ORDER, "A subscription cannot be cancelled before it starts.")
+    await subs.save(conn, tenant, sub, status="Cancelled", cancelled_date=on)
+
+
+def _policy_date(
+    policy: str,
+    order_date: date,
+    specific: date | None,
+    periods: int | None,
+    kind: str | None,
+    base: date,
+    where: str,
+    field: str,
+) -> date:
+    match policy:
+        case "Today":
+            return order_date
+        case "SpecificDate":
+            if specific is None:
+                raise invalid_value(ORDER, f"{where}.{field}", "is required for SpecificDate.")
+            return specific
+        case "SuspendDate":
+            return base
+        case _:  # FixedPeriodsFrom...
+            if periods is None or kind is None:
+                raise invalid_value(ORDER, f"{where}.periods", "give the periods and their type.")
+            origin = order_date if policy.endswith("Today") else base
+            return add_term(origin, periods, kind)
+
+
+async def _suspend(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    sub: dict[str, Any],
+    suspend: Any,
+    order_date: date,
+    where: str,
+) -> None:
+    if sub["status"] == "Suspended":
+        raise business_rule(
+            ORDER, f"Subscription {sub['subscription_number']} is already suspended."
+        )
+    on = _policy_date(
+        suspend.suspend_policy,
+        order_date,
+        suspend.suspend_specific_date,
+        suspend.suspend_periods,
+        suspend.suspend_periods_type,
+        order_date,
+        where,
+        "suspendSpecificDate",
+    )
+    await subs.end_segments(conn, tenant, await subs.last_segments(conn, tenant, sub["id"]), on)
+    await subs.save(conn, tenant, sub, status="Suspended", suspended_date=on, resume_date=None)
+
+
+async def _resume(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    sub: dict[str, Any],
+    resume: Any,
+    order_date: date,
+    where: str,
+) -> None:
+    if sub["status"] != "Suspended":
+        raise business_rule(ORDER, f"Subscription {sub['subscription_number']} is not suspended.")
+    suspended = sub["suspended_date"]
+    on = _policy_date(
+        resume.resume_policy,
+        order_date,
+        resume.resume_specific_date,
+        resume.resume_periods,
+        resume.resume_periods_type,
+        suspended,
+        where,
+        "resumeSpecificDate",
+    )
+    if on < suspended:
+        raise business_rule(ORDER, "A subscription cannot resume before it was suspended.")
+    for segment in await subs.last_segments(conn, tenant, sub["id"]):
+        if segment["effective_end_date"] == max(suspended, segment["effective_start_date"]):
+            tiers = subs.tiers_from_json(segment["tiers"])
+            await subs.split_segment(
+                conn,
+                tenant,
+                {**segment, "effective_end_date": None},
+                suspended,
+                quantity=segment["quantity"],
+                tiers=tiers,
+                start=on,
+            )
+    values: dict[str, Any] = {"status": "Active", "resume_date": on}
+    if resume.extends_term and sub["term_end_date"] is not None:
+        values["term_end_date"] = sub["term_end_date"] + (on - suspended)
+    await subs.save(conn, tenant, sub, **values)
+
+
+async def create_order(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    request: CreateOrderRequest,
+    *,
+    limit: int,
+    return_ids: bool,
+) -> dict[str, Any]:
+    """Process a whole order in the caller's transaction; returns the CreateOrderResponse."""
+    if len(request.subscriptions) > limit or request.action_count > limit:
+        raise ZuoraError(
+            ORDER,
+            Category.LIMIT_EXCEEDED,
+            f"'subscriptions': at most {limit} subscriptions and {limit} order actions per order "
+            f"(tenant setting); got {len(request.subscriptions)} and {request.action_count}.",
+        )
+    state = _OrderState()
+    if request.new_account is not None:
+        created = await accounts.create_account(
+            conn, tenant, CreateAccountRequest.model_validate(request.new_account.model_dump())
+        )
+        order_account = await _account(conn, tenant, state, created["accountId"])
+    else:
+        assert request.existing_account_number is not None
+        order_account = await _account(conn, tenant, state, request.existing_account_number)
+    order_id = new_id()
+    order_number = request.order_number
+    if order_number is None:
+        (sequence,) = await next_numbers(conn, tenant, "order_number", 1)
+        order_number = f"O-{sequence:08d}"
+    in_order: list[str] = []
+    for s_index, entry in enumerate(request.subscriptions):
+        sub: dict[str, Any] | None = None
+        if entry.subscription_number is not None:
+            sub = await _track(conn, tenant, state, entry.subscription_number)
+        for a_index, action in enumerate(entry.order_actions):
+            where = f"subscriptions[{s_index}].orderActions[{a_index}]"
+            if action.type == "CreateSubscription":
+                if sub is not None:
+                    raise invalid_value(
+                        ORDER, f"{where}.type", "a subscription is created only once."
+                    )
+                sub = await _create_subscription(
+                    conn, tenant, state, order_account, action, request.order_date, order_id, where
+                )
+            elif sub is None:
+                raise invalid_value(
+                    ORDER,
+                    f"subscriptions[{s_index}].subscriptionNumber",
+                    f"is required for a {action.type} action.",
+                )
+            else:
+                await _amend(conn, tenant, state, sub, action, request.order_date, where)
+        assert sub is not None
+        if sub["id"] not in in_order:
+            in_order.append(sub["id"])
+    await _touch_owners(conn, tenant, state)
+    invoices = await _run_billing(conn, tenant, request, in_order)
+    response = _response(
+        state, order_account, order_id, order_number, in_order, invoices, return_ids
+    )
+    try:
+        await conn.execute(
+            insert(orders).values(
+                tenant_id=tenant.id,
+                id=order_id,
+                order_number=order_number,
+                account_id=order_account.id,
+                order_date=request.order_date,
+                status="Completed",
+                category=request.category,
+                description=request.description,
+                response=response,
+            )
+        )
+    except IntegrityError as exc:
+        raise business_rule(ORDER, f"An order numbered '{order_number}' already exists.") from exc
+    return response
+
+
+async def _touch_owners(conn: AsyncConnection, tenant: Tenant, state: _OrderState) -> None:
+    after = await subs.account_cmrr_contribution(conn, tenant, list(state.touched))
+    deltas: list[MetricsDelta] = []
+    for subscription_id, sub in state.touched.items():
+        old_owner, before = state.mrr_before[subscription_id]
+        new_owner = sub["account_id"]
+        for account_id, change in ((old_owner, -before), (new_owner, after[subscription_id])):
+            account = state.accounts_by_key[account_id]
+            deltas.append(
+                MetricsDelta(
+                    account_id=account.id,
+                    partner_account=account.partner_account,
+                    contracted_mrr=change,
+                )
+            )
+        # Both invoice owners of a transferred subscription are touched too (no figure moves
+        # until it is billed, so a synchronous one takes no lock).
+        invoice_owner = state.accounts_by_key[sub["invoice_owner_account_id"]]
+        deltas.append(
+            MetricsDelta(account_id=invoice_owner.id, partner_account=invoice_owner.partner_account)
+        )
+    await touch(conn, tenant, deltas)
+
+
+async def _run_billing(
+    conn: AsyncConnection, tenant: Tenant, request: CreateOrderRequest, subscription_ids: list[str]
+) -> list[BilledInvoice]:
+    options = request.processing_options
+    if options is None or not options.run_billing:
+        return []
+    billing = options.billing_options
+    target = (billing.target_date if billing else None) or request.order_date
+    return await bill(
+        conn,
+        tenant,
+        subscription_batches(sorted(subscription_ids)),
+        target_date=target,
+        invoice_date=(billing.document_date if billing else None) or target,
+        post=not (billing.generate_draft_invoice if billing else False),
+        excluded=[ChargeType(t) for t in (billing.charge_type_to_exclude if billing else [])],
+        source_type="Subscription",
+    )
+
+
+def _response(
+    state: _OrderState,
+    order_account: WritableAccount,
+    order_id: str,
+    order_number: str,
+    subscription_ids: list[str],
+    invoices: list[BilledInvoice],
+    return_ids: bool,
+) -> dict[str, Any]:
+    touched = [state.touched[s] for s in subscription_ids]
+    response: dict[str, Any] = {
+        "success": True,
+        "orderNumber": order_number,
+        "accountNumber": order_account.account_number,
+        "status": "Completed",
+        "subscriptionNumbers": [s["subscription_number"] for s in touched],
+        "subscriptions": [
+            {
+                "subscriptionNumber": s["subscription_number"],
+                "subscriptionId": s["id"],
+                "status": s["status"],
+                "subscriptionOwnerId": s["account_id"],
+                "subscriptionOwnerNumber": state.accounts_by_key[s["account_id"]].account_number,
+            }
+            for s in touched
+        ],
+        "invoiceNumbers": [i.invoice_number for i in invoices],
+    }
+    if return_ids:
+        response.update(
+            orderId=order_id,
+            accountId=order_account.id,
+            subscriptionIds=[s["id"] for s in touched],
+            invoiceIds=[i.id for i in invoices],
+        )
+    return response

@@ -1,0 +1,51 @@
+"""Orders and asynchronous order jobs."""
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from partnerbill.core.db import metadata
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("order_number", String(100), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("order_date", Date, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("description", Text),
+    Column("response", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "order_number"),
+    Index("ix_orders_account", "tenant_id", "account_id"),
+)
+
+# An async order: recorded, and its job deferred, in the request's transaction.
+async_jobs = Table(
+    "async_jobs",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(36), nullable=False),
+    Column("job_type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # Processing | Failed | Completed
+    Column("request", JSONB, nullable=False),
+    Column("result", JSONB),
+    Column("errors", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+)

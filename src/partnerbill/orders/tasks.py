@@ -1,0 +1,56 @@
+"""Asynchronous orders: the job behind `POST /v1/async/orders`."""
+
+import structlog
+from procrastinate import Blueprint
+from sqlalchemy import func, select, update
+
+from partnerbill.core.db import transaction
+from partnerbill.core.errors import ZuoraError
+from partnerbill.core.tenants import Tenant, get_settings
+from partnerbill.orders.schemas import CreateOrderRequest
+from partnerbill.orders.service import create_order
+from partnerbill.orders.tables import async_jobs
+
+log = structlog.get_logger(__name__)
+order_tasks = Blueprint()
+
+
+@order_tasks.task(queue="orders", name="process_async_order")
+async def process_async_order(tenant_id: str, tenant_number: int, job_id: str) -> str:
+    """Run the order and record its outcome. The order and `Completed` commit together, so a
+    worker that dies mid-order leaves the job `Processing`; the stalled-job recovery reruns it."""
+    tenant = Tenant(id=tenant_id, number=tenant_number)
+    where = (async_jobs.c.tenant_id == tenant.id) & (async_jobs.c.id == job_id)
+    try:
+        async with transaction() as conn:
+            job = (
+                await conn.execute(select(async_jobs).where(where).with_for_update())
+            ).one_or_none()
+            if job is None or job.status != "Processing":
+                return "skipped"
+            request = CreateOrderRequest.model_validate(job.request)
+            limit = (await get_settings(conn, tenant)).order_async_limit
+            result = await create_order(conn, tenant, request, limit=limit, return_ids=False)
+            await conn.execute(
+                update(async_jobs)
+                .where(where)
+                .values(
+                    status="Completed",
+                    result={**result, "jobType": "AsyncCreateOrder"},
+                    updated_at=func.now(),
+                )
+            )
+        return "Completed"
+    except ZuoraError as error:
+        async with transaction() as conn:
+            await conn.execute(
+                update(async_jobs)
+                .where(where)
+                .values(
+                    status="Failed",
+                    errors="; ".join(reason.message for reason in error.reasons),
+                    updated_at=func.now(),
+                )
+            )
+        log.info("async_order_failed", job_id=job_id, reason=error.reasons[0].message)
+        return "Failed"

@@ -1,0 +1,263 @@
+"""Legacy subscription endpoints: subscribe, read, and the cancel/suspend/resume/renew
+amendments. Each write is carried out as an order (one code path for both APIs)."""
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts.service import lock_for_write
+from partnerbill.accounts.tables import accounts
+from partnerbill.core.auth import CurrentTenant
+from partnerbill.core.db import transaction
+from partnerbill.core.errors import Resource, not_found
+from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.tenants import Tenant, get_settings
+from partnerbill.orders.schemas import (
+    CreateOrderRequest,
+    CreateSubscriptionRequest,
+    LegacyCancelRequest,
+    LegacyRenewRequest,
+    LegacyResumeRequest,
+    LegacySuspendRequest,
+)
+from partnerbill.orders.service import create_order
+from partnerbill.subscriptions.service import subscription_json
+from partnerbill.subscriptions.tables import subscriptions
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["Subscriptions"])
+MAX_PAGE_SIZE = 40
+
+
+async def _order(conn: AsyncConnection, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    limit = (await get_settings(conn, tenant)).order_sync_limit
+    return await create_order(
+        conn, tenant, CreateOrderRequest.model_validate(body), limit=limit, return_ids=True
+    )
+
+
+@router.post("/v1/subscriptions")
+async def create_subscription(
+    request: CreateSubscriptionRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        owner = await lock_for_write(conn, tenant, request.account_key)
+        invoice_owner = owner
+        if request.invoice_owner_account_key is not None:
+            invoice_owner = await lock_for_write(conn, tenant, request.invoice_owner_account_key)
+        trigger_dates = [
+            {"name": name, "triggerDate": day}
+            for name, day in (
+                ("ContractEffective", request.contract_effective_date),
+                ("ServiceActivation", request.service_activation_date),
+                ("CustomerAcceptance", request.customer_acceptance_date),
+            )
+            if day is not None
+        ]
+        terms: dict[str, Any] = {
+            "initialTerm": {
+                "termType": request.term_type,
+                "period": request.initial_term,
+                "periodType": request.initial_term_period_type,
+                "startDate": request.term_start_date,
+            },
+            "renewalSetting": request.renewal_setting,
+            "autoRenew": request.auto_renew,
+        }
+        if request.renewal_term:
+            terms["renewalTerms"] = [
+                {"period": request.renewal_term, "periodType": request.renewal_term_period_type}
+            ]
+        run_billing = request.run_billing or request.invoice
+        target = request.target_date or request.contract_effective_date
+        order = await _order(
+            conn,
+            tenant,
+            {
+                "orderDate": request.contract_effective_date,
+                "existingAccountNumber": owner.account_number,
+                "subscriptions": [
+                    {
+                        "orderActions": [
+                            {
+                                "type": "CreateSubscription",
+                                "triggerDates": trigger_dates,
+                                "createSubscription": {
+                                    "subscriptionNumber": request.subscription_number,
+                                    "invoiceOwnerAccountNumber": invoice_owner.account_number,
+                                    "terms": terms,
+                                    "subscribeToRatePlans": [
+                                        plan.model_dump(by_alias=True, exclude_none=True)
+                                        for plan in request.subscribe_to_rate_plans
+                                    ],
+                                    "invoiceSeparately": request.invoice_separately,
+                                    "notes": request.notes,
+                                },
+                            }
+                        ]
+                    }
+                ],
+                "processingOptions": {
+                    "runBilling": run_billing,
+                    "billingOptions": {
+                        "targetDate": target,
+                        "documentDate": request.document_date,
+                    },
+                },
+            },
+        )
+        subscription = await subscription_json(conn, tenant, order["subscriptionIds"][0])
+    response: dict[str, Any] = {
+        "success": True,
+        "subscriptionId": subscription["id"],
+        "subscriptionNumber": subscription["subscriptionNumber"],
+        "contractedMrr": subscription["contractedMrr"],
+        "totalContractedValue": subscription["totalContractedValue"],
+        "orderNumber": order["orderNumber"],
+    }
+    if order["invoiceIds"]:
+        response["invoiceId"] = order["invoiceIds"][0]
+        response["invoiceNumber"] = order["invoiceNumbers"][0]
+    return response
+
+
+@router.get("/v1/subscriptions/{subscription_key}")
+async def get_subscription(subscription_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await subscription_json(conn, tenant, subscription_key)
+
+
+@router.get("/v1/subscriptions/accounts/{account_key}")
+async def get_subscriptions_by_account(
+    account_key: str,
+    tenant: CurrentTenant,
+    http_request: Request,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1)] = 20,
+) -> dict[str, Any]:
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    async with transaction() as conn:
+        account_id = await conn.scalar(
+            select(accounts.c.id).where(
+                accounts.c.tenant_id == tenant.id,
+                (accounts.c.id == account_key) | (accounts.c.account_number == account_key),
+            )
+        )
+        if account_id is None:
+            raise not_found(Resource.ACCOUNT, "account", account_key)
+        ids = list(
+            await conn.scalars(
+                select(subscriptions.c.id)
+                .where(
+                    subscriptions.c.tenant_id == tenant.id,
+                    (subscriptions.c.account_id == account_id)
+                    | (subscriptions.c.invoice_owner_account_id == account_id),
+                )
+                .order_by(subscriptions.c.subscription_number)
+                .offset((page - 1) * page_size)
+                .limit(page_size + 1)
+            )
+        )
+        found = [await subscription_json(conn, tenant, i) for i in ids[:page_size]]
+    response: dict[str, Any] = {"success": True, "subscriptions": found}
+    if len(ids) > page_size:
+        response["nextPage"] = str(
+            http_request.url.include_query_params(page=page + 1, pageSize=page_size)
+        )
+    return response
+
+
+async def _amend(
+    tenant: Tenant,
+    key: str,
+    order_date: date | None,
+    action: dict[str, Any],
+    run_billing: bool = False,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        owner_number = await conn.scalar(
+            select(accounts.c.account_number)
+            .join(
+                subscriptions,
+                (subscriptions.c.tenant_id == accounts.c.tenant_id)
+                & (subscriptions.c.account_id == accounts.c.id),
+            )
+            .where(
+                subscriptions.c.tenant_id == tenant.id,
+                (subscriptions.c.id == key) | (subscriptions.c.subscription_number == key),
+            )
+        )
+        if owner_number is None:
+            raise not_found(Resource.SUBSCRIPTION, "subscription", key)
+        today = order_date or await conn.scalar(select(func.current_date()))
+        order = await _order(
+            conn,
+            tenant,
+            {
+                "orderDate": today,
+                "existingAccountNumber": owner_number,
+                "subscriptions": [{"subscriptionNumber": key, "orderActions": [action]}],
+                "processingOptions": {"runBilling": run_billing},
+            },
+        )
+        subscription = await subscription_json(conn, tenant, order["subscriptionIds"][0])
+    return {
+        "success": True,
+        "subscriptionId": subscription["id"],
+        "subscriptionNumber": subscription["subscriptionNumber"],
+        "orderNumber": order["orderNumber"],
+        "subscriptionNumbers": order["subscriptionNumbers"],
+        "status": subscription["status"],
+        "cancelledDate": subscription["cancelledDate"],
+        "termEndDate": subscription["termEndDate"],
+        "invoiceNumbers": order["invoiceNumbers"],
+    }
+
+
+@router.put("/v1/subscriptions/{subscription_key}/cancel")
+async def cancel_subscription(
+    subscription_key: str, request: LegacyCancelRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    action = {
+        "type": "CancelSubscription",
+        "cancelSubscription": request.model_dump(
+            by_alias=True,
+            exclude_none=True,
+            include={"cancellation_policy", "cancellation_effective_date"},
+        ),
+    }
+    return await _amend(tenant, subscription_key, request.order_date, action, request.run_billing)
+
+
+@router.put("/v1/subscriptions/{subscription_key}/suspend")
+async def suspend_subscription(
+    subscription_key: str, request: LegacySuspendRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    action = {
+        "type": "Suspend",
+        "suspend": request.model_dump(by_alias=True, exclude_none=True, exclude={"order_date"}),
+    }
+    return await _amend(tenant, subscription_key, request.order_date, action)
+
+
+@router.put("/v1/subscriptions/{subscription_key}/resume")
+async def resume_subscription(
+    subscription_key: str, request: LegacyResumeRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    action = {
+        "type": "Resume",
+        "resume": request.model_dump(by_alias=True, exclude_none=True, exclude={"order_date"}),
+    }
+    return await _amend(tenant, subscription_key, request.order_date, action)
+
+
+@router.put("/v1/subscriptions/{subscription_key}/renew")
+async def renew_subscription(
+    subscription_key: str,
+    tenant: CurrentTenant,
+    request: Annotated[LegacyRenewRequest | None, Body()] = None,
+) -> dict[str, Any]:
+    action = {"type": "RenewSubscription"}
+    return await _amend(tenant, subscription_key, request.order_date if request else None, action)

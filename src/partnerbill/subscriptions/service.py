@@ -1,0 +1,816 @@
+"""Subscriptions: creation from catalog rate plans, amendments, contractedMrr, and reads.
+
+Every function here works inside the caller's transaction on a subscription the caller has locked
+(`lock_subscription`, `FOR UPDATE`: the subscription is a document; no account row is locked
+beyond the `FOR KEY SHARE` every document write takes). Orders, the legacy subscribe and the
+legacy amendment endpoints are all built from these.
+
+contractedMrr (API doc §4.2): a recurring charge's MRR is its period price normalised to a month,
+stored on each segment. A subscription's figure is the sum over the last segments still open at
+the subscription's end; the account's is the sum over the subscriptions it owns that are not
+cancelled, so a future-dated cancellation already counts 0 there.
+"""
+
+import calendar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts.service import WritableAccount
+from partnerbill.accounts.tables import accounts
+from partnerbill.catalog.enums import (
+    BillCycleType,
+    BillingPeriod,
+    BillingTiming,
+    ChargeModel,
+    ChargeType,
+    EndDateCondition,
+    PriceFormat,
+    Tier,
+    TriggerEvent,
+)
+from partnerbill.catalog.pricing import monthly_amount, period_amount
+from partnerbill.catalog.service import CatalogCharge, CatalogRatePlan
+from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
+from partnerbill.core.ids import new_id
+from partnerbill.core.json import v1_datetime
+from partnerbill.core.money import ZERO, amount_problem, trimmed
+from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.orders.schemas import ChargeOverride, PriceTier, RatePlanSubscription
+from partnerbill.subscriptions.tables import (
+    rate_plan_charges,
+    rate_plans,
+    subscription_versions,
+    subscriptions,
+)
+
+SUBSCRIPTION = Resource.SUBSCRIPTION
+MAX_RATE_PLANS_PER_SUBSCRIPTION = 300
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDates:
+    """The trigger dates of an order action (Zuora's three, defaulting to contract effective)."""
+
+    contract_effective: date
+    service_activation: date
+    customer_acceptance: date
+
+    @classmethod
+    def on(cls, day: date) -> "ActionDates":
+        return cls(day, day, day)
+
+
+def add_term(start: date, period: int, period_type: str) -> date:
+    """`start` plus a term of `period` `period_type`s (Day, Week, Month, Year)."""
+    match period_type:
+        case "Day":
+            return start + timedelta(days=period)
+        case "Week":
+            return start + timedelta(weeks=period)
+        case "Month" | "Year":
+            months = period * (12 if period_type == "Year" else 1)
+            year, month_index = divmod(start.year * 12 + start.month - 1 + months, 12)
+            last_day = calendar.monthrange(year, month_index + 1)[1]
+            return date(year, month_index + 1, min(start.day, last_day))
+    raise AssertionError(period_type)
+
+
+def _tiers_json(tiers: Sequence[Tier]) -> list[dict[str, Any]]:
+    return [
+        {
+            "tier": t.tier,
+            "startingUnit": str(t.starting_unit),
+            "endingUnit": None if t.ending_unit is None else str(t.ending_unit),
+            "price": str(t.price),
+            "priceFormat": t.price_format.value,
+        }
+        for t in tiers
+    ]
+
+
+def tiers_from_json(raw: Sequence[Mapping[str, Any]]) -> tuple[Tier, ...]:
+    return tuple(
+        Tier(
+            tier=int(t["tier"]),
+            starting_unit=Decimal(t["startingUnit"]),
+            ending_unit=None if t["endingUnit"] is None else Decimal(t["endingUnit"]),
+            price=Decimal(t["price"]),
+            price_format=PriceFormat(t["priceFormat"]),
+        )
+        for t in raw
+    )
+
+
+def _override_tiers(
+    charge: CatalogCharge, base: tuple[Tier, ...], price: Decimal | None, tiers: list[PriceTier]
+) -> tuple[Tier, ...]:
+    if tiers:
+        return tuple(
+            Tier(
+                tier=t.tier or i + 1,
+                starting_unit=t.starting_unit,
+                ending_unit=t.ending_unit,
+                price=t.price,
+                price_format=PriceFormat.parse(t.price_format),
+            )
+            for i, t in enumerate(tiers)
+        )
+    if price is not None:
+        if charge.charge_model in (ChargeModel.TIERED, ChargeModel.VOLUME):
+            raise invalid_value(
+                SUBSCRIPTION, "listPrice", f"charge '{charge.name}' is priced by tiers; give tiers."
+            )
+        first = base[0]
+        return (Tier(1, first.starting_unit, first.ending_unit, price, first.price_format),)
+    return base
+
+
+@dataclass(frozen=True, slots=True)
+class PricedCharge:
+    """A charge's price for a subscription: quantity and tiers after overrides."""
+
+    quantity: Decimal
+    tiers: tuple[Tier, ...]
+
+
+def price_charge(
+    charge: CatalogCharge, override: ChargeOverride | None, currency: str
+) -> PricedCharge:
+    base = charge.tiers_for(currency)
+    quantity = charge.default_quantity if charge.default_quantity is not None else Decimal(1)
+    price: Decimal | None = None
+    tiers: list[PriceTier] = []
+    if override is not None:
+        chosen = override.pricing.chosen() if override.pricing else None
+        if chosen is not None:
+            quantity = chosen.quantity if chosen.quantity is not None else quantity
+            price, tiers = chosen.list_price, chosen.tiers or []
+        quantity = override.quantity if override.quantity is not None else quantity
+        price = override.price if override.price is not None else price
+        tiers = override.tiers or tiers
+    if price is not None and (problem := amount_problem(price, currency)):
+        raise invalid_value(SUBSCRIPTION, "listPrice", problem)
+    return PricedCharge(quantity, _override_tiers(charge, base, price, tiers))
+
+
+def _charge_start(
+    charge: CatalogCharge, override: ChargeOverride | None, dates: ActionDates
+) -> date:
+    trigger = charge.trigger_event
+    specific: date | None = None
+    if override is not None:
+        start = override.start_date
+        event = (start.trigger_event if start else None) or override.trigger_event
+        if event is not None:
+            trigger = TriggerEvent.parse(event)
+        specific = (start.specific_trigger_date if start else None) or override.trigger_date
+    match trigger:
+        case TriggerEvent.CONTRACT_EFFECTIVE:
+            return dates.contract_effective
+        case TriggerEvent.SERVICE_ACTIVATION:
+            return dates.service_activation
+        case TriggerEvent.CUSTOMER_ACCEPTANCE:
+            return dates.customer_acceptance
+        case TriggerEvent.SPECIFIC_DATE:
+            if specific is None:
+                raise invalid_value(
+                    SUBSCRIPTION, "specificTriggerDate", "is required for a SpecificDate trigger."
+                )
+            return specific
+    raise AssertionError(trigger)
+
+
+def _charge_end(
+    charge: CatalogCharge,
+    override: ChargeOverride | None,
+    start: date,
+    billing_period: BillingPeriod | None,
+    specific_months: int | None,
+) -> tuple[EndDateCondition, date | None]:
+    condition = charge.end_date_condition
+    periods, periods_type = charge.up_to_periods, charge.up_to_periods_type
+    specific_end: date | None = None
+    if override is not None:
+        end = override.end_date
+        text = (end.end_date_condition if end else None) or override.end_date_condition
+        if text is not None:
+            condition = EndDateCondition.parse(text)
+        periods = (end.up_to_periods if end else None) or override.up_to_periods or periods
+        periods_type = (end.up_to_periods_type if end else None) or periods_type
+        specific_end = end.specific_end_date if end else None
+    match condition:
+        case EndDateCondition.SUBSCRIPTION_END | EndDateCondition.ONE_TIME:
+            return condition, None
+        case EndDateCondition.SPECIFIC_END_DATE:
+            if specific_end is None or specific_end <= start:
+                raise invalid_value(
+                    SUBSCRIPTION, "specificEndDate", "is required and must be after the start."
+                )
+            return condition, specific_end
+        case EndDateCondition.FIXED_PERIOD:
+            if periods is None:
+                raise invalid_value(SUBSCRIPTION, "upToPeriods", "is required for Fixed_Period.")
+            kind = (periods_type or "Billing_Periods").replace(" ", "_")
+            if kind == "Billing_Periods":
+                assert billing_period is not None
+                months = billing_period.months(specific_months)
+                if months is None:
+                    return condition, start + timedelta(weeks=periods)
+                return condition, add_term(start, periods * months, "Month")
+            return condition, add_term(start, periods, kind.removesuffix("s").capitalize())
+    raise AssertionError(condition)
+
+
+def charge_values(
+    tenant: Tenant,
+    *,
+    subscription_id: str,
+    rate_plan_id: str,
+    charge_number: str,
+    charge: CatalogCharge,
+    override: ChargeOverride | None,
+    currency: str,
+    dates: ActionDates,
+    invoice_owner_bill_cycle_day: int,
+    subscription_start: date,
+) -> dict[str, Any]:
+    """The first segment of a charge subscribed to."""
+    if charge.charge_type is ChargeType.USAGE:
+        raise business_rule(
+            SUBSCRIPTION,
+            f"Charge '{charge.name}' is a Usage charge; subscribing to usage is not supported yet.",
+        )
+    billing = override.billing if override else None
+    billing_period = charge.billing_period
+    specific_months = charge.specific_billing_period
+    timing = charge.billing_timing
+    period_text = (billing.billing_period if billing else None) or (
+        override.billing_period if override else None
+    )
+    if period_text is not None:
+        billing_period = BillingPeriod.parse(period_text)
+    if billing and billing.specific_billing_period:
+        specific_months = billing.specific_billing_period
+    timing_text = (billing.billing_timing if billing else None) or (
+        override.billing_timing if override else None
+    )
+    if timing_text is not None:
+        timing = BillingTiming.parse(timing_text)
+    priced = price_charge(charge, override, currency)
+    start = _charge_start(charge, override, dates)
+    condition, end = _charge_end(charge, override, start, billing_period, specific_months)
+    bill_cycle_day = (billing.bill_cycle_day if billing else None) or (
+        override.bill_cycle_day if override else None
+    )
+    if bill_cycle_day is None:
+        match charge.bill_cycle_type:
+            case BillCycleType.SPECIFIC_DAY_OF_MONTH:
+                bill_cycle_day = charge.bill_cycle_day or start.day
+            case BillCycleType.SUBSCRIPTION_START_DAY:
+                bill_cycle_day = subscription_start.day
+            case BillCycleType.CHARGE_TRIGGER_DAY:
+                bill_cycle_day = start.day
+            case BillCycleType.DEFAULT_FROM_CUSTOMER:
+                # An AutoSet account (BCD 0) bills on the charge's own day: setting the account's
+                # BCD here would write the account row from a document write.
+                bill_cycle_day = invoice_owner_bill_cycle_day or start.day
+    recurring = charge.charge_type is ChargeType.RECURRING
+    if recurring and billing_period is None:
+        raise invalid_value(SUBSCRIPTION, "billingPeriod", f"charge '{charge.name}' needs one.")
+    mrr = ZERO
+    if recurring:
+        assert billing_period is not None
+        amount = period_amount(charge.charge_model, priced.quantity, priced.tiers)
+        mrr = monthly_amount(billing_period, specific_months, amount)
+    return {
+        "tenant_id": tenant.id,
+        "id": new_id(),
+        "subscription_id": subscription_id,
+        "rate_plan_id": rate_plan_id,
+        "charge_number": charge_number,
+        "segment": 1,
+        "is_last_segment": True,
+        "product_rate_plan_charge_id": charge.id,
+        "name": charge.name,
+        "charge_type": charge.charge_type.value,
+        "charge_model": charge.charge_model.value,
+        "billing_period": billing_period.value if billing_period else None,
+        "specific_billing_period": specific_months,
+        "billing_timing": timing.value,
+        "bill_cycle_day": bill_cycle_day,
+        "trigger_event": charge.trigger_event.value,
+        "end_date_condition": condition.value,
+        "quantity": priced.quantity,
+        "tiers": _tiers_json(priced.tiers),
+        "uom": charge.uom,
+        "effective_start_date": start,
+        "effective_end_date": end,
+        "charged_through_date": None,
+        "mrr": mrr,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubscription:
+    number: str | None
+    owner: WritableAccount
+    invoice_owner: WritableAccount
+    invoice_owner_bill_cycle_day: int
+    term_type: str
+    initial_term: int | None
+    initial_term_period_type: str | None
+    renewal_term: int | None
+    renewal_term_period_type: str | None
+    renewal_setting: str
+    auto_renew: bool
+    dates: ActionDates
+    term_start: date
+    rate_plans: Sequence[tuple[CatalogRatePlan, RatePlanSubscription]]
+    invoice_separately: bool
+    notes: str | None
+    order_id: str | None
+
+
+async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSubscription) -> str:
+    """Insert a subscription with its rate plans and charges; returns its id."""
+    currency = new.invoice_owner.currency
+    if new.owner.currency != currency:
+        raise business_rule(
+            SUBSCRIPTION,
+            f"The subscription owner's currency {new.owner.currency} differs from the invoice "
+            f"owner's {currency}.",
+        )
+    if not new.rate_plans:
+        raise business_rule(SUBSCRIPTION, "A subscription needs at least one rate plan.")
+    if len(new.rate_plans) > MAX_RATE_PLANS_PER_SUBSCRIPTION:
+        raise business_rule(
+            SUBSCRIPTION, f"At most {MAX_RATE_PLANS_PER_SUBSCRIPTION} rate plans per subscription."
+        )
+    term_end: date | None = None
+    if new.term_type == "TERMED":
+        if new.initial_term is None:
+            raise invalid_value(SUBSCRIPTION, "initialTerm", "is required for a TERMED term.")
+        term_end = add_term(new.term_start, new.initial_term, new.initial_term_period_type or "")
+    subscription_id = new_id()
+    number = new.number
+    if number is None:
+        (sequence,) = await next_numbers(conn, tenant, "subscription_number", 1)
+        number = f"A-S{sequence:08d}"
+    values = {
+        "tenant_id": tenant.id,
+        "id": subscription_id,
+        "subscription_number": number,
+        "account_id": new.owner.id,
+        "invoice_owner_account_id": new.invoice_owner.id,
+        "status": "Active",
+        "currency": currency,
+        "term_type": new.term_type,
+        "initial_term": new.initial_term,
+        "initial_term_period_type": new.initial_term_period_type,
+        "renewal_term": new.renewal_term,
+        "renewal_term_period_type": new.renewal_term_period_type,
+        "renewal_setting": new.renewal_setting,
+        "auto_renew": new.auto_renew,
+        "contract_effective_date": new.dates.contract_effective,
+        "service_activation_date": new.dates.service_activation,
+        "customer_acceptance_date": new.dates.customer_acceptance,
+        "term_start_date": new.term_start,
+        "term_end_date": term_end,
+        "invoice_separately": new.invoice_separately,
+        "notes": new.notes,
+        "order_id": new.order_id,
+    }
+    try:
+        await conn.execute(insert(subscriptions).values(**values))
+    except IntegrityError as exc:
+        raise business_rule(
+            SUBSCRIPTION, f"A subscription numbered '{number}' already exists."
+        ) from exc
+    await add_rate_plans(
+        conn,
+        tenant,
+        subscription_id,
+        new.rate_plans,
+        currency=currency,
+        dates=new.dates,
+        invoice_owner_bill_cycle_day=new.invoice_owner_bill_cycle_day,
+        subscription_start=new.dates.contract_effective,
+        change_type="Add",
+    )
+    return subscription_id
+
+
+async def add_rate_plans(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    subscription_id: str,
+    plans: Sequence[tuple[CatalogRatePlan, RatePlanSubscription]],
+    *,
+    currency: str,
+    dates: ActionDates,
+    invoice_owner_bill_cycle_day: int,
+    subscription_start: date,
+    change_type: str,
+) -> None:
+    plan_numbers = await next_numbers(conn, tenant, "rate_plan_number", len(plans))
+    charge_count = sum(len(plan.charges) for plan, _ in plans)
+    charge_numbers = iter(
+        await next_numbers(conn, tenant, "charge_number", charge_count) if charge_count else []
+    )
+    plan_rows, charge_rows = [], []
+    for (plan, request), plan_number in zip(plans, plan_numbers, strict=True):
+        rate_plan_id = new_id()
+        plan_rows.append(
+            {
+                "tenant_id": tenant.id,
+                "id": rate_plan_id,
+                "subscription_id": subscription_id,
+                "rate_plan_number": f"SRP-{plan_number:08d}",
+                "product_rate_plan_id": plan.id,
+                "product_id": plan.product_id,
+                "product_name": plan.product_name,
+                "name": plan.name,
+                "last_change_type": change_type,
+                "unique_token": request.unique_token,
+            }
+        )
+        overrides = _overrides_by_charge(plan, request)
+        for charge in plan.charges:
+            charge_rows.append(
+                charge_values(
+                    tenant,
+                    subscription_id=subscription_id,
+                    rate_plan_id=rate_plan_id,
+                    charge_number=f"C-{next(charge_numbers):08d}",
+                    charge=charge,
+                    override=overrides.get(charge.id),
+                    currency=currency,
+                    dates=dates,
+                    invoice_owner_bill_cycle_day=invoice_owner_bill_cycle_day,
+                    subscription_start=subscription_start,
+                )
+            )
+    await conn.execute(insert(rate_plans), plan_rows)
+    if charge_rows:
+        await conn.execute(insert(rate_plan_charges), charge_rows)
+
+
+def _overrides_by_charge(
+    plan: CatalogRatePlan, request: RatePlanSubscription
+) -> dict[str, ChargeOverride]:
+    by_id = {charge.id: charge for charge in plan.charges}
+    overrides: dict[str, ChargeOverride] = {}
+    for i, override in enumerate(request.charge_overrides):
+        charge_id = override.product_rate_plan_charge_id
+        if charge_id is None or charge_id not in by_id:
+            raise invalid_value(
+                SUBSCRIPTION,
+                f"chargeOverrides[{i}].productRatePlanChargeId",
+                f"'{charge_id}' is not a charge of rate plan '{plan.name}'.",
+            )
+        overrides[charge_id] = override
+    return overrides
+
+
+async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+    """The subscription (by id or number) `FOR UPDATE`: it is about to change."""
+    row = (
+        await conn.execute(
+            select(subscriptions)
+            .where(
+                subscriptions.c.tenant_id == tenant.id,
+                (subscriptions.c.id == key) | (subscriptions.c.subscription_number == key),
+            )
+            .with_for_update()
+        )
+    ).one_or_none()
+    if row is None:
+        raise not_found(SUBSCRIPTION, "subscription", key)
+    return dict(row._mapping)
+
+
+async def new_version(conn: AsyncConnection, tenant: Tenant, subscription: dict[str, Any]) -> None:
+    """Keep the current version as a snapshot before an amendment changes it."""
+    snapshot = await subscription_json(conn, tenant, subscription["id"])
+    await conn.execute(
+        insert(subscription_versions).values(
+            tenant_id=tenant.id,
+            id=new_id(),
+            subscription_id=subscription["id"],
+            version=subscription["version"],
+            snapshot={**snapshot, "isLatestVersion": False},
+        )
+    )
+    subscription["version"] += 1
+    await save(conn, tenant, subscription, version=subscription["version"])
+
+
+async def save(
+    conn: AsyncConnection, tenant: Tenant, subscription: dict[str, Any], **values: Any
+) -> None:
+    subscription.update(values)
+    await conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id == subscription["id"])
+        .values(**values, updated_at=func.now())
+    )
+
+
+async def last_segments(
+    conn: AsyncConnection, tenant: Tenant, subscription_id: str, rate_plan_id: str | None = None
+) -> list[dict[str, Any]]:
+    query = select(rate_plan_charges).where(
+        rate_plan_charges.c.tenant_id == tenant.id,
+        rate_plan_charges.c.subscription_id == subscription_id,
+        rate_plan_charges.c.is_last_segment,
+    )
+    if rate_plan_id is not None:
+        query = query.where(rate_plan_charges.c.rate_plan_id == rate_plan_id)
+    return [dict(r._mapping) for r in await conn.execute(query.order_by(rate_plan_charges.c.id))]
+
+
+async def end_segments(
+    conn: AsyncConnection, tenant: Tenant, segments: Sequence[Mapping[str, Any]], end: date
+) -> None:
+    """End open (or later-ending) segments at `end` (exclusive)."""
+    ids = [
+        s["id"]
+        for s in segments
+        if s["effective_end_date"] is None or s["effective_end_date"] > end
+    ]
+    if ids:
+        await conn.execute(
+            update(rate_plan_charges)
+            .where(rate_plan_charges.c.tenant_id == tenant.id, rate_plan_charges.c.id.in_(ids))
+            .values(effective_end_date=func.greatest(rate_plan_charges.c.effective_start_date, end))
+        )
+
+
+async def split_segment(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    segment: Mapping[str, Any],
+    on: date,
+    *,
+    quantity: Decimal,
+    tiers: tuple[Tier, ...],
+    start: date | None = None,
+) -> None:
+    """A new segment from `on` (or `start`) with a new price or quantity; the current one ends
+    at `on`. A change dated on the segment's own start replaces it instead."""
+    model = ChargeModel(segment["charge_model"])
+    mrr = ZERO
+    if segment["charge_type"] == ChargeType.RECURRING.value:
+        amount = period_amount(model, quantity, tiers)
+        period = BillingPeriod(segment["billing_period"])
+        mrr = monthly_amount(period, segment["specific_billing_period"], amount)
+    if on <= segment["effective_start_date"] and start is None:
+        await conn.execute(
+            update(rate_plan_charges)
+            .where(
+                rate_plan_charges.c.tenant_id == tenant.id,
+                rate_plan_charges.c.id == segment["id"],
+            )
+            .values(quantity=quantity, tiers=_tiers_json(tiers), mrr=mrr)
+        )
+        return
+    await conn.execute(
+        update(rate_plan_charges)
+        .where(rate_plan_charges.c.tenant_id == tenant.id, rate_plan_charges.c.id == segment["id"])
+        .values(is_last_segment=False, effective_end_date=on)
+    )
+    await conn.execute(
+        insert(rate_plan_charges).values(
+            {
+                **segment,
+                "id": new_id(),
+                "segment": segment["segment"] + 1,
+                "is_last_segment": True,
+                "quantity": quantity,
+                "tiers": _tiers_json(tiers),
+                "mrr": mrr,
+                "effective_start_date": start or on,
+                "effective_end_date": segment["effective_end_date"],
+                "charged_through_date": None,
+                "created_at": func.now(),
+            }
+        )
+    )
+
+
+async def account_cmrr_contribution(
+    conn: AsyncConnection, tenant: Tenant, subscription_ids: Sequence[str]
+) -> dict[str, Decimal]:
+    """What each subscription adds to its owner's contractedMrr right now (0 once cancelled)."""
+    if not subscription_ids:
+        return {}
+    rows = await conn.execute(
+        select(subscriptions.c.id, func.coalesce(func.sum(rate_plan_charges.c.mrr), ZERO))
+        .select_from(subscriptions)
+        .outerjoin(
+            rate_plan_charges,
+            (rate_plan_charges.c.tenant_id == subscriptions.c.tenant_id)
+            & (rate_plan_charges.c.subscription_id == subscriptions.c.id)
+            & rate_plan_charges.c.is_last_segment
+            & rate_plan_charges.c.effective_end_date.is_(None)
+            & (rate_plan_charges.c.charge_type == ChargeType.RECURRING.value),
+        )
+        .where(
+            subscriptions.c.tenant_id == tenant.id,
+            subscriptions.c.id.in_(list(subscription_ids)),
+            subscriptions.c.cancelled_date.is_(None),
+        )
+        .group_by(subscriptions.c.id)
+    )
+    found = {row[0]: row[1] for row in rows}
+    return {sid: found.get(sid, ZERO) for sid in subscription_ids}
+
+
+def _charge_json(segment: Mapping[str, Any]) -> dict[str, Any]:
+    tiers = tiers_from_json(segment["tiers"])
+    model = ChargeModel(segment["charge_model"])
+    return {
+        "id": segment["id"],
+        "number": segment["charge_number"],
+        "name": segment["name"],
+        "type": segment["charge_type"],
+        "model": segment["charge_model"],
+        "productRatePlanChargeId": segment["product_rate_plan_charge_id"],
+        "price": tiers[0].price if model in (ChargeModel.FLAT_FEE, ChargeModel.PER_UNIT) else None,
+        "quantity": segment["quantity"],
+        "tiers": [t.as_json() for t in tiers] if len(tiers) > 1 else [],
+        "uom": segment["uom"],
+        "mrr": trimmed(segment["mrr"]),
+        "tcv": _segment_tcv(segment, tiers),
+        "billingPeriod": segment["billing_period"],
+        "specificBillingPeriod": segment["specific_billing_period"],
+        "billingTiming": segment["billing_timing"],
+        "billingDay": segment["bill_cycle_day"],
+        "triggerEvent": segment["trigger_event"],
+        "endDateCondition": segment["end_date_condition"],
+        "effectiveStartDate": segment["effective_start_date"],
+        "effectiveEndDate": segment["effective_end_date"],
+        "chargedThroughDate": segment["charged_through_date"],
+        "processedThroughDate": segment["charged_through_date"],
+        "segment": segment["segment"],
+        "version": 1,
+    }
+
+
+def _segment_tcv(segment: Mapping[str, Any], tiers: tuple[Tier, ...]) -> Decimal:
+    """Contract value of one segment: one-time price, or 0 for a recurring one.
+    An open-ended segment's value is counted by the subscription over its term."""
+    model = ChargeModel(segment["charge_model"])
+    if segment["charge_type"] == ChargeType.ONE_TIME.value:
+        return period_amount(model, segment["quantity"], tiers)
+    return ZERO
+
+
+def _months_between(start: date, end: date) -> Decimal:
+    months = (end.year - start.year) * 12 + end.month - start.month
+    days = Decimal((end - add_term(start, months, "Month")).days)
+    return Decimal(months) + days / Decimal(30)
+
+
+def subscription_tcv(sub: Mapping[Any, Any], segments: Sequence[Mapping[str, Any]]) -> Decimal:
+    """totalContractedValue: one-time prices plus each recurring segment's MRR over the months it
+    runs within the current term (an evergreen subscription counts its first 12 months)."""
+    term_end = sub["term_end_date"] or add_term(sub["term_start_date"], 12, "Month")
+    if sub["cancelled_date"] is not None:
+        term_end = min(term_end, sub["cancelled_date"])
+    total = ZERO
+    for segment in segments:
+        if segment["charge_type"] == ChargeType.ONE_TIME.value:
+            total += period_amount(
+                ChargeModel(segment["charge_model"]),
+                segment["quantity"],
+                tiers_from_json(segment["tiers"]),
+            )
+            continue
+        start = max(segment["effective_start_date"], sub["term_start_date"])
+        end = min(segment["effective_end_date"] or term_end, term_end)
+        if end > start:
+            total += segment["mrr"] * _months_between(start, end)
+    return total.quantize(Decimal("0.01"))
+
+
+async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+    """GET /v1/subscriptions/{key}: the latest version, or a stored older version by its id."""
+    row = (
+        await conn.execute(
+            select(subscriptions).where(
+                subscriptions.c.tenant_id == tenant.id,
+                (subscriptions.c.id == key) | (subscriptions.c.subscription_number == key),
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        snapshot = await conn.scalar(
+            select(subscription_versions.c.snapshot).where(
+                subscription_versions.c.tenant_id == tenant.id, subscription_versions.c.id == key
+            )
+        )
+        if snapshot is None:
+            raise not_found(SUBSCRIPTION, "subscription", key)
+        return dict(snapshot)
+    sub = row._mapping
+    owners = {
+        r.id: r
+        for r in await conn.execute(
+            select(accounts.c.id, accounts.c.account_number, accounts.c.name).where(
+                accounts.c.tenant_id == tenant.id,
+                accounts.c.id.in_([sub["account_id"], sub["invoice_owner_account_id"]]),
+            )
+        )
+    }
+    plan_rows = (
+        await conn.execute(
+            select(rate_plans)
+            .where(rate_plans.c.tenant_id == tenant.id, rate_plans.c.subscription_id == sub["id"])
+            .order_by(rate_plans.c.created_at, rate_plans.c.id)
+        )
+    ).all()
+    segment_rows = [
+        dict(r._mapping)
+        for r in await conn.execute(
+            select(rate_plan_charges)
+            .where(
+                rate_plan_charges.c.tenant_id == tenant.id,
+                rate_plan_charges.c.subscription_id == sub["id"],
+            )
+            .order_by(rate_plan_charges.c.charge_number, rate_plan_charges.c.segment)
+        )
+    ]
+    cmrr = sum(
+        (
+            s["mrr"]
+            for s in segment_rows
+            if s["is_last_segment"]
+            and s["effective_end_date"] is None
+            and s["charge_type"] == ChargeType.RECURRING.value
+        ),
+        ZERO,
+    )
+    owner, invoice_owner = owners[sub["account_id"]], owners[sub["invoice_owner_account_id"]]
+    return {
+        "success": True,
+        "id": sub["id"],
+        "subscriptionNumber": sub["subscription_number"],
+        "version": sub["version"],
+        "isLatestVersion": True,
+        "status": sub["status"],
+        "accountId": owner.id,
+        "accountNumber": owner.account_number,
+        "accountName": owner.name,
+        "invoiceOwnerAccountId": invoice_owner.id,
+        "invoiceOwnerAccountNumber": invoice_owner.account_number,
+        "invoiceOwnerAccountName": invoice_owner.name,
+        "termType": sub["term_type"],
+        "initialTerm": sub["initial_term"],
+        "initialTermPeriodType": sub["initial_term_period_type"],
+        "currentTerm": sub["initial_term"],
+        "currentTermPeriodType": sub["initial_term_period_type"],
+        "renewalTerm": sub["renewal_term"],
+        "renewalTermPeriodType": sub["renewal_term_period_type"],
+        "renewalSetting": sub["renewal_setting"],
+        "autoRenew": sub["auto_renew"],
+        "contractEffectiveDate": sub["contract_effective_date"],
+        "serviceActivationDate": sub["service_activation_date"],
+        "customerAcceptanceDate": sub["customer_acceptance_date"],
+        "subscriptionStartDate": sub["contract_effective_date"],
+        "subscriptionEndDate": sub["cancelled_date"] or sub["term_end_date"],
+        "termStartDate": sub["term_start_date"],
+        "termEndDate": sub["term_end_date"],
+        "cancelledDate": sub["cancelled_date"],
+        "scheduledSuspendDate": sub["suspended_date"],
+        "scheduledResumeDate": sub["resume_date"],
+        "invoiceSeparately": sub["invoice_separately"],
+        "currency": sub["currency"],
+        "notes": sub["notes"],
+        "contractedMrr": trimmed(cmrr),
+        "totalContractedValue": subscription_tcv(sub, segment_rows),
+        "createTime": v1_datetime(sub["created_at"]),
+        "updateTime": v1_datetime(sub["updated_at"]),
+        "ratePlans": [
+            {
+                "id": plan.id,
+                "productId": plan.product_id,
+                "productName": plan.product_name,
+                "productRatePlanId": plan.product_rate_plan_id,
+                "ratePlanName": plan.name,
+                "subscriptionRatePlanNumber": plan.rate_plan_number,
+                "lastChangeType": plan.last_change_type,
+                "ratePlanCharges": [
+                    _charge_json(s) for s in segment_rows if s["rate_plan_id"] == plan.id
+                ],
+            }
+            for plan in plan_rows
+        ],
+    }

@@ -1,0 +1,143 @@
+"""Subscriptions, their rate plans, and their charges' segments.
+
+A charge is a chain of segments sharing a `charge_number`: an UpdateProduct effective on a date ends
+the current segment there and starts the next with the new quantity or price. The last segment
+(`is_last_segment`) is what contractedMrr counts. `charged_through_date` (exclusive) is how far a
+segment has been billed: a bill run never bills before it, and credits what lies beyond a segment's
+end when the segment was cut after it was billed.
+
+Older versions of a subscription are kept as JSON snapshots (`subscription_versions`), so a GET by
+an old version's id answers with that version and `isLatestVersion: false`.
+"""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from partnerbill.core.db import metadata
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("subscription_number", String(100), nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("account_id", String(32), nullable=False),  # the subscription owner
+    Column("invoice_owner_account_id", String(32), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("term_type", String(16), nullable=False),
+    Column("initial_term", Integer),
+    Column("initial_term_period_type", String(8)),
+    Column("renewal_term", Integer),
+    Column("renewal_term_period_type", String(8)),
+    Column("renewal_setting", String(32), nullable=False),
+    Column("auto_renew", Boolean, nullable=False),
+    Column("contract_effective_date", Date, nullable=False),
+    Column("service_activation_date", Date, nullable=False),
+    Column("customer_acceptance_date", Date, nullable=False),
+    Column("term_start_date", Date, nullable=False),
+    Column("term_end_date", Date),  # exclusive; null for evergreen
+    Column("cancelled_date", Date),  # service ends before this date
+    Column("suspended_date", Date),
+    Column("resume_date", Date),
+    Column("invoice_separately", Boolean, nullable=False, server_default="false"),
+    Column("notes", Text),
+    Column("order_id", String(32)),
+    Column("custom_fields", JSONB, nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "subscription_number"),
+    ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
+    ForeignKeyConstraint(
+        ["tenant_id", "invoice_owner_account_id"], ["accounts.tenant_id", "accounts.id"]
+    ),
+    Index("ix_subscriptions_owner", "tenant_id", "account_id"),
+    Index("ix_subscriptions_invoice_owner", "tenant_id", "invoice_owner_account_id", "id"),
+)
+
+subscription_versions = Table(
+    "subscription_versions",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),  # the id that version had
+    Column("subscription_id", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("snapshot", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    Index("ix_subscription_versions_subscription", "tenant_id", "subscription_id"),
+)
+
+rate_plans = Table(
+    "rate_plans",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("subscription_id", String(32), nullable=False),
+    Column("rate_plan_number", String(64), nullable=False),
+    Column("product_rate_plan_id", String(32), nullable=False),
+    Column("product_id", String(32), nullable=False),
+    Column("product_name", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("last_change_type", String(8), nullable=False),  # Add | Update | Remove
+    Column("removed_date", Date),
+    Column("unique_token", String(64)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "rate_plan_number"),
+    Index("ix_rate_plans_subscription", "tenant_id", "subscription_id"),
+)
+
+rate_plan_charges = Table(
+    "rate_plan_charges",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("subscription_id", String(32), nullable=False),
+    Column("rate_plan_id", String(32), nullable=False),
+    Column("charge_number", String(64), nullable=False),
+    Column("segment", SmallInteger, nullable=False),
+    Column("is_last_segment", Boolean, nullable=False),
+    Column("product_rate_plan_charge_id", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("charge_type", String(16), nullable=False),
+    Column("charge_model", String(16), nullable=False),
+    Column("billing_period", String(24)),
+    Column("specific_billing_period", Integer),
+    Column("billing_timing", String(16), nullable=False),
+    Column("bill_cycle_day", SmallInteger, nullable=False),
+    Column("trigger_event", String(24), nullable=False),
+    Column("end_date_condition", String(24), nullable=False),
+    Column("quantity", Numeric, nullable=False),
+    Column("tiers", JSONB, nullable=False),
+    Column("uom", String(25)),
+    Column("effective_start_date", Date, nullable=False),
+    Column("effective_end_date", Date),  # exclusive; null: runs to the subscription's end
+    Column("charged_through_date", Date),  # exclusive
+    Column("mrr", Numeric, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "charge_number", "segment"),
+    Index("ix_rate_plan_charges_subscription", "tenant_id", "subscription_id"),
+    ForeignKeyConstraint(
+        ["tenant_id", "rate_plan_id"], ["rate_plans.tenant_id", "rate_plans.id"], ondelete="CASCADE"
+    ),
+)
