@@ -97,6 +97,9 @@ class MetricsDelta:
     account_id: str
     partner_account: bool
     total_invoice_balance: Decimal = ZERO
+    total_debit_memo_balance: Decimal = ZERO
+    unapplied_payment_amount: Decimal = ZERO
+    unapplied_credit_memo_amount: Decimal = ZERO
     contracted_mrr: Decimal = ZERO
     # An invoice was posted on this date: lastInvoiceDate becomes at least this.
     posted_invoice_date: date | None = None
@@ -107,8 +110,7 @@ class MetricsDelta:
     @property
     def changes_nothing(self) -> bool:
         return (
-            self.total_invoice_balance == 0
-            and self.contracted_mrr == 0
+            all(getattr(self, name) == 0 for name in ADDITIVE_METRICS)
             and self.posted_invoice_date is None
             and not self.posted_invoice_removed
         )
@@ -116,14 +118,24 @@ class MetricsDelta:
     def merge(self, other: "MetricsDelta") -> None:
         assert other.account_id == self.account_id
         assert other.partner_account == self.partner_account
-        self.total_invoice_balance += other.total_invoice_balance
-        self.contracted_mrr += other.contracted_mrr
+        for name in ADDITIVE_METRICS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.posted_invoice_date is not None:
             self.posted_invoice_date = max(
                 filter(None, (self.posted_invoice_date, other.posted_invoice_date))
             )
         self.posted_invoice_removed |= other.posted_invoice_removed
         self._merged += 1
+
+
+# The metrics an operation moves by adding an amount (the delta path applies them as such).
+ADDITIVE_METRICS = (
+    "total_invoice_balance",
+    "total_debit_memo_balance",
+    "unapplied_payment_amount",
+    "unapplied_credit_memo_amount",
+    "contracted_mrr",
+)
 
 
 METRIC_COLUMNS = [account_metrics.c[f.name] for f in fields(AccountMetrics)]
@@ -225,10 +237,12 @@ async def _apply_synchronously(
                 account_metrics.c.account_id == delta.account_id,
             )
             values: dict[str, object] = {
-                "total_invoice_balance": account_metrics.c.total_invoice_balance
-                + delta.total_invoice_balance,
-                "contracted_mrr": account_metrics.c.contracted_mrr + delta.contracted_mrr,
+                name: account_metrics.c[name] + getattr(delta, name)
+                for name in ADDITIVE_METRICS
+                if getattr(delta, name) != 0
             }
+            if not values:  # nothing adds up, but the row is still locked for what follows
+                values["total_invoice_balance"] = account_metrics.c.total_invoice_balance
             if delta.posted_invoice_date is not None:
                 values["last_invoice_date"] = func.greatest(
                     account_metrics.c.last_invoice_date, delta.posted_invoice_date
