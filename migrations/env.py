@@ -8,8 +8,10 @@ import partnerbill.accounts.tables
 import partnerbill.billing.tables
 import partnerbill.catalog.tables
 import partnerbill.core.tables
+import partnerbill.memos.tables
 import partnerbill.metrics.tables
 import partnerbill.orders.tables
+import partnerbill.payments.tables
 import partnerbill.subscriptions.tables  # noqa: F401
 from partnerbill.core.db import metadata
 

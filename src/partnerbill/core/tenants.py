@@ -25,6 +25,10 @@ DOCUMENT_SEQUENCES = (
     "charge_number",
     "order_number",
     "bill_run_number",
+    "payment_number",
+    "refund_number",
+    "credit_memo_number",
+    "debit_memo_number",
 )
 
 REFRESH_INTERVAL_MIN_SECONDS = 60

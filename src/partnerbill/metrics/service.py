@@ -34,7 +34,9 @@ from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO
 from partnerbill.core.tables import tenants
 from partnerbill.core.tenants import Tenant
+from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.tables import account_metrics, metrics_changes
+from partnerbill.payments.tables import payments
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 
 # Counting more pending changes than this is not worth a slow read; the cap is reported.
@@ -141,21 +143,22 @@ ADDITIVE_METRICS = (
 METRIC_COLUMNS = [account_metrics.c[f.name] for f in fields(AccountMetrics)]
 
 
+def _sum(expression: Any, *where: Any) -> Any:
+    return select(func.coalesce(func.sum(expression), ZERO)).where(*where).scalar_subquery()
+
+
 async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> AccountMetrics:
-    """Every metric of one account, derived exactly from its documents."""
-    posted = (
-        await conn.execute(
-            select(
-                func.coalesce(func.sum(invoices.c.balance), ZERO),
-                func.max(invoices.c.invoice_date),
-            ).where(
-                invoices.c.tenant_id == tenant.id,
-                invoices.c.account_id == account_id,
-                invoices.c.status == "Posted",
-            )
-        )
-    ).one()
-    contracted_mrr = await conn.scalar(
+    """Every metric of one account, derived exactly from its documents, in one statement.
+
+    Document metrics belong to the account on the document (the invoice owner); contractedMrr
+    to the subscription owner.
+    """
+    posted_invoices = (
+        invoices.c.tenant_id == tenant.id,
+        invoices.c.account_id == account_id,
+        invoices.c.status == "Posted",
+    )
+    contracted_mrr = (
         select(func.coalesce(func.sum(rate_plan_charges.c.mrr), ZERO))
         .select_from(subscriptions)
         .join(
@@ -165,17 +168,53 @@ async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> A
         )
         .where(
             subscriptions.c.tenant_id == tenant.id,
-            subscriptions.c.account_id == account_id,  # the subscription owner
+            subscriptions.c.account_id == account_id,
             subscriptions.c.cancelled_date.is_(None),
             rate_plan_charges.c.is_last_segment,
             rate_plan_charges.c.effective_end_date.is_(None),
             rate_plan_charges.c.charge_type == "Recurring",
         )
+        .scalar_subquery()
     )
+    row = (
+        await conn.execute(
+            select(
+                _sum(invoices.c.balance, *posted_invoices).label("total_invoice_balance"),
+                select(func.max(invoices.c.invoice_date))
+                .where(*posted_invoices)
+                .scalar_subquery()
+                .label("last_invoice_date"),
+                _sum(
+                    debit_memos.c.balance,
+                    debit_memos.c.tenant_id == tenant.id,
+                    debit_memos.c.account_id == account_id,
+                    debit_memos.c.status == "Posted",
+                ).label("total_debit_memo_balance"),
+                _sum(
+                    payments.c.amount - payments.c.applied_amount - payments.c.refund_amount,
+                    payments.c.tenant_id == tenant.id,
+                    payments.c.account_id == account_id,
+                    payments.c.status == "Processed",
+                ).label("unapplied_payment_amount"),
+                _sum(
+                    credit_memos.c.amount
+                    - credit_memos.c.applied_amount
+                    - credit_memos.c.refund_amount,
+                    credit_memos.c.tenant_id == tenant.id,
+                    credit_memos.c.account_id == account_id,
+                    credit_memos.c.status == "Posted",
+                ).label("unapplied_credit_memo_amount"),
+                contracted_mrr.label("contracted_mrr"),
+            )
+        )
+    ).one()
     return AccountMetrics(
-        total_invoice_balance=posted[0],
-        last_invoice_date=posted[1],
-        contracted_mrr=contracted_mrr if contracted_mrr is not None else ZERO,
+        total_invoice_balance=row.total_invoice_balance,
+        total_debit_memo_balance=row.total_debit_memo_balance,
+        unapplied_payment_amount=row.unapplied_payment_amount,
+        unapplied_credit_memo_amount=row.unapplied_credit_memo_amount,
+        contracted_mrr=row.contracted_mrr,
+        last_invoice_date=row.last_invoice_date,
     )
 
 

@@ -1,0 +1,91 @@
+"""Credit memos and debit memos with their items."""
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+from partnerbill.core.db import metadata
+
+
+def _memo_table(name: str, extra: list[Column]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant_id", String(32), nullable=False),
+        Column("id", String(32), nullable=False),
+        Column("memo_number", String(64), nullable=False),
+        Column("account_id", String(32), nullable=False),
+        Column("currency", String(3), nullable=False),
+        Column("amount", Numeric, nullable=False),
+        Column("status", String(16), nullable=False),  # Draft | Posted | Canceled
+        Column("memo_date", Date, nullable=False),
+        Column("referred_invoice_id", String(32)),
+        Column("reason_code", String(100)),
+        Column("comment", Text),
+        Column("posted_date", DateTime(timezone=True)),
+        *extra,
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "memo_number"),
+        ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
+        Index(f"ix_{name}_account", "tenant_id", "account_id", "status"),
+        Index(f"ix_{name}_invoice", "tenant_id", "referred_invoice_id"),
+    )
+
+
+def _item_table(name: str, memo_table: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant_id", String(32), nullable=False),
+        Column("id", String(32), nullable=False),
+        Column("memo_id", String(32), nullable=False),
+        Column("line_number", Integer, nullable=False),
+        Column("invoice_item_id", String(32)),
+        Column("product_rate_plan_charge_id", String(32)),
+        Column("sku_name", String(255)),
+        Column("description", Text),
+        Column("amount", Numeric, nullable=False),
+        Column("quantity", Numeric),
+        Column("service_start_date", Date),
+        Column("service_end_date", Date),
+        PrimaryKeyConstraint("tenant_id", "id"),
+        ForeignKeyConstraint(
+            ["tenant_id", "memo_id"],
+            [f"{memo_table}.tenant_id", f"{memo_table}.id"],
+            ondelete="CASCADE",
+        ),
+        Index(f"ix_{name}_memo", "tenant_id", "memo_id"),
+        Index(f"ix_{name}_invoice_item", "tenant_id", "invoice_item_id"),
+    )
+
+
+credit_memos = _memo_table(
+    "credit_memos",
+    [
+        Column("applied_amount", Numeric, nullable=False, server_default="0"),
+        Column("refund_amount", Numeric, nullable=False, server_default="0"),
+    ],
+)
+credit_memo_items = _item_table("credit_memo_items", "credit_memos")
+debit_memos = _memo_table(
+    "debit_memos",
+    [
+        Column("balance", Numeric, nullable=False),
+        Column("due_date", Date, nullable=False),
+    ],
+)
+debit_memo_items = _item_table("debit_memo_items", "debit_memos")

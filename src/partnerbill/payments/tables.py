@@ -1,0 +1,91 @@
+"""Payments, refunds, and the application ledger (Invoice Settlement).
+
+`applications` is append-only: applying adds a positive row for a (source, target) pair and
+unapplying a negative one, so what a source has on a target is the sum of its rows there, and
+the history is never rewritten. The running totals on the documents (`applied_amount`,
+`refund_amount`, an invoice's or debit memo's `balance`) are kept in step in the same
+transaction, under the documents' row locks.
+"""
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+from partnerbill.core.db import metadata
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("payment_number", String(64), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", Numeric, nullable=False),
+    Column("applied_amount", Numeric, nullable=False, server_default="0"),
+    Column("refund_amount", Numeric, nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False),  # Processed | Canceled
+    Column("type", String(16), nullable=False),  # External | Electronic
+    Column("effective_date", Date, nullable=False),
+    Column("payment_method_type", String(32)),
+    Column("reference_id", String(100)),
+    Column("comment", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "payment_number"),
+    ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
+    Index("ix_payments_account", "tenant_id", "account_id", "status", "effective_date"),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("source_type", String(16), nullable=False),  # Payment | CreditMemo
+    Column("source_id", String(32), nullable=False),
+    Column("target_type", String(16), nullable=False),  # Invoice | DebitMemo
+    Column("target_id", String(32), nullable=False),
+    Column("amount", Numeric, nullable=False),  # + applied, - unapplied
+    Column("effective_date", Date, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    Index("ix_applications_source", "tenant_id", "source_id", "target_id"),
+    Index("ix_applications_target", "tenant_id", "target_id"),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("refund_number", String(64), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("source_type", String(16), nullable=False),  # Payment | CreditMemo
+    Column("payment_id", String(32)),
+    Column("credit_memo_id", String(32)),
+    Column("amount", Numeric, nullable=False),
+    Column("status", String(16), nullable=False),  # Processed | Canceled
+    Column("type", String(16), nullable=False),  # External | Electronic
+    Column("method_type", String(32)),
+    Column("refund_date", Date, nullable=False),
+    Column("reason_code", String(100)),
+    Column("reference_id", String(100)),
+    Column("comment", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "refund_number"),
+    Index("ix_refunds_account", "tenant_id", "account_id"),
+)
