@@ -219,6 +219,7 @@ def upgrade() -> None:
         "subscriptions",
         sa.Column("tenant_id", sa.String(length=32), nullable=False),
         sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("version_id", sa.String(length=32), nullable=False),
         sa.Column("subscription_number", sa.String(length=100), nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.Column("account_id", sa.String(length=32), nullable=False),
@@ -276,6 +277,9 @@ def upgrade() -> None:
             "tenant_id",
             "subscription_number",
             name=op.f("uq_subscriptions_tenant_id_subscription_number"),
+        ),
+        sa.UniqueConstraint(
+            "tenant_id", "version_id", name=op.f("uq_subscriptions_tenant_id_version_id")
         ),
     )
     op.create_index(

@@ -279,6 +279,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_debit_memo_items_memo", "debit_memo_items", ["tenant_id", "memo_id"], unique=False
     )
+    op.add_column("account_metrics", sa.Column("last_payment_date", sa.Date(), nullable=True))
+    op.add_column("account_metrics", sa.Column("last_payment_amount", sa.Numeric(), nullable=True))
     for kind in NEW_SEQUENCES:
         op.execute(
             f"DO $$ DECLARE t record; BEGIN FOR t IN SELECT number FROM tenants LOOP "
@@ -288,6 +290,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("account_metrics", "last_payment_amount")
+    op.drop_column("account_metrics", "last_payment_date")
     op.drop_index("ix_debit_memo_items_memo", table_name="debit_memo_items")
     op.drop_index("ix_debit_memo_items_invoice_item", table_name="debit_memo_items")
     op.drop_table("debit_memo_items")

@@ -250,7 +250,9 @@ async def post_bill_run(
         "updated_at": func.now(),
     }
     if invoice_date is not None:
+        # Each due date moves with its invoice date, keeping the payment term's distance.
         values["invoice_date"] = invoice_date
+        values["due_date"] = invoices.c.due_date + (invoice_date - invoices.c.invoice_date)
     posted = (
         await conn.execute(
             update(invoices)

@@ -23,6 +23,7 @@ from partnerbill.accounts.schemas import payment_term_days
 from partnerbill.accounts.service import WritableAccount, lock_for_write
 from partnerbill.billing.periods import (
     billable_periods,
+    from_day,
     prorated_amount,
     service_periods,
 )
@@ -125,9 +126,14 @@ def segment_lines(
     cycle_day = segment["bill_cycle_day"]
     lines = []
     if charged_through is not None and end is not None and charged_through > end:
-        for credit in service_periods(
-            end, charged_through, period, months, cycle_day, charged_through
-        ):
+        # Credit the billed periods (as they were billed) from the new end on.
+        previously = service_periods(
+            start, charged_through, period, months, cycle_day, charged_through
+        )
+        for billed_period in previously:
+            if billed_period.end < end:
+                continue
+            credit = from_day(billed_period, max(billed_period.start, end))
             credited = -prorated_amount(amount, credit.proration, currency)
             lines.append(_line(sub, segment, credit.start, credit.end, credited, unit_price))
         charged_through = end
@@ -281,7 +287,9 @@ async def _open_invoices(
     source_type: str,
 ) -> None:
     """Insert a Draft header for each invoice this batch needs and no earlier batch opened."""
-    new_keys = sorted(k for k in batch_lines if k not in open_invoices)
+    new_keys = sorted(
+        (k for k in batch_lines if k not in open_invoices), key=lambda k: (k[0], k[1] or "")
+    )
     if not new_keys:
         return
     for owner_id in sorted({owner for owner, _ in new_keys} - owners.keys()):

@@ -117,6 +117,13 @@ def prorated_amount(amount_per_period: Decimal, proration: Decimal, currency: st
     return (amount_per_period * proration).quantize(quantum, rounding=ROUND_HALF_UP)
 
 
+def from_day(period: ServicePeriod, day: date) -> ServicePeriod:
+    """The part of `period` from `day` on (`day` within it), prorated against its full period."""
+    assert period.start <= day <= period.end
+    proration = _proration(day, period.end, period.full_start, period.full_end)
+    return ServicePeriod(day, period.end, period.full_start, period.full_end, proration)
+
+
 def _proration(start: date, end: date, full_start: date, full_end: date) -> Decimal:
     return Decimal((end - start).days + 1) / Decimal((full_end - full_start).days + 1)
 

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import and_, func, insert, select, text, update
+from sqlalchemy import and_, case, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -73,6 +73,8 @@ class AccountMetrics:
     reserved_payment_amount: Decimal = ZERO
     contracted_mrr: Decimal = ZERO
     last_invoice_date: date | None = None
+    last_payment_date: date | None = None
+    last_payment_amount: Decimal | None = None
 
     @property
     def balance(self) -> Decimal:
@@ -107,6 +109,10 @@ class MetricsDelta:
     posted_invoice_date: date | None = None
     # An invoice left the Posted state: lastInvoiceDate must be derived again.
     posted_invoice_removed: bool = False
+    # A payment was made (effective date, amount): it is the last one unless an earlier-dated.
+    payment_made: tuple[date, Decimal] | None = None
+    # A payment was canceled: the last payment must be derived again.
+    payment_removed: bool = False
     _merged: int = field(default=1, repr=False)
 
     @property
@@ -115,6 +121,8 @@ class MetricsDelta:
             all(getattr(self, name) == 0 for name in ADDITIVE_METRICS)
             and self.posted_invoice_date is None
             and not self.posted_invoice_removed
+            and self.payment_made is None
+            and not self.payment_removed
         )
 
     def merge(self, other: "MetricsDelta") -> None:
@@ -127,6 +135,11 @@ class MetricsDelta:
                 filter(None, (self.posted_invoice_date, other.posted_invoice_date))
             )
         self.posted_invoice_removed |= other.posted_invoice_removed
+        if other.payment_made is not None and (
+            self.payment_made is None or other.payment_made[0] >= self.payment_made[0]
+        ):
+            self.payment_made = other.payment_made
+        self.payment_removed |= other.payment_removed
         self._merged += 1
 
 
@@ -205,6 +218,10 @@ async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> A
                     credit_memos.c.status == "Posted",
                 ).label("unapplied_credit_memo_amount"),
                 contracted_mrr.label("contracted_mrr"),
+                _last_payment(tenant, account_id, payments.c.effective_date).label(
+                    "last_payment_date"
+                ),
+                _last_payment(tenant, account_id, payments.c.amount).label("last_payment_amount"),
             )
         )
     ).one()
@@ -215,6 +232,23 @@ async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> A
         unapplied_credit_memo_amount=row.unapplied_credit_memo_amount,
         contracted_mrr=row.contracted_mrr,
         last_invoice_date=row.last_invoice_date,
+        last_payment_date=row.last_payment_date,
+        last_payment_amount=row.last_payment_amount,
+    )
+
+
+def _last_payment(tenant: Tenant, account_id: Any, column: Any) -> Any:
+    """A column of the account's latest processed payment (by effective date, then creation)."""
+    return (
+        select(column)
+        .where(
+            payments.c.tenant_id == tenant.id,
+            payments.c.account_id == account_id,
+            payments.c.status == "Processed",
+        )
+        .order_by(payments.c.effective_date.desc(), payments.c.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
     )
 
 
@@ -286,8 +320,32 @@ async def _apply_synchronously(
                 values["last_invoice_date"] = func.greatest(
                     account_metrics.c.last_invoice_date, delta.posted_invoice_date
                 )
+            if delta.payment_made is not None:
+                made_on, made_amount = delta.payment_made
+                later = account_metrics.c.last_payment_date.is_(None) | (
+                    account_metrics.c.last_payment_date <= made_on
+                )
+                values["last_payment_date"] = case(
+                    (later, made_on), else_=account_metrics.c.last_payment_date
+                )
+                values["last_payment_amount"] = case(
+                    (later, made_amount), else_=account_metrics.c.last_payment_amount
+                )
             updated = await conn.execute(update(account_metrics).where(where).values(**values))
             assert updated.rowcount == 1, f"no metrics row for account {delta.account_id}"
+            if delta.payment_removed:
+                await conn.execute(
+                    update(account_metrics)
+                    .where(where)
+                    .values(
+                        last_payment_date=_last_payment(
+                            tenant, delta.account_id, payments.c.effective_date
+                        ),
+                        last_payment_amount=_last_payment(
+                            tenant, delta.account_id, payments.c.amount
+                        ),
+                    )
+                )
             if delta.posted_invoice_removed:
                 # A new statement, so its snapshot sees every writer that held the lock before us.
                 await conn.execute(

@@ -31,6 +31,8 @@ account_metrics = Table(
     Column("reserved_payment_amount", Numeric, nullable=False, server_default="0"),
     Column("contracted_mrr", Numeric, nullable=False, server_default="0"),
     Column("last_invoice_date", Date),
+    Column("last_payment_date", Date),
+    Column("last_payment_amount", Numeric),
     Column("last_metrics_update", DateTime(timezone=True)),
     PrimaryKeyConstraint("tenant_id", "account_id"),
     ForeignKeyConstraint(

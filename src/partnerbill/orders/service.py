@@ -20,7 +20,7 @@ from partnerbill.accounts.schemas import CreateAccountRequest
 from partnerbill.accounts.service import WritableAccount, lock_for_write
 from partnerbill.accounts.tables import accounts as accounts_table
 from partnerbill.billing.engine import BilledInvoice, bill, subscription_batches
-from partnerbill.catalog.enums import ChargeType, Tier
+from partnerbill.catalog.enums import ChargeType, PriceFormat, Tier
 from partnerbill.catalog.service import CatalogRatePlan, load_rate_plans
 from partnerbill.core.errors import Category, Resource, ZuoraError, business_rule, invalid_value
 from partnerbill.core.ids import new_id
@@ -100,7 +100,7 @@ async def _track(
 ) -> dict[str, Any]:
     """Lock an existing subscription for this order and remember its contribution before."""
     for sub in state.touched.values():
-        if key in (sub["id"], sub["subscription_number"]):
+        if key in (sub["id"], sub["version_id"], sub["subscription_number"]):
             return sub
     sub = await subs.lock_subscription(conn, tenant, key)
     state.touched[sub["id"]] = sub
@@ -381,7 +381,13 @@ def _updated_price(segment: dict[str, Any], pricing: Any) -> tuple[Decimal, tupl
         quantity = chosen.quantity
     if chosen.tiers:
         tiers = tuple(
-            Tier(t.tier or i + 1, t.starting_unit, t.ending_unit, t.price, tiers[0].price_format)
+            Tier(
+                t.tier or i + 1,
+                t.starting_unit,
+                t.ending_unit,
+                t.price,
+                PriceFormat.parse(t.price_format),
+            )
             for i, t in enumerate(chosen.tiers)
         )
     elif chosen.list_price is not None:
@@ -671,7 +677,7 @@ def _response(
         "subscriptions": [
             {
                 "subscriptionNumber": s["subscription_number"],
-                "subscriptionId": s["id"],
+                "subscriptionId": s["version_id"],
                 "status": s["status"],
                 "subscriptionOwnerId": s["account_id"],
                 "subscriptionOwnerNumber": state.accounts_by_key[s["account_id"]].account_number,
@@ -684,7 +690,7 @@ def _response(
         response.update(
             orderId=order_id,
             accountId=order_account.id,
-            subscriptionIds=[s["id"] for s in touched],
+            subscriptionIds=[s["version_id"] for s in touched],
             invoiceIds=[i.id for i in invoices],
         )
     return response

@@ -149,7 +149,7 @@ async def get_subscriptions_by_account(
             raise not_found(Resource.ACCOUNT, "account", account_key)
         ids = list(
             await conn.scalars(
-                select(subscriptions.c.id)
+                select(subscriptions.c.version_id)
                 .where(
                     subscriptions.c.tenant_id == tenant.id,
                     (subscriptions.c.account_id == account_id)
@@ -186,7 +186,7 @@ async def _amend(
             )
             .where(
                 subscriptions.c.tenant_id == tenant.id,
-                (subscriptions.c.id == key) | (subscriptions.c.subscription_number == key),
+                (subscriptions.c.version_id == key) | (subscriptions.c.subscription_number == key),
             )
         )
         if owner_number is None:

@@ -366,6 +366,7 @@ async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSub
     values = {
         "tenant_id": tenant.id,
         "id": subscription_id,
+        "version_id": subscription_id,
         "subscription_number": number,
         "account_id": new.owner.id,
         "invoice_owner_account_id": new.invoice_owner.id,
@@ -479,15 +480,19 @@ def _overrides_by_charge(
     return overrides
 
 
+def _key_clause(key: str) -> Any:
+    """A subscription by its number or its current version's id (older version ids are served
+    from `subscription_versions`)."""
+    return (subscriptions.c.version_id == key) | (subscriptions.c.subscription_number == key)
+
+
 async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
-    """The subscription (by id or number) `FOR UPDATE`: it is about to change."""
+    """The subscription (by its current version's id or its number) `FOR UPDATE`: it is about to
+    change."""
     row = (
         await conn.execute(
             select(subscriptions)
-            .where(
-                subscriptions.c.tenant_id == tenant.id,
-                (subscriptions.c.id == key) | (subscriptions.c.subscription_number == key),
-            )
+            .where(subscriptions.c.tenant_id == tenant.id, _key_clause(key))
             .with_for_update()
         )
     ).one_or_none()
@@ -498,18 +503,17 @@ async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> 
 
 async def new_version(conn: AsyncConnection, tenant: Tenant, subscription: dict[str, Any]) -> None:
     """Keep the current version as a snapshot before an amendment changes it."""
-    snapshot = await subscription_json(conn, tenant, subscription["id"])
+    snapshot = await subscription_json(conn, tenant, subscription["version_id"])
     await conn.execute(
         insert(subscription_versions).values(
             tenant_id=tenant.id,
-            id=new_id(),
+            id=subscription["version_id"],
             subscription_id=subscription["id"],
             version=subscription["version"],
             snapshot={**snapshot, "isLatestVersion": False},
         )
     )
-    subscription["version"] += 1
-    await save(conn, tenant, subscription, version=subscription["version"])
+    await save(conn, tenant, subscription, version=subscription["version"] + 1, version_id=new_id())
 
 
 async def save(
@@ -633,7 +637,7 @@ async def account_cmrr_contribution(
     return {sid: found.get(sid, ZERO) for sid in subscription_ids}
 
 
-def _charge_json(segment: Mapping[str, Any]) -> dict[str, Any]:
+def _charge_json(sub: Mapping[Any, Any], segment: Mapping[str, Any]) -> dict[str, Any]:
     tiers = tiers_from_json(segment["tiers"])
     model = ChargeModel(segment["charge_model"])
     return {
@@ -648,7 +652,7 @@ def _charge_json(segment: Mapping[str, Any]) -> dict[str, Any]:
         "tiers": [t.as_json() for t in tiers] if len(tiers) > 1 else [],
         "uom": segment["uom"],
         "mrr": trimmed(segment["mrr"]),
-        "tcv": _segment_tcv(segment, tiers),
+        "tcv": segment_tcv(sub, segment),
         "billingPeriod": segment["billing_period"],
         "specificBillingPeriod": segment["specific_billing_period"],
         "billingTiming": segment["billing_timing"],
@@ -664,51 +668,41 @@ def _charge_json(segment: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _segment_tcv(segment: Mapping[str, Any], tiers: tuple[Tier, ...]) -> Decimal:
-    """Contract value of one segment: one-time price, or 0 for a recurring one.
-    An open-ended segment's value is counted by the subscription over its term."""
-    model = ChargeModel(segment["charge_model"])
-    if segment["charge_type"] == ChargeType.ONE_TIME.value:
-        return period_amount(model, segment["quantity"], tiers)
-    return ZERO
-
-
 def _months_between(start: date, end: date) -> Decimal:
     months = (end.year - start.year) * 12 + end.month - start.month
     days = Decimal((end - add_term(start, months, "Month")).days)
     return Decimal(months) + days / Decimal(30)
 
 
-def subscription_tcv(sub: Mapping[Any, Any], segments: Sequence[Mapping[str, Any]]) -> Decimal:
-    """totalContractedValue: one-time prices plus each recurring segment's MRR over the months it
-    runs within the current term (an evergreen subscription counts its first 12 months)."""
+def segment_tcv(sub: Mapping[Any, Any], segment: Mapping[Any, Any]) -> Decimal:
+    """Contract value of one segment: a one-time price, or the recurring MRR over the months the
+    segment runs within the current term (an evergreen subscription counts its first 12 months),
+    up to a cancellation."""
+    if segment["charge_type"] == ChargeType.ONE_TIME.value:
+        return period_amount(
+            ChargeModel(segment["charge_model"]),
+            segment["quantity"],
+            tiers_from_json(segment["tiers"]),
+        )
     term_end = sub["term_end_date"] or add_term(sub["term_start_date"], 12, "Month")
     if sub["cancelled_date"] is not None:
         term_end = min(term_end, sub["cancelled_date"])
-    total = ZERO
-    for segment in segments:
-        if segment["charge_type"] == ChargeType.ONE_TIME.value:
-            total += period_amount(
-                ChargeModel(segment["charge_model"]),
-                segment["quantity"],
-                tiers_from_json(segment["tiers"]),
-            )
-            continue
-        start = max(segment["effective_start_date"], sub["term_start_date"])
-        end = min(segment["effective_end_date"] or term_end, term_end)
-        if end > start:
-            total += segment["mrr"] * _months_between(start, end)
-    return total.quantize(Decimal("0.01"))
+    start = max(segment["effective_start_date"], sub["term_start_date"])
+    end = min(segment["effective_end_date"] or term_end, term_end)
+    value = segment["mrr"] * _months_between(start, end) if end > start else ZERO
+    return value.quantize(Decimal("0.01"))
+
+
+def subscription_tcv(sub: Mapping[Any, Any], segments: Sequence[Mapping[Any, Any]]) -> Decimal:
+    """totalContractedValue: the sum of its segments' contract values."""
+    return sum((segment_tcv(sub, segment) for segment in segments), ZERO)
 
 
 async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
     """GET /v1/subscriptions/{key}: the latest version, or a stored older version by its id."""
     row = (
         await conn.execute(
-            select(subscriptions).where(
-                subscriptions.c.tenant_id == tenant.id,
-                (subscriptions.c.id == key) | (subscriptions.c.subscription_number == key),
-            )
+            select(subscriptions).where(subscriptions.c.tenant_id == tenant.id, _key_clause(key))
         )
     ).one_or_none()
     if row is None:
@@ -761,7 +755,7 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
     owner, invoice_owner = owners[sub["account_id"]], owners[sub["invoice_owner_account_id"]]
     return {
         "success": True,
-        "id": sub["id"],
+        "id": sub["version_id"],
         "subscriptionNumber": sub["subscription_number"],
         "version": sub["version"],
         "isLatestVersion": True,
@@ -808,7 +802,7 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
                 "subscriptionRatePlanNumber": plan.rate_plan_number,
                 "lastChangeType": plan.last_change_type,
                 "ratePlanCharges": [
-                    _charge_json(s) for s in segment_rows if s["rate_plan_id"] == plan.id
+                    _charge_json(sub, s) for s in segment_rows if s["rate_plan_id"] == plan.id
                 ],
             }
             for plan in plan_rows

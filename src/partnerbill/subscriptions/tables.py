@@ -6,8 +6,10 @@ the current segment there and starts the next with the new quantity or price. Th
 segment has been billed: a bill run never bills before it, and credits what lies beyond a segment's
 end when the segment was cut after it was billed.
 
-Older versions of a subscription are kept as JSON snapshots (`subscription_versions`), so a GET by
-an old version's id answers with that version and `isLatestVersion: false`.
+Each version has its own id, as in Zuora (`version_id`; the row's `id` stays for internal
+references). An amendment keeps the version it replaces as a JSON snapshot under that version's
+id (`subscription_versions`), so a GET by an old version's id answers with that version and
+`isLatestVersion: false`.
 """
 
 from sqlalchemy import (
@@ -35,7 +37,8 @@ subscriptions = Table(
     "subscriptions",
     metadata,
     Column("tenant_id", String(32), nullable=False),
-    Column("id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),  # stable: rate plans, charges and lines use it
+    Column("version_id", String(32), nullable=False),  # the id clients see: new per version
     Column("subscription_number", String(100), nullable=False),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("account_id", String(32), nullable=False),  # the subscription owner
@@ -65,6 +68,7 @@ subscriptions = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "subscription_number"),
+    UniqueConstraint("tenant_id", "version_id"),
     ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
     ForeignKeyConstraint(
         ["tenant_id", "invoice_owner_account_id"], ["accounts.tenant_id", "accounts.id"]
