@@ -23,6 +23,7 @@ from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
 from partnerbill.core.json import ZuoraJSONResponse
 from partnerbill.core.logging import configure_logging
 from partnerbill.orders.routes import router as orders_router
+from partnerbill.payments.routes import router as payments_router
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.routes import router as subscriptions_router
 
@@ -155,6 +156,7 @@ def create_app() -> FastAPI:
         orders_router,
         subscriptions_router,
         bill_runs_router,
+        payments_router,
         tenant_routes.router,
     ):
         app.include_router(router)

@@ -23,8 +23,10 @@ from partnerbill.core.money import trimmed
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import MetricsSnapshot
+from partnerbill.payments.tables import payments
 
 RECENT_INVOICES = 6
+RECENT_PAYMENTS = 6
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -290,8 +292,10 @@ async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -
             "autoPay": account.auto_pay,
             "balance": format(m.balance, "f"),
             "lastInvoiceDate": m.last_invoice_date,
-            "lastPaymentAmount": None,
-            "lastPaymentDate": None,
+            "lastPaymentAmount": (
+                None if m.last_payment_amount is None else format(m.last_payment_amount, "f")
+            ),
+            "lastPaymentDate": m.last_payment_date,
             "defaultPaymentMethod": None,
         },
         "metricsFreshness": snapshot.freshness_json(),
@@ -310,7 +314,22 @@ async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -
             }
             for row in recent
         ],
-        "payments": [],
+        "payments": [
+            {
+                "id": row.id,
+                "paymentNumber": row.payment_number,
+                "paymentType": row.type,
+                "status": row.status,
+                "effectiveDate": row.effective_date,
+                "amount": row.amount,
+            }
+            for row in await conn.execute(
+                select(payments)
+                .where(payments.c.tenant_id == tenant.id, payments.c.account_id == account.id)
+                .order_by(payments.c.effective_date.desc(), payments.c.created_at.desc())
+                .limit(RECENT_PAYMENTS)
+            )
+        ],
         "usage": [],
     }
 

@@ -1,0 +1,52 @@
+"""Payment requests (Zuora CreatePaymentRequest, apply/unapply, CreateRefundRequest)."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from partnerbill.core.schemas import CamelModel
+
+
+class InvoiceApplication(CamelModel):
+    invoice_id: str | None = None
+    invoice_number: str | None = None
+    amount: Decimal
+
+
+class DebitMemoApplication(CamelModel):
+    debit_memo_id: str | None = None
+    debit_memo_number: str | None = None
+    amount: Decimal
+
+
+class CreatePaymentRequest(CamelModel):
+    amount: Decimal
+    currency: Annotated[str, Field(min_length=3, max_length=3)]
+    type: Literal["External", "Electronic"]
+    account_id: str | None = None
+    account_number: str | None = None
+    effective_date: date | None = None
+    payment_method_type: Annotated[str | None, Field(max_length=32)] = None
+    invoices: list[InvoiceApplication] = []
+    debit_memos: list[DebitMemoApplication] = []
+    reference_id: Annotated[str | None, Field(max_length=100)] = None
+    comment: Annotated[str | None, Field(max_length=255)] = None
+    number: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+
+
+class ApplyPaymentRequest(CamelModel):
+    effective_date: date | None = None
+    invoices: list[InvoiceApplication] = []
+    debit_memos: list[DebitMemoApplication] = []
+
+
+class CreateRefundRequest(CamelModel):
+    type: Literal["External", "Electronic"]
+    total_amount: Decimal
+    refund_date: date | None = None
+    method_type: Annotated[str | None, Field(max_length=32)] = None
+    reason_code: Annotated[str | None, Field(max_length=100)] = None
+    reference_id: Annotated[str | None, Field(max_length=100)] = None
+    comment: Annotated[str | None, Field(max_length=255)] = None
