@@ -53,7 +53,7 @@ async def test_worker_runs_the_refresh_task(
     jobs = build_app(database_url)
     async with jobs.open_async():
         # What the once-a-minute cron defers; deferring it here avoids waiting for the minute.
-        await jobs.configure_task("metrics.refresh_partner_metrics").defer_async(
+        await jobs.configure_task("metrics:refresh_partner_metrics").defer_async(
             timestamp=int(time.time())
         )
     deadline = time.monotonic() + 30

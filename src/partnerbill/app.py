@@ -22,6 +22,7 @@ from partnerbill.core.errors import Category, Reason, Resource, ZuoraError, enve
 from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
 from partnerbill.core.json import ZuoraJSONResponse
 from partnerbill.core.logging import configure_logging
+from partnerbill.memos.routes import router as memos_router
 from partnerbill.orders.routes import router as orders_router
 from partnerbill.payments.routes import router as payments_router
 from partnerbill.settings import get_settings
@@ -157,6 +158,7 @@ def create_app() -> FastAPI:
         subscriptions_router,
         bill_runs_router,
         payments_router,
+        memos_router,
         tenant_routes.router,
     ):
         app.include_router(router)

@@ -123,7 +123,7 @@ async def create_bill_run(
     ).one()
     await defer_in_transaction(
         conn,
-        "billing.run_bill_run",
+        "billing:run_bill_run",
         tenant_id=tenant.id,
         tenant_number=tenant.number,
         bill_run_id=run_id,

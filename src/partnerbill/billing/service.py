@@ -35,6 +35,7 @@ from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO, amount_problem, decimal_places
 from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.subscriptions.tables import subscriptions
 
@@ -391,6 +392,30 @@ async def _touch_owner(
     await touch(conn, tenant, [delta])
 
 
+async def _reject_if_memos(
+    conn: AsyncConnection, tenant: Tenant, invoice: Mapping[Any, Any], action: str
+) -> None:
+    """An invoice with (non-canceled) credit or debit memos from it stays as it is: those memos
+    were created against its posted items. The caller holds the invoice `FOR UPDATE`, which a
+    memo created from the invoice also takes, so none can appear meanwhile."""
+    for table, name in ((credit_memos, "credit"), (debit_memos, "debit")):
+        memo_number = await conn.scalar(
+            select(table.c.memo_number)
+            .where(
+                table.c.tenant_id == tenant.id,
+                table.c.referred_invoice_id == invoice["id"],
+                table.c.status != "Canceled",
+            )
+            .limit(1)
+        )
+        if memo_number is not None:
+            raise business_rule(
+                Resource.INVOICE,
+                f"Invoice {invoice['invoice_number']} has {name} memo {memo_number} created from "
+                f"it; cancel or unpost and cancel its memos before it can be {action}.",
+            )
+
+
 async def post_invoice(
     conn: AsyncConnection, tenant: Tenant, key: str, invoice_date: date | None
 ) -> dict[str, Any]:
@@ -431,6 +456,7 @@ async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
             f"Invoice {invoice['invoice_number']} has payments or credits applied; "
             "unapply them before unposting.",
         )
+    await _reject_if_memos(conn, tenant, invoice, "unposted")
     unposted = await _set_status(conn, tenant, invoice, status="Draft", posted_date=None)
     await _touch_owner(
         conn,
@@ -456,6 +482,7 @@ async def cancel_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
             f"Only a Draft invoice can be canceled; invoice {invoice['invoice_number']} is "
             f"{invoice['status']}.{hint}",
         )
+    await _reject_if_memos(conn, tenant, invoice, "canceled")
     canceled = await _set_status(conn, tenant, invoice, status="Canceled")
     # A Draft invoice never counted in the metrics, so canceling it changes none.
     return {"success": True, "id": canceled["id"], "jobId": None, "jobStatus": "Completed"}

@@ -40,31 +40,35 @@ async def purge_idempotency_keys(timestamp: int) -> int:
     return await purge_expired_keys(PURGED_KEYS_PER_RUN)
 
 
+_apps: dict[str, procrastinate.App] = {}
+
+
 def build_app(database_url: str) -> procrastinate.App:
+    """The process's procrastinate app for `database_url`, built once: adding the blueprints'
+    tasks renames them in place (`namespace:name`), so they must be added only once."""
+    conninfo = libpq_url(database_url)
+    if conninfo in _apps:
+        return _apps[conninfo]
     from partnerbill.billing.tasks import billing_tasks
     from partnerbill.metrics.tasks import metrics_tasks
     from partnerbill.orders.tasks import order_tasks
 
     app = procrastinate.App(
-        connector=procrastinate.PsycopgConnector(
-            conninfo=libpq_url(database_url), min_size=1, max_size=4
-        )
+        connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4)
     )
     app.add_tasks_from(maintenance, namespace="maintenance")
     app.add_tasks_from(metrics_tasks, namespace="metrics")
     app.add_tasks_from(order_tasks, namespace="orders")
     app.add_tasks_from(billing_tasks, namespace="billing")
+    _apps[conninfo] = app
     return app
 
 
-_app: procrastinate.App | None = None
-
-
 async def defer_in_transaction(conn: AsyncConnection, task_name: str, **arguments: Any) -> None:
-    """Defer a job on the caller's transaction: it exists exactly if the transaction commits."""
-    global _app
-    if _app is None:
-        _app = build_app(str(conn.engine.url.render_as_string(hide_password=False)))
+    """Defer a job on the caller's transaction: it exists exactly if the transaction commits.
+    `task_name` is procrastinate's `namespace:name`; an unknown one is an error, not a job no
+    worker would ever run."""
+    app = build_app(conn.engine.url.render_as_string(hide_password=False))
     raw = await conn.get_raw_connection()
-    deferrer = _app.configure_task(task_name, connection=raw.driver_connection)
+    deferrer = app.configure_task(task_name, allow_unknown=False, connection=raw.driver_connection)
     await deferrer.defer_async(**arguments)

@@ -56,7 +56,7 @@ async def create_order_asynchronously(
         )
         await defer_in_transaction(
             conn,
-            "orders.process_async_order",
+            "orders:process_async_order",
             tenant_id=tenant.id,
             tenant_number=tenant.number,
             job_id=job_id,

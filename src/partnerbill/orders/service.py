@@ -170,7 +170,8 @@ async def _create_subscription(
     terms = create.terms
     term_type = terms.initial_term.term_type if terms else "EVERGREEN"
     renewal = terms.renewal_terms[0] if terms and terms.renewal_terms else None
-    plans = await _catalog(conn, tenant, create.rate_plans, f"{where}.subscribeToProducts")
+    field = "subscribeToProducts" if create.subscribe_to_products else "subscribeToRatePlans"
+    plans = await _catalog(conn, tenant, create.rate_plans, f"{where}.{field}")
     subscription_id = await subs.create_subscription(
         conn,
         tenant,

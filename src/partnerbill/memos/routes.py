@@ -1,0 +1,122 @@
+"""`/v1/credit-memos` and `/v1/debit-memos`: create from an invoice or from charges; post,
+unpost, cancel; read and list; apply, unapply and refund a credit memo."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from partnerbill.catalog.routes import _paged
+from partnerbill.core.auth import CurrentTenant
+from partnerbill.core.db import transaction
+from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.memos import service
+from partnerbill.memos.schemas import CreateMemoFromChargesRequest, CreateMemoFromInvoiceRequest
+from partnerbill.memos.service import CREDIT, DEBIT, MemoKind
+from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["Credit and debit memos"])
+
+Page = Annotated[int, Query()]
+PageSize = Annotated[int, Query(alias="pageSize")]
+
+
+def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
+    """The operations credit and debit memos share, under `prefix`."""
+
+    @router.post(f"{prefix}/invoice/{{invoice_key}}", name=f"create_{list_key}_from_invoice")
+    async def create_from_invoice(
+        invoice_key: str, request: CreateMemoFromInvoiceRequest, tenant: CurrentTenant
+    ) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.create_from_invoice(conn, tenant, kind, invoice_key, request)
+
+    @router.post(prefix, name=f"create_{list_key}_from_charges")
+    async def create_from_charges(
+        request: CreateMemoFromChargesRequest, tenant: CurrentTenant
+    ) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.create_from_charges(conn, tenant, kind, request)
+
+    @router.put(f"{prefix}/{{memo_key}}/post", name=f"post_{list_key}")
+    async def post_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.post_memo(conn, tenant, kind, memo_key)
+
+    @router.put(f"{prefix}/{{memo_key}}/unpost", name=f"unpost_{list_key}")
+    async def unpost_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.unpost_memo(conn, tenant, kind, memo_key)
+
+    @router.put(f"{prefix}/{{memo_key}}/cancel", name=f"cancel_{list_key}")
+    async def cancel_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.cancel_memo(conn, tenant, kind, memo_key)
+
+    @router.get(prefix, name=f"list_{list_key}")
+    async def list_memos(
+        tenant: CurrentTenant,
+        http_request: Request,
+        account_id: Annotated[str | None, Query(alias="accountId")] = None,
+        account_number: Annotated[str | None, Query(alias="accountNumber")] = None,
+        status: Annotated[str | None, Query()] = None,
+        page: Page = 1,
+        page_size: PageSize = service.DEFAULT_PAGE_SIZE,
+    ) -> dict[str, Any]:
+        async with transaction() as conn:
+            rows, size, more = await service.list_memos(
+                conn,
+                tenant,
+                kind,
+                account_key=account_id or account_number,
+                status=status,
+                page=page,
+                page_size=page_size,
+            )
+        return _paged(list_key, rows, more, http_request, page, size)
+
+    @router.get(f"{prefix}/{{memo_key}}", name=f"get_{list_key}")
+    async def get_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.get_memo(conn, tenant, kind, memo_key)
+
+    @router.get(f"{prefix}/{{memo_key}}/items", name=f"get_{list_key}_items")
+    async def get_memo_items(
+        memo_key: str,
+        tenant: CurrentTenant,
+        http_request: Request,
+        page: Page = 1,
+        page_size: PageSize = service.DEFAULT_PAGE_SIZE,
+    ) -> dict[str, Any]:
+        async with transaction() as conn:
+            rows, size, more = await service.get_memo_items(
+                conn, tenant, kind, memo_key, page, page_size
+            )
+        return _paged("items", rows, more, http_request, page, size)
+
+
+_routes(CREDIT, "/v1/credit-memos", "creditmemos")
+_routes(DEBIT, "/v1/debit-memos", "debitmemos")
+
+
+@router.put("/v1/credit-memos/{memo_key}/apply")
+async def apply_credit_memo(
+    memo_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.apply_credit_memo(conn, tenant, memo_key, request, 1)
+
+
+@router.put("/v1/credit-memos/{memo_key}/unapply")
+async def unapply_credit_memo(
+    memo_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.apply_credit_memo(conn, tenant, memo_key, request, -1)
+
+
+@router.post("/v1/credit-memos/{memo_key}/refund")
+async def refund_credit_memo(
+    memo_key: str, request: CreateRefundRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await service.refund_credit_memo(conn, tenant, memo_key, request)

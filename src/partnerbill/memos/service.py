@@ -1,0 +1,757 @@
+"""Credit memos and debit memos (Zuora Invoice Settlement): create from an invoice or from
+product rate plan charges, post, unpost, cancel, read; apply, unapply and refund a credit memo.
+
+Status rules: a memo is created Draft (or Posted with `autoPost`); Draft → Posted by post;
+Posted → Draft by unpost, only while nothing is applied to it or refunded from it; Draft →
+Canceled by cancel. Only Posted memos count in the metrics: a credit memo's unapplied amount
+(amount - applied - refunded) in unappliedCreditMemoAmount, a debit memo's balance in
+totalDebitMemoBalance — both on the memo's own account.
+
+A credit memo from an invoice never credits an invoice item beyond what is left of it (its
+amount less the non-canceled credit memo items on it): the invoice is locked `FOR UPDATE` while
+that is checked, so two memos cannot both take the last of it.
+
+Locks: documents only, in a fixed order — an invoice a memo is created from before the memo; the
+targets of an application (by id, `lock_targets`) before the source credit memo; the account
+never beyond `FOR KEY SHARE`.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts.schemas import payment_term_days
+from partnerbill.accounts.service import WritableAccount, lock_for_write
+from partnerbill.accounts.tables import accounts
+from partnerbill.billing.service import _lock_invoice
+from partnerbill.billing.tables import invoice_items
+from partnerbill.catalog.tables import product_rate_plan_charges
+from partnerbill.core.errors import (
+    Resource,
+    ZuoraError,
+    business_rule,
+    invalid_value,
+    missing_field,
+    not_found,
+)
+from partnerbill.core.ids import new_id
+from partnerbill.core.json import v1_datetime
+from partnerbill.core.money import ZERO
+from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.memos.schemas import (
+    CreateMemoFromChargesRequest,
+    CreateMemoFromInvoiceRequest,
+    MemoItemDetails,
+)
+from partnerbill.memos.tables import (
+    credit_memo_items,
+    credit_memos,
+    debit_memo_items,
+    debit_memos,
+)
+from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.payments.applications import (
+    allocations_from,
+    check_amount,
+    lock_targets,
+    settle,
+)
+from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
+from partnerbill.payments.tables import refunds
+
+MAX_PAGE_SIZE = 40
+DEFAULT_PAGE_SIZE = 20
+MEMO_STATUSES = ("Draft", "Posted", "Canceled")
+
+
+@dataclass(frozen=True, slots=True)
+class MemoKind:
+    """What differs between credit and debit memos for the operations they share."""
+
+    name: str  # in messages
+    table: Table
+    items: Table
+    resource: Resource
+    sequence: str
+    prefix: str
+
+    @property
+    def is_credit(self) -> bool:
+        return self.table is credit_memos
+
+
+CREDIT = MemoKind(
+    "credit memo", credit_memos, credit_memo_items, Resource.CREDIT_MEMO, "credit_memo_number", "CM"
+)
+DEBIT = MemoKind(
+    "debit memo", debit_memos, debit_memo_items, Resource.DEBIT_MEMO, "debit_memo_number", "DM"
+)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+# --- create ------------------------------------------------------------------------------------
+
+
+def _item_row(
+    tenant: Tenant,
+    memo_id: str,
+    position: int,
+    item: MemoItemDetails,
+    amount: Decimal,
+    **source: Any,
+) -> dict[str, Any]:
+    """A memo item row: the request's details, else the source's (invoice item or charge)."""
+    return {
+        "tenant_id": tenant.id,
+        "id": new_id(),
+        "memo_id": memo_id,
+        "line_number": position + 1,
+        "invoice_item_id": source.get("invoice_item_id"),
+        "product_rate_plan_charge_id": source.get("product_rate_plan_charge_id"),
+        "sku_name": source.get("sku_name"),
+        "description": item.description or item.comment or source.get("description"),
+        "amount": amount,
+        "quantity": item.quantity if item.quantity is not None else source.get("quantity"),
+        "service_start_date": item.service_start_date or source.get("service_start_date"),
+        "service_end_date": item.service_end_date or source.get("service_end_date"),
+    }
+
+
+def _memo_row(
+    tenant: Tenant,
+    kind: MemoKind,
+    account: WritableAccount,
+    currency: str,
+    request: CreateMemoFromInvoiceRequest | CreateMemoFromChargesRequest,
+    items: Sequence[dict[str, Any]],
+    *,
+    memo_id: str,
+    number: str | None,
+    referred_invoice_id: str | None,
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    memo_date = request.effective_date or _today()
+    amount = sum((item["amount"] for item in items), ZERO)
+    row: dict[str, Any] = {
+        "tenant_id": tenant.id,
+        "id": memo_id,
+        "memo_number": number,
+        "account_id": account.id,
+        "currency": currency,
+        "amount": amount,
+        "status": "Posted" if request.auto_post else "Draft",
+        "memo_date": memo_date,
+        "referred_invoice_id": referred_invoice_id,
+        "reason_code": request.reason_code,
+        "comment": request.comment,
+        "posted_date": now if request.auto_post else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if kind.is_credit:
+        row |= {"applied_amount": ZERO, "refund_amount": ZERO}
+    else:
+        if request.due_date is not None and request.due_date < memo_date:
+            raise invalid_value(kind.resource, "dueDate", "must not be before the memo date.")
+        row |= {
+            "balance": amount,
+            "due_date": request.due_date
+            or memo_date + timedelta(days=payment_term_days(account.payment_term)),
+        }
+    return row
+
+
+async def _write_memo(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    kind: MemoKind,
+    account: WritableAccount,
+    row: dict[str, Any],
+    items: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    """Number, insert, and report a posted memo to its account's metrics."""
+    if row["memo_number"] is None:
+        (number,) = await next_numbers(conn, tenant, kind.sequence, 1)
+        row["memo_number"] = f"{kind.prefix}{number:08d}"
+    else:
+        taken = await conn.scalar(
+            select(kind.table.c.id).where(
+                kind.table.c.tenant_id == tenant.id,
+                kind.table.c.memo_number == row["memo_number"],
+            )
+        )
+        if taken is not None:
+            raise business_rule(
+                kind.resource,
+                f"{kind.name.capitalize()} number '{row['memo_number']}' already exists.",
+            )
+    try:
+        await conn.execute(insert(kind.table).values(**row))
+    except IntegrityError as exc:  # lost a race for the chosen number; the request fails whole
+        raise business_rule(
+            kind.resource,
+            f"{kind.name.capitalize()} number '{row['memo_number']}' was taken meanwhile; retry.",
+        ) from exc
+    await conn.execute(insert(kind.items), list(items))
+    if row["status"] == "Posted":
+        await touch(conn, tenant, [_posting_delta(kind, row, account.partner_account, 1)])
+    return memo_json(kind, row, account.account_number)
+
+
+async def create_from_invoice(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    kind: MemoKind,
+    invoice_key: str,
+    request: CreateMemoFromInvoiceRequest,
+) -> dict[str, Any]:
+    """A memo on the invoice's account and in its currency, for (parts of) its items."""
+    invoice = await _lock_invoice(conn, tenant, invoice_key)
+    if invoice["status"] != "Posted":
+        raise business_rule(
+            kind.resource,
+            f"A {kind.name} is created only from a Posted invoice; invoice "
+            f"{invoice['invoice_number']} is {invoice['status']}.",
+        )
+    account = await lock_for_write(conn, tenant, invoice["account_id"])
+    sources = {
+        row.id: row._mapping
+        for row in await conn.execute(
+            select(invoice_items).where(
+                invoice_items.c.tenant_id == tenant.id,
+                invoice_items.c.invoice_id == invoice["id"],
+            )
+        )
+    }
+    creditable = await _creditable(conn, tenant, invoice["id"], sources) if kind.is_credit else {}
+    memo_id = new_id()
+    items = []
+    for i, item in enumerate(request.items):
+        where = f"items[{i}]"
+        check_amount(item.amount, invoice["currency"], f"{where}.amount", kind.resource)
+        source: dict[str, Any] = {"sku_name": item.sku_name}
+        if item.invoice_item_id is None:
+            if kind.is_credit:
+                raise missing_field(kind.resource, f"{where}.invoiceItemId")
+        else:
+            invoice_item = sources.get(item.invoice_item_id)
+            if invoice_item is None:
+                raise invalid_value(
+                    kind.resource,
+                    f"{where}.invoiceItemId",
+                    f"'{item.invoice_item_id}' is not an item of invoice "
+                    f"{invoice['invoice_number']}.",
+                )
+            source = _from_invoice_item(invoice_item) | {
+                "sku_name": item.sku_name or invoice_item["sku"]
+            }
+            if kind.is_credit:
+                left = creditable[item.invoice_item_id]
+                if item.amount > left:
+                    raise business_rule(
+                        kind.resource,
+                        f"'{where}.amount' {item.amount} exceeds what is left to credit on "
+                        f"invoice item {item.invoice_item_id}: {left}.",
+                    )
+                creditable[item.invoice_item_id] = left - item.amount
+        items.append(_item_row(tenant, memo_id, i, item, item.amount, **source))
+    row = _memo_row(
+        tenant,
+        kind,
+        account,
+        invoice["currency"],
+        request,
+        items,
+        memo_id=memo_id,
+        number=None,
+        referred_invoice_id=invoice["id"],
+    )
+    return await _write_memo(conn, tenant, kind, account, row, items)
+
+
+def _from_invoice_item(invoice_item: Mapping[Any, Any]) -> dict[str, Any]:
+    return {
+        "invoice_item_id": invoice_item["id"],
+        "product_rate_plan_charge_id": invoice_item["product_rate_plan_charge_id"],
+        "description": invoice_item["description"] or invoice_item["charge_name"],
+        "quantity": invoice_item["quantity"],
+        "service_start_date": invoice_item["service_start_date"],
+        "service_end_date": invoice_item["service_end_date"],
+    }
+
+
+async def _creditable(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    invoice_id: str,
+    invoice_items_by_id: Mapping[str, Mapping[Any, Any]],
+) -> dict[str, Decimal]:
+    """What is left to credit on each item of the invoice (the caller holds the invoice lock)."""
+    credited: dict[str, Decimal] = {
+        item_id: amount
+        for item_id, amount in (
+            await conn.execute(
+                select(credit_memo_items.c.invoice_item_id, func.sum(credit_memo_items.c.amount))
+                .join(
+                    credit_memos,
+                    (credit_memos.c.tenant_id == credit_memo_items.c.tenant_id)
+                    & (credit_memos.c.id == credit_memo_items.c.memo_id),
+                )
+                .where(
+                    credit_memos.c.tenant_id == tenant.id,
+                    credit_memos.c.referred_invoice_id == invoice_id,
+                    credit_memos.c.status != "Canceled",
+                )
+                .group_by(credit_memo_items.c.invoice_item_id)
+            )
+        )
+    }
+    return {
+        item_id: item["amount"] - credited.get(item_id, ZERO)
+        for item_id, item in invoice_items_by_id.items()
+    }
+
+
+async def create_from_charges(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    kind: MemoKind,
+    request: CreateMemoFromChargesRequest,
+) -> dict[str, Any]:
+    """A standalone memo on an account, one item per product rate plan charge named."""
+    key = request.account_id or request.account_number
+    if key is None:
+        raise missing_field(kind.resource, "accountId")
+    account = await lock_for_write(conn, tenant, key)
+    if request.account_number and request.account_number != account.account_number:
+        raise invalid_value(kind.resource, "accountNumber", "names another account than accountId.")
+    if account.status == "Canceled":
+        raise business_rule(kind.resource, f"Account '{account.account_number}' is canceled.")
+    currency = request.currency or account.currency
+    if currency != account.currency:
+        raise business_rule(
+            kind.resource,
+            f"'currency' {currency} differs from the account's currency {account.currency}.",
+        )
+    charges = []
+    for i, charge in enumerate(request.charges):
+        charge_id = charge.product_rate_plan_charge_id or charge.charge_id
+        if charge_id is None:
+            raise missing_field(kind.resource, f"charges[{i}].productRatePlanChargeId")
+        amount = charge.amount if charge.amount is not None else charge.memo_item_amount
+        if amount is None:
+            raise missing_field(kind.resource, f"charges[{i}].amount")
+        check_amount(amount, currency, f"charges[{i}].amount", kind.resource)
+        charges.append((charge_id, amount))
+    names: dict[str, str] = {
+        charge_id: name
+        for charge_id, name in (
+            await conn.execute(
+                select(product_rate_plan_charges.c.id, product_rate_plan_charges.c.name).where(
+                    product_rate_plan_charges.c.tenant_id == tenant.id,
+                    product_rate_plan_charges.c.id.in_({charge_id for charge_id, _ in charges}),
+                )
+            )
+        )
+    }
+    memo_id = new_id()
+    items = []
+    for i, (charge_id, amount) in enumerate(charges):
+        if charge_id not in names:
+            raise not_found(kind.resource, "product rate plan charge", charge_id)
+        items.append(
+            _item_row(
+                tenant,
+                memo_id,
+                i,
+                request.charges[i],
+                amount,
+                product_rate_plan_charge_id=charge_id,
+                description=names[charge_id],
+            )
+        )
+    row = _memo_row(
+        tenant,
+        kind,
+        account,
+        currency,
+        request,
+        items,
+        memo_id=memo_id,
+        number=request.number,
+        referred_invoice_id=None,
+    )
+    return await _write_memo(conn, tenant, kind, account, row, items)
+
+
+# --- status changes ----------------------------------------------------------------------------
+
+
+def _posting_delta(
+    kind: MemoKind, memo: Mapping[Any, Any], partner_account: bool, sign: Literal[1, -1]
+) -> MetricsDelta:
+    """What a memo entering (1) or leaving (-1) the Posted state moves on its account."""
+    if kind.is_credit:
+        unapplied = memo["amount"] - memo["applied_amount"] - memo["refund_amount"]
+        return MetricsDelta(
+            account_id=memo["account_id"],
+            partner_account=partner_account,
+            unapplied_credit_memo_amount=sign * unapplied,
+        )
+    return MetricsDelta(
+        account_id=memo["account_id"],
+        partner_account=partner_account,
+        total_debit_memo_balance=sign * memo["balance"],
+    )
+
+
+def _memo_query(kind: MemoKind, lock: str = "") -> Any:
+    return text(
+        f"SELECT m.*, a.account_number, a.partner_account FROM {kind.table.name} m "
+        "JOIN accounts a ON a.tenant_id = m.tenant_id AND a.id = m.account_id "
+        "WHERE m.tenant_id = :tenant_id AND (m.id = :key OR m.memo_number = :key) "
+        f"ORDER BY m.id = :key DESC LIMIT 1 {lock}"
+    )
+
+
+_LOCK_MEMO = "FOR UPDATE OF m FOR KEY SHARE OF a"
+
+
+async def _lock_memo(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
+) -> Mapping[Any, Any]:
+    """The memo `FOR UPDATE` (it is about to change), its account `FOR KEY SHARE`."""
+    row = (
+        await conn.execute(_memo_query(kind, _LOCK_MEMO), {"tenant_id": tenant.id, "key": key})
+    ).one_or_none()
+    if row is None:
+        raise not_found(kind.resource, kind.name, key)
+    return row._mapping
+
+
+async def _update_memo(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, memo: Mapping[Any, Any], **values: Any
+) -> dict[str, Any]:
+    changed = (
+        await conn.execute(
+            update(kind.table)
+            .where(kind.table.c.tenant_id == tenant.id, kind.table.c.id == memo["id"])
+            .values(**values, updated_at=func.now())
+            .returning(*kind.table.c)
+        )
+    ).one()
+    return dict(changed._mapping)
+
+
+def _wrong_status(kind: MemoKind, memo: Mapping[Any, Any], action: str, needed: str) -> ZuoraError:
+    hint = " Unpost it first." if action == "canceled" and memo["status"] == "Posted" else ""
+    return business_rule(
+        kind.resource,
+        f"Only a {needed} {kind.name} can be {action}; {kind.name} {memo['memo_number']} is "
+        f"{memo['status']}.{hint}",
+    )
+
+
+async def post_memo(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
+) -> dict[str, Any]:
+    memo = await _lock_memo(conn, tenant, kind, key)
+    if memo["status"] != "Draft":
+        raise _wrong_status(kind, memo, "posted", "Draft")
+    posted = await _update_memo(conn, tenant, kind, memo, status="Posted", posted_date=func.now())
+    await touch(conn, tenant, [_posting_delta(kind, posted, memo["partner_account"], 1)])
+    return memo_json(kind, posted, memo["account_number"])
+
+
+async def unpost_memo(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
+) -> dict[str, Any]:
+    memo = await _lock_memo(conn, tenant, kind, key)
+    if memo["status"] != "Posted":
+        raise _wrong_status(kind, memo, "unposted", "Posted")
+    settled = (
+        memo["applied_amount"] != 0 or memo["refund_amount"] != 0
+        if kind.is_credit
+        else memo["balance"] != memo["amount"]
+    )
+    if settled:
+        what = "is applied or refunded" if kind.is_credit else "has payments or credits applied"
+        raise business_rule(
+            kind.resource,
+            f"{kind.name.capitalize()} {memo['memo_number']} {what}; unapply it before unposting.",
+        )
+    unposted = await _update_memo(conn, tenant, kind, memo, status="Draft", posted_date=None)
+    await touch(conn, tenant, [_posting_delta(kind, memo, memo["partner_account"], -1)])
+    return memo_json(kind, unposted, memo["account_number"])
+
+
+async def cancel_memo(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
+) -> dict[str, Any]:
+    memo = await _lock_memo(conn, tenant, kind, key)
+    if memo["status"] != "Draft":
+        raise _wrong_status(kind, memo, "canceled", "Draft")
+    # A Draft memo never counted in the metrics, so canceling it changes none.
+    canceled = await _update_memo(conn, tenant, kind, memo, status="Canceled")
+    return memo_json(kind, canceled, memo["account_number"])
+
+
+# --- credit memo settlement --------------------------------------------------------------------
+
+
+async def apply_credit_memo(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    key: str,
+    request: ApplyPaymentRequest,
+    direction: Literal[1, -1],
+) -> dict[str, Any]:
+    """Apply (1) or unapply (-1) a posted credit memo to invoices and debit memos of its
+    account, through the application ledger."""
+    allocations = allocations_from(request.invoices, request.debit_memos)
+    if not allocations:
+        raise missing_field(CREDIT.resource, "invoices")
+    # Unknown memo: not found before any target is locked.
+    await get_memo(conn, tenant, CREDIT, key)
+    targets = await lock_targets(conn, tenant, allocations)
+    memo = await _lock_memo(conn, tenant, CREDIT, key)
+    if memo["status"] != "Posted":
+        action = "applied" if direction > 0 else "unapplied"
+        raise _wrong_status(CREDIT, memo, action, "Posted")
+    moved = await settle(
+        conn,
+        tenant,
+        source_type="CreditMemo",
+        source=memo,
+        unapplied=memo["amount"] - memo["applied_amount"] - memo["refund_amount"],
+        targets=targets,
+        allocations=allocations,
+        effective_date=request.effective_date or _today(),
+        direction=direction,
+        resource=CREDIT.resource,
+    )
+    applied_amount = memo["applied_amount"] + moved.total
+    assert ZERO <= applied_amount <= memo["amount"] - memo["refund_amount"], memo["id"]
+    changed = await _update_memo(conn, tenant, CREDIT, memo, applied_amount=applied_amount)
+    delta = MetricsDelta(
+        account_id=memo["account_id"],
+        partner_account=memo["partner_account"],
+        total_invoice_balance=-moved.to_invoices,
+        total_debit_memo_balance=-moved.to_debit_memos,
+        unapplied_credit_memo_amount=-moved.total,
+    )
+    await touch(conn, tenant, [delta])
+    return memo_json(CREDIT, changed, memo["account_number"])
+
+
+async def refund_credit_memo(
+    conn: AsyncConnection, tenant: Tenant, key: str, request: CreateRefundRequest
+) -> dict[str, Any]:
+    """Refund (part of) a posted credit memo's unapplied amount, recorded as External."""
+    memo = await _lock_memo(conn, tenant, CREDIT, key)
+    if request.type == "Electronic":
+        raise business_rule(
+            CREDIT.resource,
+            "'type' Electronic needs a payment gateway, which this server has none of; record "
+            "the refund with type External.",
+        )
+    if memo["status"] != "Posted":
+        raise _wrong_status(CREDIT, memo, "refunded", "Posted")
+    amount = request.total_amount
+    check_amount(amount, memo["currency"], "totalAmount", CREDIT.resource)
+    unapplied = memo["amount"] - memo["applied_amount"] - memo["refund_amount"]
+    if amount > unapplied:
+        raise business_rule(
+            CREDIT.resource,
+            f"'totalAmount' {amount} exceeds the unapplied amount of credit memo "
+            f"{memo['memo_number']}: {unapplied}.",
+        )
+    (number,) = await next_numbers(conn, tenant, "refund_number", 1)
+    refund = {
+        "tenant_id": tenant.id,
+        "id": new_id(),
+        "refund_number": f"R-{number:08d}",
+        "account_id": memo["account_id"],
+        "source_type": "CreditMemo",
+        "credit_memo_id": memo["id"],
+        "amount": amount,
+        "status": "Processed",
+        "type": request.type,
+        "method_type": request.method_type,
+        "refund_date": request.refund_date or _today(),
+        "reason_code": request.reason_code,
+        "reference_id": request.reference_id,
+        "comment": request.comment,
+        "created_at": datetime.now(UTC),
+    }
+    await conn.execute(insert(refunds).values(**refund))
+    await _update_memo(conn, tenant, CREDIT, memo, refund_amount=memo["refund_amount"] + amount)
+    delta = MetricsDelta(
+        account_id=memo["account_id"],
+        partner_account=memo["partner_account"],
+        unapplied_credit_memo_amount=-amount,
+    )
+    await touch(conn, tenant, [delta])
+    return {
+        "success": True,
+        "id": refund["id"],
+        "number": refund["refund_number"],
+        "amount": amount,
+        "status": refund["status"],
+        "type": refund["type"],
+        "methodType": refund["method_type"],
+        "creditMemoId": memo["id"],
+        "paymentId": None,
+        "accountId": memo["account_id"],
+        "refundDate": refund["refund_date"],
+        "reasonCode": refund["reason_code"],
+        "referenceId": refund["reference_id"],
+        "comment": refund["comment"],
+        "refundTransactionTime": v1_datetime(refund["created_at"]),
+        "createdDate": v1_datetime(refund["created_at"]),
+    }
+
+
+# --- read --------------------------------------------------------------------------------------
+
+
+def memo_json(kind: MemoKind, row: Mapping[Any, Any], account_number: str) -> dict[str, Any]:
+    """CreditMemoResponse / DebitMemoResponse."""
+    common = {
+        "success": True,
+        "id": row["id"],
+        "number": row["memo_number"],
+        "accountId": row["account_id"],
+        "accountNumber": account_number,
+        "amount": row["amount"],
+        "taxAmount": ZERO,
+        "totalTaxExemptAmount": ZERO,
+        "status": row["status"],
+        "referredInvoiceId": row["referred_invoice_id"],
+        "sourceType": "Invoice" if row["referred_invoice_id"] else "Standalone",
+        "reasonCode": row["reason_code"],
+        "comment": row["comment"],
+        "currency": row["currency"],
+        "postedOn": v1_datetime(row["posted_date"]),
+        "createdDate": v1_datetime(row["created_at"]),
+        "updatedDate": v1_datetime(row["updated_at"]),
+    }
+    if kind.is_credit:
+        return common | {
+            "creditMemoDate": row["memo_date"],
+            "appliedAmount": row["applied_amount"],
+            "refundAmount": row["refund_amount"],
+            "unappliedAmount": row["amount"] - row["applied_amount"] - row["refund_amount"],
+            "autoApplyUponPosting": False,
+            "reversed": False,
+        }
+    return common | {
+        "debitMemoDate": row["memo_date"],
+        "dueDate": row["due_date"],
+        "balance": row["balance"],
+        "beAppliedAmount": row["amount"] - row["balance"],
+    }
+
+
+async def get_memo(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
+) -> dict[str, Any]:
+    row = (
+        await conn.execute(_memo_query(kind), {"tenant_id": tenant.id, "key": key})
+    ).one_or_none()
+    if row is None:
+        raise not_found(kind.resource, kind.name, key)
+    return memo_json(kind, row._mapping, row.account_number)
+
+
+def _page_window(kind: MemoKind, page: int, page_size: int) -> tuple[int, int]:
+    if page < 1:
+        raise invalid_value(kind.resource, "page", "must be 1 or more.")
+    if page_size < 1:
+        raise invalid_value(kind.resource, "pageSize", "must be 1 or more.")
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    return (page - 1) * page_size, page_size
+
+
+async def list_memos(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    kind: MemoKind,
+    *,
+    account_key: str | None,
+    status: str | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """One page of the tenant's memos (oldest first), the page size used, and whether another
+    page follows."""
+    offset, limit = _page_window(kind, page, page_size)
+    if status is not None and status not in MEMO_STATUSES:
+        raise invalid_value(kind.resource, "status", f"must be one of {', '.join(MEMO_STATUSES)}.")
+    table = kind.table
+    query = (
+        select(table, accounts.c.account_number)
+        .join(
+            accounts,
+            (accounts.c.tenant_id == table.c.tenant_id) & (accounts.c.id == table.c.account_id),
+        )
+        .where(table.c.tenant_id == tenant.id)
+    )
+    if account_key is not None:
+        query = query.where(
+            (accounts.c.id == account_key) | (accounts.c.account_number == account_key)
+        )
+    if status is not None:
+        query = query.where(table.c.status == status)
+    rows = (
+        await conn.execute(
+            query.order_by(table.c.created_at, table.c.id).offset(offset).limit(limit + 1)
+        )
+    ).all()
+    memos = [memo_json(kind, row._mapping, row.account_number) for row in rows[:limit]]
+    return memos, limit, len(rows) > limit
+
+
+async def get_memo_items(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], int, bool]:
+    """One page of the memo's items, the page size used, and whether another page follows."""
+    offset, limit = _page_window(kind, page, page_size)
+    memo = await get_memo(conn, tenant, kind, key)
+    items = kind.items
+    rows = (
+        await conn.execute(
+            select(items)
+            .where(items.c.tenant_id == tenant.id, items.c.memo_id == memo["id"])
+            .order_by(items.c.line_number)
+            .offset(offset)
+            .limit(limit + 1)
+        )
+    ).all()
+    found = [
+        {
+            "id": row.id,
+            "amount": row.amount,
+            "amountWithoutTax": row.amount,
+            "taxAmount": ZERO,
+            "skuName": row.sku_name,
+            "description": row.description,
+            "quantity": row.quantity,
+            "serviceStartDate": row.service_start_date,
+            "serviceEndDate": row.service_end_date,
+            "sourceItemId": row.invoice_item_id or row.product_rate_plan_charge_id,
+            "sourceItemType": "InvoiceDetail" if row.invoice_item_id else "ProductRatePlanCharge",
+            "productRatePlanChargeId": row.product_rate_plan_charge_id,
+        }
+        for row in rows[:limit]
+    ]
+    return found, limit, len(rows) > limit
