@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.core.jobs import build_app
+from tests.catalog_fixtures import new_account, order_body, rate_plan, recurring_charge
 from tests.helpers import ApiClient, invoice_body
 
 
@@ -66,3 +67,35 @@ async def test_worker_runs_the_refresh_task(
         await asyncio.sleep(0.2)
     assert after["metrics"]["totalInvoiceBalance"] == Decimal("42.50")
     assert after["basicInfo"]["lastMetricsUpdate"] > before["basicInfo"]["lastMetricsUpdate"]
+
+
+async def test_worker_runs_a_bill_run(
+    api: ApiClient, worker_process: subprocess.Popen[bytes]
+) -> None:
+    """`POST /v1/bill-runs` defers the run in its transaction; the worker takes it from Pending
+    to Completed and its draft invoice exists."""
+    plan = await rate_plan(api, recurring_charge("25.00"))
+    account = await new_account(api)
+    await api.ok("POST", "/v1/orders", order_body(account["accountNumber"], plan, "2026-03-01"))
+    run = await api.ok(
+        "POST",
+        "/v1/bill-runs",
+        {
+            "targetDate": "2026-03-01",
+            "billRunFilters": [{"filterType": "Account", "accountId": account["accountId"]}],
+        },
+    )
+    assert run["status"] == "Pending"
+    deadline = time.monotonic() + 30
+    while run["status"] in ("Pending", "Processing"):
+        assert worker_process.poll() is None, "the worker died"
+        assert time.monotonic() < deadline, "the worker did not run the bill run in 30 s"
+        await asyncio.sleep(0.2)
+        run = await api.ok("GET", f"/v1/bill-runs/{run['id']}")
+    assert run["status"] == "Completed", run
+    assert run["invoiceCount"] == 1
+    summary = await api.ok("GET", f"/v1/accounts/{account['accountNumber']}/summary")
+    assert summary["invoices"] == []  # drafts until the run is posted
+    posted = await api.ok("PUT", f"/v1/bill-runs/{run['id']}/post")
+    assert posted["status"] == "Posted"
+    assert (await api.metrics(account["accountNumber"]))["totalInvoiceBalance"] == Decimal("25.00")
