@@ -1,7 +1,13 @@
 """Property-based test of the metrics engine (DESIGN §3): over random sequences of invoice
-operations, partner-flag switches and refreshes on three accounts, the stored metrics of a
-non-partner account equal `recompute` at every step, and those of a partner account equal it right
-after each refresh (in between they stay exactly what the last refresh or switch left).
+operations, subscription orders (create, update quantity, remove, cancel, owner transfer, with or
+without runBilling), bill runs, partner-flag switches and refreshes on three accounts, the stored
+metrics of a non-partner account (contractedMrr included) equal `recompute` at every step, and those
+of a partner account equal it right after each refresh (in between they stay exactly what the last
+refresh or switch left). contractedMrr belongs to the subscription owner, the document metrics to
+the invoice owner.
+
+One tenant and one catalog rate plan (a monthly per-unit recurring charge) serve the whole run;
+each example creates its own accounts in that tenant.
 
 Hypothesis rules are synchronous, so the machine drives the service functions on an event loop
 and an engine of its own; it never touches the app's global engine.
@@ -10,7 +16,7 @@ and an engine of its own; it never touches the app's global engine.
 import asyncio
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
@@ -23,20 +29,36 @@ from hypothesis.stateful import (
     initialize,
     invariant,
     multiple,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.accounts import service as accounts_service
 from partnerbill.accounts.schemas import Contact, CreateAccountRequest, UpdateAccountRequest
+from partnerbill.billing import engine as billing_engine
 from partnerbill.billing import service as billing
 from partnerbill.billing.schemas import CreateInvoiceItem, CreateInvoiceRequest
+from partnerbill.billing.tables import invoice_items
+from partnerbill.billing.tables import invoices as invoices_table
+from partnerbill.catalog import service as catalog
+from partnerbill.catalog.schemas import (
+    CreateProductRatePlanChargeRequest,
+    CreateProductRatePlanRequest,
+    CreateProductRequest,
+)
 from partnerbill.core import db
 from partnerbill.core.errors import Category, ZuoraError
 from partnerbill.core.tenants import Tenant, create_tenant
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import AccountMetrics
+from partnerbill.orders import service as orders
+from partnerbill.orders.schemas import CreateOrderRequest
+from partnerbill.subscriptions import service as subscriptions_service
+from partnerbill.subscriptions.tables import rate_plan_charges
+from partnerbill.subscriptions.tables import subscriptions as subscriptions_table
 
 T = TypeVar("T")
 
@@ -46,6 +68,28 @@ BASE_DATE = date(2026, 1, 1)
 amounts = st.integers(min_value=1, max_value=500_000).map(lambda cents: Decimal(cents).scaleb(-2))
 days = st.integers(min_value=0, max_value=40).map(lambda n: BASE_DATE + timedelta(days=n))
 account_indexes = st.integers(min_value=0, max_value=ACCOUNTS - 1)
+quantities = st.integers(min_value=0, max_value=40)
+# The catalog charge's per-unit monthly price: odd cents, so prorated lines round.
+UNIT_PRICE = Decimal("7.33")
+ORDER_LIMIT = 50
+
+# Days after a subscription's start (a few before it too) for its amendments' dates.
+offsets = st.integers(min_value=-3, max_value=45).map(lambda n: timedelta(days=n))
+
+# Order actions on an existing subscription, as the model sees them.
+update_actions = st.tuples(st.just("update"), quantities, offsets)
+remove_actions = st.tuples(st.just("remove"))
+cancel_actions = st.tuples(st.just("cancel"), offsets)
+transfer_actions = st.tuples(
+    st.just("transfer"), st.none() | account_indexes, st.none() | account_indexes
+)
+order_actions = st.one_of(update_actions, remove_actions, cancel_actions, transfer_actions)
+
+
+@dataclass(frozen=True)
+class CatalogPlan:
+    rate_plan_id: str
+    charge_id: str
 
 
 @dataclass
@@ -58,8 +102,32 @@ class ModelInvoice:
 
 
 @dataclass
+class ModelSubscription:
+    id: str  # the row's stable id: charge segments and invoice lines refer to it
+    version_id: str  # the id clients see: a new one per version (per amending order)
+    number: str
+    owner: int  # subscription owner: contractedMrr
+    invoice_owner: int  # invoice owner: the invoices billing makes
+    start: date  # contract effective date
+    quantity: int
+    rate_plan_id: str
+    charge_number: str
+    removed: bool = False
+    cancelled: bool = False
+
+    @property
+    def mrr(self) -> Decimal:
+        """What the subscription adds to its owner's contractedMrr (0 once cancelled, even with
+        a future cancellation date, and 0 once its only rate plan is removed)."""
+        if self.cancelled or self.removed:
+            return Decimal(0)
+        return UNIT_PRICE * self.quantity
+
+
+@dataclass
 class ModelAccount:
     id: str
+    number: str
     partner: bool
     # Partner only: change rows written since the last refresh / switch.
     pending: int = 0
@@ -68,9 +136,12 @@ class ModelAccount:
 
 
 class MetricsMachine(RuleBasedStateMachine):
-    # Installed by the test before the machine runs: one loop and one engine for every example.
+    # Installed by the test before the machine runs: one loop, one engine, one tenant and one
+    # catalog rate plan for every example.
     runner: ClassVar[asyncio.Runner]
     engine: ClassVar[AsyncEngine]
+    shared_tenant: ClassVar[Tenant]
+    plan: ClassVar[CatalogPlan]
 
     invoices = Bundle("invoices")
 
@@ -79,6 +150,7 @@ class MetricsMachine(RuleBasedStateMachine):
         self.tenant: Tenant | None = None
         self.accounts: list[ModelAccount] = []
         self.model_invoices: dict[str, ModelInvoice] = {}
+        self.model_subscriptions: dict[str, ModelSubscription] = {}
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -97,15 +169,26 @@ class MetricsMachine(RuleBasedStateMachine):
             for inv in self.model_invoices.values()
             if inv.account == index and inv.status == "Posted"
         ]
+        owned = [sub for sub in self.model_subscriptions.values() if sub.owner == index]
         return AccountMetrics(
             total_invoice_balance=sum((inv.amount for inv in posted), Decimal(0)),
             last_invoice_date=max((inv.invoice_date for inv in posted), default=None),
+            contracted_mrr=sum((sub.mrr for sub in owned), Decimal(0)),
         )
 
     def changed_metrics(self, index: int) -> None:
         """A write changed the account's document metrics: a partner account logs one change."""
         if self.accounts[index].partner:
             self.accounts[index].pending += 1
+
+    def touched(self, indexes: Any) -> None:
+        """One `touch` call named these accounts: each partner among them logs one change (deltas
+        are merged per account, and a partner logs even a delta that moves no figure)."""
+        for index in set(indexes):
+            self.changed_metrics(index)
+
+    def index_of(self, account_id: str) -> int:
+        return next(i for i, model in enumerate(self.accounts) if model.id == account_id)
 
     async def _write(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
         async with self.engine.begin() as conn:
@@ -122,34 +205,127 @@ class MetricsMachine(RuleBasedStateMachine):
             return None
         raise AssertionError(f"{operation.__name__}{args} succeeded but the model forbids it")
 
+    def attempt_order(self, error: Category | None, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create an order; it must fail with `error` (all or nothing) exactly when the model says
+        so, and otherwise succeed."""
+        request = CreateOrderRequest.model_validate(body)
+        if error is None:
+            response = self.run(
+                self._write(orders.create_order, request, limit=ORDER_LIMIT, return_ids=True)
+            )
+            assert response["success"] is True, response
+            return dict(response)
+        try:
+            self.run(self._write(orders.create_order, request, limit=ORDER_LIMIT, return_ids=True))
+        except ZuoraError as failure:
+            assert failure.category == error, (error, failure.category, failure.reasons, body)
+            return None
+        raise AssertionError(f"the order succeeded but the model expects {error}: {body}")
+
+    def record_billed(self, invoice_ids: list[str]) -> list[str]:
+        """Invoices billing just made: each Posted, on one of the billed subscriptions' invoice
+        owners. The billing engine reports them to their owners in one `touch`."""
+
+        async def read() -> list[Any]:
+            async with self.engine.begin() as conn:
+                return list(
+                    await conn.execute(
+                        select(
+                            invoices_table.c.id,
+                            invoices_table.c.account_id,
+                            invoices_table.c.amount,
+                            invoices_table.c.balance,
+                            invoices_table.c.invoice_date,
+                            invoices_table.c.status,
+                        ).where(
+                            invoices_table.c.tenant_id == self.t.id,
+                            invoices_table.c.id.in_(invoice_ids),
+                        )
+                    )
+                )
+
+        rows = self.run(read()) if invoice_ids else []
+        assert sorted(r.id for r in rows) == sorted(invoice_ids)
+        owners = {sub.invoice_owner for sub in self.model_subscriptions.values()}
+        billed = []
+        for row in rows:
+            index = self.index_of(row.account_id)
+            assert index in owners, (row, owners)
+            assert row.status == "Posted", row
+            assert row.balance == row.amount, row
+            self.model_invoices[row.id] = ModelInvoice(
+                row.id, index, row.amount, row.invoice_date, "Posted"
+            )
+            billed.append(index)
+        self.touched(billed)
+        return [str(r.id) for r in rows]
+
+    async def _check_billed_lines(self, subscription_ids: list[str]) -> None:
+        """Every invoice line of a subscription lies within its charge segment: a credit for a
+        cut segment never gives back service the segment did not bill."""
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                select(
+                    invoice_items.c.amount,
+                    invoice_items.c.service_start_date,
+                    invoice_items.c.service_end_date,
+                    rate_plan_charges.c.effective_start_date,
+                    rate_plan_charges.c.charge_number,
+                    rate_plan_charges.c.segment,
+                )
+                .join(
+                    rate_plan_charges,
+                    (rate_plan_charges.c.tenant_id == invoice_items.c.tenant_id)
+                    & (rate_plan_charges.c.id == invoice_items.c.rate_plan_charge_id),
+                )
+                .where(
+                    invoice_items.c.tenant_id == self.t.id,
+                    invoice_items.c.subscription_id.in_(subscription_ids),
+                )
+            )
+            for row in rows:
+                assert row.service_start_date <= row.service_end_date, row
+                assert row.service_start_date >= row.effective_start_date, row
+
     # -- setup ----------------------------------------------------------------------------------
 
-    @initialize(partners=st.lists(st.booleans(), min_size=ACCOUNTS, max_size=ACCOUNTS))
-    def create_accounts(self, partners: list[bool]) -> None:
-        async def setup() -> tuple[Tenant, list[str]]:
+    @initialize(
+        partners=st.lists(st.booleans(), min_size=ACCOUNTS, max_size=ACCOUNTS),
+        bill_cycle_days=st.lists(
+            st.sampled_from([0, 1, 15, 31]), min_size=ACCOUNTS, max_size=ACCOUNTS
+        ),
+    )
+    def create_accounts(self, partners: list[bool], bill_cycle_days: list[int]) -> None:
+        tenant = self.shared_tenant
+
+        async def setup() -> list[tuple[str, str]]:
             async with self.engine.begin() as conn:
-                tenant = await create_tenant(conn, f"prop-{uuid.uuid4().hex[:16]}")
-                ids = []
-                for partner in partners:
-                    created = await accounts_service.create_account(
+                created = []
+                for partner, bill_cycle_day in zip(partners, bill_cycle_days, strict=True):
+                    account = await accounts_service.create_account(
                         conn,
                         tenant,
                         CreateAccountRequest(
                             name="Property Account",
                             currency="USD",
+                            bill_cycle_day=bill_cycle_day,
                             bill_to_contact=Contact(first_name="Ada", last_name="Lovelace"),
                             partner_account=partner,
                         ),
                     )
-                    ids.append(created["accountId"])
-            return tenant, ids
+                    created.append((account["accountId"], account["accountNumber"]))
+            return created
 
-        self.tenant, ids = self.run(setup())
+        created = self.run(setup())
+        self.tenant = tenant
         self.accounts = [
             ModelAccount(
-                id=account_id, partner=partner, cached=AccountMetrics() if partner else None
+                id=account_id,
+                number=number,
+                partner=partner,
+                cached=AccountMetrics() if partner else None,
             )
-            for account_id, partner in zip(ids, partners, strict=True)
+            for (account_id, number), partner in zip(created, partners, strict=True)
         ]
 
     # -- invoice operations ---------------------------------------------------------------------
@@ -255,6 +431,294 @@ class MetricsMachine(RuleBasedStateMachine):
         if allowed:
             invoice.status = "Canceled"  # a Draft never counted: no metrics change
 
+    # -- subscription orders and bill runs ------------------------------------------------------
+
+    @rule(
+        owner=account_indexes,
+        invoice_owner=account_indexes,
+        quantity=quantities,
+        order_date=days,
+        run_billing=st.booleans(),
+        target_date=st.none() | days,
+    )
+    def create_subscription(
+        self,
+        owner: int,
+        invoice_owner: int,
+        quantity: int,
+        order_date: date,
+        run_billing: bool,
+        target_date: date | None,
+    ) -> None:
+        body: dict[str, Any] = {
+            "orderDate": order_date,
+            # The order's account is the invoice owner (Zuora), named again in the action.
+            "existingAccountNumber": self.accounts[invoice_owner].number,
+            "subscriptions": [
+                {
+                    "orderActions": [
+                        {
+                            "type": "CreateSubscription",
+                            "createSubscription": {
+                                "subscriptionOwnerAccountNumber": self.accounts[owner].number,
+                                "invoiceOwnerAccountNumber": self.accounts[invoice_owner].number,
+                                "terms": {"initialTerm": {"termType": "EVERGREEN"}},
+                                "subscribeToRatePlans": [
+                                    {
+                                        "productRatePlanId": self.plan.rate_plan_id,
+                                        "chargeOverrides": [
+                                            {
+                                                "productRatePlanChargeId": self.plan.charge_id,
+                                                "pricing": {
+                                                    "recurringPerUnit": {"quantity": quantity}
+                                                },
+                                            }
+                                        ],
+                                    }
+                                ],
+                            },
+                        }
+                    ]
+                }
+            ],
+        }
+        if run_billing:
+            body["processingOptions"] = {
+                "runBilling": True,
+                "billingOptions": {"targetDate": target_date} if target_date else None,
+            }
+        response = self.attempt_order(None, body)
+        assert response is not None
+        (version_id,) = response["subscriptionIds"]
+        (number,) = response["subscriptionNumbers"]
+        assert response["subscriptions"][0]["subscriptionOwnerId"] == self.accounts[owner].id
+
+        async def read() -> tuple[str, dict[str, Any]]:
+            async with self.engine.begin() as conn:
+                row_id = await conn.scalar(
+                    select(subscriptions_table.c.id).where(
+                        subscriptions_table.c.tenant_id == self.t.id,
+                        subscriptions_table.c.subscription_number == number,
+                    )
+                )
+                return str(row_id), await subscriptions_service.subscription_json(
+                    conn, self.t, version_id
+                )
+
+        subscription_id, sub_json = self.run(read())
+        assert sub_json["id"] == version_id
+        assert sub_json["subscriptionNumber"] == number
+        (plan,) = sub_json["ratePlans"]
+        (charge,) = plan["ratePlanCharges"]
+        assert charge["quantity"] == quantity
+        assert charge["mrr"] == UNIT_PRICE * quantity
+        assert sub_json["contractedMrr"] == UNIT_PRICE * quantity
+        assert sub_json["invoiceOwnerAccountId"] == self.accounts[invoice_owner].id
+        self.model_subscriptions[subscription_id] = ModelSubscription(
+            id=subscription_id,
+            version_id=version_id,
+            number=number,
+            owner=owner,
+            invoice_owner=invoice_owner,
+            start=order_date,
+            quantity=quantity,
+            rate_plan_id=plan["id"],
+            charge_number=charge["number"],
+        )
+        self.touched([owner, invoice_owner])
+        if run_billing:
+            assert len(response["invoiceIds"]) <= 1
+            assert len(response["invoiceNumbers"]) == len(response["invoiceIds"])
+            self.record_billed(response["invoiceIds"])
+        else:
+            assert response["invoiceIds"] == []
+
+    def _simulate(
+        self, sub: ModelSubscription, action: tuple[Any, ...], order_date: date
+    ) -> Category | None:
+        """Apply one order action to the model; the error category the service must raise."""
+        kind = action[0]
+        if sub.cancelled and kind != "transfer":
+            return Category.BUSINESS_RULE  # a cancelled subscription cannot change
+        match action:
+            case ("update", quantity, _):
+                if sub.removed:
+                    return Category.INVALID_VALUE  # no active rate plan to update
+                sub.quantity = quantity
+            case ("remove",):
+                if sub.removed:
+                    return Category.INVALID_VALUE
+                sub.removed = True
+            case ("cancel", offset):
+                if sub.start + offset < sub.start:
+                    return Category.BUSINESS_RULE  # cannot be cancelled before it starts
+                sub.cancelled = True
+            case ("transfer", owner, invoice_owner):
+                if owner is None and invoice_owner is None:
+                    return Category.INVALID_VALUE
+                if owner is not None:
+                    sub.owner = owner
+                if invoice_owner is not None:
+                    sub.invoice_owner = invoice_owner
+        return None
+
+    def _action_json(self, sub: ModelSubscription, action: tuple[Any, ...]) -> dict[str, Any]:
+        match action:
+            case ("update", quantity, offset):
+                return {
+                    "type": "UpdateProduct",
+                    "updateProduct": {
+                        "ratePlanId": sub.rate_plan_id,
+                        "specificUpdateDate": sub.start + offset,
+                        "chargeUpdates": [
+                            {
+                                "chargeNumber": sub.charge_number,
+                                "pricing": {"recurringPerUnit": {"quantity": quantity}},
+                            }
+                        ],
+                    },
+                }
+            case ("remove",):
+                return {"type": "RemoveProduct", "removeProduct": {"ratePlanId": sub.rate_plan_id}}
+            case ("cancel", offset):
+                return {
+                    "type": "CancelSubscription",
+                    "cancelSubscription": {
+                        "cancellationPolicy": "SpecificDate",
+                        "cancellationEffectiveDate": sub.start + offset,
+                    },
+                }
+            case ("transfer", owner, invoice_owner):
+                transfer: dict[str, Any] = {}
+                if owner is not None:
+                    transfer["destinationAccountNumber"] = self.accounts[owner].number
+                if invoice_owner is not None:
+                    transfer["destinationInvoiceAccountNumber"] = self.accounts[
+                        invoice_owner
+                    ].number
+                return {"type": "OwnerTransfer", "ownerTransfer": transfer}
+        raise AssertionError(action)
+
+    def _amend(
+        self, subscription_id: str, actions: list[tuple[Any, ...]], order_date: date
+    ) -> None:
+        """One order of actions on one subscription: all or nothing. The model chooses the
+        outcome: a cancelled subscription takes no further action but an owner transfer (which
+        the service allows on purpose); a removed rate plan cannot be updated or removed again;
+        nothing is cancelled before it starts."""
+        current = self.model_subscriptions[subscription_id]
+        after = replace(current)
+        error = None
+        for action in actions:
+            error = self._simulate(after, action, order_date)
+            if error is not None:
+                break
+        body = {
+            "orderDate": order_date,
+            "existingAccountNumber": self.accounts[current.invoice_owner].number,
+            "subscriptions": [
+                {
+                    "subscriptionNumber": current.number,
+                    "orderActions": [self._action_json(current, a) for a in actions],
+                }
+            ],
+        }
+        response = self.attempt_order(error, body)
+        if error is not None:
+            return
+        assert response is not None
+        assert response["subscriptionNumbers"] == [current.number]
+        # One new version (with its own id) per amending order.
+        (after.version_id,) = response["subscriptionIds"]
+        assert after.version_id != current.version_id
+        assert response["invoiceIds"] == []
+        self.model_subscriptions[subscription_id] = after
+        # `touch` names the owner before the order, the owner after it and the invoice owner.
+        self.touched([current.owner, after.owner, after.invoice_owner])
+
+    def pick(self, data: st.DataObject, usable: Any) -> str:
+        """A subscription of the example: mostly one the action suits (per the model), sometimes
+        any, so the refusals are exercised too."""
+        every = sorted(self.model_subscriptions)
+        suited = [i for i in every if usable(self.model_subscriptions[i])]
+        if suited and data.draw(st.integers(min_value=0, max_value=4), label="suited") > 0:
+            return str(data.draw(st.sampled_from(suited), label="subscription"))
+        return str(data.draw(st.sampled_from(every), label="subscription"))
+
+    @precondition(lambda self: bool(self.model_subscriptions))
+    @rule(data=st.data(), quantity=quantities, offset=offsets, order_date=days)
+    def update_quantity(
+        self, data: st.DataObject, quantity: int, offset: timedelta, order_date: date
+    ) -> None:
+        chosen = self.pick(data, lambda sub: not sub.cancelled and not sub.removed)
+        self._amend(chosen, [("update", quantity, offset)], order_date)
+
+    @precondition(lambda self: bool(self.model_subscriptions))
+    @rule(data=st.data(), order_date=days)
+    def remove_product(self, data: st.DataObject, order_date: date) -> None:
+        chosen = self.pick(data, lambda sub: not sub.cancelled and not sub.removed)
+        self._amend(chosen, [("remove",)], order_date)
+
+    @precondition(lambda self: bool(self.model_subscriptions))
+    @rule(data=st.data(), offset=offsets, order_date=days)
+    def cancel_subscription(self, data: st.DataObject, offset: timedelta, order_date: date) -> None:
+        chosen = self.pick(data, lambda sub: not sub.cancelled)
+        self._amend(chosen, [("cancel", offset)], order_date)
+
+    @precondition(lambda self: bool(self.model_subscriptions))
+    @rule(
+        data=st.data(),
+        owner=st.none() | account_indexes,
+        invoice_owner=st.none() | account_indexes,
+        order_date=days,
+    )
+    def owner_transfer(
+        self, data: st.DataObject, owner: int | None, invoice_owner: int | None, order_date: date
+    ) -> None:
+        chosen = self.pick(data, lambda sub: not sub.cancelled)
+        self._amend(chosen, [("transfer", owner, invoice_owner)], order_date)
+
+    @precondition(lambda self: bool(self.model_subscriptions))
+    @rule(
+        data=st.data(),
+        actions=st.lists(order_actions, min_size=2, max_size=3),
+        order_date=days,
+    )
+    def amend_several(
+        self, data: st.DataObject, actions: list[tuple[Any, ...]], order_date: date
+    ) -> None:
+        """Several actions on one subscription in one order: one new version, one `touch`."""
+        chosen = self.pick(data, lambda sub: not sub.cancelled and not sub.removed)
+        self._amend(chosen, actions, order_date)
+
+    @precondition(lambda self: bool(self.model_subscriptions))
+    @rule(target=invoices, target_date=days)
+    def bill_run(self, target_date: date) -> Any:
+        """Bill every subscription of the example up to `target_date` and post the invoices."""
+        ids = sorted(self.model_subscriptions)
+
+        async def run_bill() -> list[billing_engine.BilledInvoice]:
+            async with self.engine.begin() as conn:
+                return await billing_engine.bill(
+                    conn,
+                    self.t,
+                    billing_engine.subscription_batches(ids),
+                    target_date=target_date,
+                    invoice_date=target_date,
+                    post=True,
+                )
+
+        billed = self.run(run_bill())
+        assert len({b.account_id for b in billed}) == len(billed), billed  # one per owner
+        invoice_ids = self.record_billed([b.id for b in billed])
+        for b in billed:
+            assert self.model_invoices[b.id].amount == b.amount
+        if ids:
+            self.run(self._check_billed_lines(ids))
+        # Nothing is billed twice: the same run again finds nothing due.
+        assert self.run(run_bill()) == []
+        return multiple(*invoice_ids)
+
     # -- flag switches and refreshes ------------------------------------------------------------
 
     @rule(account=account_indexes, partner=st.booleans())
@@ -340,21 +804,144 @@ class MetricsMachine(RuleBasedStateMachine):
                 assert snapshot.metrics.last_invoice_date == expected.last_invoice_date
 
 
+async def _tenant_with_catalog(engine: AsyncEngine) -> tuple[Tenant, CatalogPlan]:
+    """The run's tenant and its one rate plan: a monthly per-unit recurring charge."""
+    async with engine.begin() as conn:
+        tenant = await create_tenant(conn, f"prop-{uuid.uuid4().hex[:16]}")
+        product_id = await catalog.create_product(
+            conn,
+            tenant,
+            CreateProductRequest.model_validate(
+                {
+                    "Name": "Seats",
+                    "EffectiveStartDate": "2020-01-01",
+                    "EffectiveEndDate": "2040-01-01",
+                }
+            ),
+        )
+        rate_plan_id = await catalog.create_product_rate_plan(
+            conn,
+            tenant,
+            CreateProductRatePlanRequest.model_validate(
+                {"Name": "Monthly", "ProductId": product_id}
+            ),
+        )
+        charge_id = await catalog.create_product_rate_plan_charge(
+            conn,
+            tenant,
+            CreateProductRatePlanChargeRequest.model_validate(
+                {
+                    "ProductRatePlanId": rate_plan_id,
+                    "Name": "Seat",
+                    "ChargeType": "Recurring",
+                    "ChargeModel": "Per Unit Pricing",
+                    "BillingPeriod": "Month",
+                    "BillCycleType": "DefaultFromCustomer",
+                    "TriggerEvent": "ContractEffective",
+                    "DefaultQuantity": "1",
+                    "ProductRatePlanChargeTierData": {
+                        "ProductRatePlanChargeTier": [{"Currency": "USD", "Price": str(UNIT_PRICE)}]
+                    },
+                }
+            ),
+        )
+    return tenant, CatalogPlan(rate_plan_id, charge_id)
+
+
 def test_metrics_equal_recompute_over_random_operations(database_url: str) -> None:
     with asyncio.Runner() as runner:
         engine = db.create_engine(database_url)
         MetricsMachine.runner = runner
         MetricsMachine.engine = engine
+        MetricsMachine.shared_tenant, MetricsMachine.plan = runner.run(_tenant_with_catalog(engine))
         try:
             run_state_machine_as_test(
                 MetricsMachine,
                 settings=settings(
-                    max_examples=40,
-                    stateful_step_count=25,
+                    max_examples=50,
+                    stateful_step_count=40,
                     deadline=None,
                     database=None,
                     suppress_health_check=[HealthCheck.too_slow],
                 ),
             )
+        finally:
+            runner.run(engine.dispose())
+
+
+def test_cancellation_before_a_later_segment_credits_only_what_that_segment_billed(
+    database_url: str,
+) -> None:
+    """A case the machine's line check catches (kept explicit because random runs reach it
+    rarely): a quantity update on Jan 20 splits the charge (segment 1 from Jan 1, segment 2 from
+    Jan 20), a bill run through February bills both, then a cancellation dated Jan 10 — before
+    segment 2 starts. Segment 1 must be credited Jan 10-19 and segment 2 exactly what it billed
+    (Jan 20 on); no credit of segment 2 may start before Jan 20, and the customer must not be
+    credited Jan 10-19 twice."""
+    with asyncio.Runner() as runner:
+        engine = db.create_engine(database_url)
+        MetricsMachine.runner = runner
+        MetricsMachine.engine = engine
+        MetricsMachine.shared_tenant, MetricsMachine.plan = runner.run(_tenant_with_catalog(engine))
+        try:
+            machine = MetricsMachine()
+            machine.create_accounts(partners=[False, False, False], bill_cycle_days=[1, 1, 1])
+            start = date(2026, 1, 1)
+            machine.create_subscription(
+                owner=0,
+                invoice_owner=0,
+                quantity=10,
+                order_date=start,
+                run_billing=False,
+                target_date=None,
+            )
+            (subscription_id,) = machine.model_subscriptions
+            machine._amend(subscription_id, [("update", 20, timedelta(days=19))], start)
+            machine.bill_run(target_date=date(2026, 2, 5))
+            machine.stored_metrics_match_documents()
+            machine._amend(subscription_id, [("cancel", timedelta(days=9))], start)
+            machine.stored_metrics_match_documents()
+
+            async def cancel_billing() -> list[Any]:
+                async with engine.begin() as conn:
+                    await billing_engine.bill(
+                        conn,
+                        machine.t,
+                        billing_engine.subscription_batches([subscription_id]),
+                        target_date=date(2026, 2, 5),
+                        invoice_date=date(2026, 2, 5),
+                        post=False,
+                    )
+                    return list(
+                        await conn.execute(
+                            select(
+                                rate_plan_charges.c.segment,
+                                rate_plan_charges.c.effective_start_date,
+                                invoice_items.c.service_start_date,
+                                invoice_items.c.amount,
+                            )
+                            .join(
+                                rate_plan_charges,
+                                (rate_plan_charges.c.tenant_id == invoice_items.c.tenant_id)
+                                & (rate_plan_charges.c.id == invoice_items.c.rate_plan_charge_id),
+                            )
+                            .where(
+                                invoice_items.c.tenant_id == machine.t.id,
+                                invoice_items.c.subscription_id == subscription_id,
+                            )
+                        )
+                    )
+
+            lines = runner.run(cancel_billing())
+            net = {
+                segment: sum((line.amount for line in lines if line.segment == segment), Decimal(0))
+                for segment in (1, 2)
+            }
+            # Segment 1 keeps Jan 1-9 (9 of 31 days of 10 seats); segment 2 (from Jan 20, after
+            # the cancellation date) keeps nothing.
+            assert net[1] == (UNIT_PRICE * 10 * 9 / 31).quantize(Decimal("0.01")), net
+            assert net[2] == 0, (net, lines)
+            for line in lines:
+                assert line.service_start_date >= line.effective_start_date, line
         finally:
             runner.run(engine.dispose())

@@ -630,8 +630,9 @@ async def _touch_owners(conn: AsyncConnection, tenant: Tenant, state: _OrderStat
                     contracted_mrr=change,
                 )
             )
-        # Both invoice owners of a transferred subscription are touched too (no figure moves
-        # until it is billed, so a synchronous one takes no lock).
+        # The subscription's (new) invoice owner is touched too, so a partner one is refreshed
+        # next time. No figure of an invoice owner moves until the subscription is billed, so
+        # a synchronous one takes no lock, and the previous invoice owner has nothing to report.
         invoice_owner = state.accounts_by_key[sub["invoice_owner_account_id"]]
         deltas.append(
             MetricsDelta(account_id=invoice_owner.id, partner_account=invoice_owner.partner_account)

@@ -1,0 +1,253 @@
+"""Orders through the official Zuora Python SDK (zuora-sdk 3.21.0) against the live server: a
+catalog rate plan made with the SDK's catalog APIs, two accounts, then `OrdersApi.create_order`
+with a CreateSubscription (subscription owner and invoice owner apart) and runBilling; the
+subscription, the invoice and both accounts' metrics read back through the SDK.
+
+contractedMrr belongs to the subscription owner, the invoice (and so the invoice balance) to the
+invoice owner (DESIGN §3). Both accounts are non-partner: their metrics are current at once.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import zuora_sdk as sdk
+from zuora_sdk.zuora_client import ZuoraClient
+
+from partnerbill.core import auth, db
+from partnerbill.core.tenants import create_tenant
+from tests.helpers import TenantCredentials
+
+# The SDK's generated models use pydantic APIs deprecated in v2 and type money as float, while
+# money here is Decimal (the SDK sends it as a string): both warnings are the SDK's business.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk"),
+    pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
+]
+
+UNIT_PRICE = Decimal("19.99")
+QUANTITY = 3
+ORDER_DATE = date(2026, 3, 1)
+
+
+def _make_tenant(database_url: str) -> TenantCredentials:
+    async def work() -> TenantCredentials:
+        engine = db.create_engine(database_url)
+        try:
+            async with engine.begin() as conn:
+                tenant = await create_tenant(conn, f"sdk-orders-{uuid.uuid4().hex[:16]}")
+                credentials = await auth.create_client(conn, tenant, "sdk")
+        finally:
+            await engine.dispose()
+        return TenantCredentials(tenant, credentials.client_id, credentials.client_secret)
+
+    return asyncio.run(work())
+
+
+@pytest.fixture(scope="module")
+def zc(live_server: str, database_url: str) -> Iterator[ZuoraClient]:
+    credentials = _make_tenant(database_url)
+    client = ZuoraClient(
+        client_id=credentials.client_id,
+        client_secret=credentials.client_secret,
+        env=None,
+        config=sdk.Configuration(host=live_server),
+    )
+    client.initialize()
+    try:
+        yield client
+    finally:
+        client.stop_auto_auth()
+
+
+def _money(value: object) -> Decimal:
+    """An SDK float back to the exact amount it carries (2 places, or MRR's 9)."""
+    return Decimal(str(value))
+
+
+def _day(value: object) -> date:
+    """An SDK date field: the SDK leaves some as the ISO string it received."""
+    return date.fromisoformat(str(value)[:10])
+
+
+def _catalog(zc: ZuoraClient) -> tuple[str, str]:
+    """A product with one rate plan and a monthly per-unit recurring charge: (plan, charge)."""
+    product = zc.products_api().create_product(
+        sdk.CreateProductRequest(
+            name="SDK Order Product",
+            effective_start_date=date(2026, 1, 1),
+            effective_end_date=date(2036, 1, 1),
+            category=sdk.ProductCategory.BASE_PRODUCTS,
+        )
+    )
+    assert product.success is True, product
+    plan = zc.product_rate_plans_api().create_product_rate_plan(
+        sdk.CreateProductRatePlanRequest(name="SDK Order Monthly", product_id=product.id)
+    )
+    assert plan.success is True, plan
+    charge = zc.product_rate_plan_charges_api().create_product_rate_plan_charge(
+        sdk.CreateProductRatePlanChargeRequest(
+            product_rate_plan_id=plan.id,
+            name="SDK order seat",
+            charge_type=sdk.ChargeType.RECURRING,
+            charge_model=sdk.ChargeModelProductRatePlanChargeRest.PER_UNIT_PRICING,
+            bill_cycle_type=sdk.BillCycleType.DEFAULTFROMCUSTOMER,
+            billing_period=sdk.BillingPeriodProductRatePlanChargeRest.MONTH,
+            trigger_event=sdk.TriggerEventProductRatePlanChargeRest.CONTRACTEFFECTIVE,
+            use_discount_specific_accounting_code=False,
+            uom="Seat",
+            product_rate_plan_charge_tier_data=sdk.ProductRatePlanChargeTierData(
+                product_rate_plan_charge_tier=[
+                    sdk.ProductRatePlanChargeTier(currency="USD", price=UNIT_PRICE)
+                ]
+            ),
+        )
+    )
+    assert charge.success is True, charge
+    return str(plan.id), str(charge.id)
+
+
+def _account(zc: ZuoraClient, name: str) -> tuple[str, str]:
+    created = zc.accounts_api().create_account(
+        sdk.CreateAccountRequest(
+            name=name,
+            currency="USD",
+            bill_cycle_day=1,
+            auto_pay=False,
+            bill_to_contact=sdk.CreateAccountContact(first_name="Ada", last_name="Lovelace"),
+        )
+    )
+    assert created.success is True, created
+    return str(created.account_id), str(created.account_number)
+
+
+def test_create_subscription_order_with_run_billing_through_the_sdk(zc: ZuoraClient) -> None:
+    plan_id, charge_id = _catalog(zc)
+    owner_id, owner_number = _account(zc, "Subscription Owner")
+    payer_id, payer_number = _account(zc, "Invoice Owner")
+
+    order = zc.orders_api().create_order(
+        sdk.CreateOrderRequest(
+            order_date=ORDER_DATE,
+            existing_account_number=payer_number,
+            subscriptions=[
+                sdk.CreateOrderSubscription(
+                    order_actions=[
+                        sdk.CreateOrderAction(
+                            type="CreateSubscription",
+                            trigger_dates=[
+                                sdk.TriggerDate(name="ContractEffective", trigger_date=ORDER_DATE),
+                                sdk.TriggerDate(name="ServiceActivation", trigger_date=ORDER_DATE),
+                                sdk.TriggerDate(name="CustomerAcceptance", trigger_date=ORDER_DATE),
+                            ],
+                            create_subscription=sdk.CreateOrderCreateSubscription(
+                                subscription_owner_account_number=owner_number,
+                                invoice_owner_account_number=payer_number,
+                                terms=sdk.OrderActionCreateSubscriptionTerms(
+                                    initial_term=sdk.InitialTerm(
+                                        term_type="TERMED",
+                                        period=12,
+                                        period_type="Month",
+                                        start_date=ORDER_DATE,
+                                    ),
+                                    renewal_setting="RENEW_WITH_SPECIFIC_TERM",
+                                    renewal_terms=[sdk.RenewalTerm(period=12, period_type="Month")],
+                                    auto_renew=True,
+                                ),
+                                subscribe_to_rate_plans=[
+                                    sdk.CreateOrderRatePlanOverride(
+                                        product_rate_plan_id=plan_id,
+                                        charge_overrides=[
+                                            sdk.ChargeOverride(
+                                                product_rate_plan_charge_id=charge_id,
+                                                pricing=sdk.ChargeOverridePricing(
+                                                    recurring_per_unit=sdk.RecurringPerUnitPricingOverride(
+                                                        quantity=QUANTITY
+                                                    )
+                                                ),
+                                            )
+                                        ],
+                                    )
+                                ],
+                            ),
+                        )
+                    ]
+                )
+            ],
+            processing_options=sdk.ProcessingOptionsWithDelayedCapturePayment(
+                run_billing=True,
+                billing_options=sdk.BillingOptions(target_date=ORDER_DATE),
+            ),
+        ),
+        return_ids=True,
+    )
+    assert order.success is True, order
+    assert order.order_number
+    assert order.account_number == payer_number
+    (subscription_number,) = order.subscription_numbers
+    (invoice_number,) = order.invoice_numbers
+    (subscription_id,) = order.subscription_ids
+    (invoice_id,) = order.invoice_ids
+    (response_sub,) = order.subscriptions
+    assert response_sub.subscription_number == subscription_number
+    assert response_sub.subscription_owner_id == owner_id
+    assert response_sub.subscription_owner_number == owner_number
+
+    # The subscription: owner and invoice owner apart, one rate plan with the overridden quantity.
+    monthly = UNIT_PRICE * QUANTITY
+    sub = zc.subscriptions_api().get_subscription_by_key(subscription_number)
+    assert sub.success is True
+    assert sub.id == subscription_id
+    assert sub.subscription_number == subscription_number
+    assert sub.status == sdk.SubscriptionStatus.ACTIVE
+    assert sub.account_id == owner_id
+    assert sub.account_number == owner_number
+    assert sub.invoice_owner_account_id == payer_id
+    assert sub.invoice_owner_account_number == payer_number
+    assert sub.term_type == "TERMED"
+    assert _day(sub.contract_effective_date) == ORDER_DATE
+    assert _day(sub.term_start_date) == ORDER_DATE
+    assert _day(sub.term_end_date) == date(2027, 3, 1)
+    assert _money(sub.contracted_mrr) == monthly
+    (rate_plan,) = sub.rate_plans
+    assert rate_plan.product_rate_plan_id == plan_id
+    assert rate_plan.rate_plan_name == "SDK Order Monthly"
+    assert rate_plan.product_name == "SDK Order Product"
+    (charge,) = rate_plan.rate_plan_charges
+    assert charge.product_rate_plan_charge_id == charge_id
+    assert charge.name == "SDK order seat"
+    assert charge.quantity == QUANTITY
+    assert _money(charge.price) == UNIT_PRICE
+    assert _money(charge.mrr) == monthly
+    # Billed in advance for March: charged through the end of the period.
+    assert _day(charge.charged_through_date) == date(2026, 4, 1)
+
+    # The invoice: on the invoice owner, one month of three seats.
+    invoice = zc.invoices_api().get_invoice(invoice_id)
+    assert invoice.success is True
+    assert invoice.invoice_number == invoice_number
+    assert invoice.account_id == payer_id
+    assert invoice.status == "Posted"
+    assert _day(invoice.invoice_date) == ORDER_DATE
+    assert _money(invoice.amount) == monthly
+    assert _money(invoice.balance) == monthly
+    items = zc.invoices_api().get_invoice_items(invoice_number)
+    (item,) = items.invoice_items
+    assert item.subscription_id == subscription_id
+    assert _day(item.service_start_date) == ORDER_DATE
+    assert _day(item.service_end_date) == date(2026, 3, 31)
+    assert _money(item.charge_amount) == monthly
+
+    # Metrics, current at once (non-partner): contractedMrr on the subscription owner, the
+    # invoice balance on the invoice owner.
+    owner = zc.accounts_api().get_account(owner_number)
+    assert _money(owner.metrics.contracted_mrr) == monthly
+    assert _money(owner.metrics.total_invoice_balance) == 0
+    assert _money(owner.metrics.balance) == 0
+    payer = zc.accounts_api().get_account(payer_number)
+    assert _money(payer.metrics.contracted_mrr) == 0
+    assert _money(payer.metrics.total_invoice_balance) == monthly
+    assert _money(payer.metrics.balance) == monthly
