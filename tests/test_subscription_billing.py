@@ -1355,3 +1355,33 @@ async def test_a_subscription_across_currencies_is_refused(api: ApiClient) -> No
     _, payload = await api.call("POST", "/v1/orders", body, expect=None)
     assert_envelope(payload, 30)
     assert (await rows(api, "subscriptions"))["subscriptions"] == 0
+
+
+async def test_a_bill_run_by_bill_cycle_day_and_batch_bills_only_matching_accounts(
+    api: ApiClient,
+) -> None:
+    """A run without an account filter bills every account whose bill cycle day and batch match
+    (`billCycleDay` "1".."31" or AllBillCycleDays, `batches`)."""
+    plan = await rate_plan(api, recurring_charge("10.00"))
+    first = await new_account(api, bill_cycle_day=1, batch="Batch1")
+    fifteenth = await new_account(api, bill_cycle_day=15, batch="Batch2")
+    for account in (first, fifteenth):
+        await api.ok("POST", "/v1/orders", order_body(account["accountNumber"], plan, "2026-01-01"))
+
+    async def run(**scope: Any) -> dict[str, Any]:
+        created = await api.ok("POST", "/v1/bill-runs", {"targetDate": "2026-01-01", **scope})
+        await execute_bill_run(api.tenant, created["id"])
+        return await api.ok("GET", f"/v1/bill-runs/{created['id']}")
+
+    only_day_one = await run(billCycleDay="1")
+    assert only_day_one["status"] == "Completed" and only_day_one["invoiceCount"] == 1
+    (invoice,) = await run_invoices(api, only_day_one["id"])
+    assert invoice["accountId"] == first["accountId"]
+
+    other_batch = await run(billCycleDay="AllBillCycleDays", batches=["Batch2"])
+    assert other_batch["invoiceCount"] == 1
+    (invoice,) = await run_invoices(api, other_batch["id"])
+    assert invoice["accountId"] == fifteenth["accountId"]
+
+    nothing_left = await run(billCycleDay="AllBillCycleDays")
+    assert nothing_left["status"] == "Completed" and nothing_left["invoiceCount"] == 0
