@@ -331,33 +331,16 @@ class CreateSubscriptionRequest(CamelModel):
     document_date: date | None = None
 
 
-class LegacyCancelRequest(CamelModel):
-    cancellation_policy: Literal["EndOfCurrentTerm", "EndOfLastInvoicePeriod", "SpecificDate"]
-    cancellation_effective_date: date | None = None
+class LegacyCancelRequest(CancelSubscription):
     run_billing: Flag = False
     order_date: date | None = None
 
 
-class LegacySuspendRequest(CamelModel):
-    suspend_policy: Literal["Today", "FixedPeriodsFromToday", "SpecificDate"]
-    suspend_periods: Annotated[int | None, Field(ge=1)] = None
-    suspend_periods_type: PeriodType | None = None
-    suspend_specific_date: date | None = None
+class LegacySuspendRequest(Suspend):
     order_date: date | None = None
 
 
-class LegacyResumeRequest(CamelModel):
-    resume_policy: Literal[
-        "Today",
-        "FixedPeriodsFromSuspendDate",
-        "FixedPeriodsFromToday",
-        "SpecificDate",
-        "SuspendDate",
-    ]
-    resume_periods: Annotated[int | None, Field(ge=1)] = None
-    resume_periods_type: PeriodType | None = None
-    resume_specific_date: date | None = None
-    extends_term: Flag = False
+class LegacyResumeRequest(Resume):
     order_date: date | None = None
 
 
