@@ -214,7 +214,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_payments_account",
         "payments",
-        ["tenant_id", "account_id", "status", "effective_date"],
+        ["tenant_id", "account_id", "status", "effective_date", "created_at"],
         unique=False,
     )
     op.create_table(

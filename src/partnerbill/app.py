@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,7 +32,7 @@ from partnerbill.subscriptions.routes import router as subscriptions_router
 log = structlog.get_logger("partnerbill.app")
 MAX_TRACK_ID_LENGTH = 64
 MAX_REASONS = 20
-_RETRYABLE = frozenset({Category.LOCK_COMPETITION, Category.INTERNAL})
+_RETRYABLE = frozenset({Category.LOCK_COMPETITION, Category.INTERNAL, Category.TEMPORARY})
 OBJECT_API_PREFIX = "/v1/object/"
 _OBJECT_API_CODES: dict[int, str] = {
     Category.PERMISSION_DENIED: "API_DISABLED",
@@ -181,6 +182,19 @@ def create_app() -> FastAPI:
         )
         return _error_response(
             request, ZuoraError(Resource.GENERIC, category, message, http_status=exc.status_code)
+        )
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> Response:
+        """No connection to be had (server down, or out of connections): retry later."""
+        log.warning("database_unavailable", path=request.url.path, error=str(exc.orig))
+        return _error_response(
+            request,
+            ZuoraError(
+                Resource.GENERIC,
+                Category.TEMPORARY,
+                "The database is unavailable right now; please retry.",
+            ),
         )
 
     @app.exception_handler(Exception)

@@ -14,6 +14,7 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import envelope
 from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.pagination import MAX_PAGE_SIZE, paged
 from partnerbill.core.tenants import get_settings
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Invoices"])
@@ -74,12 +75,7 @@ async def get_invoice_items(
 ) -> dict[str, Any]:
     async with transaction() as conn:
         items, more = await service.get_invoice_items(conn, tenant, invoice_key, page, page_size)
-    response: dict[str, Any] = {"success": True, "invoiceItems": items}
-    if more:
-        response["nextPage"] = str(
-            http_request.url.include_query_params(page=page + 1, pageSize=page_size)
-        )
-    return response
+    return paged("invoiceItems", items, more, http_request, page, min(page_size, MAX_PAGE_SIZE))
 
 
 @router.put("/v1/invoices/{invoice_key}/post")

@@ -34,12 +34,12 @@ from partnerbill.core.errors import (
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO, amount_problem, decimal_places
+from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.subscriptions.tables import subscriptions
 
-MAX_PAGE_SIZE = 40
 DEFAULT_PAGE_SIZE = 20
 UNIT_PRICE_MAX_DECIMALS = 9
 
@@ -358,7 +358,7 @@ _INVOICE_FOR_UPDATE = text(
 )
 
 
-async def _lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[Any, Any]:
+async def lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[Any, Any]:
     """The invoice `FOR UPDATE` (its status is about to change), its account `FOR KEY SHARE`."""
     row = (
         await conn.execute(_INVOICE_FOR_UPDATE, {"tenant_id": tenant.id, "key": key})
@@ -419,7 +419,7 @@ async def _reject_if_memos(
 async def post_invoice(
     conn: AsyncConnection, tenant: Tenant, key: str, invoice_date: date | None
 ) -> dict[str, Any]:
-    invoice = await _lock_invoice(conn, tenant, key)
+    invoice = await lock_invoice(conn, tenant, key)
     if invoice["status"] != "Draft":
         raise business_rule(
             Resource.INVOICE,
@@ -443,7 +443,7 @@ async def post_invoice(
 
 
 async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
-    invoice = await _lock_invoice(conn, tenant, key)
+    invoice = await lock_invoice(conn, tenant, key)
     if invoice["status"] != "Posted":
         raise business_rule(
             Resource.INVOICE,
@@ -474,7 +474,7 @@ async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
 
 
 async def cancel_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
-    invoice = await _lock_invoice(conn, tenant, key)
+    invoice = await lock_invoice(conn, tenant, key)
     if invoice["status"] != "Draft":
         hint = " Unpost it first." if invoice["status"] == "Posted" else ""
         raise business_rule(

@@ -15,6 +15,7 @@ from partnerbill.catalog.schemas import (
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.pagination import paged
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Catalog"])
 
@@ -24,18 +25,6 @@ PageSize = Annotated[int, Query(alias="pageSize")]
 
 def _created(object_id: str) -> dict[str, Any]:
     return {"Id": object_id, "Success": True}
-
-
-def _paged(
-    key: str, rows: list[dict[str, Any]], more: bool, request: Request, page: int, page_size: int
-) -> dict[str, Any]:
-    response: dict[str, Any] = {key: rows}
-    if more:
-        response["nextPage"] = str(
-            request.url.include_query_params(page=page + 1, pageSize=page_size)
-        )
-    response["success"] = True
-    return response
 
 
 @router.post("/v1/object/product")
@@ -87,7 +76,7 @@ async def get_products(
 ) -> dict[str, Any]:
     async with transaction() as conn:
         rows, more = await service.list_products(conn, tenant, page, page_size)
-    return _paged("products", rows, more, http_request, page, page_size)
+    return paged("products", rows, more, http_request, page, page_size)
 
 
 @router.get("/v1/catalog/product/{product_key}")
@@ -108,7 +97,7 @@ async def get_rate_plans_by_product(
         rows, more = await service.list_product_rate_plans(
             conn, tenant, product_key, page, page_size
         )
-    return _paged("productRatePlans", rows, more, http_request, page, page_size)
+    return paged("productRatePlans", rows, more, http_request, page, page_size)
 
 
 @router.get("/v1/product-rate-plans/{product_rate_plan_key}")

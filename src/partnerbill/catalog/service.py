@@ -50,12 +50,12 @@ from partnerbill.core.errors import (
 )
 from partnerbill.core.ids import new_id
 from partnerbill.core.money import CURRENCIES, MAX_ABS_AMOUNT, ZERO, amount_problem, decimal_places
+from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant, next_numbers
 
 PRODUCT_CATEGORIES = ("Base Products", "Add On Services", "Miscellaneous Products")
 LIST_PRICE_BASE = "Per Billing Period"  # the only one supported: prices are per billing period
 DEFAULT_PAGE_SIZE = 10
-MAX_PAGE_SIZE = 40
 MAX_NESTED_ROWS = 300  # Zuora caps non-paginated nested arrays at 300 rows
 MAX_CHARGES_PER_RATE_PLAN = MAX_NESTED_ROWS
 MAX_TIERS_PER_CURRENCY = 100

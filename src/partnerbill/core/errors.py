@@ -19,6 +19,7 @@ class Category(IntEnum):
     NOT_FOUND = 40
     LOCK_COMPETITION = 50
     INTERNAL = 60
+    TEMPORARY = 61
     LIMIT_EXCEEDED = 70
 
 
@@ -54,6 +55,7 @@ _DEFAULT_HTTP_STATUS = {
     Category.NOT_FOUND: 404,
     Category.LOCK_COMPETITION: 200,
     Category.INTERNAL: 500,
+    Category.TEMPORARY: 503,
     Category.LIMIT_EXCEEDED: 400,
 }
 

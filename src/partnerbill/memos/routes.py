@@ -5,10 +5,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from partnerbill.catalog.routes import _paged
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.pagination import paged
 from partnerbill.memos import service
 from partnerbill.memos.schemas import CreateMemoFromChargesRequest, CreateMemoFromInvoiceRequest
 from partnerbill.memos.service import CREDIT, DEBIT, MemoKind
@@ -72,7 +72,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
                 page=page,
                 page_size=page_size,
             )
-        return _paged(list_key, rows, more, http_request, page, size)
+        return paged(list_key, rows, more, http_request, page, size)
 
     @router.get(f"{prefix}/{{memo_key}}", name=f"get_{list_key}")
     async def get_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
             rows, size, more = await service.get_memo_items(
                 conn, tenant, kind, memo_key, page, page_size
             )
-        return _paged("items", rows, more, http_request, page, size)
+        return paged("items", rows, more, http_request, page, size)
 
 
 _routes(CREDIT, "/v1/credit-memos", "creditmemos")

@@ -11,9 +11,9 @@ A credit memo from an invoice never credits an invoice item beyond what is left 
 amount less the non-canceled credit memo items on it): the invoice is locked `FOR UPDATE` while
 that is checked, so two memos cannot both take the last of it.
 
-Locks: documents only, in a fixed order — an invoice a memo is created from before the memo; the
-targets of an application (by id, `lock_targets`) before the source credit memo; the account
-never beyond `FOR KEY SHARE`.
+Locks: documents only, in a fixed order: an invoice a memo is created from before the memo; the
+source credit memo of an application before its targets (by id, `lock_targets`), as for
+payments; the account never beyond `FOR KEY SHARE`.
 """
 
 from collections.abc import Mapping, Sequence
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.accounts.schemas import payment_term_days
 from partnerbill.accounts.service import WritableAccount, lock_for_write
 from partnerbill.accounts.tables import accounts
-from partnerbill.billing.service import _lock_invoice
+from partnerbill.billing.service import lock_invoice
 from partnerbill.billing.tables import invoice_items
 from partnerbill.catalog.tables import product_rate_plan_charges
 from partnerbill.core.errors import (
@@ -43,6 +43,7 @@ from partnerbill.core.errors import (
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO
+from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.memos.schemas import (
     CreateMemoFromChargesRequest,
@@ -65,7 +66,6 @@ from partnerbill.payments.applications import (
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
 from partnerbill.payments.tables import refunds
 
-MAX_PAGE_SIZE = 40
 DEFAULT_PAGE_SIZE = 20
 MEMO_STATUSES = ("Draft", "Posted", "Canceled")
 
@@ -215,7 +215,7 @@ async def create_from_invoice(
     request: CreateMemoFromInvoiceRequest,
 ) -> dict[str, Any]:
     """A memo on the invoice's account and in its currency, for (parts of) its items."""
-    invoice = await _lock_invoice(conn, tenant, invoice_key)
+    invoice = await lock_invoice(conn, tenant, invoice_key)
     if invoice["status"] != "Posted":
         raise business_rule(
             kind.resource,
@@ -520,10 +520,8 @@ async def apply_credit_memo(
     allocations = allocations_from(request.invoices, request.debit_memos)
     if not allocations:
         raise missing_field(CREDIT.resource, "invoices")
-    # Unknown memo: not found before any target is locked.
-    await get_memo(conn, tenant, CREDIT, key)
-    targets = await lock_targets(conn, tenant, allocations)
     memo = await _lock_memo(conn, tenant, CREDIT, key)
+    targets = await lock_targets(conn, tenant, allocations)
     if memo["status"] != "Posted":
         action = "applied" if direction > 0 else "unapplied"
         raise _wrong_status(CREDIT, memo, action, "Posted")

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import and_, case, func, insert, select, text, update
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -109,10 +109,8 @@ class MetricsDelta:
     posted_invoice_date: date | None = None
     # An invoice left the Posted state: lastInvoiceDate must be derived again.
     posted_invoice_removed: bool = False
-    # A payment was made (effective date, amount): it is the last one unless an earlier-dated.
-    payment_made: tuple[date, Decimal] | None = None
-    # A payment was canceled: the last payment must be derived again.
-    payment_removed: bool = False
+    # A payment was made or canceled: the last payment must be derived again.
+    payments_changed: bool = False
     _merged: int = field(default=1, repr=False)
 
     @property
@@ -121,8 +119,7 @@ class MetricsDelta:
             all(getattr(self, name) == 0 for name in ADDITIVE_METRICS)
             and self.posted_invoice_date is None
             and not self.posted_invoice_removed
-            and self.payment_made is None
-            and not self.payment_removed
+            and not self.payments_changed
         )
 
     def merge(self, other: "MetricsDelta") -> None:
@@ -135,11 +132,7 @@ class MetricsDelta:
                 filter(None, (self.posted_invoice_date, other.posted_invoice_date))
             )
         self.posted_invoice_removed |= other.posted_invoice_removed
-        if other.payment_made is not None and (
-            self.payment_made is None or other.payment_made[0] >= self.payment_made[0]
-        ):
-            self.payment_made = other.payment_made
-        self.payment_removed |= other.payment_removed
+        self.payments_changed |= other.payments_changed
         self._merged += 1
 
 
@@ -320,20 +313,11 @@ async def _apply_synchronously(
                 values["last_invoice_date"] = func.greatest(
                     account_metrics.c.last_invoice_date, delta.posted_invoice_date
                 )
-            if delta.payment_made is not None:
-                made_on, made_amount = delta.payment_made
-                later = account_metrics.c.last_payment_date.is_(None) | (
-                    account_metrics.c.last_payment_date <= made_on
-                )
-                values["last_payment_date"] = case(
-                    (later, made_on), else_=account_metrics.c.last_payment_date
-                )
-                values["last_payment_amount"] = case(
-                    (later, made_amount), else_=account_metrics.c.last_payment_amount
-                )
             updated = await conn.execute(update(account_metrics).where(where).values(**values))
             assert updated.rowcount == 1, f"no metrics row for account {delta.account_id}"
-            if delta.payment_removed:
+            if delta.payments_changed:
+                # Derived again in a new statement (as lastInvoiceDate below): which payment is
+                # last among same-day ones is decided by creation order, not by lock order.
                 await conn.execute(
                     update(account_metrics)
                     .where(where)

@@ -6,9 +6,11 @@ Rules a finance team relies on, each a clear error with nothing written:
 - an application never takes a target below zero, nor the source beyond its unapplied amount;
 - an unapplication never exceeds what the source has on that target.
 
-Locks: the targets `FOR UPDATE` in id order, then the source; never an account row beyond the
-`FOR KEY SHARE` every document write takes. Two requests applying to one invoice at once queue
-on that invoice and the second sees the first's balance.
+Locks: the source `FOR UPDATE` first, then the targets in id order; never an account row beyond
+the `FOR KEY SHARE` every document write takes. A transaction holds at most one source and never
+waits for a source while holding a target, so no two requests deadlock; two requests applying to
+one invoice at once queue on that invoice and the second sees the first's balance. A source is
+read (which applications to reverse, how much is unapplied) only after it is locked.
 """
 
 from collections.abc import Mapping, Sequence
@@ -77,7 +79,7 @@ def check_amount(amount: Decimal, currency: str, where: str, resource: Resource)
 async def lock_targets(
     conn: AsyncConnection, tenant: Tenant, allocations: Sequence[Allocation]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The targets, each locked `FOR UPDATE`, in id order (so no two requests deadlock)."""
+    """The targets, each locked `FOR UPDATE`, in id order (after the source, if any)."""
     if len(allocations) > MAX_APPLICATIONS_PER_REQUEST:
         raise invalid_value(
             Resource.GENERIC,

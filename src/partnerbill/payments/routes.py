@@ -11,6 +11,7 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.pagination import MAX_PAGE_SIZE, paged
 from partnerbill.core.tenants import Tenant
 from partnerbill.payments import service
 from partnerbill.payments.schemas import (
@@ -21,7 +22,6 @@ from partnerbill.payments.schemas import (
 from partnerbill.payments.tables import payments, refunds
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Payments"])
-MAX_PAGE_SIZE = 40
 
 
 @router.post("/v1/payments")
@@ -116,19 +116,10 @@ async def list_payments(
         ).all()
         numbers = await _account_numbers(conn, tenant, {row.account_id for row in rows})
     found = [
-        {
-            k: v
-            for k, v in service.payment_json(row._mapping, numbers[row.account_id]).items()
-            if k != "success"
-        }
+        _without_success(service.payment_json(row._mapping, numbers[row.account_id]))
         for row in rows[:page_size]
     ]
-    response: dict[str, Any] = {"success": True, "payments": found}
-    if len(rows) > page_size:
-        response["nextPage"] = str(
-            http_request.url.include_query_params(page=page + 1, pageSize=page_size)
-        )
-    return response
+    return paged("payments", found, len(rows) > page_size, http_request, page, page_size)
 
 
 @router.get("/v1/refunds/{refund_key}")
@@ -151,3 +142,42 @@ async def get_refund(refund_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     if row is None:
         raise not_found(Resource.PAYMENT, "refund", refund_key)
     return service.refund_json(row._mapping, row.payment_number)
+
+
+@router.get("/v1/refunds")
+async def list_refunds(
+    tenant: CurrentTenant,
+    http_request: Request,
+    account_id: Annotated[str | None, Query(alias="accountId")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1)] = 20,
+) -> dict[str, Any]:
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    query = (
+        select(refunds, payments.c.payment_number)
+        .outerjoin(
+            payments,
+            (payments.c.tenant_id == refunds.c.tenant_id) & (payments.c.id == refunds.c.payment_id),
+        )
+        .where(refunds.c.tenant_id == tenant.id)
+    )
+    if account_id is not None:
+        query = query.where(refunds.c.account_id == account_id)
+    async with transaction() as conn:
+        rows = (
+            await conn.execute(
+                query.order_by(refunds.c.created_at.desc(), refunds.c.id.desc())
+                .offset((page - 1) * page_size)
+                .limit(page_size + 1)
+            )
+        ).all()
+    found = [
+        _without_success(service.refund_json(row._mapping, row.payment_number))
+        for row in rows[:page_size]
+    ]
+    return paged("refunds", found, len(rows) > page_size, http_request, page, page_size)
+
+
+def _without_success(document: dict[str, Any]) -> dict[str, Any]:
+    """A document as a list entry: lists carry one `success`, at the top."""
+    return {key: value for key, value in document.items() if key != "success"}

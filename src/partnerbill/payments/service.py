@@ -142,7 +142,7 @@ async def create_payment(
     except IntegrityError as exc:
         raise business_rule(PAYMENT, f"A payment numbered '{number}' already exists.") from exc
     delta = _delta(account, applied, _unapplied(payment))
-    delta.payment_made = (effective, request.amount)
+    delta.payments_changed = True
     await touch(conn, tenant, [delta])
     return payment_json(row._mapping, account.account_number)
 
@@ -169,18 +169,6 @@ async def _lock_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict
     return dict(row._mapping)
 
 
-async def _find_key(conn: AsyncConnection, tenant: Tenant, key: str) -> str:
-    payment_id = await conn.scalar(
-        select(payments.c.id).where(
-            payments.c.tenant_id == tenant.id,
-            (payments.c.id == key) | (payments.c.payment_number == key),
-        )
-    )
-    if payment_id is None:
-        raise not_found(PAYMENT, "payment", key)
-    return str(payment_id)
-
-
 async def _save(
     conn: AsyncConnection, tenant: Tenant, payment: dict[str, Any], **values: Any
 ) -> Any:
@@ -202,13 +190,12 @@ async def apply_payment(
     request: ApplyPaymentRequest,
     direction: int,
 ) -> dict[str, Any]:
-    """Apply (1) or unapply (-1): the targets are locked first, then the payment."""
-    payment_id = await _find_key(conn, tenant, key)
+    """Apply (1) or unapply (-1): the payment is locked first, then the targets."""
     allocations = allocations_from(request.invoices, request.debit_memos)
     if not allocations:
         raise missing_field(PAYMENT, "invoices")
+    payment = await _lock_payment(conn, tenant, key)
     targets = await lock_targets(conn, tenant, allocations)
-    payment = await _lock_payment(conn, tenant, payment_id)
     if payment["status"] != "Processed":
         raise business_rule(PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}.")
     account = await lock_for_write(conn, tenant, payment["account_id"])
@@ -310,15 +297,14 @@ def refund_json(refund: Mapping[Any, Any], payment_number: str | None) -> dict[s
 
 async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
     """Cancel a payment that has not been refunded: its applications are reversed."""
-    payment_id = await _find_key(conn, tenant, key)
+    payment = await _lock_payment(conn, tenant, key)
     allocations = [
         Allocation(target_type, target_id, amount, "applications")
         for target_id, (target_type, amount) in (
-            await applications_of(conn, tenant, payment_id)
+            await applications_of(conn, tenant, payment["id"])
         ).items()
     ]
     targets = await lock_targets(conn, tenant, allocations)
-    payment = await _lock_payment(conn, tenant, payment_id)
     if payment["status"] != "Processed":
         raise business_rule(PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}.")
     if payment["refund_amount"] > 0:
@@ -347,6 +333,6 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
         applied_amount=payment["applied_amount"] + applied.total,
     )
     delta = _delta(account, applied, -unapplied)
-    delta.payment_removed = True
+    delta.payments_changed = True
     await touch(conn, tenant, [delta])
     return payment_json(row._mapping, account.account_number)

@@ -46,7 +46,10 @@ payments = Table(
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "payment_number"),
     ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
-    Index("ix_payments_account", "tenant_id", "account_id", "status", "effective_date"),
+    # The account's payments, and its last one (by effective date, then creation).
+    Index(
+        "ix_payments_account", "tenant_id", "account_id", "status", "effective_date", "created_at"
+    ),
 )
 
 applications = Table(

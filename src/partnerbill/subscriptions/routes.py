@@ -14,6 +14,7 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.pagination import MAX_PAGE_SIZE, paged
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.schemas import (
     CreateOrderRequest,
@@ -28,7 +29,6 @@ from partnerbill.subscriptions.service import subscription_json
 from partnerbill.subscriptions.tables import subscriptions
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Subscriptions"])
-MAX_PAGE_SIZE = 40
 
 
 async def _order(conn: AsyncConnection, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
@@ -161,12 +161,7 @@ async def get_subscriptions_by_account(
             )
         )
         found = [await subscription_json(conn, tenant, i) for i in ids[:page_size]]
-    response: dict[str, Any] = {"success": True, "subscriptions": found}
-    if len(ids) > page_size:
-        response["nextPage"] = str(
-            http_request.url.include_query_params(page=page + 1, pageSize=page_size)
-        )
-    return response
+    return paged("subscriptions", found, len(ids) > page_size, http_request, page, page_size)
 
 
 async def _amend(
