@@ -2,6 +2,7 @@
 embedded server when it is unset. Every test gets its own tenant, so tests never see each other's
 rows and need no cleanup."""
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -16,6 +17,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from zuora_sdk import Configuration
+from zuora_sdk.zuora_client import ZuoraClient
 
 from partnerbill.app import create_app
 from partnerbill.core import auth, db, migrate
@@ -120,3 +123,39 @@ def live_server(database_url: str) -> Iterator[str]:
     yield base_url
     process.terminate()
     process.wait(timeout=30)
+
+
+def _sdk_tenant(database_url: str) -> TenantCredentials:
+    """A tenant for the synchronous zuora-sdk tests, made with an engine of its own (the session
+    engine belongs to the async tests' event loop)."""
+
+    async def work() -> TenantCredentials:
+        engine = db.create_engine(database_url)
+        try:
+            return await new_tenant(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(work())
+
+
+@pytest.fixture(scope="module")
+def sdk_credentials(database_url: str) -> TenantCredentials:
+    return _sdk_tenant(database_url)
+
+
+@pytest.fixture(scope="module")
+def zc(live_server: str, sdk_credentials: TenantCredentials) -> Iterator[ZuoraClient]:
+    """The official zuora-sdk client on the live server, one per module: `stop_auto_auth` waits
+    5 s for the SDK's token-refresh thread."""
+    client = ZuoraClient(
+        client_id=sdk_credentials.client_id,
+        client_secret=sdk_credentials.client_secret,
+        env=None,
+        config=Configuration(host=live_server),
+    )
+    client.initialize()
+    try:
+        yield client
+    finally:
+        client.stop_auto_auth()

@@ -22,14 +22,13 @@ import procrastinate
 import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from zuora_sdk import Configuration, CreateOrderAsyncRequest
+from zuora_sdk import CreateOrderAsyncRequest
 from zuora_sdk.zuora_client import ZuoraClient
 
-from partnerbill.core import auth, db
 from partnerbill.core.db import libpq_url
 from partnerbill.core.jobs import QUEUES, defer_in_transaction
 from partnerbill.core.json import dumps
-from partnerbill.core.tenants import Tenant, create_tenant
+from partnerbill.core.tenants import Tenant
 from partnerbill.orders.tables import async_jobs
 from tests.helpers import ApiClient, TenantCredentials, assert_envelope
 
@@ -409,20 +408,6 @@ async def test_job_of_a_dead_worker_is_retried_and_completed(
 # --- the official zuora-sdk ---------------------------------------------------------------------
 
 
-def _make_tenant(database_url: str) -> TenantCredentials:
-    async def work() -> TenantCredentials:
-        engine = db.create_engine(database_url)
-        try:
-            async with engine.begin() as conn:
-                tenant = await create_tenant(conn, f"sdk-async-{uuid.uuid4().hex[:16]}")
-                credentials = await auth.create_client(conn, tenant, "sdk")
-        finally:
-            await engine.dispose()
-        return TenantCredentials(tenant, credentials.client_id, credentials.client_secret)
-
-    return asyncio.run(work())
-
-
 def raw_job_status(zc: ZuoraClient, job_id: str) -> dict[str, Any]:
     """`GET /v1/async-jobs/{jobId}` through the SDK's own request building, auth and transport,
     parsed here: the raw-response path (zuora-sdk 3.21.0 has no `..._without_preload_content`
@@ -447,7 +432,7 @@ def raw_job_status(zc: ZuoraClient, job_id: str) -> dict[str, Any]:
 
 
 def test_sdk_creates_an_async_order_and_reads_the_job_raw(
-    live_server: str, database_url: str
+    live_server: str, database_url: str, zc: ZuoraClient
 ) -> None:
     """The SDK's async order flow, and how its result-parsing bug is handled.
 
@@ -464,68 +449,58 @@ def test_sdk_creates_an_async_order_and_reads_the_job_raw(
     that generate it (3.21.0 does not). The server keeps Zuora's shape; it does not bend
     `result` to dodge the SDK bug.
     """
-    credentials = _make_tenant(database_url)
-    client = ZuoraClient(
-        client_id=credentials.client_id,
-        client_secret=credentials.client_secret,
-        env=None,
-        config=Configuration(host=live_server),
+    client = zc
+    headers = {
+        "Authorization": f"Bearer {client.token['access_token']}",
+        "Content-Type": "application/json",
+    }
+    with httpx.Client(base_url=live_server, headers=headers, timeout=30) as http:
+        ids: list[str] = []
+        for (path, body), parent in zip(
+            catalog_bodies(), ("", "ProductId", "ProductRatePlanId"), strict=True
+        ):
+            if parent:
+                body = {**body, parent: ids[-1]}
+            response = http.post(path, content=dumps(body))
+            assert response.status_code == 200 and response.json()["Success"], response.text
+            ids.append(response.json()["Id"])
+        account = http.post(
+            "/v1/accounts",
+            content=dumps(
+                {
+                    "name": "SDK async",
+                    "currency": "USD",
+                    "billToContact": {"firstName": "Ada", "lastName": "Lovelace"},
+                }
+            ),
+        ).json()
+        assert account["success"] is True, account
+
+    request = CreateOrderAsyncRequest.from_dict(
+        {**order_body(account["accountNumber"], ids[1]), "orderDate": date(2026, 1, 1)}
     )
-    client.initialize()
-    try:
-        headers = {
-            "Authorization": f"Bearer {client.token['access_token']}",
-            "Content-Type": "application/json",
-        }
-        with httpx.Client(base_url=live_server, headers=headers, timeout=30) as http:
-            ids: list[str] = []
-            for (path, body), parent in zip(
-                catalog_bodies(), ("", "ProductId", "ProductRatePlanId"), strict=True
-            ):
-                if parent:
-                    body = {**body, parent: ids[-1]}
-                response = http.post(path, content=dumps(body))
-                assert response.status_code == 200 and response.json()["Success"], response.text
-                ids.append(response.json()["Id"])
-            account = http.post(
-                "/v1/accounts",
-                content=dumps(
-                    {
-                        "name": "SDK async",
-                        "currency": "USD",
-                        "billToContact": {"firstName": "Ada", "lastName": "Lovelace"},
-                    }
-                ),
-            ).json()
-            assert account["success"] is True, account
+    created = client.orders_api().create_order_asynchronously(request)
+    assert created.success is True, created
+    job_id = created.job_id
+    assert isinstance(job_id, str) and uuid.UUID(job_id)
 
-        request = CreateOrderAsyncRequest.from_dict(
-            {**order_body(account["accountNumber"], ids[1]), "orderDate": date(2026, 1, 1)}
-        )
-        created = client.orders_api().create_order_asynchronously(request)
-        assert created.success is True, created
-        job_id = created.job_id
-        assert isinstance(job_id, str) and uuid.UUID(job_id)
+    # Processing (result null): the SDK's typed call parses it.
+    pending = client.orders_api().get_job_status_and_response(job_id)
+    assert pending.success is True
+    assert str(getattr(pending.status, "value", pending.status)) == "Processing"
 
-        # Processing (result null): the SDK's typed call parses it.
-        pending = client.orders_api().get_job_status_and_response(job_id)
-        assert pending.success is True
-        assert str(getattr(pending.status, "value", pending.status)) == "Processing"
+    with running_worker(database_url) as worker:
+        deadline = time.monotonic() + JOB_DEADLINE_SECONDS
+        while (job := raw_job_status(client, job_id))["status"] == "Processing":
+            assert worker.poll() is None, "the worker died"
+            assert time.monotonic() < deadline, "the job did not complete"
+            time.sleep(0.2)
 
-        with running_worker(database_url) as worker:
-            deadline = time.monotonic() + JOB_DEADLINE_SECONDS
-            while (job := raw_job_status(client, job_id))["status"] == "Processing":
-                assert worker.poll() is None, "the worker died"
-                assert time.monotonic() < deadline, "the job did not complete"
-                time.sleep(0.2)
-
-        assert job["status"] == "Completed", job
-        assert job["result"]["jobType"] == "AsyncCreateOrder"
-        assert job["result"]["orderNumber"]
-        assert job["result"]["accountNumber"] == account["accountNumber"]
-        assert len(job["result"]["subscriptions"]) == 1
-        # The known SDK bug: the typed call cannot deserialize a non-null `result`.
-        with pytest.raises(ValueError, match="Multiple matches found"):
-            client.orders_api().get_job_status_and_response(job_id)
-    finally:
-        client.stop_auto_auth()
+    assert job["status"] == "Completed", job
+    assert job["result"]["jobType"] == "AsyncCreateOrder"
+    assert job["result"]["orderNumber"]
+    assert job["result"]["accountNumber"] == account["accountNumber"]
+    assert len(job["result"]["subscriptions"]) == 1
+    # The known SDK bug: the typed call cannot deserialize a non-null `result`.
+    with pytest.raises(ValueError, match="Multiple matches found"):
+        client.orders_api().get_job_status_and_response(job_id)

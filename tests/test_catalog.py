@@ -1,9 +1,6 @@
 """The product catalog: CRUD object API writes and reads, v1 catalog reads, validation with the
 object envelope, tenant isolation, paging, `load_rate_plans`, and the real Zuora SDK."""
 
-import asyncio
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -26,10 +23,9 @@ from partnerbill.catalog.enums import (
     TriggerEvent,
 )
 from partnerbill.catalog.service import load_rate_plans
-from partnerbill.core import auth, db
+from partnerbill.core import db
 from partnerbill.core.errors import Category, ZuoraError
-from partnerbill.core.tenants import create_tenant
-from tests.helpers import ApiClient, TenantCredentials, client_for, new_tenant
+from tests.helpers import ApiClient, client_for, new_tenant
 
 # The SDK's generated models use pydantic APIs deprecated in v2 and type prices as float, while
 # money here is Decimal (the SDK sends it as a string): both warnings are the SDK's business.
@@ -776,36 +772,6 @@ async def test_load_rate_plans_by_id_and_number_in_two_queries(api: ApiClient) -
 
 
 # --- the real Zuora SDK -------------------------------------------------------------------------
-
-
-def _make_tenant(database_url: str) -> TenantCredentials:
-    async def work() -> TenantCredentials:
-        engine = db.create_engine(database_url)
-        try:
-            async with engine.begin() as conn:
-                tenant = await create_tenant(conn, f"sdk-catalog-{uuid.uuid4().hex[:12]}")
-                credentials = await auth.create_client(conn, tenant, "sdk")
-        finally:
-            await engine.dispose()
-        return TenantCredentials(tenant, credentials.client_id, credentials.client_secret)
-
-    return asyncio.run(work())
-
-
-@pytest.fixture(scope="module")
-def zc(live_server: str, database_url: str) -> Iterator[ZuoraClient]:
-    credentials = _make_tenant(database_url)
-    client = ZuoraClient(
-        client_id=credentials.client_id,
-        client_secret=credentials.client_secret,
-        env=None,
-        config=sdk.Configuration(host=live_server),
-    )
-    client.initialize()
-    try:
-        yield client
-    finally:
-        client.stop_auto_auth()
 
 
 def test_catalog_through_the_sdk(zc: ZuoraClient) -> None:

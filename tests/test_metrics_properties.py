@@ -16,7 +16,7 @@ and an engine of its own; it never touches the app's global engine.
 import asyncio
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
@@ -33,7 +33,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.accounts import service as accounts_service
@@ -50,12 +50,30 @@ from partnerbill.catalog.schemas import (
     CreateProductRequest,
 )
 from partnerbill.core import db
-from partnerbill.core.errors import Category, ZuoraError
+from partnerbill.core.errors import Category, Resource, ZuoraError, error_code
 from partnerbill.core.tenants import Tenant, create_tenant
+from partnerbill.memos import service as memos
+from partnerbill.memos.schemas import (
+    CreateMemoFromChargesRequest,
+    CreateMemoFromInvoiceRequest,
+    MemoCharge,
+    MemoItemFromInvoice,
+)
+from partnerbill.memos.tables import credit_memo_items, credit_memos, debit_memo_items, debit_memos
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import AccountMetrics
+from partnerbill.metrics.tables import account_metrics, metrics_changes
 from partnerbill.orders import service as orders
 from partnerbill.orders.schemas import CreateOrderRequest
+from partnerbill.payments import service as payments_service
+from partnerbill.payments.schemas import (
+    ApplyPaymentRequest,
+    CreatePaymentRequest,
+    CreateRefundRequest,
+    DebitMemoApplication,
+    InvoiceApplication,
+)
+from partnerbill.payments.tables import applications, payments, refunds
 from partnerbill.subscriptions import service as subscriptions_service
 from partnerbill.subscriptions.tables import rate_plan_charges
 from partnerbill.subscriptions.tables import subscriptions as subscriptions_table
@@ -99,6 +117,74 @@ class ModelInvoice:
     amount: Decimal
     invoice_date: date
     status: str  # Draft | Posted | Canceled
+    balance: Decimal | None = None  # amount - what payments and credit memos have on it
+    # Its items (id -> amount), read from the database the first time a memo needs them.
+    items: dict[str, Decimal] | None = None
+
+    def __post_init__(self) -> None:
+        if self.balance is None:
+            self.balance = self.amount
+
+
+@dataclass
+class ModelDebitMemo:
+    id: str
+    account: int
+    amount: Decimal
+    status: str  # Draft | Posted | Canceled
+    invoice: str | None  # the invoice it was created from; None when standalone
+    balance: Decimal = Decimal(0)
+
+    def __post_init__(self) -> None:
+        self.balance = self.amount
+
+
+@dataclass
+class ModelSource:
+    """A payment (Processed | Canceled) or a credit memo (Draft | Posted | Canceled): what it
+    has applied to each target (invoice or debit memo id, net of unapplications) and refunded."""
+
+    id: str
+    kind: str  # Payment | CreditMemo
+    account: int
+    amount: Decimal
+    status: str
+    applied: dict[str, Decimal] = field(default_factory=dict)
+    refunded: Decimal = Decimal(0)
+    effective_date: date | None = None  # payments: for the last payment
+    seq: int = 0  # payments: creation order, the tie-break among same-day payments
+    invoice: str | None = None  # credit memos from an invoice
+    items: list[tuple[str | None, Decimal]] = field(default_factory=list)  # credit memo items
+
+    @property
+    def applied_total(self) -> Decimal:
+        return sum(self.applied.values(), Decimal(0))
+
+    @property
+    def unapplied(self) -> Decimal:
+        return self.amount - self.applied_total - self.refunded
+
+    @property
+    def active(self) -> bool:
+        """Counts in the metrics and can be applied, unapplied and refunded."""
+        return self.status == ("Processed" if self.kind == "Payment" else "Posted")
+
+    @property
+    def resource(self) -> Resource:
+        return Resource.PAYMENT if self.kind == "Payment" else Resource.CREDIT_MEMO
+
+
+def cents(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def money(cents_: int) -> Decimal:
+    return Decimal(cents_).scaleb(-2)
+
+
+# What a rule expects of a write: None (success) or the business-rule error (resource and a
+# fragment of its message), with nothing written.
+Failure = tuple[Resource, str] | None
 
 
 @dataclass
@@ -151,6 +237,9 @@ class MetricsMachine(RuleBasedStateMachine):
         self.accounts: list[ModelAccount] = []
         self.model_invoices: dict[str, ModelInvoice] = {}
         self.model_subscriptions: dict[str, ModelSubscription] = {}
+        self.model_debit_memos: dict[str, ModelDebitMemo] = {}
+        self.model_payments: dict[str, ModelSource] = {}
+        self.model_credit_memos: dict[str, ModelSource] = {}
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -170,10 +259,23 @@ class MetricsMachine(RuleBasedStateMachine):
             if inv.account == index and inv.status == "Posted"
         ]
         owned = [sub for sub in self.model_subscriptions.values() if sub.owner == index]
+        debit = [
+            memo
+            for memo in self.model_debit_memos.values()
+            if memo.account == index and memo.status == "Posted"
+        ]
+        paid = [p for p in self.model_payments.values() if p.account == index and p.active]
+        credit = [c for c in self.model_credit_memos.values() if c.account == index and c.active]
+        last = max(paid, key=lambda p: (p.effective_date, p.seq), default=None)
         return AccountMetrics(
-            total_invoice_balance=sum((inv.amount for inv in posted), Decimal(0)),
+            total_invoice_balance=sum((inv.balance or Decimal(0) for inv in posted), Decimal(0)),
+            total_debit_memo_balance=sum((memo.balance for memo in debit), Decimal(0)),
+            unapplied_payment_amount=sum((p.unapplied for p in paid), Decimal(0)),
+            unapplied_credit_memo_amount=sum((c.unapplied for c in credit), Decimal(0)),
             last_invoice_date=max((inv.invoice_date for inv in posted), default=None),
             contracted_mrr=sum((sub.mrr for sub in owned), Decimal(0)),
+            last_payment_date=last.effective_date if last else None,
+            last_payment_amount=last.amount if last else None,
         )
 
     def changed_metrics(self, index: int) -> None:
@@ -204,6 +306,55 @@ class MetricsMachine(RuleBasedStateMachine):
             assert error.category == Category.BUSINESS_RULE, error.reasons
             return None
         raise AssertionError(f"{operation.__name__}{args} succeeded but the model forbids it")
+
+    def expect(self, failure: Failure, operation: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a write the model has judged: it succeeds when `failure` is None, and otherwise
+        fails with exactly that business-rule error (resource code and message) having changed
+        nothing at all (documents, ledger, refunds, metrics, change log)."""
+        if failure is None:
+            return self.run(self._write(operation, *args, **kwargs))
+        resource, fragment = failure
+        before = self.run(self._snapshot())
+        try:
+            self.run(self._write(operation, *args, **kwargs))
+        except ZuoraError as error:
+            reason = error.reasons[0]
+            assert error.category == Category.BUSINESS_RULE, (failure, error.reasons)
+            assert reason.code == error_code(resource, Category.BUSINESS_RULE), (
+                failure,
+                reason.code,
+                reason.message,
+            )
+            assert fragment in reason.message, (failure, reason.message)
+        else:
+            raise AssertionError(f"{operation.__name__}{args} succeeded; expected {failure}")
+        assert self.run(self._snapshot()) == before, failure
+        return None
+
+    async def _snapshot(self) -> dict[str, Any]:
+        """Every row a write could change for the example's accounts (whole rows, timestamps
+        included), and the tenant's row counts of the tables without an account column."""
+        ids = [model.id for model in self.accounts]
+        found: dict[str, Any] = {}
+        async with self.engine.begin() as conn:
+            for table in (
+                invoices_table,
+                debit_memos,
+                credit_memos,
+                payments,
+                refunds,
+                account_metrics,
+                metrics_changes,
+            ):
+                rows = await conn.execute(
+                    select(table).where(table.c.tenant_id == self.t.id, table.c.account_id.in_(ids))
+                )
+                found[table.name] = sorted(tuple(map(str, row)) for row in rows)
+            for table in (applications, credit_memo_items, debit_memo_items, invoice_items):
+                found[table.name] = await conn.scalar(
+                    select(func.count()).select_from(table).where(table.c.tenant_id == self.t.id)
+                )
+        return found
 
     def attempt_order(self, error: Category | None, body: dict[str, Any]) -> dict[str, Any] | None:
         """Create an order; it must fail with `error` (all or nothing) exactly when the model says
@@ -407,7 +558,8 @@ class MetricsMachine(RuleBasedStateMachine):
     def post(self, invoice_id: str, new_date: date | None) -> None:
         invoice = self.model_invoices[invoice_id]
         allowed = invoice.status == "Draft"
-        self.attempt(allowed, billing.post_invoice, invoice_id, new_date)
+        failure = None if allowed else (Resource.INVOICE, "Only a Draft invoice can be posted")
+        self.expect(failure, billing.post_invoice, invoice_id, new_date)
         if allowed:
             invoice.status = "Posted"
             if new_date is not None:
@@ -417,18 +569,28 @@ class MetricsMachine(RuleBasedStateMachine):
     @rule(invoice_id=invoices)
     def unpost(self, invoice_id: str) -> None:
         invoice = self.model_invoices[invoice_id]
-        allowed = invoice.status == "Posted"
-        self.attempt(allowed, billing.unpost_invoice, invoice_id)
-        if allowed:
+        failure: Failure = None
+        if invoice.status != "Posted":
+            failure = (Resource.INVOICE, "Only a Posted invoice can be unposted")
+        elif invoice.balance != invoice.amount:
+            failure = (Resource.INVOICE, "has payments or credits applied")
+        elif self.memos_from(invoice_id):
+            failure = (Resource.INVOICE, "created from it")
+        self.expect(failure, billing.unpost_invoice, invoice_id)
+        if failure is None:
             invoice.status = "Draft"
             self.changed_metrics(invoice.account)
 
     @rule(invoice_id=invoices)
     def cancel(self, invoice_id: str) -> None:
         invoice = self.model_invoices[invoice_id]
-        allowed = invoice.status == "Draft"
-        self.attempt(allowed, billing.cancel_invoice, invoice_id)
-        if allowed:
+        failure: Failure = None
+        if invoice.status != "Draft":
+            failure = (Resource.INVOICE, "Only a Draft invoice can be canceled")
+        elif self.memos_from(invoice_id):
+            failure = (Resource.INVOICE, "created from it")
+        self.expect(failure, billing.cancel_invoice, invoice_id)
+        if failure is None:
             invoice.status = "Canceled"  # a Draft never counted: no metrics change
 
     # -- subscription orders and bill runs ------------------------------------------------------

@@ -4,9 +4,7 @@ The SDK is synchronous, so these tests are too; their tenant is created with a s
 of their own (the session engine belongs to the event loop of the async tests).
 """
 
-import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -23,48 +21,10 @@ from zuora_sdk import (
 from zuora_sdk.exceptions import ApiException, NotFoundException, UnauthorizedException
 from zuora_sdk.zuora_client import ZuoraClient
 
-from partnerbill.core import auth, db
-from partnerbill.core.tenants import create_tenant
 from tests.helpers import TenantCredentials
 
 # The SDK's generated models use pydantic APIs deprecated in v2; that is the SDK's business.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk")
-
-
-def _make_tenant(database_url: str) -> TenantCredentials:
-    async def work() -> TenantCredentials:
-        engine = db.create_engine(database_url)
-        try:
-            async with engine.begin() as conn:
-                tenant = await create_tenant(conn, f"sdk-{uuid.uuid4().hex[:16]}")
-                credentials = await auth.create_client(conn, tenant, "sdk")
-        finally:
-            await engine.dispose()
-        return TenantCredentials(tenant, credentials.client_id, credentials.client_secret)
-
-    return asyncio.run(work())
-
-
-@pytest.fixture(scope="module")
-def sdk_credentials(database_url: str) -> TenantCredentials:
-    return _make_tenant(database_url)
-
-
-# One SDK client for the module: `stop_auto_auth` waits 5 s for the SDK's refresh thread.
-@pytest.fixture(scope="module")
-def zc(live_server: str, sdk_credentials: TenantCredentials) -> Iterator[ZuoraClient]:
-    cfg = Configuration(host=live_server)
-    client = ZuoraClient(
-        client_id=sdk_credentials.client_id,
-        client_secret=sdk_credentials.client_secret,
-        env=None,
-        config=cfg,
-    )
-    client.initialize()
-    try:
-        yield client
-    finally:
-        client.stop_auto_auth()
 
 
 def _contact() -> CreateAccountContact:

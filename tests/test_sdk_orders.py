@@ -7,19 +7,12 @@ contractedMrr belongs to the subscription owner, the invoice (and so the invoice
 invoice owner (DESIGN §3). Both accounts are non-partner: their metrics are current at once.
 """
 
-import asyncio
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
 import pytest
 import zuora_sdk as sdk
 from zuora_sdk.zuora_client import ZuoraClient
-
-from partnerbill.core import auth, db
-from partnerbill.core.tenants import create_tenant
-from tests.helpers import TenantCredentials
 
 # The SDK's generated models use pydantic APIs deprecated in v2 and type money as float, while
 # money here is Decimal (the SDK sends it as a string): both warnings are the SDK's business.
@@ -31,36 +24,6 @@ pytestmark = [
 UNIT_PRICE = Decimal("19.99")
 QUANTITY = 3
 ORDER_DATE = date(2026, 3, 1)
-
-
-def _make_tenant(database_url: str) -> TenantCredentials:
-    async def work() -> TenantCredentials:
-        engine = db.create_engine(database_url)
-        try:
-            async with engine.begin() as conn:
-                tenant = await create_tenant(conn, f"sdk-orders-{uuid.uuid4().hex[:16]}")
-                credentials = await auth.create_client(conn, tenant, "sdk")
-        finally:
-            await engine.dispose()
-        return TenantCredentials(tenant, credentials.client_id, credentials.client_secret)
-
-    return asyncio.run(work())
-
-
-@pytest.fixture(scope="module")
-def zc(live_server: str, database_url: str) -> Iterator[ZuoraClient]:
-    credentials = _make_tenant(database_url)
-    client = ZuoraClient(
-        client_id=credentials.client_id,
-        client_secret=credentials.client_secret,
-        env=None,
-        config=sdk.Configuration(host=live_server),
-    )
-    client.initialize()
-    try:
-        yield client
-    finally:
-        client.stop_auto_auth()
 
 
 def _money(value: object) -> Decimal:

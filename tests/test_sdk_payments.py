@@ -1,9 +1,6 @@
 """Payments, refunds and credit memos through the official Zuora Python SDK (zuora-sdk) against
 the live server over real HTTP, read back as account metrics through the SDK."""
 
-import asyncio
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -14,7 +11,6 @@ from zuora_sdk import (
     ApplyCreditMemoToInvoice,
     ApplyPaymentInvoiceApplication,
     ApplyPaymentRequest,
-    Configuration,
     CreateAccountContact,
     CreateAccountRequest,
     CreateCreditMemoFromInvoiceRequest,
@@ -30,41 +26,7 @@ from zuora_sdk import (
 from zuora_sdk.exceptions import ApiException
 from zuora_sdk.zuora_client import ZuoraClient
 
-from partnerbill.core import auth, db
-from partnerbill.core.tenants import create_tenant
-from tests.helpers import TenantCredentials
-
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk")
-
-
-def _make_tenant(database_url: str) -> TenantCredentials:
-    async def work() -> TenantCredentials:
-        engine = db.create_engine(database_url)
-        try:
-            async with engine.begin() as conn:
-                tenant = await create_tenant(conn, f"sdk-pay-{uuid.uuid4().hex[:16]}")
-                credentials = await auth.create_client(conn, tenant, "sdk")
-        finally:
-            await engine.dispose()
-        return TenantCredentials(tenant, credentials.client_id, credentials.client_secret)
-
-    return asyncio.run(work())
-
-
-@pytest.fixture(scope="module")
-def zc(live_server: str, database_url: str) -> Iterator[ZuoraClient]:
-    credentials = _make_tenant(database_url)
-    client = ZuoraClient(
-        client_id=credentials.client_id,
-        client_secret=credentials.client_secret,
-        env=None,
-        config=Configuration(host=live_server),
-    )
-    client.initialize()
-    try:
-        yield client
-    finally:
-        client.stop_auto_auth()
 
 
 def money(value: object) -> Decimal:
