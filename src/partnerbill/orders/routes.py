@@ -66,9 +66,9 @@ async def create_order_asynchronously(
 
 @router.get("/v1/async-jobs/{job_id}")
 async def get_async_job(job_id: str, tenant: CurrentTenant) -> dict[str, Any]:
-    """Status Processing | Failed (with `errors`) | Completed (with `result`). The zuora-sdk cannot
-    parse a non-null `result` (its oneOf matches twice): read this with
-    `get_job_status_and_response_without_preload_content` or poll `GET /v1/orders/{number}`."""
+    """Status Processing | Failed (with `errors`) | Completed (with `result`, Zuora's shape).
+    zuora-sdk 3.21 cannot parse a non-null `result` (its oneOf matches twice); see the README
+    for how to read it."""
     async with transaction() as conn:
         job = (
             await conn.execute(
