@@ -6,18 +6,18 @@ Each order creates one subscription for its own partner subscription owner and b
 same transaction for the non-partner owner (serialized on its metrics row), in the change log for
 the partner. Drives a running server on loopback; every loop is bounded by its count.
 
-    .venv/bin/python bench/orders_and_bill_run.py --client-id ID --client-secret SECRET \
+    .venv/bin/python -m bench.orders_and_bill_run --client-id ID --client-secret SECRET \
         [--url http://127.0.0.1:8000] [--orders 320] [--clients 32] [--subscriptions 1000]
 """
 
 import argparse
 import asyncio
-import json
 import time
-from decimal import Decimal
 from typing import Any
 
 import httpx
+
+from bench.common import account, call, connect, in_parallel
 
 PRODUCT = {"Name": "Bench", "EffectiveStartDate": "2020-01-01", "EffectiveEndDate": "2099-12-31"}
 CHARGE = {
@@ -32,26 +32,6 @@ CHARGE = {
         "ProductRatePlanChargeTier": [{"Currency": "USD", "Price": "10"}]
     },
 }
-
-
-async def _post(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = await http.post(path, json=body)
-    payload: dict[str, Any] = json.loads(response.content, parse_float=Decimal)
-    return payload
-
-
-async def _account(http: httpx.AsyncClient, name: str, partner: bool) -> dict[str, Any]:
-    return await _post(
-        http,
-        "/v1/accounts",
-        {
-            "name": name,
-            "currency": "USD",
-            "billCycleDay": 1,
-            "billToContact": {"firstName": "Bench", "lastName": "Mark"},
-            "partnerAccount": partner,
-        },
-    )
 
 
 def _order(owner: str, invoice_owner: str, plan_id: str, run_billing: bool) -> dict[str, Any]:
@@ -86,51 +66,35 @@ async def _orders(
     clients: int,
     run_billing: bool,
 ) -> tuple[float, dict[str, int]]:
-    """Send `count` orders from `clients` workers; (orders/s, failures by reason code)."""
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
-        queue.put_nowait(i)
-    failures: dict[str, int] = {}
+    """`count` orders from `clients` parallel clients: (orders/s, failures by reason code)."""
 
-    async def client() -> None:
-        while not queue.empty():
-            i = queue.get_nowait()
-            result = await _post(
-                http,
-                "/v1/orders",
-                _order(owners[i % len(owners)], invoice_owner, plan_id, run_billing),
-            )
-            if result.get("success") is not True:
-                code = str(result.get("reasons", [{}])[0].get("code"))
-                failures[code] = failures.get(code, 0) + 1
+    async def order(i: int) -> dict[str, Any]:
+        body = _order(owners[i % len(owners)], invoice_owner, plan_id, run_billing)
+        return await call(http, "POST", "/v1/orders", body)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return count / (time.perf_counter() - started), failures
+    return await in_parallel(count, clients, order)
 
 
 async def main(args: argparse.Namespace) -> None:
-    limits = httpx.Limits(max_connections=args.clients + 4)
-    async with httpx.AsyncClient(base_url=args.url, timeout=120, limits=limits) as http:
-        token = (
-            await http.post(
-                "/oauth/token",
-                data={"client_id": args.client_id, "client_secret": args.client_secret},
-            )
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
-        product = await _post(http, "/v1/object/product", PRODUCT)
-        plan = await _post(
-            http, "/v1/object/product-rate-plan", {"Name": "Monthly", "ProductId": product["Id"]}
+    async with connect(args.url, args.client_id, args.client_secret, args.clients) as http:
+        product = await call(http, "POST", "/v1/object/product", PRODUCT)
+        plan = await call(
+            http,
+            "POST",
+            "/v1/object/product-rate-plan",
+            {"Name": "Monthly", "ProductId": product["Id"]},
         )
-        await _post(
-            http, "/v1/object/product-rate-plan-charge", {**CHARGE, "ProductRatePlanId": plan["Id"]}
+        await call(
+            http,
+            "POST",
+            "/v1/object/product-rate-plan-charge",
+            {**CHARGE, "ProductRatePlanId": plan["Id"]},
         )
         owners = [
-            (await _account(http, f"Owner {i}", True))["accountNumber"] for i in range(args.clients)
+            (await account(http, f"Owner {i}", True))["accountNumber"] for i in range(args.clients)
         ]
-        partner = (await _account(http, "Partner invoice owner", True))["accountNumber"]
-        plain = (await _account(http, "Non-partner invoice owner", False))["accountNumber"]
+        partner = (await account(http, "Partner invoice owner", True))["accountNumber"]
+        plain = (await account(http, "Non-partner invoice owner", False))["accountNumber"]
         rates: dict[str, list[float]] = {"partner": [], "non-partner": []}
         errors: dict[str, dict[str, int]] = {"partner": {}, "non-partner": {}}
         for _ in range(args.rounds):  # interleaved: the machine is shared and noisy
@@ -150,7 +114,7 @@ async def main(args: argparse.Namespace) -> None:
         ratio = [p / n for p, n in zip(rates["partner"], rates["non-partner"], strict=True)]
         print("partner / non-partner ratio per round: " + ", ".join(f"{r:.2f}" for r in ratio))
 
-        reseller = await _account(http, "Bill run invoice owner", True)
+        reseller = await account(http, "Bill run invoice owner", True)
         await _orders(
             http,
             owners,
@@ -160,8 +124,9 @@ async def main(args: argparse.Namespace) -> None:
             args.clients,
             False,
         )
-        run = await _post(
+        run = await call(
             http,
+            "POST",
             "/v1/bill-runs",
             {
                 "targetDate": "2026-01-01",
@@ -173,7 +138,7 @@ async def main(args: argparse.Namespace) -> None:
         deadline = started + 600
         while run["status"] in ("Pending", "Processing") and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
-            run = json.loads((await http.get(f"/v1/bill-runs/{run['id']}")).content)
+            run = await call(http, "GET", f"/v1/bill-runs/{run['id']}")
         print(
             f"bill run over {args.subscriptions} subscriptions: {run['status']} in "
             f"{time.perf_counter() - started:.2f} s (defer to done, polled every 50 ms; "
