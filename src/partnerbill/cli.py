@@ -222,6 +222,60 @@ def serve(
             worker_process.wait(timeout=30)
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+BENCH_SCENARIOS = ("hot-account", "ceiling", "reads")
+
+
+@app.command("bench")
+def bench(
+    scenario: Annotated[str, typer.Argument(help=f"One of: {', '.join(BENCH_SCENARIOS)}.")],
+    url: Annotated[
+        str | None,
+        typer.Option(help="A running server on 127.0.0.1 (default: start one for the run)."),
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="OAuth client (default: a fresh tenant and client).")
+    ] = None,
+    client_secret: Annotated[str | None, typer.Option()] = None,
+    seconds: Annotated[float | None, typer.Option(help="Seconds per variant (10).")] = None,
+    clients: Annotated[int | None, typer.Option(help="Parallel clients (32).")] = None,
+    rounds: Annotated[int | None, typer.Option(help="Interleaved rounds (3).")] = None,
+    tiny: Annotated[
+        bool, typer.Option(help="Smoke sizes: 2 clients, 1 s per variant, 1 round.")
+    ] = False,
+    results_dir: Annotated[
+        Path | None, typer.Option(help="Where results go (default: bench/results).")
+    ] = None,
+) -> None:
+    """Measure a scenario of issue 5 on a live server; writes JSON, Markdown and a PNG plot.
+
+    Fails (exit 1) when an account's metrics differ from `recompute` after the load.
+    """
+    if not (CHECKOUT / "bench" / "harness.py").exists():
+        console.print("[red]bench runs from a source checkout (bench/ beside src/).[/red]")
+        raise typer.Exit(2)
+    if str(CHECKOUT) not in sys.path:
+        sys.path.insert(0, str(CHECKOUT))
+    from bench import harness
+
+    code = harness.main(
+        scenario,
+        url=url,
+        client_id=client_id,
+        client_secret=client_secret,
+        seconds=seconds,
+        clients=clients,
+        rounds=rounds,
+        tiny=tiny,
+        results_dir=results_dir,
+        # The command line as typed, for the result files (a secret given is not written out).
+        command=" ".join(
+            ["partnerbill", *("***" if arg == client_secret else arg for arg in sys.argv[1:])]
+        ),
+    )
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,18 @@
+"""Benchmark scenarios of issue 5, each a module with `NAME`, `DESCRIPTION` and
+`async def run(bench) -> targets`; `partnerbill bench NAME` selects one."""
+
+from importlib import import_module
+from types import ModuleType
+
+# CLI name -> module under bench.scenarios
+SCENARIOS = {
+    "hot-account": "hot_account",
+    "ceiling": "ceiling",
+    "reads": "reads",
+}
+
+
+def get_scenario(name: str) -> ModuleType:
+    if name not in SCENARIOS:
+        raise SystemExit(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)}")
+    return import_module(f"bench.scenarios.{SCENARIOS[name]}")
