@@ -40,6 +40,7 @@ class WritableAccount:
     payment_term: str
     partner_account: bool
     status: str
+    bill_cycle_day: int  # 0: AutoSet
 
 
 def _key_clause(tenant: Tenant, key: str) -> Any:
@@ -65,6 +66,7 @@ async def lock_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> Wri
                 accounts.c.payment_term,
                 accounts.c.partner_account,
                 accounts.c.status,
+                accounts.c.bill_cycle_day,
             )
             .where(_key_clause(tenant, key))
             .with_for_update(key_share=True, read=True)

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.accounts import service as accounts
 from partnerbill.accounts.schemas import CreateAccountRequest
 from partnerbill.accounts.service import WritableAccount, lock_for_write
-from partnerbill.accounts.tables import accounts as accounts_table
 from partnerbill.billing.engine import BilledInvoice, bill, subscription_batches
 from partnerbill.catalog.enums import ChargeType, PriceFormat, Tier
 from partnerbill.catalog.service import CatalogRatePlan, load_rate_plans
@@ -60,15 +59,6 @@ async def _account(
         state.accounts_by_key[account.id] = account
         state.accounts_by_key[account.account_number] = account
     return state.accounts_by_key[key]
-
-
-async def _bill_cycle_day(conn: AsyncConnection, tenant: Tenant, account_id: str) -> int:
-    day = await conn.scalar(
-        select(accounts_table.c.bill_cycle_day).where(
-            accounts_table.c.tenant_id == tenant.id, accounts_table.c.id == account_id
-        )
-    )
-    return int(day or 0)
 
 
 def _dates(action: OrderAction, order_date: date) -> ActionDates:
@@ -179,7 +169,7 @@ async def _create_subscription(
             number=create.subscription_number,
             owner=owner,
             invoice_owner=invoice_owner,
-            invoice_owner_bill_cycle_day=await _bill_cycle_day(conn, tenant, invoice_owner.id),
+            invoice_owner_bill_cycle_day=invoice_owner.bill_cycle_day,
             term_type=term_type,
             initial_term=terms.initial_term.period if terms else None,
             initial_term_period_type=terms.initial_term.period_type if terms else None,
@@ -232,7 +222,7 @@ async def _amend(
                 plans,
                 currency=sub["currency"],
                 dates=dates,
-                invoice_owner_bill_cycle_day=await _bill_cycle_day(conn, tenant, invoice_owner.id),
+                invoice_owner_bill_cycle_day=invoice_owner.bill_cycle_day,
                 subscription_start=sub["contract_effective_date"],
                 change_type="Add",
             )
