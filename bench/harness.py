@@ -93,6 +93,8 @@ class BenchConfig:
     client_secret: str | None = None
     results_dir: Path = RESULTS_DIR
     api_workers: int | None = None
+    invoices: int | None = None  # migration: invoices per variant
+    sizes: str | None = None  # growth: account sizes, comma-separated
 
     @classmethod
     def build(
@@ -1063,6 +1065,8 @@ def main(
     rounds: int | None = None,
     tiny: bool = False,
     results_dir: Path | None = None,
+    invoices: int | None = None,
+    sizes: str | None = None,
     command: str = "",
 ) -> int:
     """The CLI entry: run the scenario, return the exit code (1 when reconciliation failed)."""
@@ -1078,6 +1082,8 @@ def main(
         url=url,
         client_id=client_id,
         client_secret=client_secret,
+        invoices=invoices,
+        sizes=sizes,
         results_dir=results_dir,
     )
     result = run(config, scenario, command or f"partnerbill bench {scenario_name}")

@@ -9,6 +9,12 @@ SCENARIOS = {
     "hot-account": "hot_account",
     "ceiling": "ceiling",
     "reads": "reads",
+    "reseller": "reseller",
+    "distributor": "distributor",
+    "owner-transfer": "owner_transfer",
+    "mixed": "mixed",
+    "migration": "migration",
+    "growth": "growth",
 }
 
 

@@ -223,7 +223,17 @@ def serve(
 
 
 CHECKOUT = Path(__file__).resolve().parents[2]
-BENCH_SCENARIOS = ("hot-account", "ceiling", "reads")
+BENCH_SCENARIOS = (
+    "hot-account",
+    "ceiling",
+    "reads",
+    "reseller",
+    "distributor",
+    "migration",
+    "owner-transfer",
+    "mixed",
+    "growth",
+)
 
 
 @app.command("bench")
@@ -245,6 +255,12 @@ def bench(
     ] = False,
     results_dir: Annotated[
         Path | None, typer.Option(help="Where results go (default: bench/results).")
+    ] = None,
+    invoices: Annotated[
+        int | None, typer.Option(help="migration: invoices per variant (200,000).")
+    ] = None,
+    sizes: Annotated[
+        str | None, typer.Option(help="growth: account sizes, e.g. 0,10000,100000,200000.")
     ] = None,
 ) -> None:
     """Measure a scenario of issue 5 on a live server; writes JSON, Markdown and a PNG plot.
@@ -268,6 +284,8 @@ def bench(
         rounds=rounds,
         tiny=tiny,
         results_dir=results_dir,
+        invoices=invoices,
+        sizes=sizes,
         # The command line as typed, for the result files (a secret given is not written out).
         command=" ".join(
             ["partnerbill", *("***" if arg == client_secret else arg for arg in sys.argv[1:])]
