@@ -42,6 +42,8 @@ from partnerbill.subscriptions.tables import subscriptions
 
 DEFAULT_PAGE_SIZE = 20
 UNIT_PRICE_MAX_DECIMALS = 9
+# PostgreSQL takes at most 65,535 bind parameters in one statement; stay well below.
+MAX_PARAMETERS_PER_STATEMENT = 30_000
 
 
 @dataclass(slots=True)
@@ -260,12 +262,30 @@ async def _assign_numbers(
         invoice.row["invoice_number"] = f"INV{number:08d}"
 
 
+def _statement_chunks(prepared: Sequence[PreparedInvoice]) -> list[list[PreparedInvoice]]:
+    """Invoices grouped so that one statement stays under `MAX_PARAMETERS_PER_STATEMENT`."""
+    chunks: list[list[PreparedInvoice]] = [[]]
+    parameters = 0
+    for invoice in prepared:
+        needed = len(invoice.row) + sum(len(item) for item in invoice.items)
+        if chunks[-1] and parameters + needed > MAX_PARAMETERS_PER_STATEMENT:
+            chunks.append([])
+            parameters = 0
+        chunks[-1].append(invoice)
+        parameters += needed
+    return chunks
+
+
 async def _insert(conn: AsyncConnection, prepared: Sequence[PreparedInvoice]) -> None:
+    """Invoices and their items in one statement (a data-modifying CTE) per chunk: one round trip
+    and one multi-row VALUES instead of a row-by-row executemany per table."""
     if not prepared:
         return
     try:
-        await conn.execute(insert(invoices), [p.row for p in prepared])
-        await conn.execute(insert(invoice_items), [i for p in prepared for i in p.items])
+        for chunk in _statement_chunks(prepared):
+            new_invoices = insert(invoices).values([p.row for p in chunk]).cte("new_invoices")
+            items = [item for p in chunk for item in p.items]
+            await conn.execute(insert(invoice_items).values(items).add_cte(new_invoices))
     except IntegrityError as exc:
         # Lost a race for a chosen invoice number (the pre-check saw it free).
         raise business_rule(
