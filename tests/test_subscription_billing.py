@@ -1385,3 +1385,30 @@ async def test_a_bill_run_by_bill_cycle_day_and_batch_bills_only_matching_accoun
 
     nothing_left = await run(billCycleDay="AllBillCycleDays")
     assert nothing_left["status"] == "Completed" and nothing_left["invoiceCount"] == 0
+
+
+async def test_a_bill_run_left_processing_by_a_dead_worker_runs_again(api: ApiClient) -> None:
+    """A worker killed mid-run rolls its billing back but leaves the run Processing; the job's
+    retry (stalled-job recovery) must bill it, exactly once."""
+    plan = await rate_plan(api, recurring_charge("10.00"))
+    account = await new_account(api)
+    await api.ok("POST", "/v1/orders", order_body(account["accountNumber"], plan, "2026-01-01"))
+    created = await api.ok(
+        "POST",
+        "/v1/bill-runs",
+        {
+            "targetDate": "2026-01-01",
+            "billRunFilters": [{"filterType": "Account", "accountId": account["accountId"]}],
+        },
+    )
+    async with db.get_engine().begin() as conn:
+        await conn.execute(
+            text("UPDATE bill_runs SET status = 'Processing' WHERE tenant_id = :t AND id = :r"),
+            {"t": api.tenant.id, "r": created["id"]},
+        )
+    await execute_bill_run(api.tenant, created["id"])
+    run = await api.ok("GET", f"/v1/bill-runs/{created['id']}")
+    assert run["status"] == "Completed" and run["invoiceCount"] == 1, run
+    await execute_bill_run(api.tenant, created["id"])  # a second delivery changes nothing
+    assert (await api.ok("GET", f"/v1/bill-runs/{created['id']}"))["invoiceCount"] == 1
+    assert len(await run_invoices(api, created["id"])) == 1

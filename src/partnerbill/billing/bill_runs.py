@@ -167,7 +167,9 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
         run = (
             await conn.execute(
                 update(bill_runs)
-                .where(where, bill_runs.c.status == "Pending")
+                # Processing too: a worker that died mid-run rolled its billing back, and the
+                # stalled-job recovery runs the job again.
+                .where(where, bill_runs.c.status.in_(("Pending", "Processing")))
                 .values(status="Processing", updated_at=func.now())
                 .returning(*bill_runs.c)
             )

@@ -1,5 +1,7 @@
 """Asynchronous orders: the job behind `POST /v1/async/orders`."""
 
+from typing import Any
+
 import structlog
 from procrastinate import Blueprint
 from sqlalchemy import func, select, update
@@ -42,15 +44,20 @@ async def process_async_order(tenant_id: str, tenant_number: int, job_id: str) -
             )
         return "Completed"
     except ZuoraError as error:
-        async with transaction() as conn:
-            await conn.execute(
-                update(async_jobs)
-                .where(where)
-                .values(
-                    status="Failed",
-                    errors="; ".join(reason.message for reason in error.reasons),
-                    updated_at=func.now(),
-                )
-            )
+        await _fail(where, "; ".join(reason.message for reason in error.reasons))
         log.info("async_order_failed", job_id=job_id, reason=error.reasons[0].message)
         return "Failed"
+    except Exception:
+        # Not the order's fault: the job fails (procrastinate records why) and so does the
+        # client's view of it, instead of staying Processing for ever.
+        await _fail(where, "Internal error while processing the order; submit it again.")
+        raise
+
+
+async def _fail(where: Any, errors: str) -> None:
+    async with transaction() as conn:
+        await conn.execute(
+            update(async_jobs)
+            .where(where)
+            .values(status="Failed", errors=errors, updated_at=func.now())
+        )
