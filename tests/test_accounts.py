@@ -7,9 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
-from partnerbill.core import auth
+from partnerbill.core import auth, db
 from partnerbill.core.tenants import create_tenant
+from partnerbill.metrics.service import PENDING_COUNT_CAP
 from tests.helpers import ApiClient, TenantCredentials, invoice_body, tenant_rows
 
 ID = re.compile(r"^[0-9a-f]{32}$")
@@ -554,3 +556,20 @@ async def test_switching_to_partner_stamps_last_metrics_update_and_defers(api: A
     assert (await api.metrics(number))["totalInvoiceBalance"] == Decimal("3")
     await api.refresh(number)
     assert (await api.metrics(number))["totalInvoiceBalance"] == Decimal("7")
+
+
+async def test_pending_change_count_is_capped(api: ApiClient) -> None:
+    """A hot partner account's pending changes are counted up to a cap, which is reported."""
+    created = await api.create_account(partner=True)
+    async with db.get_engine().begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO metrics_changes (tenant_id, account_id) "
+                "SELECT :t, :a FROM generate_series(1, :n)"
+            ),
+            {"t": api.tenant.id, "a": created["accountId"], "n": PENDING_COUNT_CAP + 5},
+        )
+    freshness = (await get_account(api, created["accountNumber"]))["metricsFreshness"]
+    assert freshness["pendingChanges"] == PENDING_COUNT_CAP
+    assert freshness["pendingChangesCapped"] is True
+    assert freshness["oldestPendingChange"] is not None

@@ -39,8 +39,10 @@ from partnerbill.metrics.tables import account_metrics, metrics_changes
 from partnerbill.payments.tables import payments
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 
-# Counting more pending changes than this is not worth a slow read; the cap is reported.
-PENDING_COUNT_CAP = 100_000
+# A hot partner account gathers thousands of changes between refreshes; counting past this costs
+# every account read more than the exact figure tells (reads stay fast under write load). The cap
+# is reported (`pendingChangesCapped`).
+PENDING_COUNT_CAP = 10_000
 # Accounts refreshed by one scheduler tick; the rest wait for the next tick.
 REFRESH_ACCOUNTS_PER_TICK = 1_000
 # A due check this early still counts, so a 60 s interval is served by a 60 s tick.
