@@ -18,7 +18,7 @@ payments; the account never beyond `FOR KEY SHARE`.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from partnerbill.accounts.tables import accounts
 from partnerbill.billing.service import lock_invoice
 from partnerbill.billing.tables import invoice_items
 from partnerbill.catalog.tables import product_rate_plan_charges
+from partnerbill.core.clock import today
 from partnerbill.core.errors import (
     Resource,
     ZuoraError,
@@ -94,10 +95,6 @@ DEBIT = MemoKind(
 )
 
 
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
 # --- create ------------------------------------------------------------------------------------
 
 
@@ -139,7 +136,7 @@ def _memo_row(
     referred_invoice_id: str | None,
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
-    memo_date = request.effective_date or _today()
+    memo_date = request.effective_date or today()
     amount = sum((item["amount"] for item in items), ZERO)
     row: dict[str, Any] = {
         "tenant_id": tenant.id,
@@ -533,7 +530,7 @@ async def apply_credit_memo(
         unapplied=memo["amount"] - memo["applied_amount"] - memo["refund_amount"],
         targets=targets,
         allocations=allocations,
-        effective_date=request.effective_date or _today(),
+        effective_date=request.effective_date or today(),
         direction=direction,
         resource=CREDIT.resource,
     )
@@ -585,7 +582,7 @@ async def refund_credit_memo(
         "status": "Processed",
         "type": request.type,
         "method_type": request.method_type,
-        "refund_date": request.refund_date or _today(),
+        "refund_date": request.refund_date or today(),
         "reason_code": request.reason_code,
         "reference_id": request.reference_id,
         "comment": request.comment,

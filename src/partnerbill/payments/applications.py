@@ -86,32 +86,30 @@ async def lock_targets(
             "invoices",
             f"at most {MAX_APPLICATIONS_PER_REQUEST} applications per request.",
         )
-    resolved: dict[tuple[str, str], str] = {}
-    for allocation in allocations:
-        table, number, kind = _TARGETS[allocation.target_type]
-        target_id = await conn.scalar(
-            select(table.c.id).where(
+    # One statement per document type, invoices first, each locking in id order: every request
+    # locks targets in the same (type, id) order, so two of them never wait on each other.
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for target_type, (table, number, _) in _TARGETS.items():
+        keys = [a.key for a in allocations if a.target_type == target_type]
+        if not keys:
+            continue
+        rows = await conn.execute(
+            select(table)
+            .where(
                 table.c.tenant_id == tenant.id,
-                (table.c.id == allocation.key) | (table.c[number] == allocation.key),
+                table.c.id.in_(keys) | table.c[number].in_(keys),
             )
+            .order_by(table.c.id)
+            .with_for_update()
         )
-        if target_id is None:
-            raise not_found(Resource.GENERIC, kind, allocation.key)
-        resolved[(allocation.target_type, allocation.key)] = target_id
-    locked: dict[str, dict[str, Any]] = {}
-    for target_type, target_id in sorted(
-        {(t, i) for (t, _), i in resolved.items()}, key=lambda pair: pair[1]
-    ):
-        table, number, _ = _TARGETS[target_type]
-        row = (
-            await conn.execute(
-                select(table)
-                .where(table.c.tenant_id == tenant.id, table.c.id == target_id)
-                .with_for_update()
-            )
-        ).one()
-        locked[target_id] = {**row._mapping, "type": target_type, "number": row._mapping[number]}
-    return {key: locked[target_id] for key, target_id in resolved.items()}
+        for row in rows:
+            target = {**row._mapping, "type": target_type, "number": row._mapping[number]}
+            found[(target_type, target["id"])] = target
+            found[(target_type, target["number"])] = target
+    for allocation in allocations:
+        if (allocation.target_type, allocation.key) not in found:
+            raise not_found(Resource.GENERIC, _TARGETS[allocation.target_type][2], allocation.key)
+    return {(a.target_type, a.key): found[(a.target_type, a.key)] for a in allocations}
 
 
 async def applications_of(

@@ -8,7 +8,6 @@ unapplied amount. Applied + unapplied + refunded always equals the amount.
 """
 
 from collections.abc import Mapping
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import WritableAccount, lock_for_write
+from partnerbill.core.clock import today
 from partnerbill.core.errors import Resource, business_rule, missing_field, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
@@ -107,7 +107,7 @@ async def create_payment(
     if number is None:
         (sequence,) = await next_numbers(conn, tenant, "payment_number", 1)
         number = f"P-{sequence:08d}"
-    effective = request.effective_date or await _today(conn)
+    effective = request.effective_date or today()
     payment = {
         "tenant_id": tenant.id,
         "id": payment_id,
@@ -145,12 +145,6 @@ async def create_payment(
     delta.payments_changed = True
     await touch(conn, tenant, [delta])
     return payment_json(row._mapping, account.account_number)
-
-
-async def _today(conn: AsyncConnection) -> date:
-    today = await conn.scalar(select(func.current_date()))
-    assert isinstance(today, date)
-    return today
 
 
 async def _lock_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
@@ -207,7 +201,7 @@ async def apply_payment(
         unapplied=_unapplied(payment),
         targets=targets,
         allocations=allocations,
-        effective_date=request.effective_date or await _today(conn),
+        effective_date=request.effective_date or today(),
         direction=1 if direction > 0 else -1,
         resource=PAYMENT,
     )
@@ -249,7 +243,7 @@ async def refund_payment(
                 status="Processed",
                 type=request.type,
                 method_type=request.method_type,
-                refund_date=request.refund_date or await _today(conn),
+                refund_date=request.refund_date or today(),
                 reason_code=request.reason_code,
                 reference_id=request.reference_id,
                 comment=request.comment,
@@ -321,7 +315,7 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
         unapplied=unapplied,
         targets=targets,
         allocations=allocations,
-        effective_date=await _today(conn),
+        effective_date=today(),
         direction=-1,
         resource=PAYMENT,
     )

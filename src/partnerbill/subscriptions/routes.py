@@ -5,12 +5,13 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import lock_for_write
 from partnerbill.accounts.tables import accounts
 from partnerbill.core.auth import CurrentTenant
+from partnerbill.core.clock import today
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
@@ -186,12 +187,12 @@ async def _amend(
         )
         if owner_number is None:
             raise not_found(Resource.SUBSCRIPTION, "subscription", key)
-        today = order_date or await conn.scalar(select(func.current_date()))
+        order_day = order_date or today()
         order = await _order(
             conn,
             tenant,
             {
-                "orderDate": today,
+                "orderDate": order_day,
                 "existingAccountNumber": owner_number,
                 "subscriptions": [{"subscriptionNumber": key, "orderActions": [action]}],
                 "processingOptions": {"runBilling": run_billing},
