@@ -186,9 +186,12 @@ async def bill(
     post: bool,
     excluded: Iterable[ChargeType] = (),
     bill_run_id: str | None = None,
-    source_type: str = "Subscription",
+    deltas: list[MetricsDelta] | None = None,
 ) -> list[BilledInvoice]:
-    """Bill the subscriptions whose ids `batches` yields, up to `target_date`."""
+    """Bill the subscriptions whose ids `batches` yields, up to `target_date`.
+
+    Posted invoices are reported to their owners through `touch`, or appended to `deltas` when
+    given, for a caller that reports its own changes in the same `touch` (one lock order)."""
     excluded_types = {t.value for t in excluded}
     owners: dict[str, WritableAccount] = {}
     open_invoices: dict[tuple[str, str | None], _Invoice] = {}
@@ -244,7 +247,6 @@ async def bill(
             now,
             bill_run_id,
             target_date,
-            source_type,
         )
         items = []
         for key, lines in batch_lines.items():
@@ -271,7 +273,7 @@ async def bill(
                 .values(charged_through_date=bindparam("through")),
                 charged_through,
             )
-    return await _finish(conn, tenant, list(open_invoices.values()), post)
+    return await _finish(conn, tenant, list(open_invoices.values()), post, deltas)
 
 
 async def _open_invoices(
@@ -284,7 +286,6 @@ async def _open_invoices(
     now: datetime,
     bill_run_id: str | None,
     target_date: date,
-    source_type: str,
 ) -> None:
     """Insert a Draft header for each invoice this batch needs and no earlier batch opened."""
     new_keys = sorted(
@@ -307,7 +308,7 @@ async def _open_invoices(
                 "invoice_number": invoice.number,
                 "account_id": account.id,
                 "status": "Draft",
-                "source_type": source_type,
+                "source_type": "Subscription",
                 "currency": account.currency,
                 "invoice_date": invoice_date,
                 "due_date": invoice_date + timedelta(days=payment_term_days(account.payment_term)),
@@ -324,7 +325,11 @@ async def _open_invoices(
 
 
 async def _finish(
-    conn: AsyncConnection, tenant: Tenant, built: list[_Invoice], post: bool
+    conn: AsyncConnection,
+    tenant: Tenant,
+    built: list[_Invoice],
+    post: bool,
+    deltas: list[MetricsDelta] | None,
 ) -> list[BilledInvoice]:
     """Write each invoice's total; post them (and report to their owners) when asked."""
     if not built:
@@ -342,19 +347,19 @@ async def _finish(
         [{"invoice_id": i.id, "total": i.amount} for i in built],
     )
     if post:
-        await touch(
-            conn,
-            tenant,
-            [
-                MetricsDelta(
-                    account_id=i.account.id,
-                    partner_account=i.account.partner_account,
-                    total_invoice_balance=i.amount,
-                    posted_invoice_date=i.invoice_date,
-                )
-                for i in built
-            ],
-        )
+        posted = [
+            MetricsDelta(
+                account_id=i.account.id,
+                partner_account=i.account.partner_account,
+                total_invoice_balance=i.amount,
+                posted_invoice_date=i.invoice_date,
+            )
+            for i in built
+        ]
+        if deltas is None:
+            await touch(conn, tenant, posted)
+        else:
+            deltas.extend(posted)
     return [BilledInvoice(i.id, i.number, i.account.id, i.amount) for i in built]
 
 

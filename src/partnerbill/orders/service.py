@@ -86,19 +86,21 @@ async def _catalog(
 
 
 async def _track(
-    conn: AsyncConnection, tenant: Tenant, state: _OrderState, key: str
-) -> dict[str, Any]:
-    """Lock an existing subscription for this order and remember its contribution before."""
-    for sub in state.touched.values():
-        if key in (sub["id"], sub["version_id"], sub["subscription_number"]):
-            return sub
-    sub = await subs.lock_subscription(conn, tenant, key)
-    state.touched[sub["id"]] = sub
-    before = await subs.account_cmrr_contribution(conn, tenant, [sub["id"]])
-    state.mrr_before[sub["id"]] = (sub["account_id"], before[sub["id"]])
-    await _account(conn, tenant, state, sub["account_id"])
-    await _account(conn, tenant, state, sub["invoice_owner_account_id"])
-    return sub
+    conn: AsyncConnection, tenant: Tenant, state: _OrderState, keys: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Lock the existing subscriptions the order names, all at once in id order, and remember
+    their contractedMrr contributions before the order; keyed by the request's keys."""
+    locked = await subs.lock_subscriptions(conn, tenant, keys)
+    for sub in locked.values():
+        state.touched[sub["id"]] = sub
+    ids = list(state.touched)
+    before = await subs.account_cmrr_contribution(conn, tenant, ids)
+    for subscription_id in ids:
+        sub = state.touched[subscription_id]
+        state.mrr_before[subscription_id] = (sub["account_id"], before[subscription_id])
+        await _account(conn, tenant, state, sub["account_id"])
+        await _account(conn, tenant, state, sub["invoice_owner_account_id"])
+    return locked
 
 
 async def _version(
@@ -555,11 +557,17 @@ async def create_order(
     if order_number is None:
         (sequence,) = await next_numbers(conn, tenant, "order_number", 1)
         order_number = f"O-{sequence:08d}"
+    existing = await _track(
+        conn,
+        tenant,
+        state,
+        [e.subscription_number for e in request.subscriptions if e.subscription_number],
+    )
     in_order: list[str] = []
     for s_index, entry in enumerate(request.subscriptions):
         sub: dict[str, Any] | None = None
         if entry.subscription_number is not None:
-            sub = await _track(conn, tenant, state, entry.subscription_number)
+            sub = existing[entry.subscription_number]
         for a_index, action in enumerate(entry.order_actions):
             where = f"subscriptions[{s_index}].orderActions[{a_index}]"
             if action.type == "CreateSubscription":
@@ -581,8 +589,11 @@ async def create_order(
         assert sub is not None
         if sub["id"] not in in_order:
             in_order.append(sub["id"])
-    await _touch_owners(conn, tenant, state)
-    invoices = await _run_billing(conn, tenant, request, in_order)
+    # One `touch` for the owners' and the billing's changes: metrics rows locked once, in one
+    # order (two touches could take two accounts' rows in opposite orders).
+    deltas = await _owner_deltas(conn, tenant, state)
+    invoices = await _run_billing(conn, tenant, request, in_order, deltas)
+    await touch(conn, tenant, deltas)
     response = _response(
         state, order_account, order_id, order_number, in_order, invoices, return_ids
     )
@@ -605,7 +616,10 @@ async def create_order(
     return response
 
 
-async def _touch_owners(conn: AsyncConnection, tenant: Tenant, state: _OrderState) -> None:
+async def _owner_deltas(
+    conn: AsyncConnection, tenant: Tenant, state: _OrderState
+) -> list[MetricsDelta]:
+    """contractedMrr changes of the subscription owners (old and new ones of a transfer)."""
     after = await subs.account_cmrr_contribution(conn, tenant, list(state.touched))
     deltas: list[MetricsDelta] = []
     for subscription_id, sub in state.touched.items():
@@ -627,11 +641,15 @@ async def _touch_owners(conn: AsyncConnection, tenant: Tenant, state: _OrderStat
         deltas.append(
             MetricsDelta(account_id=invoice_owner.id, partner_account=invoice_owner.partner_account)
         )
-    await touch(conn, tenant, deltas)
+    return deltas
 
 
 async def _run_billing(
-    conn: AsyncConnection, tenant: Tenant, request: CreateOrderRequest, subscription_ids: list[str]
+    conn: AsyncConnection,
+    tenant: Tenant,
+    request: CreateOrderRequest,
+    subscription_ids: list[str],
+    deltas: list[MetricsDelta],
 ) -> list[BilledInvoice]:
     options = request.processing_options
     if options is None or not options.run_billing:
@@ -646,7 +664,7 @@ async def _run_billing(
         invoice_date=(billing.document_date if billing else None) or target,
         post=not (billing.generate_draft_invoice if billing else False),
         excluded=[ChargeType(t) for t in (billing.charge_type_to_exclude if billing else [])],
-        source_type="Subscription",
+        deltas=deltas,
     )
 
 
