@@ -1412,3 +1412,64 @@ async def test_a_bill_run_left_processing_by_a_dead_worker_runs_again(api: ApiCl
     await execute_bill_run(api.tenant, created["id"])  # a second delivery changes nothing
     assert (await api.ok("GET", f"/v1/bill-runs/{created['id']}"))["invoiceCount"] == 1
     assert len(await run_invoices(api, created["id"])) == 1
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"billing": {"billingPeriod": "Fortnight"}}, "billingPeriod"),
+        ({"billing": {"billingTiming": "Whenever"}}, "billingTiming"),
+        ({"startDate": {"triggerEvent": "Tomorrow"}}, "triggerEvent"),
+        ({"endDate": {"endDateCondition": "Never"}}, "endDateCondition"),
+        ({"billing": {"billingPeriod": "Specific_Months"}}, "specificBillingPeriod"),
+        (
+            {
+                "endDate": {
+                    "endDateCondition": "Fixed_Period",
+                    "upToPeriods": 2,
+                    "upToPeriodsType": "Fortnights",
+                }
+            },
+            "upToPeriodsType",
+        ),
+    ],
+)
+async def test_a_bad_charge_override_is_a_400_naming_the_field(
+    api: ApiClient, override: dict[str, Any], field: str
+) -> None:
+    plan = await rate_plan(api, recurring_charge("10.00"))
+    (charge_id,) = await plan_charge_ids(api, plan)
+    account = await new_account(api)
+    body = order_body(
+        account["accountNumber"],
+        plan,
+        "2026-01-01",
+        charge_overrides=[{"productRatePlanChargeId": charge_id, **override}],
+    )
+    status, payload = await api.call("POST", "/v1/orders", body, expect=None)
+    assert status == 400, payload
+    assert field in payload["reasons"][0]["message"], payload
+    _, subscriptions = await api.call(
+        "GET", f"/v1/subscriptions/accounts/{account['accountNumber']}"
+    )
+    assert subscriptions["subscriptions"] == []
+
+
+async def test_fixed_period_in_any_spelling_of_billing_periods(api: ApiClient) -> None:
+    plan = await rate_plan(api, recurring_charge("10.00"))
+    (charge_id,) = await plan_charge_ids(api, plan)
+    account = await new_account(api)
+    end = {
+        "endDateCondition": "Fixed_Period",
+        "upToPeriods": 2,
+        "upToPeriodsType": "billing periods",
+    }
+    body = order_body(
+        account["accountNumber"],
+        plan,
+        "2026-01-01",
+        charge_overrides=[{"productRatePlanChargeId": charge_id, "endDate": end}],
+    )
+    order = await api.ok("POST", "/v1/orders", body)
+    sub = await api.ok("GET", f"/v1/subscriptions/{order['subscriptionNumbers'][0]}")
+    assert sub["ratePlans"][0]["ratePlanCharges"][0]["effectiveEndDate"] == "2026-03-01"

@@ -10,6 +10,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Self
 
+from partnerbill.core.errors import Resource, invalid_value
+
 
 def _key(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
@@ -35,6 +37,17 @@ class ZuoraEnum(StrEnum):
             if wanted in (_key(member.value), _key(crud.get(member.value, member.value))):
                 return member
         raise ValueError(f"must be one of: {', '.join(m.value for m in cls)}")
+
+    @classmethod
+    def parse_field(cls, text: str, field: str, resource: Resource) -> Self:
+        """`parse` for a request field: a value outside the vocabulary is a 400 naming it."""
+        try:
+            return cls.parse(text)
+        except ValueError:
+            supported = ", ".join(member.crud for member in cls)
+            raise invalid_value(
+                resource, field, f"'{text}' is not supported; use one of: {supported}."
+            ) from None
 
     @property
     def crud(self) -> str:

@@ -114,13 +114,7 @@ class CatalogRatePlan:
 
 
 def _parse(enum: type[E], value: str, field: str) -> E:
-    try:
-        return enum.parse(value)
-    except ValueError:
-        supported = ", ".join(member.crud for member in enum)
-        raise invalid_value(
-            Resource.CATALOG, field, f"'{value}' is not supported; use one of: {supported}."
-        ) from None
+    return enum.parse_field(value, field, Resource.CATALOG)
 
 
 def _invalid_id(field: str, kind: str, key: str) -> ZuoraError:

@@ -379,7 +379,7 @@ def _updated_price(segment: dict[str, Any], pricing: Any) -> tuple[Decimal, tupl
                 t.starting_unit,
                 t.ending_unit,
                 t.price,
-                PriceFormat.parse(t.price_format),
+                PriceFormat.parse_field(t.price_format, "priceFormat", ORDER),
             )
             for i, t in enumerate(chosen.tiers)
         )

@@ -34,10 +34,17 @@ from partnerbill.catalog.enums import (
     PriceFormat,
     Tier,
     TriggerEvent,
+    UpToPeriodsType,
 )
 from partnerbill.catalog.pricing import monthly_amount, period_amount
 from partnerbill.catalog.service import CatalogCharge, CatalogRatePlan
-from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
+from partnerbill.core.errors import (
+    Resource,
+    business_rule,
+    invalid_value,
+    missing_field,
+    not_found,
+)
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO, amount_problem, trimmed
@@ -118,7 +125,7 @@ def _override_tiers(
                 starting_unit=t.starting_unit,
                 ending_unit=t.ending_unit,
                 price=t.price,
-                price_format=PriceFormat.parse(t.price_format),
+                price_format=PriceFormat.parse_field(t.price_format, "priceFormat", SUBSCRIPTION),
             )
             for i, t in enumerate(tiers)
         )
@@ -169,7 +176,7 @@ def _charge_start(
         start = override.start_date
         event = (start.trigger_event if start else None) or override.trigger_event
         if event is not None:
-            trigger = TriggerEvent.parse(event)
+            trigger = TriggerEvent.parse_field(event, "triggerEvent", SUBSCRIPTION)
         specific = (start.specific_trigger_date if start else None) or override.trigger_date
     match trigger:
         case TriggerEvent.CONTRACT_EFFECTIVE:
@@ -201,7 +208,7 @@ def _charge_end(
         end = override.end_date
         text = (end.end_date_condition if end else None) or override.end_date_condition
         if text is not None:
-            condition = EndDateCondition.parse(text)
+            condition = EndDateCondition.parse_field(text, "endDateCondition", SUBSCRIPTION)
         periods = (end.up_to_periods if end else None) or override.up_to_periods or periods
         periods_type = (end.up_to_periods_type if end else None) or periods_type
         specific_end = end.specific_end_date if end else None
@@ -217,14 +224,16 @@ def _charge_end(
         case EndDateCondition.FIXED_PERIOD:
             if periods is None:
                 raise invalid_value(SUBSCRIPTION, "upToPeriods", "is required for Fixed_Period.")
-            kind = (periods_type or "Billing_Periods").replace(" ", "_")
-            if kind == "Billing_Periods":
+            kind = UpToPeriodsType.parse_field(
+                periods_type or "Billing_Periods", "upToPeriodsType", SUBSCRIPTION
+            )
+            if kind is UpToPeriodsType.BILLING_PERIODS:
                 assert billing_period is not None
                 months = billing_period.months(specific_months)
                 if months is None:
                     return condition, start + timedelta(weeks=periods)
                 return condition, add_term(start, periods * months, "Month")
-            return condition, add_term(start, periods, kind.removesuffix("s").capitalize())
+            return condition, add_term(start, periods, kind.value.removesuffix("s"))
     raise AssertionError(condition)
 
 
@@ -255,14 +264,16 @@ def charge_values(
         override.billing_period if override else None
     )
     if period_text is not None:
-        billing_period = BillingPeriod.parse(period_text)
+        billing_period = BillingPeriod.parse_field(period_text, "billingPeriod", SUBSCRIPTION)
     if billing and billing.specific_billing_period:
         specific_months = billing.specific_billing_period
     timing_text = (billing.billing_timing if billing else None) or (
         override.billing_timing if override else None
     )
+    if billing_period is BillingPeriod.SPECIFIC_MONTHS and not specific_months:
+        raise missing_field(SUBSCRIPTION, "specificBillingPeriod")
     if timing_text is not None:
-        timing = BillingTiming.parse(timing_text)
+        timing = BillingTiming.parse_field(timing_text, "billingTiming", SUBSCRIPTION)
     priced = price_charge(charge, override, currency)
     start = _charge_start(charge, override, dates)
     condition, end = _charge_end(charge, override, start, billing_period, specific_months)
