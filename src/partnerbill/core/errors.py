@@ -85,11 +85,10 @@ class ZuoraError(Exception):
         message: str,
         *,
         http_status: int | None = None,
-        extra_reasons: list[Reason] | None = None,
     ) -> None:
         super().__init__(message)
         self.category = category
-        self.reasons = [Reason(error_code(resource, category), message), *(extra_reasons or [])]
+        self.reasons = [Reason(error_code(resource, category), message)]
         self.http_status = (
             http_status if http_status is not None else _DEFAULT_HTTP_STATUS[category]
         )

@@ -4,9 +4,9 @@ Unknown keys are ignored, as the Zuora SDK sends defaults we do not model (`extr
 them only to pick out custom fields). Custom fields are the keys ending in `__c`.
 """
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, StrictBool
 from pydantic.alias_generators import to_camel
 
 from partnerbill.core.errors import Resource, invalid_value
@@ -45,4 +45,3 @@ class CamelModel(BaseModel):
 
 
 Flag = StrictBool
-Text255 = Annotated[str, Field(max_length=255)]

@@ -143,21 +143,9 @@ async def update_settings(
                 "minute; use the on-demand refresh for anything faster).",
             )
         values["metrics_refresh_interval_seconds"] = metrics_refresh_interval_seconds
-    if lock_wait_ms is not None:
-        if not 1 <= lock_wait_ms <= LOCK_WAIT_MAX_MS:
-            raise invalid_value(
-                Resource.TENANT, "lockWaitMs", f"must be between 1 and {LOCK_WAIT_MAX_MS}."
-            )
-        values["lock_wait_ms"] = lock_wait_ms
-    if invoice_batch_limit is not None:
-        if not 1 <= invoice_batch_limit <= INVOICE_BATCH_LIMIT_MAX:
-            raise invalid_value(
-                Resource.TENANT,
-                "invoiceBatchLimit",
-                f"must be between 1 and {INVOICE_BATCH_LIMIT_MAX}.",
-            )
-        values["invoice_batch_limit"] = invoice_batch_limit
     for column, api_name, value, maximum in (
+        ("lock_wait_ms", "lockWaitMs", lock_wait_ms, LOCK_WAIT_MAX_MS),
+        ("invoice_batch_limit", "invoiceBatchLimit", invoice_batch_limit, INVOICE_BATCH_LIMIT_MAX),
         ("order_sync_limit", "orderSyncLimit", order_sync_limit, ORDER_SYNC_LIMIT_MAX),
         ("order_async_limit", "orderAsyncLimit", order_async_limit, ORDER_ASYNC_LIMIT_MAX),
     ):

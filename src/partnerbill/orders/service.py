@@ -171,7 +171,6 @@ async def _create_subscription(
             number=create.subscription_number,
             owner=owner,
             invoice_owner=invoice_owner,
-            invoice_owner_bill_cycle_day=invoice_owner.bill_cycle_day,
             term_type=term_type,
             initial_term=terms.initial_term.period if terms else None,
             initial_term_period_type=terms.initial_term.period_type if terms else None,
@@ -358,10 +357,6 @@ async def _amend(
                     "name a destination account or invoice account.",
                 )
             await subs.save(conn, tenant, sub, **values)
-        case "CreateSubscription":
-            raise invalid_value(
-                ORDER, f"{where}.type", "CreateSubscription cannot name an existing subscription."
-            )
 
 
 def _updated_price(segment: dict[str, Any], pricing: Any) -> tuple[Decimal, tuple[Tier, ...]]:

@@ -69,10 +69,6 @@ class ActionDates:
     service_activation: date
     customer_acceptance: date
 
-    @classmethod
-    def on(cls, day: date) -> "ActionDates":
-        return cls(day, day, day)
-
 
 def add_term(start: date, period: int, period_type: str) -> date:
     """`start` plus a term of `period` `period_type`s (Day, Week, Month, Year)."""
@@ -333,7 +329,6 @@ class NewSubscription:
     number: str | None
     owner: WritableAccount
     invoice_owner: WritableAccount
-    invoice_owner_bill_cycle_day: int
     term_type: str
     initial_term: int | None
     initial_term_period_type: str | None
@@ -412,7 +407,7 @@ async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSub
         new.rate_plans,
         currency=currency,
         dates=new.dates,
-        invoice_owner_bill_cycle_day=new.invoice_owner_bill_cycle_day,
+        invoice_owner_bill_cycle_day=new.invoice_owner.bill_cycle_day,
         subscription_start=new.dates.contract_effective,
         change_type="Add",
     )
@@ -687,7 +682,11 @@ def _charge_json(sub: Mapping[Any, Any], segment: Mapping[str, Any]) -> dict[str
         "productRatePlanChargeId": segment["product_rate_plan_charge_id"],
         "price": tiers[0].price if model in (ChargeModel.FLAT_FEE, ChargeModel.PER_UNIT) else None,
         "quantity": segment["quantity"],
-        "tiers": [t.as_json() for t in tiers] if len(tiers) > 1 else [],
+        "tiers": (
+            [t.as_json() for t in tiers]
+            if model in (ChargeModel.TIERED, ChargeModel.VOLUME)
+            else []
+        ),
         "uom": segment["uom"],
         "mrr": trimmed(segment["mrr"]),
         "tcv": segment_tcv(sub, segment),
