@@ -63,6 +63,7 @@ from partnerbill.payments.applications import (
     check_amount,
     lock_targets,
     settle,
+    unapplied,
 )
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
 from partnerbill.payments.tables import refunds
@@ -398,11 +399,11 @@ def _posting_delta(
 ) -> MetricsDelta:
     """What a memo entering (1) or leaving (-1) the Posted state moves on its account."""
     if kind.is_credit:
-        unapplied = memo["amount"] - memo["applied_amount"] - memo["refund_amount"]
+        remaining = unapplied(memo)
         return MetricsDelta(
             account_id=memo["account_id"],
             partner_account=partner_account,
-            unapplied_credit_memo_amount=sign * unapplied,
+            unapplied_credit_memo_amount=sign * remaining,
         )
     return MetricsDelta(
         account_id=memo["account_id"],
@@ -527,7 +528,7 @@ async def apply_credit_memo(
         tenant,
         source_type="CreditMemo",
         source=memo,
-        unapplied=memo["amount"] - memo["applied_amount"] - memo["refund_amount"],
+        unapplied=unapplied(memo),
         targets=targets,
         allocations=allocations,
         effective_date=request.effective_date or today(),
@@ -563,12 +564,12 @@ async def refund_credit_memo(
         raise _wrong_status(CREDIT, memo, "refunded", "Posted")
     amount = request.total_amount
     check_amount(amount, memo["currency"], "totalAmount", CREDIT.resource)
-    unapplied = memo["amount"] - memo["applied_amount"] - memo["refund_amount"]
-    if amount > unapplied:
+    remaining = unapplied(memo)
+    if amount > remaining:
         raise business_rule(
             CREDIT.resource,
             f"'totalAmount' {amount} exceeds the unapplied amount of credit memo "
-            f"{memo['memo_number']}: {unapplied}.",
+            f"{memo['memo_number']}: {remaining}.",
         )
     (number,) = await next_numbers(conn, tenant, "refund_number", 1)
     refund = {
@@ -645,7 +646,7 @@ def memo_json(kind: MemoKind, row: Mapping[Any, Any], account_number: str) -> di
             "creditMemoDate": row["memo_date"],
             "appliedAmount": row["applied_amount"],
             "refundAmount": row["refund_amount"],
-            "unappliedAmount": row["amount"] - row["applied_amount"] - row["refund_amount"],
+            "unappliedAmount": unapplied(row),
             "autoApplyUponPosting": False,
             "reversed": False,
         }

@@ -69,6 +69,11 @@ class Applied:
         return self.to_invoices + self.to_debit_memos
 
 
+def unapplied(source: Mapping[Any, Any]) -> Decimal:
+    """What a payment or credit memo has left to apply or refund."""
+    return Decimal(source["amount"] - source["applied_amount"] - source["refund_amount"])
+
+
 def check_amount(amount: Decimal, currency: str, where: str, resource: Resource) -> None:
     if amount <= 0:
         raise invalid_value(resource, where, "must be greater than 0.")

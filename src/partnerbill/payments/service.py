@@ -30,6 +30,7 @@ from partnerbill.payments.applications import (
     check_amount,
     lock_targets,
     settle,
+    unapplied,
 )
 from partnerbill.payments.schemas import (
     ApplyPaymentRequest,
@@ -41,10 +42,6 @@ from partnerbill.payments.tables import payments, refunds
 PAYMENT = Resource.PAYMENT
 
 
-def _unapplied(payment: Mapping[Any, Any]) -> Decimal:
-    return Decimal(payment["amount"] - payment["applied_amount"] - payment["refund_amount"])
-
-
 def payment_json(payment: Mapping[Any, Any], account_number: str) -> dict[str, Any]:
     return {
         "success": True,
@@ -54,7 +51,7 @@ def payment_json(payment: Mapping[Any, Any], account_number: str) -> dict[str, A
         "accountNumber": account_number,
         "amount": payment["amount"],
         "appliedAmount": payment["applied_amount"],
-        "unappliedAmount": _unapplied(payment),
+        "unappliedAmount": unapplied(payment),
         "refundAmount": payment["refund_amount"],
         "creditBalanceAmount": 0,
         "status": payment["status"],
@@ -141,7 +138,7 @@ async def create_payment(
         row = (await conn.execute(insert(payments).values(**payment).returning(*payments.c))).one()
     except IntegrityError as exc:
         raise business_rule(PAYMENT, f"A payment numbered '{number}' already exists.") from exc
-    delta = _delta(account, applied, _unapplied(payment))
+    delta = _delta(account, applied, unapplied(payment))
     delta.payments_changed = True
     await touch(conn, tenant, [delta])
     return payment_json(row._mapping, account.account_number)
@@ -198,7 +195,7 @@ async def apply_payment(
         tenant,
         source_type="Payment",
         source=payment,
-        unapplied=_unapplied(payment),
+        unapplied=unapplied(payment),
         targets=targets,
         allocations=allocations,
         effective_date=request.effective_date or today(),
@@ -221,11 +218,11 @@ async def refund_payment(
     if payment["status"] != "Processed":
         raise business_rule(PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}.")
     check_amount(request.total_amount, payment["currency"], "totalAmount", PAYMENT)
-    if request.total_amount > _unapplied(payment):
+    if request.total_amount > unapplied(payment):
         raise business_rule(
             PAYMENT,
             f"The refund {request.total_amount} is more than the payment's unapplied amount "
-            f"{_unapplied(payment)}; unapply it first.",
+            f"{unapplied(payment)}; unapply it first.",
         )
     account = await lock_for_write(conn, tenant, payment["account_id"])
     (sequence,) = await next_numbers(conn, tenant, "refund_number", 1)
@@ -306,13 +303,13 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
             PAYMENT, f"Payment {payment['payment_number']} has refunds; it cannot be canceled."
         )
     account = await lock_for_write(conn, tenant, payment["account_id"])
-    unapplied = _unapplied(payment)
+    remaining = unapplied(payment)
     applied = await settle(
         conn,
         tenant,
         source_type="Payment",
         source=payment,
-        unapplied=unapplied,
+        unapplied=remaining,
         targets=targets,
         allocations=allocations,
         effective_date=today(),
@@ -326,7 +323,7 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
         status="Canceled",
         applied_amount=payment["applied_amount"] + applied.total,
     )
-    delta = _delta(account, applied, -unapplied)
+    delta = _delta(account, applied, -remaining)
     delta.payments_changed = True
     await touch(conn, tenant, [delta])
     return payment_json(row._mapping, account.account_number)
