@@ -38,6 +38,7 @@ def mark_retryable(scope_state: dict[str, object]) -> None:
 class _CapturedResponse:
     status: int = 500
     body: bytearray = field(default_factory=bytearray)
+    messages: list[Message] = field(default_factory=list)
 
 
 class IdempotencyMiddleware:
@@ -86,6 +87,8 @@ class IdempotencyMiddleware:
             await _answer_from_record(send, scope, stored, identity)
             return
 
+        # The answer is held back until its record is stored: a client that replays the moment it
+        # reads the answer must find the stored response, not a claim still "being processed".
         captured = _CapturedResponse()
 
         async def capture(message: Message) -> None:
@@ -93,7 +96,7 @@ class IdempotencyMiddleware:
                 captured.status = message["status"]
             elif message["type"] == "http.response.body":
                 captured.body += message.get("body", b"")
-            await send(message)
+            captured.messages.append(message)
 
         async def replay_body() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
@@ -107,6 +110,8 @@ class IdempotencyMiddleware:
             await _release(key)
         else:
             await _store(key, captured.status, bytes(captured.body))
+        for message in captured.messages:
+            await send(message)
 
     async def _tenant_id(self, headers: dict[bytes, bytes]) -> str | None:
         try:
