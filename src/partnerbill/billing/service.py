@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,12 +32,12 @@ from partnerbill.core.errors import (
     not_found,
 )
 from partnerbill.core.ids import new_id
-from partnerbill.core.json import v1_datetime
+from partnerbill.core.json import dumps, v1_datetime
 from partnerbill.core.money import ZERO, amount_problem, decimal_places
 from partnerbill.core.pagination import MAX_PAGE_SIZE
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tenants import Tenant, sequence_name
 from partnerbill.memos.tables import credit_memos, debit_memos
-from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.metrics.service import LOG_CHANGES, MetricsDelta, deferred_accounts, touch
 from partnerbill.subscriptions.tables import subscriptions
 
 DEFAULT_PAGE_SIZE = 20
@@ -204,13 +204,12 @@ async def create_invoices(
             outcomes[index].error = error
     await _reject_taken_numbers(conn, tenant, prepared, outcomes, all_or_nothing)
     prepared = [(i, p) for i, p in prepared if outcomes[i].error is None]
-    await _assign_numbers(conn, tenant, [p for _, p in prepared])
     if all_or_nothing:
-        await _insert(conn, [p for _, p in prepared])
+        await _insert(conn, tenant, [p for _, p in prepared])
         written = prepared
     else:
-        written = await _insert_each_that_fits(conn, prepared, outcomes)
-    await touch(conn, tenant, _posting_deltas([p for _, p in written]))
+        written = await _insert_each_that_fits(conn, tenant, prepared, outcomes)
+    await touch(conn, tenant, _posting_deltas([p for _, p in written]), logged=True)
     for index, invoice in written:
         outcomes[index].invoice = invoice_json(invoice.row, invoice.account.account_number)
     return outcomes
@@ -251,53 +250,128 @@ async def _reject_taken_numbers(
         outcomes[chosen[number]].error = error
 
 
-async def _assign_numbers(
+# Invoices (numbered from the tenant's sequence where the request gave no number, in request
+# order), their items and the partner owners' change rows in one statement: one round trip, and
+# one statement text whatever the batch size, so SQLAlchemy compiles it once and PostgreSQL
+# prepares it once per connection. Rows arrive as one array per column.
+_INSERT_INVOICES = text(
+    f"""
+WITH new_invoices AS (
+    INSERT INTO invoices (tenant_id, id, invoice_number, account_id, status, source_type, currency,
+                          invoice_date, due_date, payment_term, amount, balance, auto_pay,
+                          comments, custom_fields, posted_date, created_at, updated_at)
+    SELECT :tenant_id, v.id,
+           COALESCE(v.invoice_number,
+                    'INV' || lpad(nextval(CAST(:sequence AS regclass))::text, 8, '0')),
+           v.account_id, v.status, 'Standalone', v.currency, v.invoice_date, v.due_date,
+           v.payment_term, v.amount, v.amount, v.auto_pay, v.comments,
+           CAST(v.custom_fields AS jsonb), CASE WHEN v.status = 'Posted' THEN :now END, :now, :now
+    FROM unnest(CAST(:ids AS text[]), CAST(:numbers AS text[]), CAST(:account_ids AS text[]),
+                CAST(:statuses AS text[]), CAST(:currencies AS text[]),
+                CAST(:invoice_dates AS date[]), CAST(:due_dates AS date[]),
+                CAST(:payment_terms AS text[]), CAST(:amounts AS numeric[]),
+                CAST(:auto_pays AS boolean[]), CAST(:comments AS text[]),
+                CAST(:custom_fields AS text[]))
+         WITH ORDINALITY AS v(id, invoice_number, account_id, status, currency, invoice_date,
+                              due_date, payment_term, amount, auto_pay, comments, custom_fields,
+                              position)
+    ORDER BY v.position
+    RETURNING id, invoice_number
+), new_items AS (
+    INSERT INTO invoice_items (tenant_id, id, invoice_id, line_number, charge_name, description,
+                               sku, uom, product_rate_plan_charge_id, quantity, unit_price, amount,
+                               balance, service_start_date, service_end_date, charge_date,
+                               tax_code, tax_mode, custom_fields)
+    SELECT :tenant_id, v.id, v.invoice_id, v.line_number, v.charge_name, v.description, v.sku,
+           v.uom, v.product_rate_plan_charge_id, v.quantity, v.unit_price, v.amount, v.amount,
+           v.service_start_date, v.service_end_date, v.charge_date, v.tax_code, v.tax_mode,
+           CAST(v.custom_fields AS jsonb)
+    FROM unnest(CAST(:item_ids AS text[]), CAST(:item_invoice_ids AS text[]),
+                CAST(:line_numbers AS integer[]), CAST(:charge_names AS text[]),
+                CAST(:descriptions AS text[]), CAST(:skus AS text[]), CAST(:uoms AS text[]),
+                CAST(:charge_ids AS text[]), CAST(:quantities AS numeric[]),
+                CAST(:unit_prices AS numeric[]), CAST(:item_amounts AS numeric[]),
+                CAST(:service_starts AS date[]), CAST(:service_ends AS date[]),
+                CAST(:charge_dates AS timestamp[]), CAST(:tax_codes AS text[]),
+                CAST(:tax_modes AS text[]), CAST(:item_custom_fields AS text[]))
+         AS v(id, invoice_id, line_number, charge_name, description, sku, uom,
+              product_rate_plan_charge_id, quantity, unit_price, amount, service_start_date,
+              service_end_date, charge_date, tax_code, tax_mode, custom_fields)
+), changes AS ({LOG_CHANGES})
+SELECT id, invoice_number FROM new_invoices
+"""
+)
+
+
+def _insert_parameters(tenant: Tenant, prepared: Sequence[PreparedInvoice]) -> dict[str, Any]:
+    rows = [p.row for p in prepared]
+    items = [item for p in prepared for item in p.items]
+
+    def column(source: list[dict[str, Any]], name: str) -> list[Any]:
+        return [row[name] for row in source]
+
+    return {
+        "tenant_id": tenant.id,
+        "sequence": sequence_name(tenant, "invoice_number"),
+        "now": rows[0]["created_at"],
+        "ids": column(rows, "id"),
+        "numbers": column(rows, "invoice_number"),
+        "account_ids": column(rows, "account_id"),
+        "statuses": column(rows, "status"),
+        "currencies": column(rows, "currency"),
+        "invoice_dates": column(rows, "invoice_date"),
+        "due_dates": column(rows, "due_date"),
+        "payment_terms": column(rows, "payment_term"),
+        "amounts": column(rows, "amount"),
+        "auto_pays": column(rows, "auto_pay"),
+        "comments": column(rows, "comments"),
+        "custom_fields": [dumps(row["custom_fields"]).decode() for row in rows],
+        "item_ids": column(items, "id"),
+        "item_invoice_ids": column(items, "invoice_id"),
+        "line_numbers": column(items, "line_number"),
+        "charge_names": column(items, "charge_name"),
+        "descriptions": column(items, "description"),
+        "skus": column(items, "sku"),
+        "uoms": column(items, "uom"),
+        "charge_ids": column(items, "product_rate_plan_charge_id"),
+        "quantities": column(items, "quantity"),
+        "unit_prices": column(items, "unit_price"),
+        "item_amounts": column(items, "amount"),
+        "service_starts": column(items, "service_start_date"),
+        "service_ends": column(items, "service_end_date"),
+        "charge_dates": column(items, "charge_date"),
+        "tax_codes": column(items, "tax_code"),
+        "tax_modes": column(items, "tax_mode"),
+        "item_custom_fields": [dumps(item["custom_fields"]).decode() for item in items],
+        "changed_accounts": deferred_accounts(_posting_deltas(prepared)),
+    }
+
+
+async def _insert(
     conn: AsyncConnection, tenant: Tenant, prepared: Sequence[PreparedInvoice]
 ) -> None:
-    unnumbered = [p for p in prepared if p.row["invoice_number"] is None]
-    if not unnumbered:
-        return
-    numbers = await next_numbers(conn, tenant, "invoice_number", len(unnumbered))
-    for invoice, number in zip(unnumbered, numbers, strict=True):
-        invoice.row["invoice_number"] = f"INV{number:08d}"
-
-
-def _statement_chunks(prepared: Sequence[PreparedInvoice]) -> list[list[PreparedInvoice]]:
-    """Invoices grouped so that one statement stays under `MAX_PARAMETERS_PER_STATEMENT`."""
-    chunks: list[list[PreparedInvoice]] = [[]]
-    parameters = 0
-    for invoice in prepared:
-        needed = len(invoice.row) + sum(len(item) for item in invoice.items)
-        if chunks[-1] and parameters + needed > MAX_PARAMETERS_PER_STATEMENT:
-            chunks.append([])
-            parameters = 0
-        chunks[-1].append(invoice)
-        parameters += needed
-    return chunks
-
-
-async def _insert(conn: AsyncConnection, prepared: Sequence[PreparedInvoice]) -> None:
-    """Invoices and their items in one statement (a data-modifying CTE) per chunk: one round trip
-    and one multi-row VALUES instead of a row-by-row executemany per table."""
+    """Insert `prepared` (numbering the unnumbered) and log their partner owners' changes."""
     if not prepared:
         return
     try:
-        for chunk in _statement_chunks(prepared):
-            new_invoices = insert(invoices).values([p.row for p in chunk]).cte("new_invoices")
-            items = [item for p in chunk for item in p.items]
-            await conn.execute(insert(invoice_items).values(items).add_cte(new_invoices))
+        numbered = await conn.execute(_INSERT_INVOICES, _insert_parameters(tenant, prepared))
     except IntegrityError as exc:
         # Lost a race for a chosen invoice number (the pre-check saw it free).
         raise business_rule(
             Resource.INVOICE, "An invoice number of the request was taken meanwhile; retry."
         ) from exc
+    numbers: dict[str, str] = {row.id: row.invoice_number for row in numbered}
+    for invoice in prepared:
+        invoice.row["invoice_number"] = numbers[invoice.row["id"]]
 
 
-async def _insert_in_savepoint(conn: AsyncConnection, prepared: Sequence[PreparedInvoice]) -> None:
+async def _insert_in_savepoint(
+    conn: AsyncConnection, tenant: Tenant, prepared: Sequence[PreparedInvoice]
+) -> None:
     """`_insert` that leaves the transaction usable when it fails."""
     savepoint = await conn.begin_nested()
     try:
-        await _insert(conn, prepared)
+        await _insert(conn, tenant, prepared)
     except ZuoraError:
         await savepoint.rollback()
         raise
@@ -306,19 +380,20 @@ async def _insert_in_savepoint(conn: AsyncConnection, prepared: Sequence[Prepare
 
 async def _insert_each_that_fits(
     conn: AsyncConnection,
+    tenant: Tenant,
     prepared: list[tuple[int, PreparedInvoice]],
     outcomes: list[InvoiceOutcome],
 ) -> list[tuple[int, PreparedInvoice]]:
     """All at once; if that fails, one savepoint each so one bad invoice fails alone."""
     try:
-        await _insert_in_savepoint(conn, [p for _, p in prepared])
+        await _insert_in_savepoint(conn, tenant, [p for _, p in prepared])
         return prepared
     except ZuoraError:
         pass
     written = []
     for index, invoice in prepared:
         try:
-            await _insert_in_savepoint(conn, [invoice])
+            await _insert_in_savepoint(conn, tenant, [invoice])
             written.append((index, invoice))
         except ZuoraError as error:
             outcomes[index].error = error

@@ -261,24 +261,41 @@ async def create_metrics(
     )
 
 
-async def touch(conn: AsyncConnection, tenant: Tenant, deltas: Iterable[MetricsDelta]) -> None:
-    """Report the accounts a write changed. Call it after the write's document rows exist."""
+# Appends one change row per deferred account. A write that inserts its documents in one
+# statement embeds this as a CTE (`touch(..., logged=True)` then skips it): one round trip less.
+LOG_CHANGES = (
+    "INSERT INTO metrics_changes (tenant_id, account_id) "
+    "SELECT :tenant_id, unnest(CAST(:changed_accounts AS text[]))"
+)
+
+
+def deferred_accounts(deltas: Iterable[MetricsDelta]) -> list[str]:
+    """The partner accounts among `deltas`, in id order: `LOG_CHANGES`'s `changed_accounts`."""
+    return sorted({delta.account_id for delta in deltas if delta.partner_account})
+
+
+async def touch(
+    conn: AsyncConnection, tenant: Tenant, deltas: Iterable[MetricsDelta], *, logged: bool = False
+) -> None:
+    """Report the accounts a write changed. Call it after the write's document rows exist.
+
+    `logged`: the write's own statement already ran `LOG_CHANGES` for `deferred_accounts(deltas)`.
+    """
     merged: dict[str, MetricsDelta] = {}
     for delta in deltas:
         if delta.account_id in merged:
             merged[delta.account_id].merge(delta)
         else:
             merged[delta.account_id] = delta
-    deferred = sorted(a for a, d in merged.items() if d.partner_account)
+    deferred = deferred_accounts(merged.values())
     # A synchronous account whose figures did not move needs no lock (e.g. the invoice owner in
     # an owner transfer).
     synchronous = sorted(
         a for a, d in merged.items() if not d.partner_account and not d.changes_nothing
     )
-    if deferred:
+    if deferred and not logged:
         await conn.execute(
-            insert(metrics_changes),
-            [{"tenant_id": tenant.id, "account_id": account_id} for account_id in deferred],
+            text(LOG_CHANGES), {"tenant_id": tenant.id, "changed_accounts": deferred}
         )
     if synchronous:
         await _apply_synchronously(conn, tenant, [merged[a] for a in synchronous])
