@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import and_, func, insert, select, text, update
+from sqlalchemy import Select, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -473,33 +473,37 @@ class MetricsSnapshot:
         }
 
 
-async def read_metrics(conn: AsyncConnection, tenant: Tenant, account_id: str) -> MetricsSnapshot:
-    """The cached metrics with their freshness, in one round trip."""
-    pending = (
-        select(metrics_changes.c.id)
-        .where(metrics_changes.c.tenant_id == tenant.id, metrics_changes.c.account_id == account_id)
-        .limit(PENDING_COUNT_CAP)
-        .subquery()
+def _read_metrics_statement() -> Select[Any]:
+    account = (metrics_changes.c.tenant_id == bindparam("tenant_id")) & (
+        metrics_changes.c.account_id == bindparam("account_id")
     )
+    pending = select(metrics_changes.c.id).where(account).limit(PENDING_COUNT_CAP).subquery()
     oldest = (
         select(metrics_changes.c.changed_at)
-        .where(metrics_changes.c.tenant_id == tenant.id, metrics_changes.c.account_id == account_id)
+        .where(account)
         .order_by(metrics_changes.c.id)
         .limit(1)
         .scalar_subquery()
     )
+    return select(
+        *METRIC_COLUMNS,
+        account_metrics.c.last_metrics_update,
+        select(func.count()).select_from(pending).scalar_subquery().label("pending"),
+        oldest.label("oldest"),
+    ).where(
+        account_metrics.c.tenant_id == bindparam("tenant_id"),
+        account_metrics.c.account_id == bindparam("account_id"),
+    )
+
+
+# Every account read runs it: built once, not per request.
+_READ_METRICS = _read_metrics_statement()
+
+
+async def read_metrics(conn: AsyncConnection, tenant: Tenant, account_id: str) -> MetricsSnapshot:
+    """The cached metrics with their freshness, in one round trip."""
     row = (
-        await conn.execute(
-            select(
-                *METRIC_COLUMNS,
-                account_metrics.c.last_metrics_update,
-                select(func.count()).select_from(pending).scalar_subquery().label("pending"),
-                oldest.label("oldest"),
-            ).where(
-                account_metrics.c.tenant_id == tenant.id,
-                account_metrics.c.account_id == account_id,
-            )
-        )
+        await conn.execute(_READ_METRICS, {"tenant_id": tenant.id, "account_id": account_id})
     ).one()
     return MetricsSnapshot(
         metrics=AccountMetrics.from_mapping(row._mapping),
