@@ -299,6 +299,70 @@ async def test_write_queued_behind_a_switch_uses_the_new_flag(
     assert stored.metrics == await recomputed(engine, tenant, account)
 
 
+async def test_single_invoice_raced_by_a_switch_takes_the_general_way(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    """`POST /v1/invoices` on a partner account reads the account unlocked, then writes in one
+    guarded statement: a switch committed in between leaves the guard nothing to insert, and the
+    request runs in a transaction on the new flag."""
+    number = (await api.create_account(partner=True))["accountNumber"]
+    account = await account_id(api, number)
+    tenant = api.tenant
+    request = CreateInvoiceRequest(
+        account_number=number,
+        invoice_date=date(2026, 8, 1),
+        status="Posted",
+        invoice_items=[
+            CreateInvoiceItem(amount=Decimal("43.21"), service_start_date=date(2026, 8, 1))
+        ],
+    )
+
+    async with engine.connect() as switcher:
+        switch_transaction = await switcher.begin()
+        await accounts_service.update_account(
+            switcher, tenant, account, UpdateAccountRequest(partner_account=False)
+        )
+        # The unlocked read still sees the committed flag (partner); the statement waits.
+        writing = asyncio.create_task(billing.create_invoice(tenant, request))
+        await asyncio.sleep(0.3)
+        assert not writing.done()
+        await switch_transaction.commit()
+    invoice = await asyncio.wait_for(writing, timeout=10)
+
+    assert invoice["status"] == "Posted" and invoice["invoiceNumber"].startswith("INV")
+    stored = await snapshot(engine, tenant, account)
+    assert stored.pending_changes == 0  # no change row: the write was synchronous
+    assert stored.metrics.total_invoice_balance == Decimal("43.21")
+    assert stored.metrics == await recomputed(engine, tenant, account)
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            text("SELECT count(*) FROM invoices WHERE tenant_id = :t AND account_id = :a"),
+            {"t": tenant.id, "a": account},
+        )
+    assert count == 1
+
+
+async def test_single_invoice_on_a_canceled_partner_account_writes_nothing(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    number = (await api.create_account(partner=True))["accountNumber"]
+    account = await account_id(api, number)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE accounts SET status = 'Canceled' WHERE tenant_id = :t AND id = :a"),
+            {"t": api.tenant.id, "a": account},
+        )
+    status, payload = await api.call("POST", "/v1/invoices", invoice_body(number, "5.00"))
+    assert status == 200 and payload["success"] is False, (
+        payload
+    )  # Zuora: business rules answer 200
+    assert payload["reasons"][0]["code"] % 100 == 30
+    assert "canceled" in payload["reasons"][0]["message"]
+    stored = await snapshot(engine, api.tenant, account)
+    assert stored.pending_changes == 0
+    assert stored.metrics.total_invoice_balance == 0
+
+
 # -- the scheduler ---------------------------------------------------------------------------------
 
 

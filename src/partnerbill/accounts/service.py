@@ -61,21 +61,27 @@ def _variant(key: str) -> int:
 
 _FIND = _by_key(lambda match: select(accounts).where(match))
 _FIND_FOR_UPDATE = _by_key(lambda match: select(accounts).where(match).with_for_update())
-_LOCK_FOR_WRITE = _by_key(
-    lambda match: (
-        select(
-            accounts.c.id,
-            accounts.c.account_number,
-            accounts.c.currency,
-            accounts.c.payment_term,
-            accounts.c.partner_account,
-            accounts.c.status,
-            accounts.c.bill_cycle_day,
-        )
-        .where(match)
-        .with_for_update(key_share=True, read=True)
-    )
+_WRITABLE = _by_key(
+    lambda match: select(
+        accounts.c.id,
+        accounts.c.account_number,
+        accounts.c.currency,
+        accounts.c.payment_term,
+        accounts.c.partner_account,
+        accounts.c.status,
+        accounts.c.bill_cycle_day,
+    ).where(match)
 )
+_LOCK_FOR_WRITE = (
+    _WRITABLE[0].with_for_update(key_share=True, read=True),
+    _WRITABLE[1].with_for_update(key_share=True, read=True),
+)
+
+
+async def read_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> WritableAccount:
+    """`lock_for_write` without the lock, for a write whose own statement takes it and re-checks
+    what it relies on (see `billing.service.create_invoice`)."""
+    return await _writable(conn, _WRITABLE[_variant(key)], tenant, key)
 
 
 async def lock_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> WritableAccount:
@@ -85,7 +91,12 @@ async def lock_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> Wri
     writers or with profile edits. It does conflict with the `FOR UPDATE` a `partnerAccount` switch
     takes, which is what makes the switch safe: no write can act on a stale flag.
     """
-    statement = _LOCK_FOR_WRITE[_variant(key)]
+    return await _writable(conn, _LOCK_FOR_WRITE[_variant(key)], tenant, key)
+
+
+async def _writable(
+    conn: AsyncConnection, statement: Select[Any], tenant: Tenant, key: str
+) -> WritableAccount:
     row = (await conn.execute(statement, {"tenant_id": tenant.id, "key": key})).one_or_none()
     if row is None:
         raise not_found(Resource.ACCOUNT, "account", key)

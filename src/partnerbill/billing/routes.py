@@ -24,12 +24,7 @@ router = APIRouter(route_class=DecimalJSONRoute, tags=["Invoices"])
 async def create_standalone_invoice(
     request: CreateInvoiceRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
-    async with transaction() as conn:
-        (outcome,) = await service.create_invoices(
-            conn, tenant, [request], all_or_nothing=True, batch=False
-        )
-    assert outcome.invoice is not None
-    return outcome.invoice
+    return await service.create_invoice(tenant, request)
 
 
 @router.post("/v1/invoices/batch")

@@ -104,3 +104,11 @@ async def transaction() -> AsyncIterator[AsyncConnection]:
     """One database transaction: committed when the block ends, rolled back on any error."""
     async with get_engine().begin() as conn:
         yield conn
+
+
+@asynccontextmanager
+async def autocommit() -> AsyncIterator[AsyncConnection]:
+    """A connection on which every statement commits on its own: no BEGIN and COMMIT round trips,
+    for a request whose write is a single statement."""
+    async with get_engine().connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
