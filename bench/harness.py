@@ -533,7 +533,7 @@ def latency_json(ordered: Sequence[float]) -> dict[str, float | None]:
 class Operation(Protocol):
     """One unit of load: returns (succeeded, business objects, reason code when failed)."""
 
-    def __call__(self, client: int, i: int) -> Awaitable[tuple[bool, int, str | None]]: ...
+    def __call__(self, client: int, i: int, /) -> Awaitable[tuple[bool, int, str | None]]: ...
 
 
 def http_operation(

@@ -127,5 +127,5 @@ def test_bench_growth_smoke(
         f"{flag} {stat} 500/0" for flag in ("partner", "non-partner") for stat in ("p50", "p99")
     }
     assert {t["flag"] for t in result["targets"]} == {"partner", "non-partner"}
-    # The measured accounts and the two warm-up accounts.
-    assert result["reconciliation"]["accounts"] == 4
+    # One measured account per flag and size, and the two warm-up accounts.
+    assert result["reconciliation"]["accounts"] == 2 * len(TINY_SIZES) + 2

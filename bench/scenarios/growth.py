@@ -1,13 +1,14 @@
 """Scenario 8, `growth`: the latency of one invoice request (`POST /v1/invoices`, one client,
-sequential) as the account grows — at 0, 10k, 100k and 200k posted invoices — on a partner and
-on a non-partner account. At each size both accounts are measured in the same loop, requests
-alternating between them (interleaved), `rounds` times; between sizes both accounts are seeded
-to the next size through `POST /v1/invoices/batch` (500 per call; the tenant's
-`invoiceBatchLimit` raised meanwhile, then restored) and the partner account is refreshed, as
-its periodic refresh would.
+sequential) on accounts of different sizes — 0, 10k, 100k and 200k posted invoices — partner and
+non-partner. Every (flag, size) has an account of its own, all seeded first through
+`POST /v1/invoices/batch` (500 per call; the tenant's `invoiceBatchLimit` raised meanwhile, then
+restored; the partner accounts refreshed afterwards, as their periodic refresh would). Then the
+requests go round-robin over all those accounts, `rounds` times, the order rotating: every size
+is measured in the same moments and on the same database, so the ratio isolates the size of the
+account from the size of the database and from the machine's noise.
 
 Sizes: `--sizes` (comma-separated, e.g. `0,10000,100000`), by default the issue's 0, 10k, 100k,
-200k; `--tiny`: 0, 200, 500 with 20 requests per account and size.
+200k; `--tiny`: 0, 200, 500 with 20 requests per account and round.
 
 Target (issue 5, information only): latency at the largest size within 1.2x of latency at 0, for
 both flags (p50; the p99 ratio is reported beside it).
@@ -72,19 +73,18 @@ async def single_invoice(bench: Bench, number: str, m: Measurement) -> None:
 
 
 async def measure(
-    bench: Bench, accounts: dict[str, str], size: int, round_number: int, requests: int
+    bench: Bench, accounts: dict[str, str], round_number: int, requests: int
 ) -> dict[str, Measurement]:
-    """`requests` single invoices per account, one client, alternating between the accounts
-    (which goes first alternates too). A measurement's seconds are its own requests' time."""
-    ms = {flag: Measurement(variant(flag, size), round_number) for flag in FLAGS}
-    order = list(FLAGS)
-    task = bench.progress.add_task(
-        f"round {round_number + 1} size {label(size)}", total=requests * len(order)
-    )
+    """`requests` single invoices per account (variant), one client, round-robin over the
+    accounts, the starting account rotating. A measurement's seconds are its own requests' time."""
+    ms = {name: Measurement(name, round_number) for name in accounts}
+    order = list(accounts)
+    task = bench.progress.add_task(f"round {round_number + 1}", total=requests * len(order))
     async with bench.rss.sampling():
         for k in range(requests):  # bounded: `requests` per account
-            for flag in order if k % 2 == 0 else order[::-1]:
-                await single_invoice(bench, accounts[flag], ms[flag])
+            shift = (k + round_number) % len(order)
+            for name in order[shift:] + order[:shift]:
+                await single_invoice(bench, accounts[name], ms[name])
                 bench.progress.advance(task)
     bench.progress.update(task, visible=False)
     for m in ms.values():
@@ -128,56 +128,50 @@ async def run(bench: Bench) -> list[dict[str, Any]]:
     accounts: dict[str, str] = {}
     warm: dict[str, str] = {}
     for flag, partner in FLAGS.items():
-        accounts[flag] = (await bench.api.create_account(f"Bench growth {flag}", partner))[
-            "accountNumber"
-        ]
+        for size in sizes:
+            name = variant(flag, size)
+            accounts[name] = (await bench.api.create_account(f"Bench growth {name}", partner))[
+                "accountNumber"
+            ]
+            bench.touch(name, accounts[name])
         warm[flag] = (await bench.api.create_account(f"Bench growth warm-up {flag}", partner))[
             "accountNumber"
         ]
-        for size in sizes:
-            bench.touch(variant(flag, size), accounts[flag])
         bench.touch("warm-up", warm[flag])
     # Opens the connections and pools of every layer before anything is measured.
     warm_up = {flag: Measurement("warm-up", 0) for flag in FLAGS}
     for _ in range(WARMUP_REQUESTS):
         for flag in FLAGS:
             await single_invoice(bench, warm[flag], warm_up[flag])
-    counts = dict.fromkeys(FLAGS, 0)
-    per_size: dict[int, list[dict[str, Measurement]]] = {}
     async with batch_limit(bench, SEED_PER_CALL):
-        for size in sizes:
-            for flag in FLAGS:
-                wanted = size - counts[flag]
-                if wanted > 0:
-                    created, seconds, problems = await seed(
-                        bench, flag, accounts[flag], wanted, size
-                    )
-                    counts[flag] += created
+        for flag, partner in FLAGS.items():
+            for size in sizes:
+                name = variant(flag, size)
+                held = 0
+                if size:
+                    held, seconds, problems = await seed(bench, flag, accounts[name], size, size)
                     bench.notes.append(
-                        f"Seeded {created:,} invoices into the {flag} account in {seconds:,.1f} s "
-                        f"(to {counts[flag]:,})"
+                        f"Seeded {held:,} invoices into the {name} account in {seconds:,.1f} s"
                         + (f"; failed calls: {', '.join(problems)}" if problems else "")
                         + "."
                     )
-                if FLAGS[flag]:
-                    refreshed = await refresh(bench, accounts[flag])
+                if partner:
+                    refreshed = await refresh(bench, accounts[name])
                     bench.notes.append(
-                        f"Refresh of the partner account at {counts[flag]:,} invoices: "
+                        f"Refresh of the {name} account at {held:,} invoices: "
                         f"{refreshed['durationMs']:,.1f} ms ({refreshed['foldedChanges']:,} "
                         "changes folded)."
                     )
-            for flag in FLAGS:
                 bench.describe(
-                    variant(flag, size),
+                    name,
                     f"one client, sequential POST /v1/invoices on a {flag} account holding "
-                    f"{counts[flag]:,} posted invoices, alternating with the other flag",
+                    f"{held:,} posted invoices, round-robin with the other sizes and flag",
                 )
-            per_size[size] = []
-            for round_number in range(rounds):
-                ms = await measure(bench, accounts, size, round_number, requests)
-                per_size[size].append(ms)
-                for flag in FLAGS:
-                    counts[flag] += ms[flag].ok
+    per_size: dict[int, list[dict[str, Measurement]]] = {size: [] for size in sizes}
+    for round_number in range(rounds):
+        ms = await measure(bench, accounts, round_number, requests)
+        for size in sizes:
+            per_size[size].append({flag: ms[variant(flag, size)] for flag in FLAGS})
     return report(bench, sizes, per_size)
 
 
@@ -198,7 +192,7 @@ def report(
                 for size in sizes
             )
         )
-    targets = []
+    targets: list[dict[str, Any]] = []
     if largest == smallest:
         bench.notes.append("One size only: no growth ratio.")
         return targets

@@ -78,7 +78,7 @@ class Writers:
         if kind == "payment":
             applied = self.unpaid[client].pop() if self.unpaid[client] else None
             amount = Decimal(applied[1] if applied else "0") + Decimal(f"1.{i % 100:02d}")
-            body = {
+            body: dict[str, Any] = {
                 "accountId": self.account_id,
                 "amount": str(amount),
                 "currency": "USD",
