@@ -19,6 +19,7 @@ from partnerbill.billing.bill_run_routes import router as bill_runs_router
 from partnerbill.billing.routes import router as billing_router
 from partnerbill.catalog.routes import router as catalog_router
 from partnerbill.core import auth, tenant_routes
+from partnerbill.core.admission import WriteAdmission
 from partnerbill.core.errors import Category, Reason, Resource, ZuoraError, envelope, error_code
 from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
 from partnerbill.core.json import ZuoraJSONResponse
@@ -218,5 +219,7 @@ def create_app() -> FastAPI:
         return {"success": True}
 
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RequestIdMiddleware)  # added last: runs first
+    app.add_middleware(RequestIdMiddleware)
+    # Added last: runs first, so a write waiting for its turn has cost nothing yet.
+    app.add_middleware(WriteAdmission, limit=settings.write_concurrency)
     return app

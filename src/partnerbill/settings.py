@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     # beyond the pool waits for a connection instead.
     db_pool_size: int = Field(default=20, alias="PARTNERBILL_DB_POOL_SIZE")
     db_pool_overflow: int = Field(default=0, alias="PARTNERBILL_DB_POOL_OVERFLOW")
+    # Writes run at once per API process (0: no limit); see core/admission.py.
+    write_concurrency: int = Field(default=8, alias="PARTNERBILL_WRITE_CONCURRENCY")
     log_level: str = Field(default="INFO", alias="PARTNERBILL_LOG_LEVEL")
     access_token_seconds: int = Field(default=3600, alias="PARTNERBILL_ACCESS_TOKEN_SECONDS")
 

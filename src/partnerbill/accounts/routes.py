@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from partnerbill.accounts import service
 from partnerbill.accounts.schemas import CreateAccountRequest, UpdateAccountRequest
 from partnerbill.core.auth import CurrentTenant
-from partnerbill.core.db import transaction
+from partnerbill.core.db import autocommit, transaction
 from partnerbill.core.json import DecimalJSONRoute
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Accounts"])
@@ -30,7 +30,8 @@ async def update_account(
 
 @router.get("/v1/accounts/{account_key}")
 async def get_account(account_key: str, tenant: CurrentTenant) -> dict[str, Any]:
-    async with transaction() as conn:
+    # One statement: no transaction to begin and commit around it.
+    async with autocommit() as conn:
         return await service.get_account(conn, tenant, account_key)
 
 

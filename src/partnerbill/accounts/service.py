@@ -60,6 +60,7 @@ def _variant(key: str) -> int:
 
 
 _FIND = _by_key(lambda match: select(accounts).where(match))
+_FIND_WITH_METRICS = _by_key(lambda match: metrics.with_metrics(select(accounts).where(match)))
 _FIND_FOR_UPDATE = _by_key(lambda match: select(accounts).where(match).with_for_update())
 _WRITABLE = _by_key(
     lambda match: select(
@@ -234,6 +235,17 @@ async def _find(conn: AsyncConnection, tenant: Tenant, key: str) -> Row[Any]:
     return row
 
 
+async def _find_with_metrics(
+    conn: AsyncConnection, tenant: Tenant, key: str
+) -> tuple[Row[Any], MetricsSnapshot]:
+    row = (
+        await conn.execute(_FIND_WITH_METRICS[_variant(key)], {"tenant_id": tenant.id, "key": key})
+    ).one_or_none()
+    if row is None:
+        raise not_found(Resource.ACCOUNT, "account", key)
+    return row, MetricsSnapshot.of(row)
+
+
 def _basic_info(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
     return {
         "id": account.id,
@@ -256,8 +268,7 @@ def _basic_info(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
 
 
 async def get_account(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
-    account = await _find(conn, tenant, key)
-    snapshot = await metrics.read_metrics(conn, tenant, account.id)
+    account, snapshot = await _find_with_metrics(conn, tenant, key)
     m = snapshot.metrics
     return {
         "success": True,
@@ -290,8 +301,7 @@ async def get_account(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[s
 
 
 async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
-    account = await _find(conn, tenant, key)
-    snapshot = await metrics.read_metrics(conn, tenant, account.id)
+    account, snapshot = await _find_with_metrics(conn, tenant, key)
     recent = await conn.execute(
         select(
             invoices.c.id,

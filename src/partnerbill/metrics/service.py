@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import Select, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import Row, Select, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -466,6 +466,16 @@ class MetricsSnapshot:
     pending_changes: int
     oldest_pending_change: datetime | None
 
+    @classmethod
+    def of(cls, row: Row[Any]) -> "MetricsSnapshot":
+        """The snapshot in a row of a `with_metrics` statement."""
+        return cls(
+            metrics=AccountMetrics.from_mapping(row._mapping),
+            last_metrics_update=row.last_metrics_update,
+            pending_changes=row.pending,
+            oldest_pending_change=row.oldest,
+        )
+
     def freshness_json(self) -> dict[str, object]:
         return {
             "pendingChanges": self.pending_changes,
@@ -474,38 +484,45 @@ class MetricsSnapshot:
         }
 
 
-def _read_metrics_statement() -> Select[Any]:
-    account = (metrics_changes.c.tenant_id == bindparam("tenant_id")) & (
-        metrics_changes.c.account_id == bindparam("account_id")
+def with_metrics(statement: Select[Any]) -> Select[Any]:
+    """`statement`, a select of `accounts` rows, with each account's cached metrics and their
+    freshness (read back with `MetricsSnapshot.of`): an account read is one round trip."""
+    own_changes = (metrics_changes.c.tenant_id == accounts.c.tenant_id) & (
+        metrics_changes.c.account_id == accounts.c.id
     )
     # In primary-key order, so the scan stops at the cap instead of collecting every entry first.
     pending = (
         select(metrics_changes.c.id)
-        .where(account)
+        .where(own_changes)
+        .correlate(accounts)
         .order_by(metrics_changes.c.id)
         .limit(PENDING_COUNT_CAP)
         .subquery()
     )
     oldest = (
         select(metrics_changes.c.changed_at)
-        .where(account)
+        .where(own_changes)
         .order_by(metrics_changes.c.id)
         .limit(1)
         .scalar_subquery()
     )
-    return select(
+    return statement.join(
+        account_metrics,
+        (account_metrics.c.tenant_id == accounts.c.tenant_id)
+        & (account_metrics.c.account_id == accounts.c.id),
+    ).add_columns(
         *METRIC_COLUMNS,
         account_metrics.c.last_metrics_update,
         select(func.count()).select_from(pending).scalar_subquery().label("pending"),
         oldest.label("oldest"),
-    ).where(
-        account_metrics.c.tenant_id == bindparam("tenant_id"),
-        account_metrics.c.account_id == bindparam("account_id"),
     )
 
 
-# Every account read runs it: built once, not per request.
-_READ_METRICS = _read_metrics_statement()
+_READ_METRICS = with_metrics(
+    select()
+    .select_from(accounts)
+    .where(accounts.c.tenant_id == bindparam("tenant_id"), accounts.c.id == bindparam("account_id"))
+)
 
 
 async def read_metrics(conn: AsyncConnection, tenant: Tenant, account_id: str) -> MetricsSnapshot:
@@ -513,12 +530,7 @@ async def read_metrics(conn: AsyncConnection, tenant: Tenant, account_id: str) -
     row = (
         await conn.execute(_READ_METRICS, {"tenant_id": tenant.id, "account_id": account_id})
     ).one()
-    return MetricsSnapshot(
-        metrics=AccountMetrics.from_mapping(row._mapping),
-        last_metrics_update=row.last_metrics_update,
-        pending_changes=row.pending,
-        oldest_pending_change=row.oldest,
-    )
+    return MetricsSnapshot.of(row)
 
 
 async def due_partner_accounts(conn: AsyncConnection, limit: int) -> list[tuple[Tenant, str]]:
