@@ -278,9 +278,10 @@ async def _reject_taken_numbers(
 # Invoices (numbered from the tenant's sequence where the request gave no number, in request
 # order), their items and the partner owners' change rows in one statement: one round trip, and
 # one statement text whatever the batch size, so SQLAlchemy compiles it once and PostgreSQL
-# prepares it once per connection. Rows arrive as one array per column. `guarded_accounts` (the
-# autocommit path of `create_invoice`) are locked `FOR KEY SHARE` here, and nothing is inserted
-# unless each is still a partner account and not canceled.
+# prepares it once per connection. The rows arrive as one JSON array per table (money as exact
+# JSON numbers): one parameter to encode instead of an array per column, which cost a tenth of a
+# request. `guarded_accounts` (the autocommit path of `create_invoice`) are locked `FOR KEY
+# SHARE` here, and nothing is inserted unless each is still a partner account and not canceled.
 _INSERT_INVOICES = text(
     f"""
 WITH guard AS (
@@ -296,17 +297,12 @@ WITH guard AS (
            COALESCE(v.invoice_number,
                     'INV' || lpad(nextval(CAST(:sequence AS regclass))::text, 8, '0')),
            v.account_id, v.status, 'Standalone', v.currency, v.invoice_date, v.due_date,
-           v.payment_term, v.amount, v.amount, v.auto_pay, v.comments,
-           CAST(v.custom_fields AS jsonb), CASE WHEN v.status = 'Posted' THEN :now END, :now, :now
-    FROM unnest(CAST(:ids AS text[]), CAST(:numbers AS text[]), CAST(:account_ids AS text[]),
-                CAST(:statuses AS text[]), CAST(:currencies AS text[]),
-                CAST(:invoice_dates AS date[]), CAST(:due_dates AS date[]),
-                CAST(:payment_terms AS text[]), CAST(:amounts AS numeric[]),
-                CAST(:auto_pays AS boolean[]), CAST(:comments AS text[]),
-                CAST(:custom_fields AS text[]))
-         WITH ORDINALITY AS v(id, invoice_number, account_id, status, currency, invoice_date,
-                              due_date, payment_term, amount, auto_pay, comments, custom_fields,
-                              position)
+           v.payment_term, v.amount, v.amount, v.auto_pay, v.comments, v.custom_fields,
+           CASE WHEN v.status = 'Posted' THEN :now END, :now, :now
+    FROM jsonb_to_recordset(CAST(:invoices AS jsonb))
+         AS v(position integer, id text, invoice_number text, account_id text, status text,
+              currency text, invoice_date date, due_date date, payment_term text, amount numeric,
+              auto_pay boolean, comments text, custom_fields jsonb)
     WHERE (SELECT count(*) FROM guard) = cardinality(CAST(:guarded_accounts AS text[]))
     ORDER BY v.position
     RETURNING id, invoice_number
@@ -318,67 +314,48 @@ WITH guard AS (
     SELECT :tenant_id, v.id, v.invoice_id, v.line_number, v.charge_name, v.description, v.sku,
            v.uom, v.product_rate_plan_charge_id, v.quantity, v.unit_price, v.amount, v.amount,
            v.service_start_date, v.service_end_date, v.charge_date, v.tax_code, v.tax_mode,
-           CAST(v.custom_fields AS jsonb)
-    FROM unnest(CAST(:item_ids AS text[]), CAST(:item_invoice_ids AS text[]),
-                CAST(:line_numbers AS integer[]), CAST(:charge_names AS text[]),
-                CAST(:descriptions AS text[]), CAST(:skus AS text[]), CAST(:uoms AS text[]),
-                CAST(:charge_ids AS text[]), CAST(:quantities AS numeric[]),
-                CAST(:unit_prices AS numeric[]), CAST(:item_amounts AS numeric[]),
-                CAST(:service_starts AS date[]), CAST(:service_ends AS date[]),
-                CAST(:charge_dates AS timestamp[]), CAST(:tax_codes AS text[]),
-                CAST(:tax_modes AS text[]), CAST(:item_custom_fields AS text[]))
-         AS v(id, invoice_id, line_number, charge_name, description, sku, uom,
-              product_rate_plan_charge_id, quantity, unit_price, amount, service_start_date,
-              service_end_date, charge_date, tax_code, tax_mode, custom_fields)
+           v.custom_fields
+    FROM jsonb_to_recordset(CAST(:items AS jsonb))
+         AS v(id text, invoice_id text, line_number integer, charge_name text, description text,
+              sku text, uom text, product_rate_plan_charge_id text, quantity numeric,
+              unit_price numeric, amount numeric, service_start_date date,
+              service_end_date date, charge_date timestamp, tax_code text, tax_mode text,
+              custom_fields jsonb)
     WHERE v.invoice_id IN (SELECT id FROM new_invoices)
 ), changes AS ({LOG_CHANGES} WHERE EXISTS (SELECT FROM new_invoices))
 SELECT id, invoice_number FROM new_invoices
 """
+)
+_INVOICE_FIELDS = (
+    "id",
+    "invoice_number",
+    "account_id",
+    "status",
+    "currency",
+    "invoice_date",
+    "due_date",
+    "payment_term",
+    "amount",
+    "auto_pay",
+    "comments",
+    "custom_fields",
 )
 
 
 def _insert_parameters(
     tenant: Tenant, prepared: Sequence[PreparedInvoice], guarded: bool
 ) -> dict[str, Any]:
-    rows = [p.row for p in prepared]
-    items = [item for p in prepared for item in p.items]
-
-    def column(source: list[dict[str, Any]], name: str) -> list[Any]:
-        return [row[name] for row in source]
-
     return {
         "tenant_id": tenant.id,
         "sequence": sequence_name(tenant, "invoice_number"),
-        "now": rows[0]["created_at"],
-        "ids": column(rows, "id"),
-        "numbers": column(rows, "invoice_number"),
-        "account_ids": column(rows, "account_id"),
-        "statuses": column(rows, "status"),
-        "currencies": column(rows, "currency"),
-        "invoice_dates": column(rows, "invoice_date"),
-        "due_dates": column(rows, "due_date"),
-        "payment_terms": column(rows, "payment_term"),
-        "amounts": column(rows, "amount"),
-        "auto_pays": column(rows, "auto_pay"),
-        "comments": column(rows, "comments"),
-        "custom_fields": [dumps(row["custom_fields"]).decode() for row in rows],
-        "item_ids": column(items, "id"),
-        "item_invoice_ids": column(items, "invoice_id"),
-        "line_numbers": column(items, "line_number"),
-        "charge_names": column(items, "charge_name"),
-        "descriptions": column(items, "description"),
-        "skus": column(items, "sku"),
-        "uoms": column(items, "uom"),
-        "charge_ids": column(items, "product_rate_plan_charge_id"),
-        "quantities": column(items, "quantity"),
-        "unit_prices": column(items, "unit_price"),
-        "item_amounts": column(items, "amount"),
-        "service_starts": column(items, "service_start_date"),
-        "service_ends": column(items, "service_end_date"),
-        "charge_dates": column(items, "charge_date"),
-        "tax_codes": column(items, "tax_code"),
-        "tax_modes": column(items, "tax_mode"),
-        "item_custom_fields": [dumps(item["custom_fields"]).decode() for item in items],
+        "now": prepared[0].row["created_at"],
+        "invoices": dumps(
+            [
+                {"position": position, **{name: p.row[name] for name in _INVOICE_FIELDS}}
+                for position, p in enumerate(prepared)
+            ]
+        ).decode(),
+        "items": dumps([item for p in prepared for item in p.items]).decode(),
         "changed_accounts": deferred_accounts(_posting_deltas(prepared)),
         "guarded_accounts": sorted({p.account.id for p in prepared}) if guarded else [],
     }
