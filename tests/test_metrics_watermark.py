@@ -363,6 +363,49 @@ async def test_single_invoice_on_a_canceled_partner_account_writes_nothing(
     assert stored.metrics.total_invoice_balance == 0
 
 
+async def test_a_remembered_partner_account_is_checked_by_every_write(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    """`POST /v1/invoices` remembers the partner accounts it wrote to and skips reading them next
+    time; a write prepared on a stale memory must not land on it."""
+    number = (await api.create_account(partner=True))["accountNumber"]
+    account = await account_id(api, number)
+    tenant = api.tenant
+    first = await api.ok("POST", "/v1/invoices", invoice_body(number, "1.00"))
+    assert first["dueDate"] == "2026-11-01"
+    assert accounts_service.RECENT_PARTNER_ACCOUNTS.get(tenant, number) is not None
+
+    # A profile edit: the next invoice follows the new payment term.
+    await api.ok("PUT", f"/v1/accounts/{number}", {"paymentTerm": "Net 30"})
+    second = await api.ok("POST", "/v1/invoices", invoice_body(number, "2.00"))
+    assert second["dueDate"] == "2026-12-01" and second["paymentTerm"] == "Net 30"
+
+    # A switch to synchronous metrics: the next invoice moves them at once, logs no change.
+    await api.ok("POST", f"/v1/partnerbill/accounts/{number}/refresh-metrics")
+    await api.ok("PUT", f"/v1/accounts/{number}", {"partnerAccount": False})
+    await api.ok("POST", "/v1/invoices", invoice_body(number, "4.00"))
+    stored = await snapshot(engine, tenant, account)
+    assert stored.pending_changes == 0
+    assert stored.metrics.total_invoice_balance == Decimal("7.00")
+    assert accounts_service.RECENT_PARTNER_ACCOUNTS.get(tenant, number) is None
+
+    # Partner again and remembered again; then canceled behind the memory's back.
+    await api.ok("PUT", f"/v1/accounts/{number}", {"partnerAccount": True})
+    await api.ok("POST", "/v1/invoices", invoice_body(number, "8.00"))
+    assert accounts_service.RECENT_PARTNER_ACCOUNTS.get(tenant, number) is not None
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE accounts SET status = 'Canceled' WHERE tenant_id = :t AND id = :a"),
+            {"t": tenant.id, "a": account},
+        )
+    _status, payload = await api.call("POST", "/v1/invoices", invoice_body(number, "16.00"))
+    assert payload["success"] is False and "canceled" in payload["reasons"][0]["message"]
+    await api.refresh(number)
+    stored = await snapshot(engine, tenant, account)
+    assert stored.metrics.total_invoice_balance == Decimal("15.00")
+    assert stored.metrics == await recomputed(engine, tenant, account)
+
+
 # -- the scheduler ---------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Accounts: create, update, read; and the read-for-write every document path starts with."""
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,35 @@ class WritableAccount:
     partner_account: bool
     status: str
     bill_cycle_day: int  # 0: AutoSet
+
+
+class RecentPartnerAccounts:
+    """Per process: the partner accounts documents were last written to, by tenant and key, so
+    the next write to a hot account need not read it first. Only a guess: the write's own
+    statement checks under the account's `FOR KEY SHARE` lock that the account still is what was
+    remembered (see `billing.service._INSERT_INVOICES`), and the caller forgets it otherwise."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._accounts: OrderedDict[tuple[str, str], WritableAccount] = OrderedDict()
+
+    def get(self, tenant: Tenant, key: str) -> WritableAccount | None:
+        account = self._accounts.get((tenant.id, key))
+        if account is not None:
+            self._accounts.move_to_end((tenant.id, key))
+        return account
+
+    def remember(self, tenant: Tenant, key: str, account: WritableAccount) -> None:
+        self._accounts[(tenant.id, key)] = account
+        self._accounts.move_to_end((tenant.id, key))
+        if len(self._accounts) > self.capacity:
+            self._accounts.popitem(last=False)
+
+    def forget(self, tenant: Tenant, key: str) -> None:
+        self._accounts.pop((tenant.id, key), None)
+
+
+RECENT_PARTNER_ACCOUNTS = RecentPartnerAccounts(capacity=10_000)
 
 
 def _by_key(statement: Callable[[Any], Select[Any]]) -> tuple[Select[Any], Select[Any]]:
