@@ -43,7 +43,7 @@ from partnerbill.core.money import ZERO, amount_problem, decimal_places
 from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant, sequence_name
 from partnerbill.memos.tables import credit_memos, debit_memos
-from partnerbill.metrics.service import LOG_CHANGES, MetricsDelta, deferred_accounts, touch
+from partnerbill.metrics.service import LOG_CHANGES, MetricsDelta, changed_accounts, touch
 from partnerbill.subscriptions.tables import subscriptions
 
 DEFAULT_PAGE_SIZE = 20
@@ -376,7 +376,7 @@ def _insert_parameters(
             ]
         ).decode(),
         "items": dumps([item for p in prepared for item in p.items]).decode(),
-        "changed_accounts": deferred_accounts(_posting_deltas(prepared)),
+        "changed_accounts": changed_accounts(_posting_deltas(prepared)),
         "guarded_accounts": dumps(
             [
                 {
