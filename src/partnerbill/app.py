@@ -150,6 +150,8 @@ def create_app() -> FastAPI:
         version="0.1.0",
         summary="Zuora-compatible billing where partner accounts take parallel writes.",
         default_response_class=ZuoraJSONResponse,
+        # Metrics are Prometheus (`/metrics`); FastAPI's OpenTelemetry probe ran on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     for router in (
         auth.router,

@@ -28,8 +28,12 @@ def dumps(content: object) -> bytes:
     return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
+# One decoder for the process: `json.loads(..., parse_float=...)` builds a new one per call.
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
+
 def loads(raw: bytes | str) -> Any:
-    return json.loads(raw, parse_float=Decimal)
+    return _DECODER.decode(raw.decode() if isinstance(raw, bytes) else raw)
 
 
 def v1_datetime(value: datetime | None) -> str | None:
