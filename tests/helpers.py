@@ -2,6 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.accounts.tables import accounts
+from partnerbill.billing.schemas import CreateInvoiceItem, CreateInvoiceRequest
 from partnerbill.billing.tables import invoices
 from partnerbill.core import auth, db
 from partnerbill.core.json import dumps, loads
@@ -187,3 +189,16 @@ def assert_envelope(payload: dict[str, Any], category: int) -> list[dict[str, An
     assert reasons[0]["code"] % 100 == category, reasons
     assert isinstance(payload["requestId"], str) and payload["requestId"], payload
     return reasons
+
+
+def one_item_invoice(
+    amount: str | Decimal, day: date, status: str = "Posted", **account: str
+) -> CreateInvoiceRequest:
+    """A one-item standalone invoice for the service layer; `account`: account_id= or
+    account_number=."""
+    return CreateInvoiceRequest(
+        **account,
+        invoice_date=day,
+        status=status,
+        invoice_items=[CreateInvoiceItem(amount=Decimal(amount), service_start_date=day)],
+    )

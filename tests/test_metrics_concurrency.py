@@ -16,11 +16,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from partnerbill.billing import service as billing
-from partnerbill.billing.schemas import CreateInvoiceItem, CreateInvoiceRequest
 from partnerbill.core.errors import LOCK_COMPETITION_MESSAGE
 from partnerbill.core.tenants import Tenant
 from partnerbill.metrics import service as metrics
-from tests.helpers import ApiClient, TenantCredentials, invoice_body
+from tests.helpers import ApiClient, TenantCredentials, invoice_body, one_item_invoice
 
 PARALLEL = 32
 
@@ -302,14 +301,7 @@ async def test_partner_writes_do_not_wait_for_the_metrics_row_or_a_profile_edit(
 async def _post_partner_invoice(
     engine: AsyncEngine, tenant: Tenant, account: str, amount: str
 ) -> None:
-    request = CreateInvoiceRequest(
-        account_id=account,
-        invoice_date=date(2026, 5, 1),
-        status="Posted",
-        invoice_items=[
-            CreateInvoiceItem(amount=Decimal(amount), service_start_date=date(2026, 5, 1))
-        ],
-    )
+    request = one_item_invoice(amount, date(2026, 5, 1), account_id=account)
     async with engine.begin() as conn:
         await billing.create_invoices(conn, tenant, [request], all_or_nothing=True)
 
@@ -370,14 +362,7 @@ async def test_statement_timeout_is_restored_after_a_synchronous_touch(
     number = (await api.create_account(partner=False))["accountNumber"]
     account = await account_id(api, number)
     tenant = api.tenant
-    request = CreateInvoiceRequest(
-        account_id=account,
-        invoice_date=date(2026, 6, 1),
-        status="Posted",
-        invoice_items=[
-            CreateInvoiceItem(amount=Decimal("9.99"), service_start_date=date(2026, 6, 1))
-        ],
-    )
+    request = one_item_invoice("9.99", date(2026, 6, 1), account_id=account)
 
     async with engine.begin() as conn:
         before = await conn.scalar(text("SHOW statement_timeout"))
@@ -398,14 +383,7 @@ async def test_statement_timeout_is_restored_after_a_synchronous_touch(
 
 
 async def _new_draft(conn: AsyncConnection, tenant: Tenant, account: str) -> str:
-    request = CreateInvoiceRequest(
-        account_id=account,
-        invoice_date=date(2026, 6, 2),
-        status="Draft",
-        invoice_items=[
-            CreateInvoiceItem(amount=Decimal("9.99"), service_start_date=date(2026, 6, 2))
-        ],
-    )
+    request = one_item_invoice("9.99", date(2026, 6, 2), "Draft", account_id=account)
     (outcome,) = await billing.create_invoices(conn, tenant, [request], all_or_nothing=True)
     assert outcome.invoice is not None
     return str(outcome.invoice["id"])

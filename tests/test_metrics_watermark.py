@@ -12,11 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from partnerbill.accounts import service as accounts_service
 from partnerbill.accounts.schemas import UpdateAccountRequest
 from partnerbill.billing import service as billing
-from partnerbill.billing.schemas import CreateInvoiceItem, CreateInvoiceRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.tasks import refresh_due_partner_accounts
-from tests.helpers import ApiClient, invoice_body
+from tests.helpers import ApiClient, invoice_body, one_item_invoice
 
 
 async def account_id(api: ApiClient, number: str) -> str:
@@ -26,12 +25,7 @@ async def account_id(api: ApiClient, number: str) -> str:
 async def create_posted(
     conn: AsyncConnection, tenant: Tenant, account: str, amount: str, day: date
 ) -> str:
-    request = CreateInvoiceRequest(
-        account_id=account,
-        invoice_date=day,
-        status="Posted",
-        invoice_items=[CreateInvoiceItem(amount=Decimal(amount), service_start_date=day)],
-    )
+    request = one_item_invoice(amount, day, account_id=account)
     (outcome,) = await billing.create_invoices(conn, tenant, [request], all_or_nothing=True)
     assert outcome.invoice is not None
     return str(outcome.invoice["id"])
@@ -308,14 +302,7 @@ async def test_single_invoice_raced_by_a_switch_takes_the_general_way(
     number = (await api.create_account(partner=True))["accountNumber"]
     account = await account_id(api, number)
     tenant = api.tenant
-    request = CreateInvoiceRequest(
-        account_number=number,
-        invoice_date=date(2026, 8, 1),
-        status="Posted",
-        invoice_items=[
-            CreateInvoiceItem(amount=Decimal("43.21"), service_start_date=date(2026, 8, 1))
-        ],
-    )
+    request = one_item_invoice("43.21", date(2026, 8, 1), account_number=number)
 
     async with engine.connect() as switcher:
         switch_transaction = await switcher.begin()
