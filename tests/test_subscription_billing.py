@@ -1421,6 +1421,25 @@ async def test_a_bill_run_left_processing_by_a_dead_worker_runs_again(api: ApiCl
         ({"billing": {"billingTiming": "Whenever"}}, "billingTiming"),
         ({"startDate": {"triggerEvent": "Tomorrow"}}, "triggerEvent"),
         ({"endDate": {"endDateCondition": "Never"}}, "endDateCondition"),
+        (
+            {
+                "tiers": [
+                    {"startingUnit": 0, "endingUnit": 10, "price": 5},
+                    {"startingUnit": 20, "price": 4},
+                ]
+            },
+            "tiers[1].startingUnit",
+        ),
+        ({"tiers": [{"startingUnit": 0, "price": -1}]}, "tiers[0].price"),
+        (
+            {"tiers": [{"startingUnit": 0, "price": "0.001", "priceFormat": "FlatFee"}]},
+            "tiers[0].price",
+        ),
+        (
+            {"tiers": [{"startingUnit": 0, "price": 1, "priceFormat": "Weird"}]},
+            "tiers[0].priceFormat",
+        ),
+        ({"tiers": [{"startingUnit": 5, "endingUnit": 2, "price": 1}]}, "tiers[0].endingUnit"),
         ({"billing": {"billingPeriod": "Specific_Months"}}, "specificBillingPeriod"),
         (
             {
@@ -1473,3 +1492,36 @@ async def test_fixed_period_in_any_spelling_of_billing_periods(api: ApiClient) -
     order = await api.ok("POST", "/v1/orders", body)
     sub = await api.ok("GET", f"/v1/subscriptions/{order['subscriptionNumbers'][0]}")
     assert sub["ratePlans"][0]["ratePlanCharges"][0]["effectiveEndDate"] == "2026-03-01"
+
+
+async def test_a_charge_override_trigger_event_is_the_charges_own(api: ApiClient) -> None:
+    """An override's trigger event both dates the charge and is what the subscription shows."""
+    plan = await rate_plan(api, recurring_charge("10.00"))
+    (charge_id,) = await plan_charge_ids(api, plan)
+    account = await new_account(api)
+    override = {
+        "productRatePlanChargeId": charge_id,
+        "startDate": {"triggerEvent": "SpecificDate", "specificTriggerDate": "2026-02-15"},
+    }
+    body = order_body(account["accountNumber"], plan, "2026-01-01", charge_overrides=[override])
+    order = await api.ok("POST", "/v1/orders", body)
+    sub = await api.ok("GET", f"/v1/subscriptions/{order['subscriptionNumbers'][0]}")
+    (charge,) = sub["ratePlans"][0]["ratePlanCharges"]
+    assert charge["triggerEvent"] == "SpecificDate"
+    assert charge["effectiveStartDate"] == "2026-02-15"
+
+
+async def test_override_tiers_are_kept_in_order_and_price_the_charge(api: ApiClient) -> None:
+    plan = await rate_plan(api, recurring_charge("10.00"))
+    (charge_id,) = await plan_charge_ids(api, plan)
+    account = await new_account(api)
+    override = {
+        "productRatePlanChargeId": charge_id,
+        "quantity": 3,
+        "tiers": [{"startingUnit": 0, "endingUnit": 100, "price": "7.25"}],
+    }
+    body = order_body(account["accountNumber"], plan, "2026-01-01", charge_overrides=[override])
+    order = await api.ok("POST", "/v1/orders", body)
+    sub = await api.ok("GET", f"/v1/subscriptions/{order['subscriptionNumbers'][0]}")
+    (charge,) = sub["ratePlans"][0]["ratePlanCharges"]
+    assert D(str(charge["mrr"])) == D("21.75")

@@ -7,11 +7,11 @@ are accepted on input. Every value is validated before anything is written, so a
 leaves nothing behind.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Column, Table, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -179,54 +179,74 @@ def _single_price(
     return (Tier(1, ZERO, None, entry.price, price_format),)
 
 
-def _tier_ladder(currency: str, entries: list[tuple[int, ChargeTierRequest]]) -> tuple[Tier, ...]:
+class TierEntry(Protocol):
+    """A tier as a request gives it: the catalog's (PascalCase) or a charge override's."""
+
+    @property
+    def starting_unit(self) -> Decimal | None: ...
+    @property
+    def ending_unit(self) -> Decimal | None: ...
+    @property
+    def price(self) -> Decimal: ...
+    @property
+    def price_format(self) -> str | None: ...
+
+
+def tier_ladder(
+    currency: str,
+    entries: Sequence[tuple[int, TierEntry]],
+    resource: Resource,
+    field: Callable[[int | None, str], str],
+) -> tuple[Tier, ...]:
     """Contiguous tiers from StartingUnit ≥ 0; each starts at the previous end or one past it;
-    only the last is open-ended."""
+    only the last is open-ended. `field(index, "StartingUnit")` names a tier's field in errors
+    (`field(None, "")`: the list)."""
     if len(entries) > MAX_TIERS_PER_CURRENCY:
         raise invalid_value(
-            Resource.CATALOG,
-            TIERS_FIELD,
+            resource,
+            field(None, ""),
             f"at most {MAX_TIERS_PER_CURRENCY} tiers per currency; {currency} has {len(entries)}.",
         )
     for index, entry in entries:
         if entry.starting_unit is None:
-            raise missing_field(Resource.CATALOG, f"{TIERS_FIELD}[{index}].StartingUnit")
+            raise missing_field(resource, field(index, "StartingUnit"))
     ordered = sorted(entries, key=lambda pair: pair[1].starting_unit or ZERO)
     tiers: list[Tier] = []
     previous_end: Decimal | None = None
     for position, (index, entry) in enumerate(ordered):
-        where = f"{TIERS_FIELD}[{index}]"
         start = entry.starting_unit
         assert start is not None
         if position == 0 and start < 0:
-            raise invalid_value(Resource.CATALOG, f"{where}.StartingUnit", "must not be negative.")
+            raise invalid_value(resource, field(index, "StartingUnit"), "must not be negative.")
         if position > 0:
             if previous_end is None:
-                raise missing_field(
-                    Resource.CATALOG, f"{TIERS_FIELD}[{ordered[position - 1][0]}].EndingUnit"
-                )
+                raise missing_field(resource, field(ordered[position - 1][0], "EndingUnit"))
             if start not in (previous_end, previous_end + 1):
                 raise invalid_value(
-                    Resource.CATALOG,
-                    f"{where}.StartingUnit",
+                    resource,
+                    field(index, "StartingUnit"),
                     f"tiers must be contiguous: expected {previous_end:f} or "
                     f"{previous_end + 1:f} after the previous tier, got {start:f}.",
                 )
         if entry.ending_unit is not None and entry.ending_unit < start:
             raise invalid_value(
-                Resource.CATALOG, f"{where}.EndingUnit", "must not be below StartingUnit."
+                resource, field(index, "EndingUnit"), "must not be below StartingUnit."
             )
         price_format = (
-            _parse(PriceFormat, entry.price_format, f"{where}.PriceFormat")
+            PriceFormat.parse_field(entry.price_format, field(index, "PriceFormat"), resource)
             if entry.price_format
             else PriceFormat.PER_UNIT
         )
         problem = _price_problem(entry.price, currency, price_format)
         if problem:
-            raise invalid_value(Resource.CATALOG, f"{where}.Price", problem)
+            raise invalid_value(resource, field(index, "Price"), problem)
         tiers.append(Tier(position + 1, start, entry.ending_unit, entry.price, price_format))
         previous_end = entry.ending_unit
     return tuple(tiers)
+
+
+def _catalog_tier_field(index: int | None, name: str) -> str:
+    return TIERS_FIELD if index is None else f"{TIERS_FIELD}[{index}].{name}"
 
 
 def _tiers(entries: Sequence[ChargeTierRequest], model: ChargeModel) -> dict[str, tuple[Tier, ...]]:
@@ -244,7 +264,10 @@ def _tiers(entries: Sequence[ChargeTierRequest], model: ChargeModel) -> dict[str
         case ChargeModel.FLAT_FEE | ChargeModel.PER_UNIT:
             return {cur: _single_price(cur, found, model) for cur, found in by_currency.items()}
         case ChargeModel.TIERED | ChargeModel.VOLUME:
-            return {cur: _tier_ladder(cur, found) for cur, found in by_currency.items()}
+            return {
+                cur: tier_ladder(cur, found, Resource.CATALOG, _catalog_tier_field)
+                for cur, found in by_currency.items()
+            }
 
 
 def _billing_period(

@@ -37,7 +37,7 @@ from partnerbill.catalog.enums import (
     UpToPeriodsType,
 )
 from partnerbill.catalog.pricing import monthly_amount, period_amount
-from partnerbill.catalog.service import CatalogCharge, CatalogRatePlan
+from partnerbill.catalog.service import CatalogCharge, CatalogRatePlan, tier_ladder
 from partnerbill.core.errors import (
     Resource,
     business_rule,
@@ -111,20 +111,20 @@ def tiers_from_json(raw: Sequence[Mapping[str, Any]]) -> tuple[Tier, ...]:
     )
 
 
+def _override_tier_field(index: int | None, name: str) -> str:
+    return "tiers" if index is None else f"tiers[{index}].{name[0].lower()}{name[1:]}"
+
+
 def _override_tiers(
-    charge: CatalogCharge, base: tuple[Tier, ...], price: Decimal | None, tiers: list[PriceTier]
+    charge: CatalogCharge,
+    base: tuple[Tier, ...],
+    price: Decimal | None,
+    tiers: list[PriceTier],
+    currency: str,
 ) -> tuple[Tier, ...]:
     if tiers:
-        return tuple(
-            Tier(
-                tier=t.tier or i + 1,
-                starting_unit=t.starting_unit,
-                ending_unit=t.ending_unit,
-                price=t.price,
-                price_format=PriceFormat.parse_field(t.price_format, "priceFormat", SUBSCRIPTION),
-            )
-            for i, t in enumerate(tiers)
-        )
+        # Checked as the catalog checks its own tiers: contiguous, priced within the currency.
+        return tier_ladder(currency, list(enumerate(tiers)), SUBSCRIPTION, _override_tier_field)
     if price is not None:
         if charge.charge_model in (ChargeModel.TIERED, ChargeModel.VOLUME):
             raise invalid_value(
@@ -160,12 +160,13 @@ def price_charge(
         tiers = override.tiers or tiers
     if price is not None and (problem := amount_problem(price, currency)):
         raise invalid_value(SUBSCRIPTION, "listPrice", problem)
-    return PricedCharge(quantity, _override_tiers(charge, base, price, tiers))
+    return PricedCharge(quantity, _override_tiers(charge, base, price, tiers, currency))
 
 
 def _charge_start(
     charge: CatalogCharge, override: ChargeOverride | None, dates: ActionDates
-) -> date:
+) -> tuple[TriggerEvent, date]:
+    """The charge's trigger event (the override's, else the catalog's) and the date it gives."""
     trigger = charge.trigger_event
     specific: date | None = None
     if override is not None:
@@ -176,17 +177,17 @@ def _charge_start(
         specific = (start.specific_trigger_date if start else None) or override.trigger_date
     match trigger:
         case TriggerEvent.CONTRACT_EFFECTIVE:
-            return dates.contract_effective
+            return trigger, dates.contract_effective
         case TriggerEvent.SERVICE_ACTIVATION:
-            return dates.service_activation
+            return trigger, dates.service_activation
         case TriggerEvent.CUSTOMER_ACCEPTANCE:
-            return dates.customer_acceptance
+            return trigger, dates.customer_acceptance
         case TriggerEvent.SPECIFIC_DATE:
             if specific is None:
                 raise invalid_value(
                     SUBSCRIPTION, "specificTriggerDate", "is required for a SpecificDate trigger."
                 )
-            return specific
+            return trigger, specific
     raise AssertionError(trigger)
 
 
@@ -271,7 +272,7 @@ def charge_values(
     if timing_text is not None:
         timing = BillingTiming.parse_field(timing_text, "billingTiming", SUBSCRIPTION)
     priced = price_charge(charge, override, currency)
-    start = _charge_start(charge, override, dates)
+    trigger, start = _charge_start(charge, override, dates)
     condition, end = _charge_end(charge, override, start, billing_period, specific_months)
     bill_cycle_day = (billing.bill_cycle_day if billing else None) or (
         override.bill_cycle_day if override else None
@@ -312,7 +313,7 @@ def charge_values(
         "specific_billing_period": specific_months,
         "billing_timing": timing.value,
         "bill_cycle_day": bill_cycle_day,
-        "trigger_event": charge.trigger_event.value,
+        "trigger_event": trigger.value,
         "end_date_condition": condition.value,
         "quantity": priced.quantity,
         "tiers": _tiers_json(priced.tiers),
