@@ -393,6 +393,33 @@ async def test_a_remembered_partner_account_is_checked_by_every_write(
     assert stored.metrics == await recomputed(engine, tenant, account)
 
 
+async def test_bill_run_owner_locks_hold_off_a_switch(api: ApiClient, engine: AsyncEngine) -> None:
+    """`lock_many_for_write` (bill runs lock their invoice owners in one statement) reads every
+    account asked for, skips unknown ids, and holds each `FOR KEY SHARE` like `lock_for_write`."""
+    partner = await account_id(api, (await api.create_account(partner=True))["accountNumber"])
+    plain = await account_id(api, (await api.create_account(partner=False))["accountNumber"])
+    tenant = api.tenant
+
+    async def switch() -> None:
+        async with engine.begin() as conn:
+            await accounts_service.update_account(
+                conn, tenant, partner, UpdateAccountRequest(partner_account=False)
+            )
+
+    async with engine.connect() as writer:
+        writer_transaction = await writer.begin()
+        locked = await accounts_service.lock_many_for_write(
+            writer, tenant, [plain, partner, "f" * 32, plain]
+        )
+        assert set(locked) == {partner, plain}
+        assert locked[partner].partner_account and not locked[plain].partner_account
+        switching = asyncio.create_task(switch())
+        await asyncio.sleep(0.3)
+        assert not switching.done()
+        await writer_transaction.commit()
+    await asyncio.wait_for(switching, timeout=10)
+
+
 # -- the scheduler ---------------------------------------------------------------------------------
 
 

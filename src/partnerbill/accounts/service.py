@@ -2,11 +2,23 @@
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    Row,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -123,6 +135,28 @@ async def lock_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> Wri
     takes, which is what makes the switch safe: no write can act on a stale flag.
     """
     return await _writable(conn, _LOCK_FOR_WRITE[_variant(key)], tenant, key)
+
+
+_LOCK_MANY_FOR_WRITE = (
+    select(*_WRITABLE[0].selected_columns)
+    .where(
+        accounts.c.tenant_id == bindparam("tenant_id"),
+        accounts.c.id == func.any(bindparam("ids", type_=ARRAY(String))),
+    )
+    .order_by(accounts.c.id)
+    .with_for_update(key_share=True, read=True)
+)
+
+
+async def lock_many_for_write(
+    conn: AsyncConnection, tenant: Tenant, account_ids: Iterable[str]
+) -> dict[str, WritableAccount]:
+    """`lock_for_write` for many accounts by id in one statement, locked in id order. An id
+    that is not an account of the tenant is missing from the result."""
+    rows = await conn.execute(
+        _LOCK_MANY_FOR_WRITE, {"tenant_id": tenant.id, "ids": sorted(set(account_ids))}
+    )
+    return {row.id: WritableAccount(*row) for row in rows}
 
 
 async def _writable(

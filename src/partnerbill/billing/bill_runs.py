@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.service import lock_for_write
+from partnerbill.accounts.service import lock_for_write, lock_many_for_write
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.engine import BATCH_SUBSCRIPTIONS, bill
 from partnerbill.billing.tables import bill_runs, invoices
@@ -269,8 +269,8 @@ async def post_bill_run(
     ).all()
     owners = {row.account_id for row in posted}
     partner = {
-        account_id: (await lock_for_write(conn, tenant, account_id)).partner_account
-        for account_id in sorted(owners)
+        account_id: account.partner_account
+        for account_id, account in (await lock_many_for_write(conn, tenant, owners)).items()
     }
     await touch(
         conn,

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.schemas import payment_term_days
-from partnerbill.accounts.service import WritableAccount, lock_for_write
+from partnerbill.accounts.service import WritableAccount, lock_many_for_write
 from partnerbill.billing.periods import (
     billable_periods,
     from_day,
@@ -293,8 +293,9 @@ async def _open_invoices(
     )
     if not new_keys:
         return
-    for owner_id in sorted({owner for owner, _ in new_keys} - owners.keys()):
-        owners[owner_id] = await lock_for_write(conn, tenant, owner_id)
+    owners.update(
+        await lock_many_for_write(conn, tenant, {owner for owner, _ in new_keys} - owners.keys())
+    )
     numbers = await next_numbers(conn, tenant, "invoice_number", len(new_keys))
     rows = []
     for key, number in zip(new_keys, numbers, strict=True):
