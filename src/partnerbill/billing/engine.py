@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.schemas import payment_term_days
@@ -31,6 +31,7 @@ from partnerbill.billing.tables import invoice_items, invoices
 from partnerbill.catalog.enums import BillingPeriod, BillingTiming, ChargeModel, ChargeType
 from partnerbill.catalog.pricing import period_amount
 from partnerbill.core.ids import new_id
+from partnerbill.core.json import dumps
 from partnerbill.core.money import ZERO
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
@@ -151,10 +152,21 @@ def segment_lines(
     return lines, charged_through
 
 
+# The renewed terms of a batch in one statement.
+_RENEW_TERMS = text(
+    "UPDATE subscriptions s SET term_start_date = v.term_start_date, "
+    "term_end_date = v.term_end_date "
+    "FROM jsonb_to_recordset(CAST(:renewed AS jsonb)) "
+    "AS v(id text, term_start_date date, term_end_date date) "
+    "WHERE s.tenant_id = :tenant_id AND s.id = v.id"
+)
+
+
 async def _renew_due_terms(
     conn: AsyncConnection, tenant: Tenant, subs: list[dict[str, Any]], target_date: date
 ) -> None:
     """An auto-renewing term that ends by the target date renews (Zuora renews at term end)."""
+    renewed = []
     for sub in subs:
         if sub["term_type"] != "TERMED" or not sub["auto_renew"] or sub["cancelled_date"]:
             continue
@@ -169,11 +181,17 @@ async def _renew_due_terms(
                 sub["renewal_term_period_type"] or sub["initial_term_period_type"],
             )
         if renewals:
-            await conn.execute(
-                update(subscriptions)
-                .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id == sub["id"])
-                .values(term_start_date=sub["term_start_date"], term_end_date=sub["term_end_date"])
+            renewed.append(
+                {
+                    "id": sub["id"],
+                    "term_start_date": sub["term_start_date"],
+                    "term_end_date": sub["term_end_date"],
+                }
             )
+    if renewed:
+        await conn.execute(
+            _RENEW_TERMS, {"tenant_id": tenant.id, "renewed": dumps(renewed).decode()}
+        )
 
 
 async def bill(
