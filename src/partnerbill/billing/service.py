@@ -48,8 +48,6 @@ from partnerbill.subscriptions.tables import subscriptions
 
 DEFAULT_PAGE_SIZE = 20
 UNIT_PRICE_MAX_DECIMALS = 9
-# PostgreSQL takes at most 65,535 bind parameters in one statement; stay well below.
-MAX_PARAMETERS_PER_STATEMENT = 30_000
 
 
 @dataclass(slots=True)
