@@ -37,19 +37,19 @@ async def call(
     return payload
 
 
+def account_body(name: str, partner: bool) -> dict[str, Any]:
+    """A USD account for a benchmark, partner or not."""
+    return {
+        "name": name,
+        "currency": "USD",
+        "billCycleDay": 1,
+        "billToContact": {"firstName": "Bench", "lastName": "Mark"},
+        "partnerAccount": partner,
+    }
+
+
 async def account(http: httpx.AsyncClient, name: str, partner: bool) -> dict[str, Any]:
-    return await call(
-        http,
-        "POST",
-        "/v1/accounts",
-        {
-            "name": name,
-            "currency": "USD",
-            "billCycleDay": 1,
-            "billToContact": {"firstName": "Bench", "lastName": "Mark"},
-            "partnerAccount": partner,
-        },
-    )
+    return await call(http, "POST", "/v1/accounts", account_body(name, partner))
 
 
 async def in_parallel(

@@ -47,6 +47,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.common import account_body
 from partnerbill.accounts.tables import accounts as accounts_table
 from partnerbill.core import auth, db, migrate, tenants
 from partnerbill.core.tables import oauth_clients
@@ -426,17 +427,7 @@ class Api:
         return payload
 
     async def create_account(self, name: str, partner: bool) -> dict[str, Any]:
-        return await self.ok(
-            "POST",
-            "/v1/accounts",
-            {
-                "name": name,
-                "currency": "USD",
-                "billCycleDay": 1,
-                "billToContact": {"firstName": "Bench", "lastName": "Mark"},
-                "partnerAccount": partner,
-            },
-        )
+        return await self.ok("POST", "/v1/accounts", account_body(name, partner))
 
 
 def invoice_body(account_number: str, i: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bench.scenarios.reseller import SEAT_PRICE, seat_charge_body
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,7 +28,6 @@ from tests.helpers import ApiClient, TenantCredentials
 
 PARALLEL = 32
 ORDER_DATE = "2026-01-01"
-SEAT_PRICE = Decimal("12.50")
 # A run of parallel orders that has not finished by then is stuck (e.g. waiting for a lock).
 CALLS_TIMEOUT = 50
 
@@ -66,19 +66,7 @@ async def seat_plan(api: ApiClient) -> tuple[str, str]:
     charge_id = await _created(
         api,
         "/v1/object/product-rate-plan-charge",
-        {
-            "ProductRatePlanId": plan_id,
-            "Name": "Seat fee",
-            "ChargeType": "Recurring",
-            "ChargeModel": "Per Unit Pricing",
-            "BillingPeriod": "Month",
-            "BillingTiming": "In Advance",
-            "BillCycleType": "DefaultFromCustomer",
-            "TriggerEvent": "ContractEffective",
-            "ProductRatePlanChargeTierData": {
-                "ProductRatePlanChargeTier": [{"Currency": "USD", "Price": SEAT_PRICE}]
-            },
-        },
+        seat_charge_body(plan_id),
     )
     return plan_id, charge_id
 

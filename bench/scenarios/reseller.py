@@ -75,6 +75,23 @@ async def created_object(bench: Bench, path: str, body: dict[str, Any]) -> str:
     return str(reply.payload["Id"])
 
 
+def seat_charge_body(plan_id: str) -> dict[str, Any]:
+    """The object-API body of a monthly per-unit charge of SEAT_PRICE on `plan_id`."""
+    return {
+        "ProductRatePlanId": plan_id,
+        "Name": "Seat fee",
+        "ChargeType": "Recurring",
+        "ChargeModel": "Per Unit Pricing",
+        "BillingPeriod": "Month",
+        "BillingTiming": "In Advance",
+        "BillCycleType": "DefaultFromCustomer",
+        "TriggerEvent": "ContractEffective",
+        "ProductRatePlanChargeTierData": {
+            "ProductRatePlanChargeTier": [{"Currency": "USD", "Price": SEAT_PRICE}]
+        },
+    }
+
+
 async def seat_plan(bench: Bench) -> tuple[str, str]:
     """A product rate plan with one monthly per-unit charge of SEAT_PRICE: (plan id, charge id)."""
     product = await created_object(
@@ -88,19 +105,7 @@ async def seat_plan(bench: Bench) -> tuple[str, str]:
     charge = await created_object(
         bench,
         "/v1/object/product-rate-plan-charge",
-        {
-            "ProductRatePlanId": plan,
-            "Name": "Seat fee",
-            "ChargeType": "Recurring",
-            "ChargeModel": "Per Unit Pricing",
-            "BillingPeriod": "Month",
-            "BillingTiming": "In Advance",
-            "BillCycleType": "DefaultFromCustomer",
-            "TriggerEvent": "ContractEffective",
-            "ProductRatePlanChargeTierData": {
-                "ProductRatePlanChargeTier": [{"Currency": "USD", "Price": SEAT_PRICE}]
-            },
-        },
+        seat_charge_body(plan),
     )
     return plan, charge
 

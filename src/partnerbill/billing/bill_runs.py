@@ -285,15 +285,7 @@ async def post_bill_run(
             for row in posted
         ],
     )
-    changed = (
-        await conn.execute(
-            update(bill_runs)
-            .where(bill_runs.c.tenant_id == tenant.id, bill_runs.c.id == run.id)
-            .values(status="Posted", updated_at=func.now())
-            .returning(*bill_runs.c)
-        )
-    ).one()
-    return bill_run_json(changed)
+    return await _set_status(conn, tenant, run.id, "Posted")
 
 
 _ROLL_BACK_CHARGED_THROUGH = text(
@@ -329,11 +321,17 @@ async def cancel_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> di
         .values(status="Canceled", updated_at=func.now())
     )
     await conn.execute(_ROLL_BACK_CHARGED_THROUGH, {"tenant_id": tenant.id, "bill_run_id": run.id})
+    return await _set_status(conn, tenant, run.id, "Canceled")
+
+
+async def _set_status(
+    conn: AsyncConnection, tenant: Tenant, run_id: str, status: str
+) -> dict[str, Any]:
     changed = (
         await conn.execute(
             update(bill_runs)
-            .where(bill_runs.c.tenant_id == tenant.id, bill_runs.c.id == run.id)
-            .values(status="Canceled", updated_at=func.now())
+            .where(bill_runs.c.tenant_id == tenant.id, bill_runs.c.id == run_id)
+            .values(status=status, updated_at=func.now())
             .returning(*bill_runs.c)
         )
     ).one()
