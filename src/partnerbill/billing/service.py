@@ -39,6 +39,7 @@ from partnerbill.core.errors import (
 )
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import dumps, v1_datetime
+from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO, amount_problem, decimal_places
 from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant, sequence_name
@@ -228,16 +229,18 @@ async def create_invoices(
         try:
             key = _account_key(request, where)
             if key not in accounts_by_key:
-                try:
-                    accounts_by_key[key] = await lock_for_write(conn, tenant, key)
-                except ZuoraError as error:
-                    accounts_by_key[key] = error
+                async with bounded_lock_wait(conn, tenant, Resource.INVOICE):
+                    try:
+                        accounts_by_key[key] = await lock_for_write(conn, tenant, key)
+                    except ZuoraError as error:
+                        accounts_by_key[key] = error
             account = accounts_by_key[key]
             if isinstance(account, ZuoraError):
                 raise account
             prepared.append((index, _prepare(tenant, request, account, now, where)))
         except ZuoraError as error:
-            if all_or_nothing:
+            # A lock competition aborted the transaction: it fails the whole request.
+            if all_or_nothing or error.category is Category.LOCK_COMPETITION:
                 raise
             outcomes[index].error = error
     await _reject_taken_numbers(conn, tenant, prepared, outcomes, all_or_nothing)
@@ -509,7 +512,13 @@ _INVOICE_FOR_UPDATE = text(
 async def lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[Any, Any]:
     """The invoice `FOR UPDATE` (its status is about to change), its account `FOR KEY SHARE`."""
     row = (
-        await conn.execute(_INVOICE_FOR_UPDATE, {"tenant_id": tenant.id, "key": key})
+        await execute_locking(
+            conn,
+            tenant,
+            _INVOICE_FOR_UPDATE,
+            {"tenant_id": tenant.id, "key": key},
+            Resource.INVOICE,
+        )
     ).one_or_none()
     if row is None:
         raise not_found(Resource.INVOICE, "invoice", key)

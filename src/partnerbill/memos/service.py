@@ -43,6 +43,7 @@ from partnerbill.core.errors import (
 )
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO
 from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant, next_numbers
@@ -213,14 +214,15 @@ async def create_from_invoice(
     request: CreateMemoFromInvoiceRequest,
 ) -> dict[str, Any]:
     """A memo on the invoice's account and in its currency, for (parts of) its items."""
-    invoice = await lock_invoice(conn, tenant, invoice_key)
-    if invoice["status"] != "Posted":
-        raise business_rule(
-            kind.resource,
-            f"A {kind.name} is created only from a Posted invoice; invoice "
-            f"{invoice['invoice_number']} is {invoice['status']}.",
-        )
-    account = await lock_for_write(conn, tenant, invoice["account_id"])
+    async with bounded_lock_wait(conn, tenant, kind.resource):
+        invoice = await lock_invoice(conn, tenant, invoice_key)
+        if invoice["status"] != "Posted":
+            raise business_rule(
+                kind.resource,
+                f"A {kind.name} is created only from a Posted invoice; invoice "
+                f"{invoice['invoice_number']} is {invoice['status']}.",
+            )
+        account = await lock_for_write(conn, tenant, invoice["account_id"])
     sources = {
         row.id: row._mapping
         for row in await conn.execute(
@@ -329,7 +331,8 @@ async def create_from_charges(
     key = request.account_id or request.account_number
     if key is None:
         raise missing_field(kind.resource, "accountId")
-    account = await lock_for_write(conn, tenant, key)
+    async with bounded_lock_wait(conn, tenant, kind.resource):
+        account = await lock_for_write(conn, tenant, key)
     if request.account_number and request.account_number != account.account_number:
         raise invalid_value(kind.resource, "accountNumber", "names another account than accountId.")
     if account.status == "Canceled":
@@ -429,7 +432,13 @@ async def _lock_memo(
 ) -> Mapping[Any, Any]:
     """The memo `FOR UPDATE` (it is about to change), its account `FOR KEY SHARE`."""
     row = (
-        await conn.execute(_memo_query(kind, _LOCK_MEMO), {"tenant_id": tenant.id, "key": key})
+        await execute_locking(
+            conn,
+            tenant,
+            _memo_query(kind, _LOCK_MEMO),
+            {"tenant_id": tenant.id, "key": key},
+            kind.resource,
+        )
     ).one_or_none()
     if row is None:
         raise not_found(kind.resource, kind.name, key)
@@ -518,8 +527,9 @@ async def apply_credit_memo(
     allocations = allocations_from(request.invoices, request.debit_memos)
     if not allocations:
         raise missing_field(CREDIT.resource, "invoices")
-    memo = await _lock_memo(conn, tenant, CREDIT, key)
-    targets = await lock_targets(conn, tenant, allocations)
+    async with bounded_lock_wait(conn, tenant, CREDIT.resource):
+        memo = await _lock_memo(conn, tenant, CREDIT, key)
+        targets = await lock_targets(conn, tenant, allocations)
     if memo["status"] != "Posted":
         action = "applied" if direction > 0 else "unapplied"
         raise _wrong_status(CREDIT, memo, action, "Posted")

@@ -24,13 +24,13 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import Row, Select, and_, bindparam, func, insert, select, text, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.tables import invoices
-from partnerbill.core.errors import lock_competition
+from partnerbill.core.errors import Resource
 from partnerbill.core.json import dumps, v1_datetime
+from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.tables import tenants
 from partnerbill.core.tenants import Tenant
@@ -44,12 +44,16 @@ from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 # pending rows took 2.7 ms to count, 1,000 under 1 ms). The cap is reported
 # (`pendingChangesCapped`).
 PENDING_COUNT_CAP = 1_000
+# Change rows one refresh transaction folds: a backlog of any size is folded in transactions
+# (and statements) of bounded size.
+FOLD_CHUNK_CHANGES = 20_000
+# A refresh that folded this many changes vacuums the change log right away (`vacuum_change_log`)
+# instead of leaving the dead rows to autovacuum.
+VACUUM_AFTER_FOLDED_CHANGES = 50_000
 # Accounts refreshed by one scheduler tick; the rest wait for the next tick.
 REFRESH_ACCOUNTS_PER_TICK = 1_000
 # A due check this early still counts, so a 60 s interval is served by a 60 s tick.
 DUE_SLACK_SECONDS = 5
-# SQLSTATEs meaning "waited too long for a lock": statement_timeout, lock_timeout, deadlock.
-_LOCK_WAIT_SQLSTATES = frozenset({"57014", "55P03", "40P01"})
 
 REFRESH_DURATION = Histogram(
     "partnerbill_metrics_refresh_duration_seconds",
@@ -313,16 +317,7 @@ async def _apply_synchronously(
 ) -> None:
     """Apply deltas under the metrics row locks (accounts in id order: no deadlock between two
     writes that touch the same pair of accounts), each wait bounded by the tenant's setting."""
-    previous_timeout = await conn.scalar(
-        text(
-            # Target entries are evaluated left to right: the old value is read first.
-            "SELECT current_setting('statement_timeout'), "
-            "set_config('statement_timeout', lock_wait_ms::text, true) "
-            "FROM tenants WHERE id = :tenant_id"
-        ),
-        {"tenant_id": tenant.id},
-    )
-    try:
+    async with bounded_lock_wait(conn, tenant, Resource.ACCOUNT):
         for delta in deltas:
             where = and_(
                 account_metrics.c.tenant_id == tenant.id,
@@ -371,14 +366,6 @@ async def _apply_synchronously(
                         .scalar_subquery()
                     )
                 )
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in _LOCK_WAIT_SQLSTATES:
-            raise lock_competition() from exc
-        raise
-    await conn.execute(
-        text("SELECT set_config('statement_timeout', :previous, true)"),
-        {"previous": previous_timeout},
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,14 +377,48 @@ class RefreshResult:
     duration_seconds: float
 
 
-async def refresh_account(
-    conn: AsyncConnection, tenant: Tenant, account_id: str, *, wait: bool
-) -> RefreshResult | None:
-    """Fold the pending changes of one account and stamp `lastMetricsUpdate`.
+@dataclass(frozen=True, slots=True)
+class FoldedChunk:
+    """One transaction's part of a refresh. `result` is None while changes remain: the metrics
+    are recomputed by the transaction that folds the last chunk."""
 
-    `wait=False` (the scheduler) skips an account another refresh holds; `wait=True` (on demand)
-    waits for it, so the caller's own earlier writes are folded when this returns.
-    Returns None when the account was skipped.
+    folded_changes: int
+    oldest_change: datetime | None
+    result: RefreshResult | None
+
+
+# The oldest `chunk` change rows of the account, by id range: the (chunk + 1)-th row's id, when
+# there is one, bounds the delete and stays behind, so the account is still pending (and its
+# metrics are not recomputed yet). Without one, every change row the statement sees is folded.
+_FOLD_CHUNK = text(
+    "WITH boundary AS (SELECT id FROM metrics_changes "
+    "WHERE tenant_id = :tenant_id AND account_id = :account_id ORDER BY id OFFSET :chunk LIMIT 1), "
+    "folded AS (DELETE FROM metrics_changes "
+    "WHERE tenant_id = :tenant_id AND account_id = :account_id "
+    "AND id < coalesce((SELECT id FROM boundary), 9223372036854775807) RETURNING changed_at) "
+    "SELECT count(*), min(changed_at), now(), EXISTS (SELECT FROM boundary) FROM folded"
+)
+_FOLD_ALL = text(
+    "WITH folded AS (DELETE FROM metrics_changes "
+    "WHERE tenant_id = :tenant_id AND account_id = :account_id RETURNING changed_at) "
+    "SELECT count(*), min(changed_at), now(), false FROM folded"
+)
+
+
+async def fold_changes(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    account_id: str,
+    *,
+    wait: bool,
+    chunk: int | None = FOLD_CHUNK_CHANGES,
+) -> FoldedChunk | None:
+    """Fold at most `chunk` of the account's pending changes (None: all it sees); when none
+    remain, recompute its metrics and stamp `lastMetricsUpdate`. None when the account was
+    skipped (`wait=False` and another refresh holds it).
+
+    A chunk folded without the recompute leaves a change row behind, so a refresh cut off
+    between chunks leaves the account pending: the next one recomputes.
     """
     started = time.perf_counter()
     claim = (
@@ -405,19 +426,23 @@ async def refresh_account(
         .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
         .with_for_update(skip_locked=not wait)
     )
-    if await conn.scalar(claim) is None:
+    if wait:
+        # An on-demand refresh queues behind a running one for at most the tenant's lock bound.
+        async with bounded_lock_wait(conn, tenant, Resource.ACCOUNT):
+            claimed = await conn.scalar(claim)
+    else:
+        claimed = await conn.scalar(claim)
+    if claimed is None:
         return None
-    folded = (
+    folded_count, oldest_change, now, more = (
         await conn.execute(
-            text(
-                "WITH folded AS (DELETE FROM metrics_changes "
-                "WHERE tenant_id = :tenant_id AND account_id = :account_id RETURNING changed_at) "
-                "SELECT count(*), min(changed_at), now() FROM folded"
-            ),
-            {"tenant_id": tenant.id, "account_id": account_id},
+            _FOLD_ALL if chunk is None else _FOLD_CHUNK,
+            {"tenant_id": tenant.id, "account_id": account_id, "chunk": chunk},
         )
     ).one()
-    folded_count, oldest_change, now = folded
+    REFRESHED_CHANGES.inc(folded_count)
+    if more:
+        return FoldedChunk(folded_count, oldest_change, None)
     metrics = await recompute(conn, tenant, account_id)
     await conn.execute(
         update(account_metrics)
@@ -425,11 +450,43 @@ async def refresh_account(
         .values(**metrics.as_values(), last_metrics_update=now)
     )
     duration = time.perf_counter() - started
-    REFRESH_DURATION.observe(duration)
-    REFRESHED_CHANGES.inc(folded_count)
+    result = RefreshResult(account_id, folded_count, metrics, now, duration)
+    return FoldedChunk(folded_count, oldest_change, result)
+
+
+def observe_refresh(result: RefreshResult, oldest_change: datetime | None) -> None:
+    REFRESH_DURATION.observe(result.duration_seconds)
     if oldest_change is not None:
-        REFRESH_LAG.observe((now - oldest_change).total_seconds())
-    return RefreshResult(account_id, folded_count, metrics, now, duration)
+        REFRESH_LAG.observe((result.refreshed_at - oldest_change).total_seconds())
+
+
+async def refresh_account(
+    conn: AsyncConnection, tenant: Tenant, account_id: str, *, wait: bool
+) -> RefreshResult | None:
+    """Fold every pending change of one account in the caller's transaction and stamp
+    `lastMetricsUpdate`.
+
+    `wait=False` (the scheduler) skips an account another refresh holds; `wait=True` (on demand)
+    waits for it, so the caller's own earlier writes are folded when this returns.
+    Returns None when the account was skipped. The scheduler folds a backlog in a transaction
+    per chunk instead (`metrics.tasks.refresh_partner_account`): in one transaction, chunks
+    would each walk the rows the earlier ones deleted.
+    """
+    step = await fold_changes(conn, tenant, account_id, wait=wait, chunk=None)
+    if step is None:
+        return None
+    assert step.result is not None
+    observe_refresh(step.result, step.oldest_change)
+    return step.result
+
+
+async def vacuum_change_log(conn: AsyncConnection) -> None:
+    """Reclaim the change rows refreshes deleted. A fold of a large backlog leaves that many dead
+    index entries at the front of the account's range; until they are vacuumed every account
+    read's pending count walks them (1M of them: 0.3 ms became 5-120 ms). `conn` must be in
+    autocommit (VACUUM runs outside a transaction); SKIP_LOCKED: a vacuum already running does
+    the job."""
+    await conn.execute(text("VACUUM (ANALYZE, SKIP_LOCKED) metrics_changes"))
 
 
 async def make_synchronous(conn: AsyncConnection, tenant: Tenant, account_id: str) -> None:
@@ -438,11 +495,15 @@ async def make_synchronous(conn: AsyncConnection, tenant: Tenant, account_id: st
     The caller holds the account row `FOR UPDATE`, which waits out every in-flight writer (they
     hold it `FOR KEY SHARE`) and holds back new ones until the flag is committed.
     """
-    await conn.scalar(
-        select(account_metrics.c.account_id)
-        .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
-        .with_for_update()
-    )
+    async with bounded_lock_wait(conn, tenant, Resource.ACCOUNT):
+        await conn.scalar(
+            select(account_metrics.c.account_id)
+            .where(
+                account_metrics.c.tenant_id == tenant.id,
+                account_metrics.c.account_id == account_id,
+            )
+            .with_for_update()
+        )
     await conn.execute(
         metrics_changes.delete().where(
             metrics_changes.c.tenant_id == tenant.id, metrics_changes.c.account_id == account_id

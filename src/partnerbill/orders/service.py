@@ -23,6 +23,7 @@ from partnerbill.catalog.enums import ChargeType, PriceFormat, Tier
 from partnerbill.catalog.service import CatalogRatePlan, load_rate_plans
 from partnerbill.core.errors import Category, Resource, ZuoraError, business_rule, invalid_value
 from partnerbill.core.ids import new_id
+from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
@@ -54,7 +55,8 @@ async def _account(
     conn: AsyncConnection, tenant: Tenant, state: _OrderState, key: str
 ) -> WritableAccount:
     if key not in state.accounts_by_key:
-        account = await lock_for_write(conn, tenant, key)
+        async with bounded_lock_wait(conn, tenant, Resource.ORDER):
+            account = await lock_for_write(conn, tenant, key)
         state.accounts_by_key[key] = account
         state.accounts_by_key[account.id] = account
         state.accounts_by_key[account.account_number] = account

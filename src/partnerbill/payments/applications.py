@@ -31,6 +31,7 @@ from partnerbill.core.errors import (
     not_found,
 )
 from partnerbill.core.ids import new_id
+from partnerbill.core.locks import execute_locking
 from partnerbill.core.money import ZERO, amount_problem
 from partnerbill.core.tenants import Tenant
 from partnerbill.memos.tables import debit_memos
@@ -98,14 +99,17 @@ async def lock_targets(
         keys = [a.key for a in allocations if a.target_type == target_type]
         if not keys:
             continue
-        rows = await conn.execute(
+        rows = await execute_locking(
+            conn,
+            tenant,
             select(table)
             .where(
                 table.c.tenant_id == tenant.id,
                 table.c.id.in_(keys) | table.c[number].in_(keys),
             )
             .order_by(table.c.id)
-            .with_for_update()
+            .with_for_update(),
+            resource=Resource.INVOICE if target_type == "Invoice" else Resource.DEBIT_MEMO,
         )
         for row in rows:
             target = {**row._mapping, "type": target_type, "number": row._mapping[number]}

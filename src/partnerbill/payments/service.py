@@ -20,6 +20,7 @@ from partnerbill.core.clock import today
 from partnerbill.core.errors import Resource, business_rule, missing_field, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.payments.applications import (
@@ -91,14 +92,16 @@ async def create_payment(
     if key is None:
         raise missing_field(PAYMENT, "accountId")
     _external_only(request.type)
-    account = await lock_for_write(conn, tenant, key)
-    if request.currency != account.currency:
-        raise business_rule(
-            PAYMENT, f"'currency' {request.currency} differs from the account's {account.currency}."
-        )
-    check_amount(request.amount, request.currency, "amount", PAYMENT)
-    allocations = allocations_from(request.invoices, request.debit_memos)
-    targets = await lock_targets(conn, tenant, allocations)
+    async with bounded_lock_wait(conn, tenant, PAYMENT):
+        account = await lock_for_write(conn, tenant, key)
+        if request.currency != account.currency:
+            raise business_rule(
+                PAYMENT,
+                f"'currency' {request.currency} differs from the account's {account.currency}.",
+            )
+        check_amount(request.amount, request.currency, "amount", PAYMENT)
+        allocations = allocations_from(request.invoices, request.debit_memos)
+        targets = await lock_targets(conn, tenant, allocations)
     payment_id = new_id()
     number = request.number
     if number is None:
@@ -146,13 +149,16 @@ async def create_payment(
 
 async def _lock_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
     row = (
-        await conn.execute(
+        await execute_locking(
+            conn,
+            tenant,
             select(payments)
             .where(
                 payments.c.tenant_id == tenant.id,
                 (payments.c.id == key) | (payments.c.payment_number == key),
             )
-            .with_for_update()
+            .with_for_update(),
+            resource=PAYMENT,
         )
     ).one_or_none()
     if row is None:
@@ -185,11 +191,14 @@ async def apply_payment(
     allocations = allocations_from(request.invoices, request.debit_memos)
     if not allocations:
         raise missing_field(PAYMENT, "invoices")
-    payment = await _lock_payment(conn, tenant, key)
-    targets = await lock_targets(conn, tenant, allocations)
-    if payment["status"] != "Processed":
-        raise business_rule(PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}.")
-    account = await lock_for_write(conn, tenant, payment["account_id"])
+    async with bounded_lock_wait(conn, tenant, PAYMENT):
+        payment = await _lock_payment(conn, tenant, key)
+        targets = await lock_targets(conn, tenant, allocations)
+        if payment["status"] != "Processed":
+            raise business_rule(
+                PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}."
+            )
+        account = await lock_for_write(conn, tenant, payment["account_id"])
     applied = await settle(
         conn,
         tenant,
@@ -214,17 +223,20 @@ async def refund_payment(
 ) -> dict[str, Any]:
     """Refund from the payment's unapplied amount."""
     _external_only(request.type)
-    payment = await _lock_payment(conn, tenant, key)
-    if payment["status"] != "Processed":
-        raise business_rule(PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}.")
-    check_amount(request.total_amount, payment["currency"], "totalAmount", PAYMENT)
-    if request.total_amount > unapplied(payment):
-        raise business_rule(
-            PAYMENT,
-            f"The refund {request.total_amount} is more than the payment's unapplied amount "
-            f"{unapplied(payment)}; unapply it first.",
-        )
-    account = await lock_for_write(conn, tenant, payment["account_id"])
+    async with bounded_lock_wait(conn, tenant, PAYMENT):
+        payment = await _lock_payment(conn, tenant, key)
+        if payment["status"] != "Processed":
+            raise business_rule(
+                PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}."
+            )
+        check_amount(request.total_amount, payment["currency"], "totalAmount", PAYMENT)
+        if request.total_amount > unapplied(payment):
+            raise business_rule(
+                PAYMENT,
+                f"The refund {request.total_amount} is more than the payment's unapplied amount "
+                f"{unapplied(payment)}; unapply it first.",
+            )
+        account = await lock_for_write(conn, tenant, payment["account_id"])
     (sequence,) = await next_numbers(conn, tenant, "refund_number", 1)
     refund = (
         await conn.execute(
@@ -288,21 +300,24 @@ def refund_json(refund: Mapping[Any, Any], payment_number: str | None) -> dict[s
 
 async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
     """Cancel a payment that has not been refunded: its applications are reversed."""
-    payment = await _lock_payment(conn, tenant, key)
-    allocations = [
-        Allocation(target_type, target_id, amount, "applications")
-        for target_id, (target_type, amount) in (
-            await applications_of(conn, tenant, payment["id"])
-        ).items()
-    ]
-    targets = await lock_targets(conn, tenant, allocations)
-    if payment["status"] != "Processed":
-        raise business_rule(PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}.")
-    if payment["refund_amount"] > 0:
-        raise business_rule(
-            PAYMENT, f"Payment {payment['payment_number']} has refunds; it cannot be canceled."
-        )
-    account = await lock_for_write(conn, tenant, payment["account_id"])
+    async with bounded_lock_wait(conn, tenant, PAYMENT):
+        payment = await _lock_payment(conn, tenant, key)
+        allocations = [
+            Allocation(target_type, target_id, amount, "applications")
+            for target_id, (target_type, amount) in (
+                await applications_of(conn, tenant, payment["id"])
+            ).items()
+        ]
+        targets = await lock_targets(conn, tenant, allocations)
+        if payment["status"] != "Processed":
+            raise business_rule(
+                PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}."
+            )
+        if payment["refund_amount"] > 0:
+            raise business_rule(
+                PAYMENT, f"Payment {payment['payment_number']} has refunds; it cannot be canceled."
+            )
+        account = await lock_for_write(conn, tenant, payment["account_id"])
     remaining = unapplied(payment)
     applied = await settle(
         conn,

@@ -47,6 +47,7 @@ from partnerbill.core.errors import (
 )
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.locks import execute_locking
 from partnerbill.core.money import ZERO, amount_problem, trimmed
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.orders.schemas import ChargeOverride, PriceTier, RatePlanSubscription
@@ -497,10 +498,13 @@ async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> 
     """The subscription (by its current version's id or its number) `FOR UPDATE`: it is about to
     change."""
     row = (
-        await conn.execute(
+        await execute_locking(
+            conn,
+            tenant,
             select(subscriptions)
             .where(subscriptions.c.tenant_id == tenant.id, _key_clause(key))
-            .with_for_update()
+            .with_for_update(),
+            resource=SUBSCRIPTION,
         )
     ).one_or_none()
     if row is None:
@@ -516,14 +520,17 @@ async def lock_subscriptions(
     other in a cycle); keyed by the given key."""
     if not keys:
         return {}
-    rows = await conn.execute(
+    rows = await execute_locking(
+        conn,
+        tenant,
         select(subscriptions)
         .where(
             subscriptions.c.tenant_id == tenant.id,
             subscriptions.c.version_id.in_(keys) | subscriptions.c.subscription_number.in_(keys),
         )
         .order_by(subscriptions.c.id)
-        .with_for_update()
+        .with_for_update(),
+        resource=SUBSCRIPTION,
     )
     found: dict[str, dict[str, Any]] = {}
     for row in rows:
