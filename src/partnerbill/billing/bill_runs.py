@@ -1,9 +1,16 @@
 """Bill runs: for one account (its subscriptions as invoice owner) or for all accounts of some
 bill cycle days and batches. A run is a job: Pending → Processing → Completed (or Error); then
 post (Completed → Posted) or cancel (→ Canceled, its draft invoices canceled and the charges'
-charged-through dates put back)."""
+charged-through dates put back).
 
-from collections.abc import AsyncIterator
+One subscription never fails the run: a subscription that cannot be billed (bad stored data, a
+lock held past the tenant's `lockWaitMs`) is rolled back alone and recorded in `bill_run_errors`
+with its invoice owner; the others are billed and the run ends Completed (or Posted). The run
+reads back `numberOfErrors` and the first `ERRORS_SHOWN` of `errors[]`. Error is left for a run
+that failed as a whole (its billing rolled back, nothing invoiced).
+"""
+
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -13,20 +20,33 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import lock_for_write, lock_many_for_write
 from partnerbill.accounts.tables import accounts
-from partnerbill.billing.engine import BATCH_SUBSCRIPTIONS, bill
-from partnerbill.billing.tables import bill_runs, invoices
+from partnerbill.billing.engine import BATCH_SUBSCRIPTIONS, BillingError, bill
+from partnerbill.billing.tables import bill_run_errors, bill_runs, invoices
 from partnerbill.catalog.enums import ChargeType
 from partnerbill.core.db import transaction
-from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
+from partnerbill.core.errors import (
+    Category,
+    Resource,
+    ZuoraError,
+    business_rule,
+    error_code,
+    invalid_value,
+    not_found,
+)
 from partnerbill.core.ids import new_id
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.schemas import CamelModel, Flag
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.subscriptions.tables import subscriptions
 
 BILL_RUN = Resource.BILL_RUN
+# The errors a bill run's answer lists (their total is `numberOfErrors`).
+ERRORS_SHOWN = 100
+# A stored error message is cut here: the cause of an unexpected error can be long.
+ERROR_MESSAGE_CHARS = 2000
 
 
 class BillRunFilter(CamelModel):
@@ -59,7 +79,8 @@ class CreateBillRunRequest(CamelModel):
         return self
 
 
-def bill_run_json(run: Any) -> dict[str, Any]:
+def bill_run_json(run: Any, errors: Sequence[Any] = (), error_count: int = 0) -> dict[str, Any]:
+    """The run as Zuora answers it, with the subscriptions it could not bill."""
     return {
         "success": True,
         "id": run.id,
@@ -77,6 +98,18 @@ def bill_run_json(run: Any) -> dict[str, Any]:
         "billCycleDay": run.bill_cycle_day,
         "invoiceCount": run.invoice_count,
         "errorMessage": run.error,
+        "numberOfErrors": error_count,
+        "errors": [
+            {
+                "subscriptionId": e.subscription_id,
+                "subscriptionNumber": e.subscription_number,
+                "accountId": e.account_id,
+                "accountNumber": e.account_number,
+                "code": e.code,
+                "message": e.message,
+            }
+            for e in errors
+        ],
         "createdDate": v1_datetime(run.created_at),
         "updatedDate": v1_datetime(run.updated_at),
     }
@@ -96,7 +129,8 @@ async def create_bill_run(
             raise invalid_value(BILL_RUN, f"billRunFilters[{i}].accountId", "is required.")
         if account_id is not None:
             raise invalid_value(BILL_RUN, "billRunFilters", "one account per account-level run.")
-        account_id = (await lock_for_write(conn, tenant, key)).id
+        async with bounded_lock_wait(conn, tenant, BILL_RUN):
+            account_id = (await lock_for_write(conn, tenant, key)).id
     (number,) = await next_numbers(conn, tenant, "bill_run_number", 1)
     run_id = new_id()
     run = (
@@ -161,7 +195,9 @@ async def _subscription_ids(run: Any, tenant: Tenant) -> AsyncIterator[list[str]
 
 
 async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
-    """The job: bill every subscription of the run in one transaction, or record the error."""
+    """The job: bill every subscription of the run in one transaction (each batch, and each
+    subscription of a failing batch, in a savepoint of its own), recording the subscriptions it
+    could not bill; or record the error that failed the run as a whole."""
     where = and_(bill_runs.c.tenant_id == tenant.id, bill_runs.c.id == bill_run_id)
     async with transaction() as conn:
         run = (
@@ -178,6 +214,7 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
         return  # canceled meanwhile, or already run
     try:
         async with transaction() as conn:
+            errors: list[BillingError] = []
             billed = await bill(
                 conn,
                 tenant,
@@ -187,13 +224,20 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
                 post=run.auto_post,
                 excluded=[ChargeType(t) for t in run.charge_type_to_exclude],
                 bill_run_id=run.id,
+                errors=errors,
             )
+            await _record_errors(conn, tenant, run.id, errors)
             await conn.execute(
                 update(bill_runs)
                 .where(where)
                 .values(
                     status="Posted" if run.auto_post else "Completed",
                     invoice_count=len(billed),
+                    error=(
+                        f"{len(errors)} subscription(s) could not be billed; see errors."
+                        if errors
+                        else None
+                    ),
                     updated_at=func.now(),
                 )
             )
@@ -207,15 +251,87 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
         raise
 
 
+def _code_and_message(error: Exception) -> tuple[int, str]:
+    if isinstance(error, ZuoraError):
+        return error.reasons[0].code, error.reasons[0].message
+    # Bad stored data: say what failed; the traceback is in the worker's log.
+    return error_code(BILL_RUN, Category.INTERNAL), f"{type(error).__name__}: {error}"
+
+
+async def _record_errors(
+    conn: AsyncConnection, tenant: Tenant, bill_run_id: str, errors: Sequence[BillingError]
+) -> None:
+    """One row per subscription the run could not bill, with its invoice owner."""
+    if not errors:
+        return
+    owners = {
+        row.id: row
+        for row in await conn.execute(
+            select(
+                subscriptions.c.id,
+                subscriptions.c.subscription_number,
+                accounts.c.id.label("account_id"),
+                accounts.c.account_number,
+            )
+            .join(
+                accounts,
+                and_(
+                    accounts.c.tenant_id == subscriptions.c.tenant_id,
+                    accounts.c.id == subscriptions.c.invoice_owner_account_id,
+                ),
+            )
+            .where(
+                subscriptions.c.tenant_id == tenant.id,
+                subscriptions.c.id.in_([e.subscription_id for e in errors]),
+            )
+        )
+    }
+    rows = []
+    for error in errors:
+        owner = owners[error.subscription_id]
+        code, message = _code_and_message(error.error)
+        rows.append(
+            {
+                "tenant_id": tenant.id,
+                "bill_run_id": bill_run_id,
+                "subscription_id": error.subscription_id,
+                "subscription_number": owner.subscription_number,
+                "account_id": owner.account_id,
+                "account_number": owner.account_number,
+                "code": code,
+                "message": message[:ERROR_MESSAGE_CHARS],
+            }
+        )
+    await conn.execute(insert(bill_run_errors), rows)
+
+
+async def _errors_of(conn: AsyncConnection, tenant: Tenant, run: Any) -> dict[str, Any]:
+    """The run's answer with its errors (the first `ERRORS_SHOWN`, in subscription order)."""
+    of_run = and_(bill_run_errors.c.tenant_id == tenant.id, bill_run_errors.c.bill_run_id == run.id)
+    count = await conn.scalar(select(func.count()).select_from(bill_run_errors).where(of_run))
+    errors = (
+        await conn.execute(
+            select(bill_run_errors)
+            .where(of_run)
+            .order_by(bill_run_errors.c.subscription_id)
+            .limit(ERRORS_SHOWN)
+        )
+    ).all()
+    return bill_run_json(run, errors, count or 0)
+
+
 async def _lock_run(conn: AsyncConnection, tenant: Tenant, key: str) -> Any:
     run = (
-        await conn.execute(
+        await execute_locking(
+            conn,
+            tenant,
             select(bill_runs)
             .where(
                 bill_runs.c.tenant_id == tenant.id,
                 (bill_runs.c.id == key) | (bill_runs.c.bill_run_number == key),
             )
-            .with_for_update()
+            .with_for_update(),
+            resource=BILL_RUN,
         )
     ).one_or_none()
     if run is None:
@@ -234,7 +350,7 @@ async def get_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[
     ).one_or_none()
     if run is None:
         raise not_found(BILL_RUN, "bill run", key)
-    return bill_run_json(run)
+    return await _errors_of(conn, tenant, run)
 
 
 async def post_bill_run(
@@ -268,10 +384,9 @@ async def post_bill_run(
         )
     ).all()
     owners = {row.account_id for row in posted}
-    partner = {
-        account_id: account.partner_account
-        for account_id, account in (await lock_many_for_write(conn, tenant, owners)).items()
-    }
+    async with bounded_lock_wait(conn, tenant, BILL_RUN):
+        locked = await lock_many_for_write(conn, tenant, owners)
+    partner = {account_id: account.partner_account for account_id, account in locked.items()}
     await touch(
         conn,
         tenant,
@@ -335,4 +450,4 @@ async def _set_status(
             .returning(*bill_runs.c)
         )
     ).one()
-    return bill_run_json(changed)
+    return await _errors_of(conn, tenant, changed)

@@ -11,11 +11,12 @@ invoice owner's invoice. Bill runs and an order's `runBilling` both bill through
 """
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
+import structlog
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,13 +31,17 @@ from partnerbill.billing.periods import (
 from partnerbill.billing.tables import invoice_items, invoices
 from partnerbill.catalog.enums import BillingPeriod, BillingTiming, ChargeModel, ChargeType
 from partnerbill.catalog.pricing import period_amount
+from partnerbill.core.errors import Resource, ZuoraError
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import dumps
+from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.subscriptions.service import add_term, tiers_from_json
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
+
+log = structlog.get_logger(__name__)
 
 BATCH_SUBSCRIPTIONS = 500
 MAX_AUTO_RENEWALS = 1000
@@ -194,6 +199,38 @@ async def _renew_due_terms(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class BillingError:
+    """A subscription the run could not bill, and why."""
+
+    subscription_id: str
+    error: Exception
+
+
+@dataclass(slots=True)
+class _Billing:
+    """What one `bill` call has built so far: the owners it locked and the invoices it opened."""
+
+    owners: dict[str, WritableAccount] = field(default_factory=dict)
+    open_invoices: dict[tuple[str, str | None], _Invoice] = field(default_factory=dict)
+
+    def mark(self) -> tuple[set[str], dict[tuple[str, str | None], tuple[Decimal, int]]]:
+        return set(self.owners), {k: (i.amount, i.lines) for k, i in self.open_invoices.items()}
+
+    def roll_back_to(
+        self, mark: tuple[set[str], dict[tuple[str, str | None], tuple[Decimal, int]]]
+    ) -> None:
+        """Forget what was built since `mark`: its savepoint was rolled back."""
+        owners, totals = mark
+        for owner in set(self.owners) - owners:
+            del self.owners[owner]
+        for key in set(self.open_invoices) - totals.keys():
+            del self.open_invoices[key]
+        for key, (amount, lines) in totals.items():
+            self.open_invoices[key].amount = amount
+            self.open_invoices[key].lines = lines
+
+
 async def bill(
     conn: AsyncConnection,
     tenant: Tenant,
@@ -205,115 +242,161 @@ async def bill(
     excluded: Iterable[ChargeType] = (),
     bill_run_id: str | None = None,
     deltas: list[MetricsDelta] | None = None,
+    errors: list[BillingError] | None = None,
 ) -> list[BilledInvoice]:
     """Bill the subscriptions whose ids `batches` yields, up to `target_date`.
 
     Posted invoices are reported to their owners through `touch`, or appended to `deltas` when
-    given, for a caller that reports its own changes in the same `touch` (one lock order)."""
-    excluded_types = {t.value for t in excluded}
-    owners: dict[str, WritableAccount] = {}
-    open_invoices: dict[tuple[str, str | None], _Invoice] = {}
+    given, for a caller that reports its own changes in the same `touch` (one lock order).
+
+    `errors` given (a bill run): a subscription that cannot be billed, whatever the reason (bad
+    stored data, a lock wait past the bound), is rolled back alone (a savepoint), appended to
+    `errors`, and the others are billed. Not given (an order's `runBilling`): the first error
+    raises, and the caller's transaction fails whole."""
+    billing = _Billing()
     now = datetime.now(UTC)
+    context = _BatchContext(
+        tenant, target_date, invoice_date, now, bill_run_id, {t.value for t in excluded}
+    )
     async for batch in batches:
         assert len(batch) <= BATCH_SUBSCRIPTIONS, len(batch)
-        subs = [
-            dict(r._mapping)
-            for r in await conn.execute(
-                select(subscriptions)
-                .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id.in_(batch))
-                .order_by(subscriptions.c.id)
-                .with_for_update()
+        if errors is None:
+            await _bill_batch(conn, context, billing, batch)
+        elif not await _bill_in_savepoint(conn, context, billing, batch):
+            # Which of them cannot be billed? Each alone; the others join their owner's invoice.
+            for subscription_id in batch:
+                error = await _bill_in_savepoint(conn, context, billing, [subscription_id])
+                if error is not True:
+                    errors.append(BillingError(subscription_id, error))
+    return await _finish(conn, tenant, list(billing.open_invoices.values()), post, deltas)
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchContext:
+    tenant: Tenant
+    target_date: date
+    invoice_date: date
+    now: datetime
+    bill_run_id: str | None
+    excluded_types: set[str]
+
+
+async def _bill_in_savepoint(
+    conn: AsyncConnection, context: _BatchContext, billing: _Billing, batch: list[str]
+) -> Exception | Literal[True]:
+    """Bill `batch` in a savepoint: True, or the error it was rolled back for."""
+    mark = billing.mark()
+    try:
+        async with conn.begin_nested():
+            await _bill_batch(conn, context, billing, batch)
+    except Exception as error:  # bad data can fail in Python or in the database alike
+        billing.roll_back_to(mark)
+        if not isinstance(error, ZuoraError):
+            log.warning(
+                "subscription_not_billed",
+                tenant_id=context.tenant.id,
+                subscriptions=len(batch),
+                exc_info=error,
             )
-        ]
-        await _renew_due_terms(conn, tenant, subs, target_date)
-        by_id = {sub["id"]: sub for sub in subs}
-        segments = await conn.execute(
-            select(rate_plan_charges)
-            .where(
-                rate_plan_charges.c.tenant_id == tenant.id,
-                rate_plan_charges.c.subscription_id.in_(batch),
-            )
-            .order_by(
-                rate_plan_charges.c.subscription_id,
-                rate_plan_charges.c.charge_number,
-                rate_plan_charges.c.segment,
-            )
-        )
-        batch_lines: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
-        charged_through: list[dict[str, Any]] = []
-        for row in segments:
-            segment = row._mapping
-            if segment["charge_type"] in excluded_types:
-                continue
-            sub = by_id[segment["subscription_id"]]
-            lines, through = segment_lines(sub, segment, target_date)
-            if not lines:
-                continue
-            key = (
-                sub["invoice_owner_account_id"],
-                sub["id"] if sub["invoice_separately"] else None,
-            )
-            batch_lines.setdefault(key, []).extend(lines)
-            charged_through.append({"segment_id": segment["id"], "through": through})
-        await _open_invoices(
+        return error
+    return True
+
+
+async def _bill_batch(
+    conn: AsyncConnection, context: _BatchContext, billing: _Billing, batch: list[str]
+) -> None:
+    tenant, target_date = context.tenant, context.target_date
+    subs = [
+        dict(r._mapping)
+        for r in await execute_locking(
             conn,
             tenant,
-            batch_lines,
-            open_invoices,
-            owners,
-            invoice_date,
-            now,
-            bill_run_id,
-            target_date,
+            select(subscriptions)
+            .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id.in_(batch))
+            .order_by(subscriptions.c.id)
+            .with_for_update(),
+            resource=Resource.SUBSCRIPTION,
         )
-        items = []
-        for key, lines in batch_lines.items():
-            invoice = open_invoices[key]
-            for line in lines:
-                invoice.lines += 1
-                invoice.amount += line["amount"]
-                items.append(
-                    {
-                        **line,
-                        "tenant_id": tenant.id,
-                        "invoice_id": invoice.id,
-                        "line_number": invoice.lines,
-                    }
-                )
-        if items:
-            await conn.execute(insert(invoice_items), items)
-            await conn.execute(
-                update(rate_plan_charges)
-                .where(
-                    rate_plan_charges.c.tenant_id == tenant.id,
-                    rate_plan_charges.c.id == bindparam("segment_id"),
-                )
-                .values(charged_through_date=bindparam("through")),
-                charged_through,
+    ]
+    await _renew_due_terms(conn, tenant, subs, target_date)
+    by_id = {sub["id"]: sub for sub in subs}
+    segments = await conn.execute(
+        select(rate_plan_charges)
+        .where(
+            rate_plan_charges.c.tenant_id == tenant.id,
+            rate_plan_charges.c.subscription_id.in_(batch),
+        )
+        .order_by(
+            rate_plan_charges.c.subscription_id,
+            rate_plan_charges.c.charge_number,
+            rate_plan_charges.c.segment,
+        )
+    )
+    batch_lines: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    charged_through: list[dict[str, Any]] = []
+    for row in segments:
+        segment = row._mapping
+        if segment["charge_type"] in context.excluded_types:
+            continue
+        sub = by_id[segment["subscription_id"]]
+        lines, through = segment_lines(sub, segment, target_date)
+        if not lines:
+            continue
+        key = (
+            sub["invoice_owner_account_id"],
+            sub["id"] if sub["invoice_separately"] else None,
+        )
+        batch_lines.setdefault(key, []).extend(lines)
+        charged_through.append({"segment_id": segment["id"], "through": through})
+    await _open_invoices(conn, context, batch_lines, billing)
+    items = []
+    for key, lines in batch_lines.items():
+        invoice = billing.open_invoices[key]
+        for line in lines:
+            invoice.lines += 1
+            invoice.amount += line["amount"]
+            items.append(
+                {
+                    **line,
+                    "tenant_id": tenant.id,
+                    "invoice_id": invoice.id,
+                    "line_number": invoice.lines,
+                }
             )
-    return await _finish(conn, tenant, list(open_invoices.values()), post, deltas)
+    if items:
+        await conn.execute(insert(invoice_items), items)
+        await conn.execute(
+            update(rate_plan_charges)
+            .where(
+                rate_plan_charges.c.tenant_id == tenant.id,
+                rate_plan_charges.c.id == bindparam("segment_id"),
+            )
+            .values(charged_through_date=bindparam("through")),
+            charged_through,
+        )
 
 
 async def _open_invoices(
     conn: AsyncConnection,
-    tenant: Tenant,
+    context: _BatchContext,
     batch_lines: Mapping[tuple[str, str | None], list[dict[str, Any]]],
-    open_invoices: dict[tuple[str, str | None], _Invoice],
-    owners: dict[str, WritableAccount],
-    invoice_date: date,
-    now: datetime,
-    bill_run_id: str | None,
-    target_date: date,
+    billing: _Billing,
 ) -> None:
     """Insert a Draft header for each invoice this batch needs and no earlier batch opened."""
+    tenant, invoice_date, now = context.tenant, context.invoice_date, context.now
+    bill_run_id, target_date = context.bill_run_id, context.target_date
+    open_invoices, owners = billing.open_invoices, billing.owners
     new_keys = sorted(
         (k for k in batch_lines if k not in open_invoices), key=lambda k: (k[0], k[1] or "")
     )
     if not new_keys:
         return
-    owners.update(
-        await lock_many_for_write(conn, tenant, {owner for owner, _ in new_keys} - owners.keys())
-    )
+    async with bounded_lock_wait(conn, tenant, Resource.SUBSCRIPTION):
+        owners.update(
+            await lock_many_for_write(
+                conn, tenant, {owner for owner, _ in new_keys} - owners.keys()
+            )
+        )
     numbers = await next_numbers(conn, tenant, "invoice_number", len(new_keys))
     rows = []
     for key, number in zip(new_keys, numbers, strict=True):

@@ -116,3 +116,22 @@ bill_runs = Table(
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "bill_run_number"),
 )
+
+# The subscriptions a bill run could not bill, one row each: the run billed the rest. Written in
+# the run's own transaction, so a run that is rolled back (and run again) leaves none behind.
+bill_run_errors = Table(
+    "bill_run_errors",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("bill_run_id", String(32), nullable=False),
+    Column("subscription_id", String(32), nullable=False),
+    Column("subscription_number", String(100), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("account_number", String(70), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "bill_run_id", "subscription_id"),
+    ForeignKeyConstraint(
+        ["tenant_id", "bill_run_id"], ["bill_runs.tenant_id", "bill_runs.id"], ondelete="CASCADE"
+    ),
+)
