@@ -2,22 +2,68 @@
 
 procrastinate's periodic tasks have one-minute resolution, so one tick a minute refreshes every
 partner account whose tenant interval has elapsed and that has pending changes; intervals from a
-minute up are served, anything faster by the on-demand refresh. Each account is refreshed in a
-short transaction of its own; `SKIP LOCKED` lets several workers tick at once safely.
+minute up are served, anything faster by the on-demand refresh. Each account is refreshed in
+short transactions of its own, at most `FOLD_CHUNK_CHANGES` changes each, so a backlog of any
+size holds no transaction long; `SKIP LOCKED` lets several workers tick at once safely. After a
+large fold the change log is vacuumed at once: its dead rows would slow every account read.
 """
+
+import time
+from datetime import datetime
 
 import structlog
 from procrastinate import Blueprint
+from sqlalchemy.exc import DBAPIError
 
-from partnerbill.core.db import transaction
+from partnerbill.core.db import autocommit, transaction
+from partnerbill.core.tenants import Tenant
 from partnerbill.metrics.service import (
     REFRESH_ACCOUNTS_PER_TICK,
+    VACUUM_AFTER_FOLDED_CHANGES,
+    RefreshResult,
     due_partner_accounts,
-    refresh_account,
+    fold_changes,
+    observe_refresh,
+    vacuum_change_log,
 )
 
 log = structlog.get_logger(__name__)
 metrics_tasks = Blueprint()
+
+
+async def refresh_partner_account(
+    tenant: Tenant, account_id: str, *, wait: bool = False
+) -> RefreshResult | None:
+    """Fold the account's pending changes a chunk per transaction, then recompute (in the
+    transaction of the last chunk). None when another refresh holds the account."""
+    started = time.perf_counter()
+    folded = 0
+    oldest: datetime | None = None
+    while True:
+        async with transaction() as conn:
+            step = await fold_changes(conn, tenant, account_id, wait=wait)
+        if step is None:
+            return None  # another refresh has it (and folds the rest)
+        folded += step.folded_changes
+        oldest = oldest or step.oldest_change
+        if step.result is not None:
+            break
+    result = RefreshResult(
+        account_id,
+        folded,
+        step.result.metrics,
+        step.result.refreshed_at,
+        time.perf_counter() - started,
+    )
+    observe_refresh(result, oldest)
+    if folded >= VACUUM_AFTER_FOLDED_CHANGES:
+        try:
+            async with autocommit() as conn:
+                await vacuum_change_log(conn)
+        except DBAPIError:
+            # The refresh is committed; autovacuum (migration 0005's thresholds) cleans up later.
+            log.warning("change_log_vacuum_failed", exc_info=True)
+    return result
 
 
 async def refresh_due_partner_accounts(limit: int = REFRESH_ACCOUNTS_PER_TICK) -> int:
@@ -26,8 +72,7 @@ async def refresh_due_partner_accounts(limit: int = REFRESH_ACCOUNTS_PER_TICK) -
         due = await due_partner_accounts(conn, limit)
     refreshed = 0
     for tenant, account_id in due:
-        async with transaction() as conn:
-            result = await refresh_account(conn, tenant, account_id, wait=False)
+        result = await refresh_partner_account(tenant, account_id)
         if result is not None:
             refreshed += 1
             log.info(
