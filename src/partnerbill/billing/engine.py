@@ -262,7 +262,7 @@ async def bill(
         assert len(batch) <= BATCH_SUBSCRIPTIONS, len(batch)
         if errors is None:
             await _bill_batch(conn, context, billing, batch)
-        elif not await _bill_in_savepoint(conn, context, billing, batch):
+        elif await _bill_in_savepoint(conn, context, billing, batch) is not True:
             # Which of them cannot be billed? Each alone; the others join their owner's invoice.
             for subscription_id in batch:
                 error = await _bill_in_savepoint(conn, context, billing, [subscription_id])
