@@ -58,7 +58,8 @@ async def _invoices_by_account(engine: AsyncEngine, api: ApiClient, run_id: str)
                 "SELECT a.account_number, i.amount, i.status, "
                 "(SELECT count(*) FROM invoice_items t WHERE t.tenant_id = i.tenant_id "
                 "AND t.invoice_id = i.id) AS lines "
-                "FROM invoices i JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id "
+                "FROM invoices i JOIN accounts a "
+                "ON a.tenant_id = i.tenant_id AND a.id = i.account_id "
                 "WHERE i.tenant_id = :tenant_id AND i.bill_run_id = :run_id"
             ),
             {"tenant_id": api.tenant.id, "run_id": run_id},
