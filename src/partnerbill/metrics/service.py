@@ -585,7 +585,8 @@ def with_metrics(statement: Select[Any]) -> Select[Any]:
     )
 
 
-_READ_METRICS = with_metrics(
+# The account read's metrics and freshness (`read_metrics`).
+READ_METRICS = with_metrics(
     select()
     .select_from(accounts)
     .where(accounts.c.tenant_id == bindparam("tenant_id"), accounts.c.id == bindparam("account_id"))
@@ -595,7 +596,7 @@ _READ_METRICS = with_metrics(
 async def read_metrics(conn: AsyncConnection, tenant: Tenant, account_id: str) -> MetricsSnapshot:
     """The cached metrics with their freshness, in one round trip."""
     row = (
-        await conn.execute(_READ_METRICS, {"tenant_id": tenant.id, "account_id": account_id})
+        await conn.execute(READ_METRICS, {"tenant_id": tenant.id, "account_id": account_id})
     ).one()
     return MetricsSnapshot.of(row)
 
