@@ -2,7 +2,8 @@
 
 Works on PostgreSQL directly (no server): creates a database of its own on the server of
 `DATABASE_URL`, migrates it, makes a tenant with one partner account (a few posted invoices) and
-`--neighbours` other partner accounts with a few pending changes each, then seeds `--changes`
+`--neighbours` other partner accounts with `--neighbour-changes` pending changes each (the change
+log is not one account's alone), then seeds `--changes`
 change rows for the hot account in one `INSERT ... SELECT generate_series`. It times the account
 read (`GET /v1/accounts/{key}`'s query, `--reads` times in a row, one connection) with no
 backlog, with the backlog pending, and after the scheduler's refresh folded it; then the same
@@ -148,7 +149,9 @@ async def old_fold(engine: AsyncEngine, tenant: Tenant, account_id: str) -> None
     assert result is not None and result.result is not None
 
 
-async def measure(engine: AsyncEngine, changes: int, neighbours: int, reads: int) -> None:
+async def measure(
+    engine: AsyncEngine, changes: int, neighbours: int, neighbour_changes: int, reads: int
+) -> None:
     async with engine.begin() as conn:
         tenant = await create_tenant(conn, f"backlog-{uuid.uuid4().hex[:8]}")
         hot = await new_partner_account(conn, tenant, "Hot reseller")
@@ -159,6 +162,8 @@ async def measure(engine: AsyncEngine, changes: int, neighbours: int, reads: int
         for other in others:
             await post_invoices(conn, tenant, other, 3)
     await refresh_partner_account(tenant, hot, wait=True)
+    for other in others:
+        await seed_changes(engine, tenant, other, neighbour_changes)
 
     print(f"account read, no backlog:            {await time_reads(engine, tenant, hot, reads)}")
     for variant in ("chunked fold + vacuum (now)", "one DELETE, no vacuum (before)"):
@@ -188,7 +193,7 @@ async def measure(engine: AsyncEngine, changes: int, neighbours: int, reads: int
             await metrics.vacuum_change_log(conn)  # the next variant starts clean
 
 
-async def main(changes: int, neighbours: int, reads: int) -> None:
+async def main(changes: int, neighbours: int, neighbour_changes: int, reads: int) -> None:
     server = make_url(db.sqlalchemy_url(db.resolve_database_url()))
     name = f"partnerbill_backlog_{uuid.uuid4().hex[:8]}"
     admin = db.libpq_url(server.set(database="postgres").render_as_string(False))
@@ -200,7 +205,7 @@ async def main(changes: int, neighbours: int, reads: int) -> None:
         engine = db.create_engine(url)
         db.set_engine(engine)
         try:
-            await measure(engine, changes, neighbours, reads)
+            await measure(engine, changes, neighbours, neighbour_changes, reads)
         finally:
             await engine.dispose()
     finally:
@@ -212,6 +217,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=1_000_000)
     parser.add_argument("--neighbours", type=int, default=50)
+    parser.add_argument("--neighbour-changes", type=int, default=500)
     parser.add_argument("--reads", type=int, default=500)
     args = parser.parse_args()
-    asyncio.run(main(args.changes, args.neighbours, args.reads))
+    asyncio.run(main(args.changes, args.neighbours, args.neighbour_changes, args.reads))

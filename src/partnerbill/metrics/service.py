@@ -4,8 +4,8 @@ pending changes.
 
 - Non-partner account: `touch` applies the operation's deltas to the metrics row in the caller's
   transaction, under that row's lock. The wait for the lock is bounded by the tenant's
-  `lock_wait_ms` (a statement timeout, which caps the whole wait, not each hop of it); past it
-  the request fails with the lock-competition error and its transaction rolls back whole.
+  `lock_wait_ms` (`core.locks.bounded_lock_wait`); past it the request fails with the
+  lock-competition error and its transaction rolls back whole.
 - Partner account: `touch` appends one row per account to `metrics_changes` and locks nothing
   that other writers of the account share.
 - Refresh: claims the metrics row (`SKIP LOCKED` for the scheduler), deletes the change rows its
@@ -13,6 +13,11 @@ pending changes.
   together, so every deleted change is visible to the recompute; a change that commits after the
   delete keeps its row and stays pending for the next refresh. No watermark, so a change with a
   lower id that commits late cannot be skipped.
+- A backlog is folded in chunks (`fold_changes`, at most `FOLD_CHUNK_CHANGES` rows, oldest
+  first): a chunk that is not the last leaves a row behind and skips the recompute, so the
+  account stays pending until the transaction that folds the last chunk recomputes. After a
+  large fold the change log is vacuumed at once: dead entries at the front of the account's
+  index range would otherwise slow every read of the account's pending count.
 """
 
 import time
@@ -387,16 +392,17 @@ class FoldedChunk:
     result: RefreshResult | None
 
 
-# The oldest `chunk` change rows of the account, by id range: the (chunk + 1)-th row's id, when
-# there is one, bounds the delete and stays behind, so the account is still pending (and its
-# metrics are not recomputed yet). Without one, every change row the statement sees is folded.
+# The oldest `chunk` change rows of the account, by id (an index scan: ids known up front, not a
+# range the planner must guess). A (chunk + 1)-th row, when there is one, stays behind, so the
+# account is still pending and its metrics are not recomputed yet. Without one, every change row
+# the statement sees is folded.
 _FOLD_CHUNK = text(
-    "WITH boundary AS (SELECT id FROM metrics_changes "
-    "WHERE tenant_id = :tenant_id AND account_id = :account_id ORDER BY id OFFSET :chunk LIMIT 1), "
+    "WITH batch AS MATERIALIZED (SELECT id FROM metrics_changes "
+    "WHERE tenant_id = :tenant_id AND account_id = :account_id ORDER BY id LIMIT :chunk + 1), "
     "folded AS (DELETE FROM metrics_changes "
     "WHERE tenant_id = :tenant_id AND account_id = :account_id "
-    "AND id < coalesce((SELECT id FROM boundary), 9223372036854775807) RETURNING changed_at) "
-    "SELECT count(*), min(changed_at), now(), EXISTS (SELECT FROM boundary) FROM folded"
+    "AND id = ANY(ARRAY(SELECT id FROM batch ORDER BY id LIMIT :chunk)) RETURNING changed_at) "
+    "SELECT count(*), min(changed_at), now(), (SELECT count(*) FROM batch) > :chunk FROM folded"
 )
 _FOLD_ALL = text(
     "WITH folded AS (DELETE FROM metrics_changes "
