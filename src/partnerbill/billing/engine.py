@@ -7,14 +7,18 @@ invoice owner's invoice. Bill runs and an order's `runBilling` both bill through
   beyond its new end gets negative lines for the billed part it no longer covers.
 - Bounded memory: subscriptions arrive in batches (at most `BATCH_SUBSCRIPTIONS` each); lines are
   inserted batch by batch and only running totals stay in memory.
-- Locks: each subscription billed `FOR UPDATE` (a document), each invoice owner `FOR KEY SHARE`.
+- Locks: each subscription billed `FOR UPDATE` (a document), each invoice owner `FOR KEY SHARE`,
+  each wait bounded by the tenant's `lockWaitMs` (`core.locks`).
+- A bill run loses only what it cannot bill: each batch is billed in a savepoint; a batch that
+  fails is billed again a subscription at a time, and the subscriptions that still fail are
+  rolled back alone and reported (`errors`).
 """
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 from sqlalchemy import bindparam, insert, select, text, update
@@ -207,6 +211,22 @@ class BillingError:
     error: Exception
 
 
+# The owners locked and each open invoice's (amount, lines) at a savepoint.
+_Mark = tuple[set[str], dict[tuple[str, str | None], tuple[Decimal, int]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchContext:
+    """What every batch of one `bill` call is billed with."""
+
+    tenant: Tenant
+    target_date: date
+    invoice_date: date
+    now: datetime
+    bill_run_id: str | None
+    excluded_types: set[str]
+
+
 @dataclass(slots=True)
 class _Billing:
     """What one `bill` call has built so far: the owners it locked and the invoices it opened."""
@@ -214,12 +234,10 @@ class _Billing:
     owners: dict[str, WritableAccount] = field(default_factory=dict)
     open_invoices: dict[tuple[str, str | None], _Invoice] = field(default_factory=dict)
 
-    def mark(self) -> tuple[set[str], dict[tuple[str, str | None], tuple[Decimal, int]]]:
+    def mark(self) -> _Mark:
         return set(self.owners), {k: (i.amount, i.lines) for k, i in self.open_invoices.items()}
 
-    def roll_back_to(
-        self, mark: tuple[set[str], dict[tuple[str, str | None], tuple[Decimal, int]]]
-    ) -> None:
+    def roll_back_to(self, mark: _Mark) -> None:
         """Forget what was built since `mark`: its savepoint was rolled back."""
         owners, totals = mark
         for owner in set(self.owners) - owners:
@@ -262,29 +280,19 @@ async def bill(
         assert len(batch) <= BATCH_SUBSCRIPTIONS, len(batch)
         if errors is None:
             await _bill_batch(conn, context, billing, batch)
-        elif await _bill_in_savepoint(conn, context, billing, batch) is not True:
+        elif await _bill_in_savepoint(conn, context, billing, batch) is not None:
             # Which of them cannot be billed? Each alone; the others join their owner's invoice.
             for subscription_id in batch:
                 error = await _bill_in_savepoint(conn, context, billing, [subscription_id])
-                if error is not True:
+                if error is not None:
                     errors.append(BillingError(subscription_id, error))
     return await _finish(conn, tenant, list(billing.open_invoices.values()), post, deltas)
 
 
-@dataclass(frozen=True, slots=True)
-class _BatchContext:
-    tenant: Tenant
-    target_date: date
-    invoice_date: date
-    now: datetime
-    bill_run_id: str | None
-    excluded_types: set[str]
-
-
 async def _bill_in_savepoint(
     conn: AsyncConnection, context: _BatchContext, billing: _Billing, batch: list[str]
-) -> Exception | Literal[True]:
-    """Bill `batch` in a savepoint: True, or the error it was rolled back for."""
+) -> Exception | None:
+    """Bill `batch` in a savepoint; the error it was rolled back for, if it was."""
     mark = billing.mark()
     try:
         async with conn.begin_nested():
@@ -299,7 +307,7 @@ async def _bill_in_savepoint(
                 exc_info=error,
             )
         return error
-    return True
+    return None
 
 
 async def _bill_batch(
