@@ -5,7 +5,8 @@ partner account whose tenant interval has elapsed and that has pending changes; 
 minute up are served, anything faster by the on-demand refresh. Each account is refreshed in
 short transactions of its own, at most `FOLD_CHUNK_CHANGES` changes each, so a backlog of any
 size holds no transaction long; `SKIP LOCKED` lets several workers tick at once safely. After a
-large fold the change log is vacuumed at once: its dead rows would slow every account read.
+large fold the change log's index is rebuilt and the table vacuumed at once: dead rows would slow
+every account read.
 """
 
 import time
