@@ -2,19 +2,19 @@
 
 The backlog is seeded in SQL (as that many partner writes would leave it). The scheduler's
 refresh folds it a chunk per transaction, then rebuilds the change log's index and vacuums it,
-so the account read's pending count goes on using the index without walking dead entries. `bench/refresh_backlog.py`
-measures the same at 1M changes.
+so the account read's pending count goes on using the index without walking dead entries.
+`bench/refresh_backlog.py` measures the same at 1M changes.
 """
 
 import time
 
 from bench.refresh_backlog import change_log_scans, read_plan, seed_changes
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from partnerbill.core.ids import new_id
 from partnerbill.metrics import service as metrics
-from partnerbill.metrics.tasks import refresh_partner_account
+from partnerbill.metrics.tasks import refresh_partner_account, vacuum_change_log_after_fold
 from tests.helpers import ApiClient, invoice_body
 
 BACKLOG = 200_000
@@ -91,3 +91,40 @@ async def test_a_refresh_cut_off_between_chunks_leaves_the_account_pending(
         stored = await metrics.read_metrics(conn, tenant, account)
         assert stored.metrics == await metrics.recompute(conn, tenant, account)
     assert stored.pending_changes == 0
+
+
+async def test_a_large_on_demand_fold_has_the_worker_clean_the_change_log(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    tenant = api.tenant
+    account = await _partner_account_with_invoices(api)
+    for _ in range(NEIGHBOURS):
+        await seed_changes(engine, tenant, new_id(), NEIGHBOUR_CHANGES)
+    await seed_changes(engine, tenant, account, metrics.VACUUM_AFTER_FOLDED_CHANGES)
+
+    async with engine.connect() as conn:
+        queued_before = await _queued_cleanups(conn)
+    # The on-demand refresh folds in the request's transaction, where no VACUUM can run.
+    refreshed = await api.refresh(account)
+    assert refreshed["foldedChanges"] == metrics.VACUUM_AFTER_FOLDED_CHANGES + 3
+    async with engine.connect() as conn:
+        assert await _queued_cleanups(conn) == queued_before + 1
+
+    await vacuum_change_log_after_fold()  # the job, as the worker runs it
+    async with engine.connect() as conn:
+        scans = change_log_scans((await read_plan(conn, tenant, account))["Plan"])
+    assert scans and all("Seq Scan" not in scan["Node Type"] for scan in scans), scans
+    buffers = sum(s.get("Shared Hit Blocks", 0) + s.get("Shared Read Blocks", 0) for s in scans)
+    assert buffers <= READ_BUFFERS_MAX, scans
+
+
+async def _queued_cleanups(conn: AsyncConnection) -> int:
+    return int(
+        await conn.scalar(
+            text(
+                "SELECT count(*) FROM procrastinate_jobs "
+                "WHERE task_name = 'metrics:vacuum_change_log' AND status = 'todo'"
+            )
+        )
+        or 0
+    )

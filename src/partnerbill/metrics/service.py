@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource
+from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import dumps, v1_datetime
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
@@ -476,12 +477,15 @@ async def refresh_account(
     waits for it, so the caller's own earlier writes are folded when this returns.
     Returns None when the account was skipped. The scheduler folds a backlog in a transaction
     per chunk instead (`metrics.tasks.refresh_partner_account`): in one transaction, chunks
-    would each walk the rows the earlier ones deleted.
+    would each walk the rows the earlier ones deleted. A large fold here has the job worker
+    clean the change log once it commits (`vacuum_change_log`).
     """
     step = await fold_changes(conn, tenant, account_id, wait=wait, chunk=None)
     if step is None:
         return None
     assert step.result is not None
+    if step.folded_changes >= VACUUM_AFTER_FOLDED_CHANGES:
+        await defer_in_transaction(conn, "metrics:vacuum_change_log")
     observe_refresh(step.result, step.oldest_change)
     return step.result
 

@@ -58,13 +58,24 @@ async def refresh_partner_account(
     )
     observe_refresh(result, oldest)
     if folded >= VACUUM_AFTER_FOLDED_CHANGES:
-        try:
-            async with autocommit() as conn:
-                await vacuum_change_log(conn)
-        except DBAPIError:
-            # The refresh is committed; autovacuum (migration 0005's thresholds) cleans up later.
-            log.warning("change_log_vacuum_failed", exc_info=True)
+        await clean_change_log()
     return result
+
+
+async def clean_change_log() -> None:
+    """`vacuum_change_log` on a connection of its own; a failure leaves the refresh committed and
+    the dead rows to autovacuum (migration 0005's thresholds)."""
+    try:
+        async with autocommit() as conn:
+            await vacuum_change_log(conn)
+    except DBAPIError:
+        log.warning("change_log_vacuum_failed", exc_info=True)
+
+
+@metrics_tasks.task(queue="metrics", name="vacuum_change_log")
+async def vacuum_change_log_after_fold() -> None:
+    """Deferred by a large fold in a request's transaction (the on-demand refresh)."""
+    await clean_change_log()
 
 
 async def refresh_due_partner_accounts(limit: int = REFRESH_ACCOUNTS_PER_TICK) -> int:
