@@ -299,13 +299,14 @@ async def _record_errors(
                 "account_id": owner.account_id,
                 "account_number": owner.account_number,
                 "code": code,
-                "message": message[:ERROR_MESSAGE_CHARS],
+                # Text columns refuse NUL, which a message quoting bad data may carry.
+                "message": message.replace("\x00", "")[:ERROR_MESSAGE_CHARS],
             }
         )
     await conn.execute(insert(bill_run_errors), rows)
 
 
-async def _errors_of(conn: AsyncConnection, tenant: Tenant, run: Any) -> dict[str, Any]:
+async def _run_json_with_errors(conn: AsyncConnection, tenant: Tenant, run: Any) -> dict[str, Any]:
     """The run's answer with its errors (the first `ERRORS_SHOWN`, in subscription order)."""
     of_run = and_(bill_run_errors.c.tenant_id == tenant.id, bill_run_errors.c.bill_run_id == run.id)
     count = await conn.scalar(select(func.count()).select_from(bill_run_errors).where(of_run))
@@ -350,7 +351,7 @@ async def get_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[
     ).one_or_none()
     if run is None:
         raise not_found(BILL_RUN, "bill run", key)
-    return await _errors_of(conn, tenant, run)
+    return await _run_json_with_errors(conn, tenant, run)
 
 
 async def post_bill_run(
@@ -450,4 +451,4 @@ async def _set_status(
             .returning(*bill_runs.c)
         )
     ).one()
-    return await _errors_of(conn, tenant, changed)
+    return await _run_json_with_errors(conn, tenant, changed)
