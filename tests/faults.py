@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from sqlalchemy import text
@@ -59,6 +60,32 @@ async def blocked_backend(engine: AsyncEngine, held: HeldRow, seconds: float = 1
     raise AssertionError("no request blocked on the held row")
 
 
+@asynccontextmanager
+async def account_inserts_fail(engine: AsyncEngine, tenant_id: str) -> AsyncIterator[None]:
+    """Every account insert of the tenant raises an error no layer expects (a trigger of the
+    test database): a reliable 500 from production code, without a route made for tests."""
+    name = f"fail_accounts_{tenant_id}"
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
+                "AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER {name} BEFORE INSERT ON accounts FOR EACH ROW "
+                f"WHEN (NEW.tenant_id = '{tenant_id}') EXECUTE FUNCTION {name}()"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER {name} ON accounts"))
+            await conn.execute(text(f"DROP FUNCTION {name}()"))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -86,9 +113,14 @@ class Server:
 
 
 def start_server(
-    database_url: str, extra_env: dict[str, str] | None = None, *, workers: int = 1
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
+    log_path: Path | None = None,
 ) -> Server:
-    """uvicorn serving the app; with one worker the process is the one serving (no supervisor)."""
+    """uvicorn serving the app; with one worker the process is the one serving (no supervisor).
+    `log_path` receives its output (the app's JSON log lines included)."""
     port = free_port()
     env = {
         **os.environ,
@@ -111,7 +143,8 @@ def start_server(
     ]
     if workers > 1:
         command += ["--workers", str(workers)]
-    process = subprocess.Popen(command, env=env)
+    output = log_path.open("ab") if log_path is not None else None
+    process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
     server = Server(process, f"http://127.0.0.1:{port}", port)
     deadline = time.monotonic() + 60
     while True:
@@ -128,9 +161,13 @@ def start_server(
 
 @contextmanager
 def running_server(
-    database_url: str, extra_env: dict[str, str] | None = None, *, workers: int = 1
+    database_url: str,
+    extra_env: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
+    log_path: Path | None = None,
 ) -> Iterator[Server]:
-    server = start_server(database_url, extra_env, workers=workers)
+    server = start_server(database_url, extra_env, workers=workers, log_path=log_path)
     try:
         yield server
     finally:
