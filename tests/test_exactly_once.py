@@ -69,6 +69,16 @@ async def _retry_until_not_in_flight(
         await asyncio.sleep(0.2)
 
 
+async def _stored_record(engine: AsyncEngine, key: str) -> dict[str, Any] | None:
+    """The key's record once the request still running on the server has committed it."""
+    deadline = time.monotonic() + 15
+    while True:
+        record = await idempotency_record(engine, key)
+        if record is not None or time.monotonic() > deadline:
+            return record
+        await asyncio.sleep(0.1)
+
+
 async def _assert_written_once(
     http: httpx.AsyncClient,
     engine: AsyncEngine,
@@ -163,10 +173,7 @@ async def test_answer_lost_after_the_commit_is_replayed_not_written_again(
             with pytest.raises(httpx.ReadTimeout):
                 await http.post("/v1/invoices", content=body, headers=_keyed(key), timeout=1.5)
             await blocked_backend(engine, held)
-        deadline = time.monotonic() + 15
-        while await idempotency_record(engine, key) is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        record = await idempotency_record(engine, key)
+        record = await _stored_record(engine, key)
         assert record is not None and record["status_code"] == 200
         assert await count_invoices(engine, tenant_id) == 1
 
