@@ -28,6 +28,7 @@ from tests.helpers import (
     invoice_body,
     new_tenant,
 )
+from tests.test_async_orders import order_body, procrastinate_jobs, seat_plan, tenant_job_rows
 
 
 def _key() -> str:
@@ -463,3 +464,23 @@ async def test_purge_drops_expired_keys_only(api: ApiClient, engine: AsyncEngine
     assert await purge_expired_keys(limit=100_000) >= 1
     assert await idempotency_record(engine, expired) is None
     assert await idempotency_record(engine, live) is not None
+
+
+async def test_keyed_async_order_defers_its_job_once_in_the_key_transaction(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    """procrastinate defers on the request's connection: job, record and key commit together."""
+    plan_id = await seat_plan(api)
+    account = (await api.create_account(partner=True))["accountNumber"]
+    key = _key()
+    body = dumps(order_body(account, plan_id))
+    first = await _post(api, "/v1/async/orders", body, key)
+    assert first.status_code == 202, first.text
+    job_id = loads(first.content)["jobId"]
+    again = await _post(api, "/v1/async/orders", body, key)
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    (job,) = await procrastinate_jobs(engine, job_id)
+    assert job["status"] == "todo"
+    assert await tenant_job_rows(engine, api.tenant) == (1, 1)
+    record = await idempotency_record(engine, key)
+    assert record is not None and record["status_code"] == 202
