@@ -69,6 +69,19 @@ async def _retry_until_not_in_flight(
         await asyncio.sleep(0.2)
 
 
+async def _backend_ended(engine: AsyncEngine, pid: int) -> None:
+    deadline = time.monotonic() + 5
+    while True:
+        async with engine.connect() as conn:
+            alive = await conn.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+        if not alive:
+            return
+        assert time.monotonic() < deadline, "the dead request's backend still runs"
+        await asyncio.sleep(0.1)
+
+
 async def _stored_record(engine: AsyncEngine, key: str) -> dict[str, Any] | None:
     """The key's record once the request still running on the server has committed it."""
     deadline = time.monotonic() + 15
@@ -114,10 +127,14 @@ async def test_kill_9_of_the_serving_process_mid_write_writes_once(
                 in_flight = asyncio.create_task(
                     http.post("/v1/invoices", content=body, headers=_keyed(key))
                 )
-                await blocked_backend(engine, held)  # the invoice is inserted, not committed
+                # The invoice is inserted, not committed.
+                orphan = await blocked_backend(engine, held)
                 doomed.kill()
                 with pytest.raises(httpx.TransportError):
                     await in_flight
+                # Still blocked on the held row, its backend notices the client is gone and ends,
+                # rolling back (and releasing the key) without waiting for the lock.
+                await _backend_ended(engine, orphan)
     finally:
         doomed.stop()
     assert await idempotency_record(engine, key) is None

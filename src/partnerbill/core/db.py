@@ -8,7 +8,10 @@ connection (`bound_to_request`: the Idempotency-Key middleware, whose record mus
 business write) gets a savepoint on that connection's one transaction from both instead, so the
 route code is the same either way. Every wait is bounded: a pooled connection
 (`PARTNERBILL_DB_POOL_TIMEOUT_SECONDS`), a new one (`PARTNERBILL_DB_CONNECT_TIMEOUT_SECONDS`), and
-in API processes every statement (`PARTNERBILL_STATEMENT_TIMEOUT_MS`, see `bound_statements`).
+in API processes every statement and every idle transaction (`PARTNERBILL_STATEMENT_TIMEOUT_MS`,
+see `bound_statements`), and the server notices within a second or so a client that vanished
+mid-statement: a request whose process died releases its locks (an Idempotency-Key's included)
+without waiting for the statement to end.
 """
 
 import os
@@ -40,6 +43,11 @@ _embedded_servers: list[object] = []
 # Milliseconds every statement of this process's engine may run (0: unbounded); see
 # `bound_statements`.
 _statement_timeout_ms = 0
+# How often the server checks, during a long statement, that an API process is still there.
+CLIENT_CHECK_INTERVAL_MS = 1000
+# Server-side TCP keepalives (seconds, probes): a vanished host is noticed in about 25 s, not the
+# kernel's default two hours.
+_KEEPALIVES = (10, 5, 3)
 _request_connection: ContextVar[AsyncConnection | None] = ContextVar(
     "partnerbill_request_connection", default=None
 )
@@ -92,8 +100,19 @@ def create_engine(
     settings = settings or get_settings()
     connect_args: dict[str, object] = {"connect_timeout": settings.db_connect_timeout_seconds}
     if statement_timeout_ms:
-        # A session default, set when the connection opens: no round trip per request.
-        connect_args["options"] = f"-c statement_timeout={statement_timeout_ms}"
+        # Session defaults, set when the connection opens: no round trip per request.
+        idle, interval, count = _KEEPALIVES
+        connect_args["options"] = " ".join(
+            f"-c {name}={value}"
+            for name, value in (
+                ("statement_timeout", statement_timeout_ms),
+                ("idle_in_transaction_session_timeout", statement_timeout_ms),
+                ("client_connection_check_interval", CLIENT_CHECK_INTERVAL_MS),
+                ("tcp_keepalives_idle", idle),
+                ("tcp_keepalives_interval", interval),
+                ("tcp_keepalives_count", count),
+            )
+        )
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
@@ -117,8 +136,9 @@ def get_engine() -> AsyncEngine:
 
 
 def bound_statements(timeout_ms: int) -> None:
-    """Bound every statement of the engine this process builds: API processes call it, so no
-    request waits on the database longer (a read behind a table lock answers a retryable 503).
+    """Bound every statement and idle transaction of the engine this process builds: API
+    processes call it, so no request waits on the database longer (a read behind a table lock
+    answers a retryable 503), and a transaction its process left open ends as soon.
     Job workers do not: a bill run or a refresh may rightly run longer."""
     global _statement_timeout_ms
     _statement_timeout_ms = timeout_ms
