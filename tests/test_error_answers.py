@@ -18,6 +18,7 @@ from tests.faults import (
     KeepAliveConnection,
     RawResponse,
     account_inserts_fail,
+    authorize,
     blocked_backend,
     free_port,
     metrics_row_held,
@@ -138,12 +139,7 @@ async def test_pool_exhausted_is_a_503_within_the_pool_timeout(
     }
     with running_server(database_url, settings) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
-            credentials = {
-                "client_id": tenant_credentials.client_id,
-                "client_secret": tenant_credentials.client_secret,
-            }
-            token = (await http.post("/oauth/token", data=credentials)).json()["access_token"]
-            http.headers["Authorization"] = f"Bearer {token}"
+            await authorize(http, tenant_credentials)
             await http.put("/v1/partnerbill/settings", json={"lockWaitMs": 20_000})
             created = await http.post("/v1/accounts", content=dumps(account_body()), headers=JSON)
             account = loads(created.content)
@@ -171,12 +167,7 @@ async def test_a_read_behind_a_table_lock_ends_at_the_statement_timeout(
 ) -> None:
     with running_server(database_url, {"PARTNERBILL_STATEMENT_TIMEOUT_MS": "500"}) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
-            credentials = {
-                "client_id": tenant_credentials.client_id,
-                "client_secret": tenant_credentials.client_secret,
-            }
-            token = (await http.post("/oauth/token", data=credentials)).json()["access_token"]
-            http.headers["Authorization"] = f"Bearer {token}"
+            await authorize(http, tenant_credentials)
             created = await http.post("/v1/accounts", content=dumps(account_body()), headers=JSON)
             path = f"/v1/accounts/{loads(created.content)['accountId']}"
             assert (await http.get(path)).status_code == 200
@@ -209,12 +200,7 @@ async def test_error_answers_are_counted_by_category_across_workers(
     env = {"PROMETHEUS_MULTIPROC_DIR": str(prometheus)}
     with running_server(database_url, env, workers=2) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
-            credentials = {
-                "client_id": tenant_credentials.client_id,
-                "client_secret": tenant_credentials.client_secret,
-            }
-            token = (await http.post("/oauth/token", data=credentials)).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
+            auth = {"Authorization": f"Bearer {await authorize(http, tenant_credentials)}"}
             for _ in range(3):
                 assert (await http.get("/v1/accounts/A404", headers=auth)).status_code == 404
             bad = dumps(account_body(currency="XXX"))

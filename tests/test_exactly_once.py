@@ -14,7 +14,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.core.json import dumps, loads
-from tests.faults import blocked_backend, metrics_row_held, running_server, start_server
+from tests.faults import (
+    authorize,
+    blocked_backend,
+    metrics_row_held,
+    running_server,
+    start_server,
+)
 from tests.helpers import (
     TenantCredentials,
     account_body,
@@ -29,29 +35,20 @@ from tests.helpers import (
 IN_FLIGHT_AFTER_CRASH_SECONDS = 10
 
 
-async def _authorize(http: httpx.AsyncClient, credentials: TenantCredentials) -> None:
-    response = await http.post(
-        "/oauth/token",
-        data={
-            "client_id": credentials.client_id,
-            "client_secret": credentials.client_secret,
-            "grant_type": "client_credentials",
-        },
-    )
-    assert response.status_code == 200, response.text
-    http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-
-
-async def _synchronous_account(http: httpx.AsyncClient) -> dict[str, Any]:
+async def _synchronous_account(
+    http: httpx.AsyncClient, credentials: TenantCredentials
+) -> tuple[dict[str, Any], bytes]:
     """A non-partner account (its invoices take the metrics row lock after the insert) on a
-    tenant whose writes wait up to 20 s for that lock."""
+    tenant whose writes wait up to 20 s for that lock, and an invoice body for it."""
+    await authorize(http, credentials)
     settings = await http.put("/v1/partnerbill/settings", json={"lockWaitMs": 20_000})
     assert settings.status_code == 200, settings.text
     created = await http.post(
         "/v1/accounts", content=dumps(account_body()), headers={"Content-Type": "application/json"}
     )
     assert created.status_code == 200, created.text
-    return dict(loads(created.content))
+    account = dict(loads(created.content))
+    return account, dumps(invoice_body(account["accountNumber"], "10"))
 
 
 def _keyed(key: str) -> dict[str, str]:
@@ -120,9 +117,7 @@ async def test_kill_9_of_the_serving_process_mid_write_writes_once(
     doomed = start_server(database_url)
     try:
         async with httpx.AsyncClient(base_url=doomed.base_url, timeout=30) as http:
-            await _authorize(http, tenant_credentials)
-            account = await _synchronous_account(http)
-            body = dumps(invoice_body(account["accountNumber"], "10"))
+            account, body = await _synchronous_account(http, tenant_credentials)
             async with metrics_row_held(engine, tenant_id, account["accountId"]) as held:
                 in_flight = asyncio.create_task(
                     http.post("/v1/invoices", content=body, headers=_keyed(key))
@@ -142,7 +137,7 @@ async def test_kill_9_of_the_serving_process_mid_write_writes_once(
 
     with running_server(database_url) as restarted:
         async with httpx.AsyncClient(base_url=restarted.base_url, timeout=30) as http:
-            await _authorize(http, tenant_credentials)
+            await authorize(http, tenant_credentials)
             await _assert_written_once(http, engine, tenant_id, body, key, account["accountNumber"])
 
 
@@ -152,9 +147,7 @@ async def test_database_connection_lost_after_the_write_is_a_503_and_runs_again(
     tenant_id = tenant_credentials.tenant.id
     key = f"lost-{uuid.uuid4().hex}"
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
-        await _authorize(http, tenant_credentials)
-        account = await _synchronous_account(http)
-        body = dumps(invoice_body(account["accountNumber"], "10"))
+        account, body = await _synchronous_account(http, tenant_credentials)
         async with metrics_row_held(engine, tenant_id, account["accountId"]) as held:
             in_flight = asyncio.create_task(
                 http.post("/v1/invoices", content=body, headers=_keyed(key))
@@ -181,9 +174,7 @@ async def test_answer_lost_after_the_commit_is_replayed_not_written_again(
     tenant_id = tenant_credentials.tenant.id
     key = f"gone-{uuid.uuid4().hex}"
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
-        await _authorize(http, tenant_credentials)
-        account = await _synchronous_account(http)
-        body = dumps(invoice_body(account["accountNumber"], "10"))
+        account, body = await _synchronous_account(http, tenant_credentials)
         async with metrics_row_held(engine, tenant_id, account["accountId"]) as held:
             # The client gives up (its connection closed) while the write waits; the server
             # carries on and commits once the row is free.

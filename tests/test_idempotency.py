@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from partnerbill.core.idempotency import purge_expired_keys
 from partnerbill.core.json import dumps, loads
 from partnerbill.core.tables import idempotency_keys
-from tests.faults import blocked_backend, metrics_row_held
+from tests.faults import authorize, blocked_backend, metrics_row_held
 from tests.helpers import (
     ApiClient,
     TenantCredentials,
@@ -343,26 +343,13 @@ async def test_get_ignores_the_key(api: ApiClient, engine: AsyncEngine) -> None:
 # --- real HTTP, two API processes ---------------------------------------------------------------
 
 
-async def _live_token(http: httpx.AsyncClient, credentials: TenantCredentials) -> str:
-    response = await http.post(
-        "/oauth/token",
-        data={
-            "client_id": credentials.client_id,
-            "client_secret": credentials.client_secret,
-            "grant_type": "client_credentials",
-        },
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
 async def test_parallel_requests_with_one_key_create_one_account(
     live_server: str, engine: AsyncEngine, tenant_credentials: TenantCredentials
 ) -> None:
     rounds, parallel = 6, 4
     limits = httpx.Limits(max_connections=parallel * 2)
     async with httpx.AsyncClient(base_url=live_server, timeout=30, limits=limits) as http:
-        token = await _live_token(http, tenant_credentials)
+        token = await authorize(http, tenant_credentials)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         for round_ in range(rounds):
             key = _key()
@@ -434,7 +421,7 @@ async def test_parallel_threads_with_one_key_create_one_account(
     live_server: str, engine: AsyncEngine, tenant_credentials: TenantCredentials
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
-        token = await _live_token(http, tenant_credentials)
+        token = await authorize(http, tenant_credentials)
     key = _key()
     body = dumps(account_body(name="Threads"))
     responses = await asyncio.to_thread(_threaded_posts, live_server, token, key, body, 8)

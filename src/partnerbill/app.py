@@ -3,7 +3,7 @@
 Every error, from any layer, is answered in the envelope with the request id, and no exception
 reaches the server: uvicorn closes the connection of a request whose app raised, so a client's
 next request on a keep-alive connection would be reset. Starlette's last-resort handler answers
-and then re-raises; `ErrorBoundary`, outside it, ends the exception there.
+and then re-raises; `RequestBoundary`, outside it, ends the exception there.
 """
 
 import os
@@ -60,8 +60,11 @@ _OBJECT_API_CODES: dict[int, str] = {
 }
 
 
-class RequestIdMiddleware:
-    """Gives each request an id (`Zuora-Request-Id`) and echoes the caller's `Zuora-Track-Id`."""
+class RequestBoundary:
+    """The outermost layer of every request. Gives it an id (`Zuora-Request-Id`, and the log
+    lines' `request_id`), echoes the caller's `Zuora-Track-Id`, and ends its exceptions: one
+    answered already is dropped, one not yet is answered here (500 in the envelope). Only a
+    response cut off halfway still closes the connection: nothing else can end it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -75,47 +78,24 @@ class RequestIdMiddleware:
         track_id = next((v for k, v in scope["headers"] if k == b"zuora-track-id"), b"")[
             :MAX_TRACK_ID_LENGTH
         ]
+        started = complete = False
 
         async def send_with_ids(message: Message) -> None:
+            nonlocal started, complete
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"zuora-request-id", request_id.encode()))
                 if track_id:
                     headers.append((b"zuora-track-id", track_id))
                 message["headers"] = headers
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                complete = True
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_ids)
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
-
-
-class ErrorBoundary:
-    """Ends every exception of a request (the outermost layer but the request id's): answered
-    already, it is dropped; not yet, it is answered here (500 in the envelope). Only a response
-    cut off halfway still closes the connection: nothing else can end it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = complete = False
-
-        async def tracked_send(message: Message) -> None:
-            nonlocal started, complete
-            if message["type"] == "http.response.start":
-                started = True
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                complete = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked_send)
         except Exception:
             if complete:
                 return  # answered and logged by the app's last-resort handler
@@ -124,17 +104,18 @@ class ErrorBoundary:
             log.exception("unhandled_error_unanswered", path=scope.get("path"))
             error = _internal_error()
             count_error_answer(error)
-            body = ZuoraJSONResponse(
-                envelope(error.reasons, scope.get("state", {}).get("request_id", "")),
-                status_code=error.http_status,
+            answer = ZuoraJSONResponse(
+                envelope(error.reasons, request_id), status_code=error.http_status
             )
-            await body(scope, receive, send)
+            await answer(scope, receive, send_with_ids)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
 
 
 class PartnerbillAPI(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Outside Starlette's ServerErrorMiddleware, which re-raises after answering.
-        return RequestIdMiddleware(ErrorBoundary(super().build_middleware_stack()))
+        return RequestBoundary(super().build_middleware_stack())
 
 
 def _internal_error() -> ZuoraError:
