@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tests.helpers import TenantCredentials
+from tests.helpers import ApiClient, TenantCredentials
 
 BLOCKED_ON = text("SELECT pid FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))")
 
@@ -90,18 +90,10 @@ async def account_inserts_fail(engine: AsyncEngine, tenant_id: str) -> AsyncIter
 
 async def authorize(http: httpx.AsyncClient, credentials: TenantCredentials) -> str:
     """A token from the server `http` talks to, sent by `http` from now on; returned too."""
-    response = await http.post(
-        "/oauth/token",
-        data={
-            "client_id": credentials.client_id,
-            "client_secret": credentials.client_secret,
-            "grant_type": "client_credentials",
-        },
-    )
-    assert response.status_code == 200, response.text
-    token = str(response.json()["access_token"])
-    http.headers["Authorization"] = f"Bearer {token}"
-    return token
+    client = ApiClient(http, credentials)
+    await client.authenticate()
+    http.headers["Authorization"] = f"Bearer {client.token}"
+    return client.token
 
 
 def free_port() -> int:
