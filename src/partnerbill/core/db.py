@@ -6,12 +6,14 @@ PostgreSQL is the only database. Without `DATABASE_URL` an embedded server
 Code takes its transaction through `transaction()` or `autocommit()`. A request bound to a
 connection (`bound_to_request`: the Idempotency-Key middleware, whose record must commit with the
 business write) gets a savepoint on that connection's one transaction from both instead, so the
-route code is the same either way. Every wait is bounded: a pooled connection
-(`PARTNERBILL_DB_POOL_TIMEOUT_SECONDS`), a new one (`PARTNERBILL_DB_CONNECT_TIMEOUT_SECONDS`), and
-in API processes every statement and every idle transaction (`PARTNERBILL_STATEMENT_TIMEOUT_MS`,
-see `bound_statements`), and the server notices within a second or so a client that vanished
-mid-statement: a request whose process died releases its locks (an Idempotency-Key's included)
-without waiting for the statement to end.
+route code is the same either way.
+
+Every wait is bounded: a pooled connection (`PARTNERBILL_DB_POOL_TIMEOUT_SECONDS`), a new one
+(`PARTNERBILL_DB_CONNECT_TIMEOUT_SECONDS`), and in API processes every statement
+(`PARTNERBILL_STATEMENT_TIMEOUT_MS`, see `bound_statements`) and every idle transaction. There the
+server also notices within a second a client that vanished mid-statement: a request whose
+process died releases its locks (an Idempotency-Key's included) without waiting for the
+statement to end.
 """
 
 import os
@@ -45,6 +47,9 @@ _embedded_servers: list[object] = []
 _statement_timeout_ms = 0
 # How often the server checks, during a long statement, that an API process is still there.
 CLIENT_CHECK_INTERVAL_MS = 1000
+# An API transaction idle this long belongs to a stuck process: the server ends it, releasing its
+# locks. Far above any pause between a request's statements, even on a loaded event loop.
+IDLE_TRANSACTION_TIMEOUT_MS = 60_000
 # Server-side TCP keepalives (seconds, probes): a vanished host is noticed in about 25 s, not the
 # kernel's default two hours.
 _KEEPALIVES = (10, 5, 3)
@@ -106,7 +111,7 @@ def create_engine(
             f"-c {name}={value}"
             for name, value in (
                 ("statement_timeout", statement_timeout_ms),
-                ("idle_in_transaction_session_timeout", statement_timeout_ms),
+                ("idle_in_transaction_session_timeout", IDLE_TRANSACTION_TIMEOUT_MS),
                 ("client_connection_check_interval", CLIENT_CHECK_INTERVAL_MS),
                 ("tcp_keepalives_idle", idle),
                 ("tcp_keepalives_interval", interval),
@@ -138,7 +143,7 @@ def get_engine() -> AsyncEngine:
 def bound_statements(timeout_ms: int) -> None:
     """Bound every statement and idle transaction of the engine this process builds: API
     processes call it, so no request waits on the database longer (a read behind a table lock
-    answers a retryable 503), and a transaction its process left open ends as soon.
+    answers a retryable 503), and a transaction its process left open ends.
     Job workers do not: a bill run or a refresh may rightly run longer."""
     global _statement_timeout_ms
     _statement_timeout_ms = timeout_ms
