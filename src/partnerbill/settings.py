@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: int = Field(
         default=5, alias="PARTNERBILL_DB_CONNECT_TIMEOUT_SECONDS"
     )
-    # Bounds every statement of an API process (reads included; lock waits are bounded lower, by
-    # the tenant's lockWaitMs). Job workers run without it: a bill run may rightly take longer.
+    # Bounds every statement of an API process, reads included (0: no bound); a row-lock wait is
+    # bounded by the tenant's lockWaitMs instead. Job workers run without it: a bill run may
+    # rightly take longer.
     statement_timeout_ms: int = Field(default=10_000, alias="PARTNERBILL_STATEMENT_TIMEOUT_MS")
     # Writes run at once per API process (0: no limit); see core/admission.py.
     write_concurrency: int = Field(default=8, alias="PARTNERBILL_WRITE_CONCURRENCY")
