@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from partnerbill.core.idempotency import purge_expired_keys
 from partnerbill.core.json import dumps, loads
 from partnerbill.core.tables import idempotency_keys
+from tests.faults import authorize, blocked_backend, metrics_row_held
 from tests.helpers import (
     ApiClient,
     TenantCredentials,
@@ -27,6 +28,7 @@ from tests.helpers import (
     invoice_body,
     new_tenant,
 )
+from tests.test_async_orders import order_body, procrastinate_jobs, seat_plan, tenant_job_rows
 
 
 def _key() -> str:
@@ -201,55 +203,76 @@ async def test_business_rule_failure_is_stored_and_replayed(
     assert await count_accounts(engine, api.tenant.id) == 1
 
 
-async def test_request_in_flight_gets_409(api: ApiClient, engine: AsyncEngine) -> None:
-    key = _key()
-    body = dumps(account_body(name="In flight"))
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(idempotency_keys).values(
-                key=key,
-                tenant_id=api.tenant.id,
-                method="POST",
-                path="/v1/accounts",
-                request_sha256=hashlib.sha256(body).hexdigest(),
-                status_code=None,
-                expires_at=func.now() + timedelta(hours=24),
-            )
-        )
-    response = await _post(api, "/v1/accounts", body, key)
-    assert response.status_code == 409, response.text
-    assert_envelope(loads(response.content), 30)
-    assert await count_accounts(engine, api.tenant.id) == 0
-    # Still held: the 409 neither stored an answer nor released the claim.
-    record = await idempotency_record(engine, key)
-    assert record is not None and record["status_code"] is None
-    # A different body under the held key is misuse, not "in flight".
-    other = await _post(api, "/v1/accounts", dumps(account_body(name="Else")), key)
-    assert other.status_code == 422
+async def _synchronous_account_waiting_long(api: ApiClient) -> dict[str, Any]:
+    """A non-partner account (its writes take the metrics row lock) on a tenant whose writes
+    wait up to 20 s for it."""
+    await api.ok("PUT", "/v1/partnerbill/settings", {"lockWaitMs": 20_000})
+    return await api.create_account()
 
 
-async def test_abandoned_claim_is_taken_over(api: ApiClient, engine: AsyncEngine) -> None:
+async def test_duplicate_while_the_first_runs_gets_409(api: ApiClient, engine: AsyncEngine) -> None:
+    account = await _synchronous_account_waiting_long(api)
     key = _key()
-    body = dumps(account_body(name="Abandoned"))
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(idempotency_keys).values(
-                key=key,
-                tenant_id=api.tenant.id,
-                method="POST",
-                path="/v1/accounts",
-                request_sha256=hashlib.sha256(body).hexdigest(),
-                status_code=None,
-                created_at=func.now() - timedelta(minutes=10),
-                expires_at=func.now() + timedelta(hours=23),
-            )
-        )
-    response = await _post(api, "/v1/accounts", body, key)
+    body = dumps(invoice_body(account["accountNumber"], "10"))
+    async with metrics_row_held(engine, api.tenant.id, account["accountId"]) as held:
+        first = asyncio.create_task(_post(api, "/v1/invoices", body, key))
+        await blocked_backend(engine, held)
+        duplicate = await _post(api, "/v1/invoices", body, key)
+        assert duplicate.status_code == 409, duplicate.text
+        assert_envelope(loads(duplicate.content), 30)
+        # The first holds the key by a lock of its transaction, not by a row: a crash of it
+        # leaves nothing behind.
+        assert await idempotency_record(engine, key) is None
+        # Another body under the held key: the key is checked under its lock, so 409 as well.
+        other = await _post(api, "/v1/invoices", dumps(invoice_body("X", "1")), key)
+        assert other.status_code == 409, other.text
+    response = await first
     assert response.status_code == 200, response.text
     assert loads(response.content)["success"] is True
-    assert await count_accounts(engine, api.tenant.id) == 1
+    assert await count_invoices(engine, api.tenant.id) == 1
+    replay = await _post(api, "/v1/invoices", body, key)
+    assert replay.content == response.content
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert await count_invoices(engine, api.tenant.id) == 1
+
+
+async def test_lock_competition_leaves_no_record_and_the_retry_runs(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    await api.ok("PUT", "/v1/partnerbill/settings", {"lockWaitMs": 100})
+    account = await api.create_account()
+    key = _key()
+    body = dumps(invoice_body(account["accountNumber"], "10"))
+    async with metrics_row_held(engine, api.tenant.id, account["accountId"]):
+        competing = await _post(api, "/v1/invoices", body, key)
+    assert competing.status_code == 200, competing.text
+    assert_envelope(loads(competing.content), 50)
+    assert await idempotency_record(engine, key) is None
+    assert await count_invoices(engine, api.tenant.id) == 0
+    retry = await _post(api, "/v1/invoices", body, key)
+    assert retry.status_code == 200 and loads(retry.content)["success"] is True, retry.text
+    assert "idempotent-replayed" not in retry.headers
+    assert await count_invoices(engine, api.tenant.id) == 1
     record = await idempotency_record(engine, key)
     assert record is not None and record["status_code"] == 200
+    assert (await api.metrics(account["accountNumber"]))["totalInvoiceBalance"] == 10
+
+
+async def test_keyed_invoice_on_a_partner_account_is_written_once(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    """The partner fast path (one autocommit statement) runs in the key's transaction."""
+    account = await api.create_account(partner=True)
+    key = _key()
+    body = dumps(invoice_body(account["accountNumber"], "7"))
+    first = await _post(api, "/v1/invoices", body, key)
+    assert first.status_code == 200 and loads(first.content)["success"] is True, first.text
+    for _ in range(2):
+        again = await _post(api, "/v1/invoices", body, key)
+        assert again.content == first.content
+    assert await count_invoices(engine, api.tenant.id) == 1
+    await api.refresh(account["accountNumber"])
+    assert (await api.metrics(account["accountNumber"]))["totalInvoiceBalance"] == 7
 
 
 async def test_expired_key_is_reusable(api: ApiClient, engine: AsyncEngine) -> None:
@@ -320,26 +343,13 @@ async def test_get_ignores_the_key(api: ApiClient, engine: AsyncEngine) -> None:
 # --- real HTTP, two API processes ---------------------------------------------------------------
 
 
-async def _live_token(http: httpx.AsyncClient, credentials: TenantCredentials) -> str:
-    response = await http.post(
-        "/oauth/token",
-        data={
-            "client_id": credentials.client_id,
-            "client_secret": credentials.client_secret,
-            "grant_type": "client_credentials",
-        },
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
-
-
 async def test_parallel_requests_with_one_key_create_one_account(
     live_server: str, engine: AsyncEngine, tenant_credentials: TenantCredentials
 ) -> None:
     rounds, parallel = 6, 4
     limits = httpx.Limits(max_connections=parallel * 2)
     async with httpx.AsyncClient(base_url=live_server, timeout=30, limits=limits) as http:
-        token = await _live_token(http, tenant_credentials)
+        token = await authorize(http, tenant_credentials)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         for round_ in range(rounds):
             key = _key()
@@ -411,7 +421,7 @@ async def test_parallel_threads_with_one_key_create_one_account(
     live_server: str, engine: AsyncEngine, tenant_credentials: TenantCredentials
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
-        token = await _live_token(http, tenant_credentials)
+        token = await authorize(http, tenant_credentials)
     key = _key()
     body = dumps(account_body(name="Threads"))
     responses = await asyncio.to_thread(_threaded_posts, live_server, token, key, body, 8)
@@ -441,3 +451,23 @@ async def test_purge_drops_expired_keys_only(api: ApiClient, engine: AsyncEngine
     assert await purge_expired_keys(limit=100_000) >= 1
     assert await idempotency_record(engine, expired) is None
     assert await idempotency_record(engine, live) is not None
+
+
+async def test_keyed_async_order_defers_its_job_once_in_the_key_transaction(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    """procrastinate defers on the request's connection: job, record and key commit together."""
+    plan_id = await seat_plan(api)
+    account = (await api.create_account(partner=True))["accountNumber"]
+    key = _key()
+    body = dumps(order_body(account, plan_id))
+    first = await _post(api, "/v1/async/orders", body, key)
+    assert first.status_code == 202, first.text
+    job_id = loads(first.content)["jobId"]
+    again = await _post(api, "/v1/async/orders", body, key)
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    (job,) = await procrastinate_jobs(engine, job_id)
+    assert job["status"] == "todo"
+    assert await tenant_job_rows(engine, api.tenant) == (1, 1)
+    record = await idempotency_record(engine, key)
+    assert record is not None and record["status_code"] == 202

@@ -1,4 +1,10 @@
-"""Builds the FastAPI app: routers, error handlers in the Zuora envelope, middleware."""
+"""Builds the FastAPI app: routers, error handlers in the Zuora envelope, middleware.
+
+Every error, from any layer, is answered in the envelope with the request id, and no exception
+reaches the server: uvicorn closes the connection of a request whose app raised, so a client's
+next request on a keep-alive connection would be reset. Starlette's last-resort handler answers
+and then re-raises; `RequestBoundary`, outside it, ends the exception there.
+"""
 
 import os
 import uuid
@@ -10,7 +16,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,9 +23,18 @@ from partnerbill.accounts.routes import router as accounts_router
 from partnerbill.billing.bill_run_routes import router as bill_runs_router
 from partnerbill.billing.routes import router as billing_router
 from partnerbill.catalog.routes import router as catalog_router
-from partnerbill.core import auth, tenant_routes
+from partnerbill.core import auth, db, tenant_routes
 from partnerbill.core.admission import WriteAdmission
-from partnerbill.core.errors import Category, Reason, Resource, ZuoraError, envelope, error_code
+from partnerbill.core.errors import (
+    Category,
+    Reason,
+    Resource,
+    ZuoraError,
+    count_error_answer,
+    database_failure,
+    envelope,
+    error_code,
+)
 from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
 from partnerbill.core.json import ZuoraJSONResponse
 from partnerbill.core.logging import configure_logging
@@ -46,8 +60,11 @@ _OBJECT_API_CODES: dict[int, str] = {
 }
 
 
-class RequestIdMiddleware:
-    """Gives each request an id (`Zuora-Request-Id`) and echoes the caller's `Zuora-Track-Id`."""
+class RequestBoundary:
+    """The outermost layer of every request. Gives it an id (`Zuora-Request-Id`, and the log
+    lines' `request_id`), echoes the caller's `Zuora-Track-Id`, and ends its exceptions: one
+    answered already is dropped, one not yet is answered here (500 in the envelope). Only a
+    response cut off halfway still closes the connection: nothing else can end it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,21 +78,48 @@ class RequestIdMiddleware:
         track_id = next((v for k, v in scope["headers"] if k == b"zuora-track-id"), b"")[
             :MAX_TRACK_ID_LENGTH
         ]
+        started = complete = False
 
         async def send_with_ids(message: Message) -> None:
+            nonlocal started, complete
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"zuora-request-id", request_id.encode()))
                 if track_id:
                     headers.append((b"zuora-track-id", track_id))
                 message["headers"] = headers
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                complete = True
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_ids)
+        except Exception:
+            if complete:
+                return  # answered and logged by the app's last-resort handler
+            if started:
+                raise
+            log.exception("unhandled_error_unanswered", path=scope.get("path"))
+            error = _internal_error()
+            count_error_answer(error)
+            answer = ZuoraJSONResponse(
+                envelope(error.reasons, request_id), status_code=error.http_status
+            )
+            await answer(scope, receive, send_with_ids)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+class PartnerbillAPI(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside Starlette's ServerErrorMiddleware, which re-raises after answering.
+        return RequestBoundary(super().build_middleware_stack())
+
+
+def _internal_error() -> ZuoraError:
+    return ZuoraError(Resource.GENERIC, Category.INTERNAL, "Internal error; please retry.")
 
 
 def _request_id(request: Request) -> str:
@@ -100,6 +144,7 @@ def _object_api_error(error: ZuoraError) -> ZuoraJSONResponse:
 
 
 def _error_response(request: Request, error: ZuoraError) -> ZuoraJSONResponse:
+    count_error_answer(error)
     if error.category in _RETRYABLE:
         mark_retryable(request.scope.setdefault("state", {}))
     if request.url.path.startswith(OBJECT_API_PREFIX) and error.http_status != 401:
@@ -145,7 +190,8 @@ def _validation_reasons(exc: RequestValidationError) -> list[Reason]:
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
-    app = FastAPI(
+    db.bound_statements(settings.statement_timeout_ms)
+    app = PartnerbillAPI(
         title="partnerbill",
         version="0.1.0",
         summary="Zuora-compatible billing where partner accounts take parallel writes.",
@@ -187,26 +233,19 @@ def create_app() -> FastAPI:
             request, ZuoraError(Resource.GENERIC, category, message, http_status=exc.status_code)
         )
 
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(request: Request, exc: OperationalError) -> Response:
-        """No connection to be had (server down, or out of connections): retry later."""
-        log.warning("database_unavailable", path=request.url.path, error=str(exc.orig))
-        return _error_response(
-            request,
-            ZuoraError(
-                Resource.GENERIC,
-                Category.TEMPORARY,
-                "The database is unavailable right now; please retry.",
-            ),
-        )
-
     @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception) -> Response:
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        """The last resort, for an exception from any layer (routes, middleware, auth): a
+        database that cannot serve is a retryable 503 (or the lock-competition error), anything
+        else a 500 logged with its traceback."""
+        if isinstance(exc, ZuoraError):  # raised outside a route (by a middleware)
+            return _error_response(request, exc)
+        failure = database_failure(exc)
+        if failure is not None:
+            log.warning("database_unavailable", path=request.url.path, error=str(exc))
+            return _error_response(request, failure)
         log.exception("unhandled_error", path=request.url.path)
-        return _error_response(
-            request,
-            ZuoraError(Resource.GENERIC, Category.INTERNAL, "Internal error; please retry."),
-        )
+        return _error_response(request, _internal_error())
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
@@ -221,7 +260,6 @@ def create_app() -> FastAPI:
         return {"success": True}
 
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RequestIdMiddleware)
     # Added last: runs first, so a write waiting for its turn has cost nothing yet.
     app.add_middleware(WriteAdmission, limit=settings.write_concurrency)
     return app

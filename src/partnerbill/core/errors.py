@@ -4,9 +4,19 @@ A code has 8 digits: a 6-digit resource code (which object or field) and a 2-dig
 (the part clients branch on: 20 invalid value, 22 missing field, 30 business rule, 40 not found,
 50 lock competition, 70 limit exceeded). Business-rule and lock errors answer HTTP 200 with
 `success: false` as Zuora does; request-shape errors answer 400, unknown keys 404.
+
+A database that cannot serve a request (down, out of pooled connections, not answering within the
+statement timeout) is a retryable 503 (category 61) from whichever layer met it; a lock conflict
+the database itself reported is the lock-competition error. Every error answer is counted in
+Prometheus by category (`partnerbill_error_answers_total`).
 """
 
 from enum import IntEnum
+
+import psycopg
+import psycopg_pool
+from prometheus_client import Counter
+from sqlalchemy import exc as sa_exc
 
 
 class Category(IntEnum):
@@ -121,6 +131,47 @@ def business_rule(resource: Resource, message: str) -> ZuoraError:
 
 def lock_competition(resource: Resource = Resource.ACCOUNT) -> ZuoraError:
     return ZuoraError(resource, Category.LOCK_COMPETITION, LOCK_COMPETITION_MESSAGE)
+
+
+# SQLSTATEs of a lock conflict: lock_timeout or NOWAIT, deadlock, serialization failure.
+_LOCK_CONFLICT_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+_STATEMENT_TIMEOUT_SQLSTATE = "57014"
+_UNAVAILABLE_WRAPPED = (sa_exc.OperationalError, sa_exc.InterfaceError)
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable right now; please retry."
+DATABASE_TOO_SLOW_MESSAGE = "The database did not answer in time; please retry."
+
+ERROR_ANSWERS = Counter(
+    "partnerbill_error_answers_total",
+    "Error answers sent, by the category of their first reason.",
+    ["category"],
+)
+
+
+def count_error_answer(error: ZuoraError) -> None:
+    ERROR_ANSWERS.labels(category=error.category.name.lower()).inc()
+
+
+def database_failure(exc: BaseException) -> ZuoraError | None:
+    """The retryable answer for a failure of the database itself, None for any other error.
+
+    Pool waits, lost or refused connections, a statement cut by the timeout, and lock conflicts
+    the database reported are all answered so the client retries; a wrong statement (a bug) is not
+    one of them.
+    """
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        if not (exc.connection_invalidated or isinstance(exc, _UNAVAILABLE_WRAPPED)):
+            return None
+        exc = exc.orig
+    elif isinstance(exc, sa_exc.TimeoutError | psycopg_pool.PoolTimeout):
+        return ZuoraError(Resource.GENERIC, Category.TEMPORARY, DATABASE_UNAVAILABLE_MESSAGE)
+    elif not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return None
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate in _LOCK_CONFLICT_SQLSTATES:
+        return lock_competition(Resource.GENERIC)
+    if sqlstate == _STATEMENT_TIMEOUT_SQLSTATE:
+        return ZuoraError(Resource.GENERIC, Category.TEMPORARY, DATABASE_TOO_SLOW_MESSAGE)
+    return ZuoraError(Resource.GENERIC, Category.TEMPORARY, DATABASE_UNAVAILABLE_MESSAGE)
 
 
 def envelope(reasons: list[Reason], request_id: str) -> dict[str, object]:

@@ -1,11 +1,22 @@
-"""`Idempotency-Key` on POST and PATCH, kept in PostgreSQL so every API process sees every key.
+"""`Idempotency-Key` on POST and PATCH, exactly once, kept in PostgreSQL so every API process sees
+every key.
 
-The first request claims the key (a row committed before the work starts), runs, and stores its
-status and body; a replay within 24 h returns them unchanged. A duplicate arriving while the first
-is still running gets 409; the key reused with another tenant, method, path or body gets 422.
-Responses a client is told to retry (lock competition, internal errors) release the key instead of
-being stored, so the retry with the same key really runs again. A claim left by a process that
-died mid-request is taken over after `ABANDONED_AFTER`.
+The record of a key commits in the same transaction as the request's business write (Stripe's
+design): the middleware opens one transaction, binds it to the request (`db.bound_to_request`, so
+the route's `transaction()` and `autocommit()` blocks become savepoints of it), stores the status
+and body the route produced, commits, and only then sends the answer. So either the write and its
+answer are both committed, and a retry replays the answer (byte for byte, `Idempotent-Replayed:
+true`) for 24 h, or neither is, and a retry runs the request afresh: a crash or a lost database at
+any point can neither duplicate a write nor leave a claim behind.
+
+- A duplicate arriving while the first runs finds the key's advisory lock taken (held by the
+  first request's transaction, so it goes with that transaction, crash included) and gets 409
+  at once; the key reused with another tenant, method, path or body gets 422.
+- Answers a client is told to retry (lock competition, 5xx, 503 when the commit failed) roll the
+  whole transaction back: nothing written, nothing stored, and the retry really runs again.
+- Every other answer is stored, 4xx and business-rule failures included: the key names one
+  attempt at one operation, and its answer does not change when replayed (a corrected request is
+  a new operation, with a new key).
 """
 
 import hashlib
@@ -13,20 +24,31 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+import structlog
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from partnerbill.core import auth
-from partnerbill.core.db import get_engine
-from partnerbill.core.errors import Category, Resource, ZuoraError, envelope
+from partnerbill.core.db import bound_to_request, get_engine
+from partnerbill.core.errors import (
+    Category,
+    Resource,
+    ZuoraError,
+    count_error_answer,
+    database_failure,
+    envelope,
+)
 from partnerbill.core.json import dumps
 from partnerbill.core.tables import idempotency_keys
 
+log = structlog.get_logger("partnerbill.idempotency")
 KEY_LIFETIME = timedelta(hours=24)
-ABANDONED_AFTER = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
 RETRYABLE_STATE = "partnerbill_retryable"
+# Seeds the 64-bit hash that names a key's advisory lock, apart from other advisory lock users.
+_LOCK_SEED = 0x1DE4_9070
+_LOCK_KEY = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, :seed))")
 
 
 def mark_retryable(scope_state: dict[str, object]) -> None:
@@ -36,9 +58,18 @@ def mark_retryable(scope_state: dict[str, object]) -> None:
 
 @dataclass(slots=True)
 class _CapturedResponse:
+    """An ASGI `send` that keeps the answer, to be sent once its transaction has ended."""
+
     status: int = 500
     body: bytearray = field(default_factory=bytearray)
     messages: list[Message] = field(default_factory=list)
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+        self.messages.append(message)
 
 
 class IdempotencyMiddleware:
@@ -59,59 +90,79 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         key = key_raw.decode("latin-1").strip()
-        if not key or len(key) > MAX_KEY_LENGTH:
+        if not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
             await _send_error(
                 send,
                 scope,
                 ZuoraError(
                     Resource.IDEMPOTENCY,
                     Category.INVALID_VALUE,
-                    f"'Idempotency-Key' must be 1 to {MAX_KEY_LENGTH} characters.",
+                    f"'Idempotency-Key' must be 1 to {MAX_KEY_LENGTH} characters, without NUL.",
                     http_status=400,
                 ),
             )
             return
         body = await _read_body(receive)
-        request_sha256 = hashlib.sha256(body).hexdigest()
         path = scope["path"] + (
-            "?" + scope["query_string"].decode() if scope["query_string"] else ""
+            "?" + scope["query_string"].decode("latin-1") if scope["query_string"] else ""
         )
         identity = {
             "tenant_id": tenant_id,
             "method": scope["method"],
             "path": path,
-            "request_sha256": request_sha256,
+            "request_sha256": hashlib.sha256(body).hexdigest(),
         }
-        stored = await _claim(key, identity)
-        if stored is not None:
-            await _answer_from_record(send, scope, stored, identity)
-            return
+        async with get_engine().connect() as conn:
+            answer = await self._run_once(conn, scope, body, key, identity)
+        for message in answer.messages:
+            await send(message)
 
-        # The answer is held back until its record is stored: a client that replays the moment it
-        # reads the answer must find the stored response, not a claim still "being processed".
-        captured = _CapturedResponse()
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured.status = message["status"]
-            elif message["type"] == "http.response.body":
-                captured.body += message.get("body", b"")
-            captured.messages.append(message)
+    async def _run_once(
+        self,
+        conn: AsyncConnection,
+        scope: Scope,
+        body: bytes,
+        key: str,
+        identity: dict[str, str],
+    ) -> _CapturedResponse:
+        """The answer to send, its transaction committed or rolled back (by closing `conn`)."""
+        answer = _CapturedResponse()
 
         async def replay_body() -> Message:
             return {"type": "http.request", "body": body, "more_body": False}
 
+        await conn.begin()
+        if not await conn.scalar(_LOCK_KEY, {"key": key, "seed": _LOCK_SEED}):
+            await _send_error(answer, scope, _in_flight())
+            return answer
+        record = await _live_record(conn, key)
+        if record is not None:
+            await _answer_from_record(answer, scope, record, identity)
+            return answer
+        with bound_to_request(conn):
+            await self.app(scope, replay_body, answer)
+        if answer.status >= 500 or scope.get("state", {}).get(RETRYABLE_STATE):
+            return answer  # rolled back: no write, no record
         try:
-            await self.app(scope, replay_body, capture)
-        except BaseException:
-            await _release(key)
-            raise
-        if captured.status >= 500 or scope.get("state", {}).get(RETRYABLE_STATE):
-            await _release(key)
-        else:
-            await _store(key, captured.status, bytes(captured.body))
-        for message in captured.messages:
-            await send(message)
+            await conn.execute(
+                insert(idempotency_keys).values(
+                    key=key,
+                    expires_at=func.now() + KEY_LIFETIME,
+                    status_code=answer.status,
+                    response_body=bytes(answer.body),
+                    **identity,
+                )
+            )
+            await conn.commit()
+        except Exception as exc:
+            failure = database_failure(exc)
+            if failure is None:
+                raise
+            # Perhaps committed before the connection was lost: the retry finds out, with the key.
+            log.warning("idempotent_commit_failed", error=str(exc))
+            answer = _CapturedResponse()
+            await _send_error(answer, scope, failure)
+        return answer
 
     async def _tenant_id(self, headers: dict[bytes, bytes]) -> str | None:
         try:
@@ -119,6 +170,15 @@ class IdempotencyMiddleware:
         except ZuoraError:
             return None
         return tenant.id
+
+
+def _in_flight() -> ZuoraError:
+    return ZuoraError(
+        Resource.IDEMPOTENCY,
+        Category.BUSINESS_RULE,
+        "A request with this Idempotency-Key is still being processed.",
+        http_status=409,
+    )
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -130,41 +190,20 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _claim(key: str, identity: dict[str, str]) -> dict[str, Any] | None:
-    """Claim `key` for this request (None) or return the record of whoever holds it."""
-    async with get_engine().begin() as conn:
-        now = func.now()
+async def _live_record(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
+    """The stored record of `key` (under its lock); an expired one is dropped, freeing the key."""
+    row = (
         await conn.execute(
-            delete(idempotency_keys).where(
-                idempotency_keys.c.key == key, idempotency_keys.c.expires_at < now
-            )
+            select(
+                idempotency_keys, (idempotency_keys.c.expires_at < func.now()).label("expired")
+            ).where(idempotency_keys.c.key == key)
         )
-        claimed = await conn.scalar(
-            pg_insert(idempotency_keys)
-            .values(key=key, expires_at=now + KEY_LIFETIME, **identity)
-            .on_conflict_do_nothing()
-            .returning(idempotency_keys.c.key)
-        )
-        if claimed is not None:
-            return None
-        taken_over = await conn.scalar(
-            update(idempotency_keys)
-            .where(
-                idempotency_keys.c.key == key,
-                idempotency_keys.c.status_code.is_(None),
-                idempotency_keys.c.created_at < now - ABANDONED_AFTER,
-                *(idempotency_keys.c[name] == value for name, value in identity.items()),
-            )
-            .values(created_at=now, expires_at=now + KEY_LIFETIME)
-            .returning(idempotency_keys.c.key)
-        )
-        if taken_over is not None:
-            return None
-        row = (
-            await conn.execute(select(idempotency_keys).where(idempotency_keys.c.key == key))
-        ).one_or_none()
-    if row is None:  # released between our insert and select: claim again
-        return await _claim(key, identity)
+    ).one_or_none()
+    if row is None:
+        return None
+    if row.expired:
+        await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.key == key))
+        return None
     return dict(row._mapping)
 
 
@@ -181,20 +220,6 @@ async def purge_expired_keys(limit: int) -> int:
             delete(idempotency_keys).where(idempotency_keys.c.key.in_(expired))
         )
     return int(result.rowcount)
-
-
-async def _store(key: str, status: int, body: bytes) -> None:
-    async with get_engine().begin() as conn:
-        await conn.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.key == key)
-            .values(status_code=status, response_body=body)
-        )
-
-
-async def _release(key: str) -> None:
-    async with get_engine().begin() as conn:
-        await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.key == key))
 
 
 async def _answer_from_record(
@@ -214,27 +239,16 @@ async def _answer_from_record(
                 ),
             )
             return
-    if record["status_code"] is None:
-        await _send_error(
-            send,
-            scope,
-            ZuoraError(
-                Resource.IDEMPOTENCY,
-                Category.BUSINESS_RULE,
-                "A request with this Idempotency-Key is still being processed.",
-                http_status=409,
-            ),
-        )
-        return
     await _send(
         send,
         int(record["status_code"]),
-        bytes(record["response_body"] or b"{}"),
+        bytes(record["response_body"]),
         extra_headers=[(b"idempotent-replayed", b"true")],
     )
 
 
 async def _send_error(send: Send, scope: Scope, error: ZuoraError) -> None:
+    count_error_answer(error)
     request_id = scope.get("state", {}).get("request_id", "")
     await _send(send, error.http_status, dumps(envelope(error.reasons, request_id)))
 

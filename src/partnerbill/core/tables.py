@@ -66,8 +66,8 @@ idempotency_keys = Table(
     Column("method", String(8), nullable=False),
     Column("path", Text, nullable=False),
     Column("request_sha256", String(64), nullable=False),
-    Column("status_code", Integer),  # null while the first request is in flight
-    Column("response_body", LargeBinary),
+    Column("status_code", Integer, nullable=False),
+    Column("response_body", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
 )
