@@ -61,7 +61,8 @@ class Served:
         return found[0] if found else None
 
     def api_workers(self) -> list[psutil.Process]:
-        return [c for c in self.children() if any("multiprocessing" in a for a in c.cmdline())]
+        # uvicorn spawns its workers through multiprocessing (not its resource tracker).
+        return [c for c in self.children() if any("spawn_main" in a for a in c.cmdline())]
 
 
 def _wait_for(check: Any, what: str, timeout: float) -> Any:
@@ -278,11 +279,14 @@ async def test_postgres_restart_under_writes_loses_and_duplicates_nothing(
     failed_answers = [a for a in attempts if any(answer != 200 for answer in a.answers)]
     assert failed_answers, "the restart cut no request: it tested nothing"
     written = await _invoices_by_tag(engine, api.tenant)
+    keyed_problems = []
     for attempt in attempts:
         count = written.get(attempt.tag, 0)
         if attempt.keyed:
-            assert attempt.acknowledged, ("keyed request never acknowledged", attempt)
-            assert count == 1, ("keyed request written", count, attempt)
+            if not attempt.acknowledged:
+                keyed_problems.append(("keyed request never acknowledged", attempt))
+            if count != 1:
+                keyed_problems.append(("keyed request written", count, attempt))
         elif attempt.acknowledged:
             assert count == 1, ("acknowledged request written", count, attempt)
         elif all(isinstance(answer, int) for answer in attempt.answers):
@@ -299,6 +303,8 @@ async def test_postgres_restart_under_writes_loses_and_duplicates_nothing(
     await _assert_periodic_refresh_runs(api, engine, served, partner)
     for account in (partner, direct):
         await _assert_metrics_equal_recompute(api, engine, account)
+    # Last, so that the checks above run whatever this finds.
+    assert not keyed_problems, keyed_problems[:5]
 
 
 async def _assert_periodic_refresh_runs(
