@@ -42,7 +42,7 @@ STALLED_SWEEP_CRON = (
 PURGED_KEYS_PER_RUN = 100_000
 FIRST_RECONNECT_DELAY_SECONDS = 1.0
 LONGEST_RECONNECT_DELAY_SECONDS = 30.0
-# A worker that ran this long before losing the database was healthy: reconnect at once.
+# A worker that ran this long before losing the database was healthy: back to the first delay.
 HEALTHY_RUN_SECONDS = 60.0
 DATABASE_ERRORS = (ConnectorException, psycopg.Error, exc.DBAPIError, OSError)
 
