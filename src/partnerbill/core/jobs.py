@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from partnerbill.core import db
 from partnerbill.core.db import libpq_url
 from partnerbill.core.idempotency import purge_expired_keys
+from partnerbill.core.processes import Backoff
 from partnerbill.settings import get_settings
 
 log = structlog.get_logger(__name__)
@@ -40,10 +41,6 @@ STALLED_SWEEP_CRON = (
     else f"* * * * * */{max(1, STALLED_AFTER_SECONDS // 2)}"  # croniter's 6th field: seconds
 )
 PURGED_KEYS_PER_RUN = 100_000
-FIRST_RECONNECT_DELAY_SECONDS = 1.0
-LONGEST_RECONNECT_DELAY_SECONDS = 30.0
-# A worker that ran this long before losing the database was healthy: back to the first delay.
-HEALTHY_RUN_SECONDS = 60.0
 DATABASE_ERRORS = (ConnectorException, psycopg.Error, exc.DBAPIError, OSError)
 
 maintenance = Blueprint()
@@ -125,7 +122,7 @@ async def run_worker(database_url: str, concurrency: int) -> None:
 
     procrastinate's worker stops quietly when one of its side tasks (heartbeat, LISTEN, periodic
     deferrer) loses the database, and raises when fetching a job does: either way the app is
-    opened again after a backoff (1 s, doubling up to 30 s). Other errors propagate."""
+    opened again after a `Backoff` delay (1 s, doubling up to 30 s). Other errors propagate."""
     engine = db.create_engine(database_url)
     _ping_on_checkout(engine)
     db.set_engine(engine)
@@ -141,10 +138,10 @@ async def run_worker(database_url: str, concurrency: int) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
-    delay = FIRST_RECONNECT_DELAY_SECONDS
+    backoff = Backoff()
     try:
         while not stopping.is_set():
-            started = loop.time()
+            backoff.started()
             try:
                 async with app.open_async():
                     worker = Worker(
@@ -163,12 +160,10 @@ async def run_worker(database_url: str, concurrency: int) -> None:
                 running.clear()
             if stopping.is_set():
                 break
-            if loop.time() - started >= HEALTHY_RUN_SECONDS:
-                delay = FIRST_RECONNECT_DELAY_SECONDS
+            delay = backoff.next_delay()
             log.warning("job_worker_reconnecting", in_seconds=delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), delay)
-            delay = min(delay * 2, LONGEST_RECONNECT_DELAY_SECONDS)
     finally:
         await engine.dispose()
         db.set_engine(None)

@@ -6,8 +6,9 @@ Rules:
   workers, the job worker) calls `die_with_supervisor` first thing, which asks Linux to send it
   SIGTERM when its parent dies (prctl PR_SET_PDEATHSIG), so even `kill -9` of `serve` leaves no
   orphan holding the port or the database.
-- `Supervised` restarts its command whenever it exits while `serve` runs, waiting 1 s, then
-  twice as long after each quick death, up to 30 s.
+- `Supervised` restarts its command whenever it exits while `serve` runs, after a `Backoff`
+  delay: 1 s, then twice as long after each quick death, up to 30 s (the job worker reconnects
+  to a lost database on the same schedule).
 """
 
 import ctypes
@@ -25,6 +26,24 @@ FIRST_RESTART_DELAY_SECONDS = 1.0
 LONGEST_RESTART_DELAY_SECONDS = 30.0
 # A child that ran this long before dying was healthy: its next restart waits the first delay.
 HEALTHY_RUN_SECONDS = 60.0
+
+
+class Backoff:
+    """How long to wait before starting something again that just stopped."""
+
+    def __init__(self) -> None:
+        self.delay = FIRST_RESTART_DELAY_SECONDS
+        self.started_at = time.monotonic()
+
+    def started(self) -> None:
+        self.started_at = time.monotonic()
+
+    def next_delay(self) -> float:
+        if time.monotonic() - self.started_at >= HEALTHY_RUN_SECONDS:
+            self.delay = FIRST_RESTART_DELAY_SECONDS
+        delay = self.delay
+        self.delay = min(delay * 2, LONGEST_RESTART_DELAY_SECONDS)
+        return delay
 
 
 def die_with_supervisor() -> None:
@@ -59,25 +78,23 @@ class Supervised:
         self._thread.start()
 
     def _keep_running(self) -> None:
-        delay = FIRST_RESTART_DELAY_SECONDS
+        backoff = Backoff()
         while True:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                started = time.monotonic()
+                backoff.started()
                 self.process = subprocess.Popen(self.command)
             code = self.process.wait()
             if self._stopping.is_set():
                 return
-            if time.monotonic() - started >= HEALTHY_RUN_SECONDS:
-                delay = FIRST_RESTART_DELAY_SECONDS
+            delay = backoff.next_delay()
             self.report(
                 f"{self.name} (pid {self.process.pid}) exited with {code}; "
                 f"restarting in {delay:g} s"
             )
             if self._stopping.wait(delay):
                 return
-            delay = min(delay * 2, LONGEST_RESTART_DELAY_SECONDS)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM the child (a graceful stop), SIGKILL it after `timeout`; no more restarts."""
