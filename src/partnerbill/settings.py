@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=10_000, alias="PARTNERBILL_STATEMENT_TIMEOUT_MS")
     # Writes run at once per API process (0: no limit); see core/admission.py.
     write_concurrency: int = Field(default=8, alias="PARTNERBILL_WRITE_CONCURRENCY")
+    # A job whose worker sent no heartbeat for this long is run again (the worker died mid-job).
+    stalled_job_seconds: int = Field(default=60, ge=3, alias="PARTNERBILL_STALLED_JOB_SECONDS")
     log_level: str = Field(default="INFO", alias="PARTNERBILL_LOG_LEVEL")
     access_token_seconds: int = Field(default=3600, alias="PARTNERBILL_ACCESS_TOKEN_SECONDS")
 

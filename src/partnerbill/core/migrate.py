@@ -7,7 +7,8 @@ from alembic.config import Config
 
 from partnerbill.core.db import sqlalchemy_url
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
+# Shipped inside the package, so a built wheel migrates as well as a checkout.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
