@@ -61,8 +61,13 @@ async def refused(
     before = await _rows(api)
     status, payload = await api.call(method, path, body, expect=None)
     assert status == 400, (status, payload)
-    assert_envelope(payload, INVALID_VALUE)
-    assert f"'{field}'" in _messages(payload), payload
+    if path.startswith("/v1/object/"):  # the CRUD object API's own envelope
+        assert payload["Success"] is False, payload
+        messages = " ".join(error["Message"] for error in payload["Errors"])
+    else:
+        assert_envelope(payload, INVALID_VALUE)
+        messages = _messages(payload)
+    assert f"'{field}'" in messages, payload
     assert await _rows(api) == before
     return payload
 
@@ -142,7 +147,7 @@ async def test_nul_in_a_query_parameter_names_it(api: ApiClient) -> None:
                 "billToContact": {"firstName": "A", "lastName": "B"},
                 "ignored": ["x", {"deep": "\u0000"}],
             },
-            "ignored",
+            "ignored[1].deep",
         ),
         (
             "/v1/object/product",
@@ -153,7 +158,7 @@ async def test_nul_in_a_query_parameter_names_it(api: ApiClient) -> None:
             },
             "Name",
         ),
-        ("/v1/bill-runs", {"targetDate": "2026-01-01", "batches": ["Batch1\u0000"]}, "batches"),
+        ("/v1/bill-runs", {"targetDate": "2026-01-01", "batches": ["Batch1\u0000"]}, "batches[0]"),
     ],
     ids=["account-name", "contact", "custom-field", "ignored-extra", "catalog-name", "batches"],
 )
@@ -161,13 +166,14 @@ async def test_nul_in_a_json_string_is_refused_naming_the_field(
     api: ApiClient, path: str, body: dict[str, Any], field: str
 ) -> None:
     payload = await refused(api, "POST", path, body, field=field)
-    assert "NUL" in _messages(payload)
+    assert "NUL" in str(payload)
 
 
 async def test_nul_in_order_description_and_subscription_notes(api: ApiClient) -> None:
     account = await new_account(api)
     plan = await _plan(api)
-    body = order_body(account["accountNumber"], plan, "2026-01-01", description="d\u0000")
+    body = order_body(account["accountNumber"], plan, "2026-01-01")
+    body["description"] = "d\u0000"
     await refused(api, "POST", "/v1/orders", body, field="description")
     body = order_body(account["accountNumber"], plan, "2026-01-01", notes="n\u0000")
     await refused(

@@ -22,6 +22,7 @@ from partnerbill.core import auth, tenant_routes
 from partnerbill.core.admission import WriteAdmission
 from partnerbill.core.errors import Category, Reason, Resource, ZuoraError, envelope, error_code
 from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
+from partnerbill.core.input_policy import RefuseNulBytes
 from partnerbill.core.json import ZuoraJSONResponse
 from partnerbill.core.logging import configure_logging
 from partnerbill.memos.routes import router as memos_router
@@ -221,6 +222,7 @@ def create_app() -> FastAPI:
         return {"success": True}
 
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RefuseNulBytes)  # before the idempotency record stores the path
     app.add_middleware(RequestIdMiddleware)
     # Added last: runs first, so a write waiting for its turn has cost nothing yet.
     app.add_middleware(WriteAdmission, limit=settings.write_concurrency)

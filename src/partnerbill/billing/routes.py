@@ -33,16 +33,15 @@ async def bulk_create_standalone_invoices(
 ) -> dict[str, Any]:
     """`useSingleTransaction: true` creates all or none; otherwise each invoice succeeds or fails
     on its own and the response lists each outcome in request order."""
+    entries = body.entries()
     async with transaction() as conn:
         settings = await get_settings(conn, tenant)
         item_count = sum(len(invoice.invoice_items) for invoice in body.invoices)
-        problem = service.batch_problem(
-            len(body.invoices), item_count, settings.invoice_batch_limit
-        )
+        problem = service.batch_problem(len(entries), item_count, settings.invoice_batch_limit)
         if problem is not None:
             raise problem
         outcomes = await service.create_invoices(
-            conn, tenant, body.invoices, all_or_nothing=body.use_single_transaction, batch=True
+            conn, tenant, entries, all_or_nothing=body.use_single_transaction, batch=True
         )
     request_id = http_request.state.request_id
     results = [

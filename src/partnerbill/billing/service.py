@@ -208,7 +208,7 @@ async def create_invoice(tenant: Tenant, request: CreateInvoiceRequest) -> dict[
 async def create_invoices(
     conn: AsyncConnection,
     tenant: Tenant,
-    requests: Sequence[CreateInvoiceRequest],
+    requests: Sequence[CreateInvoiceRequest | ZuoraError],
     *,
     all_or_nothing: bool,
     batch: bool = False,
@@ -216,8 +216,9 @@ async def create_invoices(
     """Create standalone invoices in the caller's transaction.
 
     `all_or_nothing`: the first invalid invoice raises and nothing is written. Otherwise invalid
-    invoices are reported in their outcome and the valid ones are created. `batch`: error
-    messages name the invoice (`invoices[3].…`).
+    invoices are reported in their outcome and the valid ones are created; an invoice already
+    refused by validation comes as its error. `batch`: error messages name the invoice
+    (`invoices[3].…`).
     """
     now = datetime.now(UTC)
     accounts_by_key: dict[str, WritableAccount | ZuoraError] = {}
@@ -226,6 +227,8 @@ async def create_invoices(
     for index, request in enumerate(requests):
         where = f"invoices[{index}]." if batch else ""
         try:
+            if isinstance(request, ZuoraError):
+                raise request
             key = _account_key(request, where)
             if key not in accounts_by_key:
                 try:
