@@ -49,7 +49,7 @@ class CreateInvoiceRequest(CamelModel):
     status: Literal["Draft", "Posted"] = "Draft"
     auto_pay: Flag = False
     comments: Annotated[str | None, Field(max_length=255)] = None
-    payment_term: str | None = None
+    payment_term: Annotated[str | None, Field(max_length=64)] = None
 
     _payment_term = field_validator("payment_term")(check_payment_term)
 
@@ -105,7 +105,9 @@ class BulkCreateInvoicesRequest(CamelModel):
     def entries(self) -> list[CreateInvoiceRequest | ZuoraError]:
         valid = iter(self.invoices)
         return [
-            ZuoraError.of_reasons(validation_reasons(self._refused[index], ("invoices", index)), 400)
+            ZuoraError.of_reasons(
+                validation_reasons(self._refused[index], ("invoices", index)), 400
+            )
             if index in self._refused
             else next(valid)
             for index in range(len(self.invoices) + len(self._refused))

@@ -10,7 +10,7 @@ Locks: the account `FOR KEY SHARE` (see `accounts.service.lock_for_write`), the 
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.schemas import payment_term_days
+from partnerbill.accounts.schemas import due_date
 from partnerbill.accounts.service import (
     RECENT_PARTNER_ACCOUNTS,
     WritableAccount,
@@ -38,6 +38,7 @@ from partnerbill.core.errors import (
     not_found,
 )
 from partnerbill.core.ids import new_id
+from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import dumps, v1_datetime
 from partnerbill.core.money import ZERO, amount_problem, decimal_places
 from partnerbill.core.pagination import MAX_PAGE_SIZE
@@ -144,9 +145,7 @@ def _prepare(
     ]
     amount = sum((item["amount"] for item in items), ZERO)
     payment_term = request.payment_term or account.payment_term
-    due_date = request.due_date or request.invoice_date + timedelta(
-        days=payment_term_days(payment_term)
-    )
+    due = request.due_date or due_date(request.invoice_date, payment_term, Resource.INVOICE)
     posted = request.status == "Posted"
     row = {
         "tenant_id": tenant.id,
@@ -157,7 +156,7 @@ def _prepare(
         "source_type": "Standalone",
         "currency": currency,
         "invoice_date": request.invoice_date,
-        "due_date": due_date,
+        "due_date": due,
         "payment_term": payment_term,
         "amount": amount,
         "balance": amount,
@@ -581,7 +580,12 @@ async def post_invoice(
     if invoice_date is not None:
         # The due date moves with the invoice date, keeping the payment term's distance.
         values["invoice_date"] = invoice_date
-        values["due_date"] = invoice["due_date"] + (invoice_date - invoice["invoice_date"])
+        values["due_date"] = derived_date(
+            invoice["due_date"] + (invoice_date - invoice["invoice_date"]),
+            Resource.INVOICE,
+            "invoiceDate",
+            "the due date",
+        )
     posted = await _set_status(conn, tenant, invoice, **values)
     await _touch_owner(
         conn,

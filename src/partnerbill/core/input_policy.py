@@ -20,6 +20,7 @@ from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
+from fastapi import FastAPI
 from pydantic import Field
 from starlette.requests import Request
 from starlette.routing import compile_path
@@ -36,7 +37,14 @@ MAX_PERIODS = 10_000
 """Term, renewal, suspend, resume and up-to periods: 10,000 days is 27 years, 10,000 months
 833; a longer term ends after `LAST_DATE` anyway."""
 
+MAX_KEY_LENGTH = 100  # the longest key column (subscription, order and catalog numbers)
+MAX_WORD_LENGTH = 64  # a value of a fixed vocabulary (billing periods, charge models, ...)
+
 Periods = Annotated[int, Field(ge=1, le=MAX_PERIODS)]
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)]
+"""An id or number naming an object (an account, a subscription, a rate plan, ...)."""
+Word = Annotated[str, Field(max_length=MAX_WORD_LENGTH)]
+"""A value the service parses from a fixed vocabulary; an unknown one is refused there."""
 NUL = "\x00"
 NUL_MESSAGE = "must not contain a NUL byte"
 DATE_RANGE_MESSAGE = f"must be between {FIRST_DATE} and {LAST_DATE}"
@@ -52,9 +60,11 @@ def value_problem(value: Any) -> tuple[tuple[str | int, ...], str] | None:
         case str():
             return ((), NUL_MESSAGE) if NUL in value else None
         case int():
-            return ((), f"must be at most {MAX_INTEGER} in absolute value") if abs(
-                value
-            ) > MAX_INTEGER else None
+            return (
+                ((), f"must be at most {MAX_INTEGER} in absolute value")
+                if abs(value) > MAX_INTEGER
+                else None
+            )
         case Decimal():
             problem = decimal_problem(value)
             return None if problem is None else ((), problem)
@@ -99,7 +109,7 @@ def _nul_in_path(scope: Scope) -> str | None:
     if NUL not in path:
         return None
     app = scope.get("app")
-    paths = tuple(app.openapi()["paths"]) if hasattr(app, "openapi") else ()
+    paths = tuple(app.openapi()["paths"]) if isinstance(app, FastAPI) else ()
     for template in _path_templates(paths):
         match = template.match(path)
         if match:

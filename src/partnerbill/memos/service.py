@@ -18,7 +18,7 @@ payments; the account never beyond `FOR KEY SHARE`.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.schemas import payment_term_days
+from partnerbill.accounts.schemas import due_date
 from partnerbill.accounts.service import WritableAccount, lock_for_write
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.service import lock_invoice
@@ -163,7 +163,7 @@ def _memo_row(
         row |= {
             "balance": amount,
             "due_date": request.due_date
-            or memo_date + timedelta(days=payment_term_days(account.payment_term)),
+            or due_date(memo_date, account.payment_term, kind.resource),
         }
     return row
 

@@ -46,8 +46,9 @@ from partnerbill.core.errors import (
     not_found,
 )
 from partnerbill.core.ids import new_id
+from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import v1_datetime
-from partnerbill.core.money import ZERO, amount_problem, trimmed
+from partnerbill.core.money import MAX_ABS_AMOUNT, ZERO, amount_problem, trimmed
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.orders.schemas import ChargeOverride, PriceTier, RatePlanSubscription
 from partnerbill.subscriptions.tables import (
@@ -58,6 +59,8 @@ from partnerbill.subscriptions.tables import (
 )
 
 SUBSCRIPTION = Resource.SUBSCRIPTION
+DAYS_PER_WEEK = 7
+END = "the charge's end"
 MAX_RATE_PLANS_PER_SUBSCRIPTION = 300
 
 
@@ -71,18 +74,35 @@ class ActionDates:
 
 
 def add_term(start: date, period: int, period_type: str) -> date:
-    """`start` plus a term of `period` `period_type`s (Day, Week, Month, Year)."""
+    """`start` plus a term of `period` `period_type`s (Day, Week, Month, Year).
+
+    Saturates at the calendar's ends instead of overflowing, so a read of any stored row can
+    compute; a write refuses a result outside the input range with `checked_end`.
+    """
     match period_type:
-        case "Day":
-            return start + timedelta(days=period)
-        case "Week":
-            return start + timedelta(weeks=period)
+        case "Day" | "Week":
+            days = period * (DAYS_PER_WEEK if period_type == "Week" else 1)
+            if days > (date.max - start).days:
+                return date.max
+            if -days > (start - date.min).days:
+                return date.min
+            return start + timedelta(days=days)
         case "Month" | "Year":
             months = period * (12 if period_type == "Year" else 1)
             year, month_index = divmod(start.year * 12 + start.month - 1 + months, 12)
+            if year > date.max.year:
+                return date.max
+            if year < date.min.year:
+                return date.min
             last_day = calendar.monthrange(year, month_index + 1)[1]
             return date(year, month_index + 1, min(start.day, last_day))
     raise AssertionError(period_type)
+
+
+def checked_end(start: date, period: int, period_type: str, field: str, what: str) -> date:
+    """A term end (or any date `period`s after `start`) a write stores: in the input range, or
+    the request is refused naming `field`."""
+    return derived_date(add_term(start, period, period_type), SUBSCRIPTION, field, what)
 
 
 def _tiers_json(tiers: Sequence[Tier]) -> list[dict[str, Any]]:
@@ -141,6 +161,20 @@ class PricedCharge:
 
     quantity: Decimal
     tiers: tuple[Tier, ...]
+
+
+def priced_period(model: ChargeModel, quantity: Decimal, tiers: Sequence[Tier]) -> Decimal:
+    """One billing period's price, refused when it is beyond what an amount may be: each of
+    price and quantity is bounded, their product must be too."""
+    amount = period_amount(model, quantity, tiers)
+    if abs(amount) >= MAX_ABS_AMOUNT:
+        raise invalid_value(
+            SUBSCRIPTION,
+            "quantity",
+            f"the charge would come to {amount:f} per period; an amount is less than "
+            f"{MAX_ABS_AMOUNT:f}.",
+        )
+    return amount
 
 
 def price_charge(
@@ -228,9 +262,11 @@ def _charge_end(
                 assert billing_period is not None
                 months = billing_period.months(specific_months)
                 if months is None:
-                    return condition, start + timedelta(weeks=periods)
-                return condition, add_term(start, periods * months, "Month")
-            return condition, add_term(start, periods, kind.value.removesuffix("s"))
+                    return condition, checked_end(start, periods, "Week", "upToPeriods", END)
+                return condition, checked_end(start, periods * months, "Month", "upToPeriods", END)
+            return condition, checked_end(
+                start, periods, kind.value.removesuffix("s"), "upToPeriods", END
+            )
     raise AssertionError(condition)
 
 
@@ -295,7 +331,7 @@ def charge_values(
     mrr = ZERO
     if recurring:
         assert billing_period is not None
-        amount = period_amount(charge.charge_model, priced.quantity, priced.tiers)
+        amount = priced_period(charge.charge_model, priced.quantity, priced.tiers)
         mrr = monthly_amount(billing_period, specific_months, amount)
     return {
         "tenant_id": tenant.id,
@@ -343,6 +379,7 @@ class NewSubscription:
     invoice_separately: bool
     notes: str | None
     order_id: str | None
+    term_field: str = "initialTerm"  # where the request gave the term, to name in an error
 
 
 async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSubscription) -> str:
@@ -360,11 +397,17 @@ async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSub
         raise business_rule(
             SUBSCRIPTION, f"At most {MAX_RATE_PLANS_PER_SUBSCRIPTION} rate plans per subscription."
         )
-    term_end: date | None = None
+    end: date | None = None
     if new.term_type == "TERMED":
         if new.initial_term is None:
             raise invalid_value(SUBSCRIPTION, "initialTerm", "is required for a TERMED term.")
-        term_end = add_term(new.term_start, new.initial_term, new.initial_term_period_type or "")
+        end = checked_end(
+            new.term_start,
+            new.initial_term,
+            new.initial_term_period_type or "",
+            new.term_field,
+            "the term's end",
+        )
     subscription_id = new_id()
     number = new.number
     if number is None:
@@ -390,7 +433,7 @@ async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSub
         "service_activation_date": new.dates.service_activation,
         "customer_acceptance_date": new.dates.customer_acceptance,
         "term_start_date": new.term_start,
-        "term_end_date": term_end,
+        "term_end_date": end,
         "invoice_separately": new.invoice_separately,
         "notes": new.notes,
         "order_id": new.order_id,
@@ -606,7 +649,7 @@ async def split_segment(
     model = ChargeModel(segment["charge_model"])
     mrr = ZERO
     if segment["charge_type"] == ChargeType.RECURRING.value:
-        amount = period_amount(model, quantity, tiers)
+        amount = priced_period(model, quantity, tiers)
         period = BillingPeriod(segment["billing_period"])
         mrr = monthly_amount(period, segment["specific_billing_period"], amount)
     if on <= segment["effective_start_date"] and start is None:
