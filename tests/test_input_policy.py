@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from partnerbill.billing.bill_runs import execute_bill_run
 from partnerbill.core import db
 from partnerbill.core.json import loads
 from tests.catalog_fixtures import (
@@ -21,6 +22,8 @@ from tests.catalog_fixtures import (
     plan_charge_ids,
     quantity_override,
     rate_plan,
+    recurring_charge,
+    tier,
 )
 from tests.helpers import ApiClient, assert_envelope, invoice_body
 
@@ -441,6 +444,16 @@ async def test_a_stored_subscription_at_the_end_of_the_calendar_still_reads(
         )
     assert (await api.ok("GET", f"/v1/subscriptions/{number}"))["termStartDate"] == "9999-12-31"
     await api.ok("GET", f"/v1/subscriptions/accounts/{account['accountNumber']}")
+    run = await api.ok(
+        "POST",
+        "/v1/bill-runs",
+        {
+            "billRunFilters": [{"filterType": "Account", "accountId": account["accountId"]}],
+            "targetDate": "2099-12-31",
+        },
+    )
+    await execute_bill_run(api.tenant, run["id"])
+    assert (await api.ok("GET", f"/v1/bill-runs/{run['id']}"))["status"] == "Completed"
 
 
 async def test_run_billing_target_date_out_of_range_is_refused(api: ApiClient) -> None:
@@ -596,3 +609,19 @@ async def test_every_request_string_field_has_a_maximum_length(app: Any) -> None
                 if _unbounded_text(option) or _unbounded_text(option.get("items", {})):
                     unbounded.append(f"{name}.{field}")
     assert unbounded == []
+
+
+@pytest.mark.parametrize("pricing", ["recurringTiered", "recurringVolume"])
+async def test_a_quantity_above_the_last_tier_is_refused(api: ApiClient, pricing: str) -> None:
+    account = await new_account(api)
+    model = "Tiered Pricing" if pricing == "recurringTiered" else "Volume Pricing"
+    plan = await rate_plan(api, recurring_charge(model=model, tiers=[tier("1", 0, 10, "Per Unit")]))
+    (charge,) = await plan_charge_ids(api, plan)
+    body = order_body(
+        account["accountNumber"],
+        plan,
+        "2026-01-01",
+        charge_overrides=[quantity_override(charge, 11, pricing)],
+    )
+    payload = await refused(api, "POST", "/v1/orders", body, field="quantity")
+    assert "last tier" in _messages(payload)

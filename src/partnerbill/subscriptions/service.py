@@ -164,8 +164,14 @@ class PricedCharge:
 
 
 def priced_period(model: ChargeModel, quantity: Decimal, tiers: Sequence[Tier]) -> Decimal:
-    """One billing period's price, refused when it is beyond what an amount may be: each of
-    price and quantity is bounded, their product must be too."""
+    """One billing period's price. Refused: a tiered or volume quantity above the last tier's
+    ending unit (no price covers it), and a price beyond what an amount may be (price and
+    quantity are each bounded, their product must be too)."""
+    top = tiers[-1].ending_unit
+    if model in (ChargeModel.TIERED, ChargeModel.VOLUME) and top is not None and quantity > top:
+        raise invalid_value(
+            SUBSCRIPTION, "quantity", f"{quantity} is above the last tier's ending unit ({top})."
+        )
     amount = period_amount(model, quantity, tiers)
     if abs(amount) >= MAX_ABS_AMOUNT:
         raise invalid_value(
