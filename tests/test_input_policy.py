@@ -168,6 +168,16 @@ async def test_nul_in_a_query_parameter_names_it(api: ApiClient) -> None:
             "ignored[1].deep",
         ),
         (
+            "/v1/accounts",
+            {
+                "name": "a",
+                "currency": "USD",
+                "billToContact": {"firstName": "A", "lastName": "B"},
+                "Region\u0000__c": "x",
+            },
+            "Region\\x00__c",
+        ),
+        (
             "/v1/object/product",
             {
                 "Name": "P\u0000",
@@ -178,7 +188,15 @@ async def test_nul_in_a_query_parameter_names_it(api: ApiClient) -> None:
         ),
         ("/v1/bill-runs", {"targetDate": "2026-01-01", "batches": ["Batch1\u0000"]}, "batches[0]"),
     ],
-    ids=["account-name", "contact", "custom-field", "ignored-extra", "catalog-name", "batches"],
+    ids=[
+        "account-name",
+        "contact",
+        "custom-field",
+        "ignored-extra",
+        "extra-key",
+        "catalog-name",
+        "batches",
+    ],
 )
 async def test_nul_in_a_json_string_is_refused_naming_the_field(
     api: ApiClient, path: str, body: dict[str, Any], field: str
@@ -625,3 +643,10 @@ async def test_a_quantity_above_the_last_tier_is_refused(api: ApiClient, pricing
     )
     payload = await refused(api, "POST", "/v1/orders", body, field="quantity")
     assert "last tier" in _messages(payload)
+
+
+async def test_an_invoice_item_whose_unit_price_would_be_out_of_range(api: ApiClient) -> None:
+    number = (await api.create_account())["accountNumber"]
+    body = invoice_body(number, "100000000000000.00")
+    body["invoiceItems"][0]["quantity"] = Decimal("0.000000001")
+    await refused(api, "POST", "/v1/invoices", body, field="invoiceItems[0].quantity")

@@ -40,7 +40,13 @@ from partnerbill.core.errors import (
 from partnerbill.core.ids import new_id
 from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import dumps, v1_datetime
-from partnerbill.core.money import ZERO, amount_problem, decimal_places
+from partnerbill.core.money import (
+    MAX_ABS_AMOUNT,
+    MAX_DECIMAL_PLACES,
+    ZERO,
+    amount_problem,
+    decimal_places,
+)
 from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant, sequence_name
 from partnerbill.memos.tables import credit_memos, debit_memos
@@ -48,7 +54,7 @@ from partnerbill.metrics.service import LOG_CHANGES, MetricsDelta, changed_accou
 from partnerbill.subscriptions.tables import subscriptions
 
 DEFAULT_PAGE_SIZE = 20
-UNIT_PRICE_MAX_DECIMALS = 9
+UNIT_PRICE_MAX_DECIMALS = MAX_DECIMAL_PLACES
 
 
 @dataclass(slots=True)
@@ -76,9 +82,14 @@ def _item_values(
         raise invalid_value(Resource.INVOICE_ITEM, f"{where}.amount", problem)
     unit_price = item.unit_price
     if unit_price is None:
-        unit_price = (item.amount / item.quantity).quantize(
-            Decimal(1).scaleb(-UNIT_PRICE_MAX_DECIMALS)
-        )
+        unit_price = item.amount / item.quantity
+        if abs(unit_price) >= MAX_ABS_AMOUNT:
+            raise invalid_value(
+                Resource.INVOICE_ITEM,
+                f"{where}.quantity",
+                f"gives a unit price of {unit_price:f}; a price is less than {MAX_ABS_AMOUNT:f}.",
+            )
+        unit_price = unit_price.quantize(Decimal(1).scaleb(-UNIT_PRICE_MAX_DECIMALS))
     elif decimal_places(unit_price) > UNIT_PRICE_MAX_DECIMALS:
         raise invalid_value(
             Resource.INVOICE_ITEM,

@@ -79,7 +79,7 @@ def value_problem(value: Any) -> tuple[tuple[str | int, ...], str] | None:
         case dict():
             for key, item in value.items():
                 if isinstance(key, str) and NUL in key:
-                    return (), f"has a key with a NUL byte ({_printable(key)})"
+                    return (), f"has a key with a NUL byte ({printable(key)})"
                 if found := value_problem(item):
                     return (str(key), *found[0]), found[1]
     return None
@@ -95,7 +95,7 @@ def derived_date(day: date, resource: Resource, field: str, what: str) -> date:
     return day
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     return text.replace(NUL, "\\x00")
 
 
@@ -120,7 +120,7 @@ def _nul_in_path(scope: Scope) -> str | None:
 def _nul_in_pairs(pairs: Iterator[tuple[str, Any]]) -> str | None:
     for key, value in pairs:
         if NUL in key or (isinstance(value, str) and NUL in value):
-            return _printable(key)
+            return printable(key)
     return None
 
 

@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from partnerbill.core.errors import Category, Reason, Resource, error_code, invalid_value
-from partnerbill.core.input_policy import value_problem
+from partnerbill.core.input_policy import printable, value_problem
 
 CUSTOM_FIELD_SUFFIX = "__c"
 MAX_CUSTOM_FIELD_LENGTH = 255
@@ -70,7 +70,11 @@ class CamelModel(BaseModel):
         fields = type(model).model_fields
         values = [(fields[name].alias or name, value) for name, value in model.__dict__.items()]
         for name, value in [*values, *(model.model_extra or {}).items()]:
-            if isinstance(value, BaseModel) or (found := value_problem(value)) is None:
+            if isinstance(value, BaseModel):
+                continue
+            # As a one-key object, so an extra's own name is checked too (a custom field's).
+            found = value_problem({name: value})
+            if found is None:
                 continue
             where, message = found
             raise ValidationError.from_exception_data(
@@ -78,7 +82,7 @@ class CamelModel(BaseModel):
                 [
                     InitErrorDetails(
                         type=PydanticCustomError("input_policy", message),
-                        loc=(name, *where),
+                        loc=where or (printable(name),),
                         input=value,
                     )
                 ],
