@@ -650,3 +650,39 @@ async def test_an_invoice_item_whose_unit_price_would_be_out_of_range(api: ApiCl
     body = invoice_body(number, "100000000000000.00")
     body["invoiceItems"][0]["quantity"] = Decimal("0.000000001")
     await refused(api, "POST", "/v1/invoices", body, field="invoiceItems[0].quantity")
+
+
+async def test_more_rate_plans_than_a_subscription_holds_is_a_400(api: ApiClient) -> None:
+    account = await new_account(api)
+    body = order_body(account["accountNumber"], "p0", "2026-01-01")
+    create = body["subscriptions"][0]["orderActions"][0]["createSubscription"]
+    create["subscribeToProducts"] = [{"productRatePlanId": f"p{i}"} for i in range(1001)]
+    await refused(
+        api,
+        "POST",
+        "/v1/orders",
+        body,
+        field="subscriptions[0].orderActions[0].createSubscription.subscribeToProducts",
+    )
+
+
+async def test_a_daily_auto_renewing_term_bills_decades_ahead(api: ApiClient) -> None:
+    account = await new_account(api)
+    plan = await _plan(api)
+    terms = {
+        "initialTerm": {"termType": "TERMED", "period": 1, "periodType": "Day"},
+        "autoRenew": True,
+    }
+    await api.ok(
+        "POST", "/v1/orders", order_body(account["accountNumber"], plan, "2026-01-01", terms=terms)
+    )
+    run = await api.ok(
+        "POST",
+        "/v1/bill-runs",
+        {
+            "billRunFilters": [{"filterType": "Account", "accountId": account["accountId"]}],
+            "targetDate": "2029-01-01",
+        },
+    )
+    await execute_bill_run(api.tenant, run["id"])
+    assert (await api.ok("GET", f"/v1/bill-runs/{run['id']}"))["status"] == "Completed"

@@ -31,6 +31,7 @@ from partnerbill.billing.tables import invoice_items, invoices
 from partnerbill.catalog.enums import BillingPeriod, BillingTiming, ChargeModel, ChargeType
 from partnerbill.catalog.pricing import period_amount
 from partnerbill.core.ids import new_id
+from partnerbill.core.input_policy import FIRST_DATE, LAST_DATE
 from partnerbill.core.json import dumps
 from partnerbill.core.money import ZERO
 from partnerbill.core.tenants import Tenant, next_numbers
@@ -39,7 +40,8 @@ from partnerbill.subscriptions.service import add_term, tiers_from_json
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 
 BATCH_SUBSCRIPTIONS = 500
-MAX_AUTO_RENEWALS = 1000
+# Terms are at least a day and lie in the input range: no subscription renews more often.
+MAX_AUTO_RENEWALS = (LAST_DATE - FIRST_DATE).days + 1
 ONE_DAY = timedelta(days=1)
 
 

@@ -17,6 +17,7 @@ PeriodType = Literal["Day", "Week", "Month", "Year"]
 TermType = Literal["TERMED", "EVERGREEN"]
 RenewalSetting = Literal["RENEW_WITH_SPECIFIC_TERM", "RENEW_TO_EVERGREEN"]
 Notes = Annotated[str, Field(max_length=500)]  # a subscription's notes, as Zuora bounds them
+MAX_RATE_PLANS_PER_SUBSCRIPTION = 300
 
 
 class TriggerDate(CamelModel):
@@ -141,8 +142,12 @@ class CreateSubscription(CamelModel):
     subscription_owner_account_number: Key | None = None
     invoice_owner_account_number: Key | None = None
     terms: Terms | None = None
-    subscribe_to_products: list[RatePlanSubscription] = []
-    subscribe_to_rate_plans: list[RatePlanSubscription] = []
+    subscribe_to_products: Annotated[
+        list[RatePlanSubscription], Field(max_length=MAX_RATE_PLANS_PER_SUBSCRIPTION)
+    ] = []
+    subscribe_to_rate_plans: Annotated[
+        list[RatePlanSubscription], Field(max_length=MAX_RATE_PLANS_PER_SUBSCRIPTION)
+    ] = []
     invoice_separately: Flag = False
     notes: Notes | None = None
     currency: Annotated[str | None, Field(min_length=3, max_length=3)] = None
@@ -315,7 +320,10 @@ class CreateSubscriptionRequest(CamelModel):
     account_key: Key
     contract_effective_date: date
     term_type: TermType
-    subscribe_to_rate_plans: Annotated[list[RatePlanSubscription], Field(min_length=1)]
+    subscribe_to_rate_plans: Annotated[
+        list[RatePlanSubscription],
+        Field(min_length=1, max_length=MAX_RATE_PLANS_PER_SUBSCRIPTION),
+    ]
     initial_term: Periods | None = None
     initial_term_period_type: PeriodType = "Month"
     renewal_term: Annotated[int | None, Field(ge=0, le=MAX_PERIODS)] = None

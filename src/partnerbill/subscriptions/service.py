@@ -50,7 +50,12 @@ from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import MAX_ABS_AMOUNT, ZERO, amount_problem, trimmed
 from partnerbill.core.tenants import Tenant, next_numbers
-from partnerbill.orders.schemas import ChargeOverride, PriceTier, RatePlanSubscription
+from partnerbill.orders.schemas import (
+    MAX_RATE_PLANS_PER_SUBSCRIPTION,
+    ChargeOverride,
+    PriceTier,
+    RatePlanSubscription,
+)
 from partnerbill.subscriptions.tables import (
     rate_plan_charges,
     rate_plans,
@@ -61,7 +66,6 @@ from partnerbill.subscriptions.tables import (
 SUBSCRIPTION = Resource.SUBSCRIPTION
 DAYS_PER_WEEK = 7
 END = "the charge's end"
-MAX_RATE_PLANS_PER_SUBSCRIPTION = 300
 
 
 @dataclass(frozen=True, slots=True)
