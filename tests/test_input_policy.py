@@ -686,3 +686,53 @@ async def test_a_daily_auto_renewing_term_bills_decades_ahead(api: ApiClient) ->
     )
     await execute_bill_run(api.tenant, run["id"])
     assert (await api.ok("GET", f"/v1/bill-runs/{run['id']}"))["status"] == "Completed"
+
+
+async def test_a_charge_description_is_stored_not_dropped(api: ApiClient) -> None:
+    account = await new_account(api)
+    plan = await _plan(api)
+    (charge,) = await plan_charge_ids(api, plan)
+    body = order_body(
+        account["accountNumber"],
+        plan,
+        "2026-01-01",
+        charge_overrides=[{"productRatePlanChargeId": charge, "description": "seats, EU"}],
+    )
+    body["subscriptions"][0]["orderActions"][0]["createSubscription"]["subscribeToProducts"][0][
+        "chargeOverrides"
+    ][0]["description"] = "d" * 501
+    await refused(
+        api,
+        "POST",
+        "/v1/orders",
+        body,
+        field=(
+            "subscriptions[0].orderActions[0].createSubscription.subscribeToProducts[0]"
+            ".chargeOverrides[0].description"
+        ),
+    )
+    body = order_body(
+        account["accountNumber"],
+        plan,
+        "2026-01-01",
+        charge_overrides=[{"productRatePlanChargeId": charge, "description": "seats, EU"}],
+    )
+    number = (await api.ok("POST", "/v1/orders", body))["subscriptionNumbers"][0]
+    sub = await api.ok("GET", f"/v1/subscriptions/{number}")
+    (rate_plan_json,) = sub["ratePlans"]
+    (charge_json,) = rate_plan_json["ratePlanCharges"]
+    assert charge_json["description"] == "seats, EU"
+
+    update = {
+        "type": "UpdateProduct",
+        "updateProduct": {
+            "ratePlanId": rate_plan_json["id"],
+            "chargeUpdates": [{"chargeNumber": charge_json["number"], "description": "seats"}],
+        },
+    }
+    await api.ok(
+        "POST", "/v1/orders", amendment(account["accountNumber"], number, "2026-03-01", update)
+    )
+    sub = await api.ok("GET", f"/v1/subscriptions/{number}")
+    segments = sub["ratePlans"][0]["ratePlanCharges"]
+    assert [s["description"] for s in segments] == ["seats, EU", "seats"]

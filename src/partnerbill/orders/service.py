@@ -257,7 +257,15 @@ async def _amend(
                         f"'{change.charge_number}' is not a charge of that rate plan.",
                     )
                 quantity, tiers = _updated_price(segment, change.pricing)
-                await subs.split_segment(conn, tenant, segment, on, quantity=quantity, tiers=tiers)
+                await subs.split_segment(
+                    conn,
+                    tenant,
+                    segment,
+                    on,
+                    quantity=quantity,
+                    tiers=tiers,
+                    description=change.description,
+                )
             await _mark_plan(conn, tenant, plan_id, "Update")
         case "RemoveProduct":
             remove = action.remove_product

@@ -364,6 +364,7 @@ def charge_values(
         "quantity": priced.quantity,
         "tiers": _tiers_json(priced.tiers),
         "uom": charge.uom,
+        "description": override.description if override else None,
         "effective_start_date": start,
         "effective_end_date": end,
         "charged_through_date": None,
@@ -653,9 +654,13 @@ async def split_segment(
     quantity: Decimal,
     tiers: tuple[Tier, ...],
     start: date | None = None,
+    description: str | None = None,
 ) -> None:
-    """A new segment from `on` (or `start`) with a new price or quantity; the current one ends
-    at `on`. A change dated on the segment's own start replaces it instead."""
+    """A new segment from `on` (or `start`) with a new price, quantity or description (None:
+    the segment's); the current one ends at `on`. A change dated on the segment's own start
+    replaces it instead."""
+    if description is None:
+        description = segment["description"]
     model = ChargeModel(segment["charge_model"])
     mrr = ZERO
     if segment["charge_type"] == ChargeType.RECURRING.value:
@@ -669,7 +674,7 @@ async def split_segment(
                 rate_plan_charges.c.tenant_id == tenant.id,
                 rate_plan_charges.c.id == segment["id"],
             )
-            .values(quantity=quantity, tiers=_tiers_json(tiers), mrr=mrr)
+            .values(quantity=quantity, tiers=_tiers_json(tiers), mrr=mrr, description=description)
         )
         return
     await conn.execute(
@@ -687,6 +692,7 @@ async def split_segment(
                 "quantity": quantity,
                 "tiers": _tiers_json(tiers),
                 "mrr": mrr,
+                "description": description,
                 "effective_start_date": start or on,
                 "effective_end_date": segment["effective_end_date"],
                 "charged_through_date": None,
@@ -742,6 +748,7 @@ def _charge_json(sub: Mapping[Any, Any], segment: Mapping[str, Any]) -> dict[str
             else []
         ),
         "uom": segment["uom"],
+        "description": segment["description"],
         "mrr": trimmed(segment["mrr"]),
         "tcv": segment_tcv(sub, segment),
         "billingPeriod": segment["billing_period"],
