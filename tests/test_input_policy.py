@@ -736,3 +736,18 @@ async def test_a_charge_description_is_stored_not_dropped(api: ApiClient) -> Non
     sub = await api.ok("GET", f"/v1/subscriptions/{number}")
     segments = sub["ratePlans"][0]["ratePlanCharges"]
     assert [s["description"] for s in segments] == ["seats, EU", "seats"]
+
+
+async def test_a_memo_item_keeps_its_comment_and_its_description(api: ApiClient) -> None:
+    number = (await api.create_account())["accountNumber"]
+    invoice = await api.ok("POST", "/v1/invoices", invoice_body(number))
+    items = await api.ok("GET", f"/v1/invoices/{invoice['id']}/items")
+    item = {
+        "invoiceItemId": items["invoiceItems"][0]["id"],
+        "amount": "1.00",
+        "description": "goodwill",
+        "comment": "agreed on the phone",
+    }
+    memo = await api.ok("POST", f"/v1/credit-memos/invoice/{invoice['id']}", {"items": [item]})
+    (stored,) = (await api.ok("GET", f"/v1/credit-memos/{memo['id']}/items"))["items"]
+    assert (stored["description"], stored["comment"]) == ("goodwill", "agreed on the phone")

@@ -30,6 +30,7 @@ _SCALE = {
 ZERO = Decimal(0)
 MAX_ABS_AMOUNT = Decimal("1e15")
 MAX_DECIMAL_PLACES = 9
+_FINEST = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 
 
 def currency_scale(currency: str) -> int:
@@ -50,9 +51,10 @@ def decimal_problem(value: Decimal) -> str | None:
     """Why `value` cannot be a quantity, price or amount at all, or None when it can."""
     if not value.is_finite():
         return "must be a finite number"
-    if abs(value) >= MAX_ABS_AMOUNT:
+    if not -MAX_ABS_AMOUNT < value < MAX_ABS_AMOUNT:
         return f"must be less than {MAX_ABS_AMOUNT:f} in absolute value"
-    if decimal_places(value) > MAX_DECIMAL_PLACES:
+    # Below 10^15 the value has at most 24 digits at 9 places: quantizing is exact and cheap.
+    if value.quantize(_FINEST) != value:
         return f"has more than {MAX_DECIMAL_PLACES} decimal places"
     return None
 

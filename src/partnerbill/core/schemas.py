@@ -63,31 +63,17 @@ class CamelModel(BaseModel):
         str_strip_whitespace=True,
     )
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _input_policy(cls, data: Any, handler: Any) -> Self:
-        model: Self = handler(data)
-        fields = type(model).model_fields
-        values = [(fields[name].alias or name, value) for name, value in model.__dict__.items()]
-        for name, value in [*values, *(model.model_extra or {}).items()]:
-            if isinstance(value, BaseModel):
-                continue
+    @model_validator(mode="after")
+    def _input_policy(self) -> Self:
+        for name, value in self.__dict__.items():
+            if (found := value_problem(value)) is not None:
+                alias = type(self).model_fields[name].alias or name
+                raise _policy_error(self, (alias, *found[0]), found[1], value)
+        for name, value in (self.__pydantic_extra__ or {}).items():
             # As a one-key object, so an extra's own name is checked too (a custom field's).
-            found = value_problem({name: value})
-            if found is None:
-                continue
-            where, message = found
-            raise ValidationError.from_exception_data(
-                cls.__name__,
-                [
-                    InitErrorDetails(
-                        type=PydanticCustomError("input_policy", message),
-                        loc=where or (printable(name),),
-                        input=value,
-                    )
-                ],
-            )
-        return model
+            if (found := value_problem({name: value})) is not None:
+                raise _policy_error(self, found[0] or (printable(name),), found[1], value)
+        return self
 
     def custom_fields(self) -> dict[str, Any]:
         """The request's custom fields; each must be a scalar (text, number, boolean or null)."""
@@ -107,6 +93,16 @@ class CamelModel(BaseModel):
                     "characters, a number, a boolean or null.",
                 )
         return found
+
+
+def _policy_error(
+    model: BaseModel, loc: tuple[str | int, ...], message: str, value: Any
+) -> ValidationError:
+    """An input-policy refusal located at the offending field, as pydantic's own errors are."""
+    return ValidationError.from_exception_data(
+        type(model).__name__,
+        [InitErrorDetails(type=PydanticCustomError("input_policy", message), loc=loc, input=value)],
+    )
 
 
 Flag = StrictBool
