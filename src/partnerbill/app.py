@@ -27,17 +27,17 @@ from partnerbill.core import auth, db, tenant_routes
 from partnerbill.core.admission import WriteAdmission
 from partnerbill.core.errors import (
     Category,
-    Reason,
     Resource,
     ZuoraError,
     count_error_answer,
     database_failure,
     envelope,
-    error_code,
 )
 from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
+from partnerbill.core.input_policy import RefuseNulBytes
 from partnerbill.core.json import ZuoraJSONResponse
 from partnerbill.core.logging import configure_logging
+from partnerbill.core.schemas import validation_reasons
 from partnerbill.memos.routes import router as memos_router
 from partnerbill.orders.routes import router as orders_router
 from partnerbill.payments.routes import router as payments_router
@@ -46,7 +46,6 @@ from partnerbill.subscriptions.routes import router as subscriptions_router
 
 log = structlog.get_logger("partnerbill.app")
 MAX_TRACK_ID_LENGTH = 64
-MAX_REASONS = 20
 _RETRYABLE = frozenset({Category.LOCK_COMPETITION, Category.INTERNAL, Category.TEMPORARY})
 OBJECT_API_PREFIX = "/v1/object/"
 _OBJECT_API_CODES: dict[int, str] = {
@@ -155,38 +154,6 @@ def _error_response(request: Request, error: ZuoraError) -> ZuoraJSONResponse:
     return ZuoraJSONResponse(body, status_code=error.http_status)
 
 
-def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
-    name = ""
-    for part in parts:
-        if isinstance(part, int):
-            name += f"[{part}]"
-        else:
-            name += f".{part}" if name else str(part)
-    return name or "body"
-
-
-def _validation_reasons(exc: RequestValidationError) -> list[Reason]:
-    reasons = []
-    for problem in exc.errors()[:MAX_REASONS]:
-        loc = tuple(problem.get("loc", ()))
-        kind = problem.get("type", "")
-        if kind == "json_invalid":
-            detail = problem.get("ctx", {}).get("error", "invalid JSON")
-            message = f"'body': malformed JSON ({detail})."
-            reasons.append(Reason(error_code(Resource.GENERIC, Category.INVALID_VALUE), message))
-            continue
-        field = _field_name(loc)
-        if kind == "missing":
-            code = error_code(Resource.GENERIC, Category.MISSING_FIELD)
-            message = f"'{field}' is required."
-        else:
-            code = error_code(Resource.GENERIC, Category.INVALID_VALUE)
-            message = f"'{field}': {problem.get('msg', 'invalid value')}."
-        reasons.append(Reason(code, message))
-    return reasons
-
-
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -219,7 +186,9 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return _error_response(request, ZuoraError.of_reasons(_validation_reasons(exc), 400))
+        return _error_response(
+            request, ZuoraError.of_reasons(validation_reasons(exc.errors()), 400)
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -260,6 +229,7 @@ def create_app() -> FastAPI:
         return {"success": True}
 
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RefuseNulBytes)  # before the idempotency record stores the path
     # Added last: runs first, so a write waiting for its turn has cost nothing yet.
     app.add_middleware(WriteAdmission, limit=settings.write_concurrency)
     return app

@@ -1,10 +1,13 @@
 """Account requests, field for field with Zuora's CreateAccountRequest / UpdateAccountRequest."""
 
 import re
+from datetime import date, timedelta
 from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from partnerbill.core.errors import Resource
+from partnerbill.core.input_policy import derived_date
 from partnerbill.core.money import CURRENCIES
 from partnerbill.core.schemas import CamelModel, Flag
 
@@ -14,8 +17,18 @@ BATCH = re.compile(r"^Batch([1-9]|[1-4]\d|50)$")
 
 def payment_term_days(term: str) -> int:
     match = PAYMENT_TERM.match(term)
-    assert match is not None, term
+    assert match is not None, term  # every stored or accepted term passed check_payment_term
     return int(match.group(2) or 0)
+
+
+def due_date(day: date, term: str, resource: Resource) -> date:
+    """The due date `term` gives a document dated `day`; refused when past the last date."""
+    return derived_date(
+        day + timedelta(days=payment_term_days(term)),
+        resource,
+        "paymentTerm",
+        f"the due date ({term} from {day})",
+    )
 
 
 def check_payment_term(value: str | None) -> str | None:
@@ -56,9 +69,9 @@ class AccountFields(CamelModel):
     """Fields that create and update share."""
 
     bill_cycle_day: Annotated[int | None, Field(ge=0, le=31, strict=True)] = None
-    payment_term: str | None = None
+    payment_term: Annotated[str | None, Field(max_length=64)] = None
     auto_pay: Flag | None = None
-    batch: str | None = None
+    batch: Annotated[str | None, Field(max_length=20)] = None
     notes: Annotated[str | None, Field(max_length=65535)] = None
     crm_id: Annotated[str | None, Field(max_length=100)] = None
     sales_rep: Annotated[str | None, Field(max_length=50)] = None
@@ -80,7 +93,7 @@ class AccountFields(CamelModel):
 
 class CreateAccountRequest(AccountFields):
     name: Annotated[str, Field(min_length=1, max_length=255)]
-    currency: str
+    currency: Annotated[str, Field(max_length=3)]
     bill_to_contact: Contact
     sold_to_contact: Contact | None = None
     account_number: Annotated[str | None, Field(min_length=1, max_length=70)] = None

@@ -34,6 +34,7 @@ from partnerbill.core.errors import (
     not_found,
 )
 from partnerbill.core.ids import new_id
+from partnerbill.core.input_policy import Key
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
@@ -51,8 +52,8 @@ ERROR_MESSAGE_CHARS = 2000
 
 class BillRunFilter(CamelModel):
     filter_type: Literal["Account", "Subscription"]
-    account_id: str | None = None
-    subscription_id: str | None = None
+    account_id: Key | None = None
+    subscription_id: Key | None = None
 
 
 class CreateBillRunRequest(CamelModel):
@@ -60,8 +61,8 @@ class CreateBillRunRequest(CamelModel):
     invoice_date: date | None = None
     name: Annotated[str | None, Field(max_length=255)] = None
     bill_run_filters: list[BillRunFilter] = []
-    batches: list[str] = []
-    bill_cycle_day: str | None = None
+    batches: list[Annotated[str, Field(max_length=20)]] = []
+    bill_cycle_day: Annotated[str | None, Field(max_length=20)] = None
     charge_type_to_exclude: list[Literal["OneTime", "Recurring", "Usage"]] = []
     auto_post: Flag = False
 

@@ -37,6 +37,7 @@ from partnerbill.catalog.enums import BillingPeriod, BillingTiming, ChargeModel,
 from partnerbill.catalog.pricing import period_amount
 from partnerbill.core.errors import Resource, ZuoraError
 from partnerbill.core.ids import new_id
+from partnerbill.core.input_policy import FIRST_DATE, LAST_DATE
 from partnerbill.core.json import dumps
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO
@@ -48,7 +49,8 @@ from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 log = structlog.get_logger(__name__)
 
 BATCH_SUBSCRIPTIONS = 500
-MAX_AUTO_RENEWALS = 1000
+# Terms are at least a day and lie in the input range: no subscription renews more often.
+MAX_AUTO_RENEWALS = (LAST_DATE - FIRST_DATE).days + 1
 ONE_DAY = timedelta(days=1)
 
 

@@ -13,12 +13,14 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from partnerbill.catalog.enums import BillingPeriod, BillingTiming
+from partnerbill.core.input_policy import FIRST_DATE, LAST_DATE
 from partnerbill.core.money import currency_scale
 
-# One call never yields more: 10,000 weeks is 190 years, far past any real `until`.
-MAX_SERVICE_PERIODS = 10_000
 DAYS_PER_WEEK = 7
 ONE_DAY = timedelta(days=1)
+# One call never yields more: charge starts and `until` lie in the input range, and the
+# shortest period is a week.
+MAX_SERVICE_PERIODS = (LAST_DATE - FIRST_DATE).days // DAYS_PER_WEEK + 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +44,14 @@ def add_months(day: date, months: int, bill_cycle_day: int) -> date:
     """The bill cycle date `months` after `day`'s month, clamped to that month's last day.
 
     Clamping from the bill cycle day, not from `day`, keeps BCD 31 on the 31st after February.
+    Saturates at the calendar's ends, so a stored date near them cannot make billing overflow.
     """
     assert 1 <= bill_cycle_day <= 31
     year, month_index = divmod(day.year * 12 + day.month - 1 + months, 12)
+    if year > date.max.year:
+        return date.max
+    if year < date.min.year:
+        return date.min
     days_in_month = calendar.monthrange(year, month_index + 1)[1]
     return date(year, month_index + 1, min(bill_cycle_day, days_in_month))
 
@@ -74,6 +81,8 @@ def service_periods(
         if start >= until or (charge_end is not None and start >= charge_end):
             return
         assert count <= MAX_SERVICE_PERIODS, f"more than {MAX_SERVICE_PERIODS} service periods"
+        if full_end < full_start:  # saturated at the calendar's end: no whole period fits
+            return
         end = full_end if charge_end is None else min(full_end, charge_end - ONE_DAY)
         yield ServicePeriod(
             start, end, full_start, full_end, _proration(start, end, full_start, full_end)
@@ -131,8 +140,13 @@ def _proration(start: date, end: date, full_start: date, full_end: date) -> Deci
 def _week_periods(charge_start: date) -> Iterator[tuple[date, date]]:
     """Unbounded 7-day periods from `charge_start`; the caller stops."""
     for index in itertools.count():
-        full_start = charge_start + timedelta(days=DAYS_PER_WEEK * index)
-        yield full_start, full_start + timedelta(days=DAYS_PER_WEEK - 1)
+        full_start = _days_after(charge_start, DAYS_PER_WEEK * index)
+        yield full_start, _days_after(full_start, DAYS_PER_WEEK - 1)
+
+
+def _days_after(day: date, days: int) -> date:
+    """`day` plus `days`, saturating at the calendar's end."""
+    return day + timedelta(days=days) if days <= (date.max - day).days else date.max
 
 
 def _month_periods(

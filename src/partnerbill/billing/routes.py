@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Request
 
 from partnerbill.billing import service
 from partnerbill.billing.schemas import (
@@ -14,7 +14,7 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import envelope
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import MAX_PAGE_SIZE, paged
+from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.tenants import get_settings
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Invoices"])
@@ -33,16 +33,15 @@ async def bulk_create_standalone_invoices(
 ) -> dict[str, Any]:
     """`useSingleTransaction: true` creates all or none; otherwise each invoice succeeds or fails
     on its own and the response lists each outcome in request order."""
+    entries = body.entries()
     async with transaction() as conn:
         settings = await get_settings(conn, tenant)
         item_count = sum(len(invoice.invoice_items) for invoice in body.invoices)
-        problem = service.batch_problem(
-            len(body.invoices), item_count, settings.invoice_batch_limit
-        )
+        problem = service.batch_problem(len(entries), item_count, settings.invoice_batch_limit)
         if problem is not None:
             raise problem
         outcomes = await service.create_invoices(
-            conn, tenant, body.invoices, all_or_nothing=body.use_single_transaction, batch=True
+            conn, tenant, entries, all_or_nothing=body.use_single_transaction, batch=True
         )
     request_id = http_request.state.request_id
     results = [
@@ -65,8 +64,8 @@ async def get_invoice_items(
     invoice_key: str,
     tenant: CurrentTenant,
     http_request: Request,
-    page: Annotated[int, Query()] = 1,
-    page_size: Annotated[int, Query(alias="pageSize")] = service.DEFAULT_PAGE_SIZE,
+    page: Page = 1,
+    page_size: PageSize = service.DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     async with transaction() as conn:
         items, more = await service.get_invoice_items(conn, tenant, invoice_key, page, page_size)

@@ -2,12 +2,14 @@
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails, InitErrorDetails
 
 from partnerbill.accounts.schemas import check_payment_term
-from partnerbill.core.schemas import CamelModel, Flag
+from partnerbill.core.errors import ZuoraError
+from partnerbill.core.schemas import CamelModel, Flag, validation_reasons
 
 MAX_ITEMS_PER_INVOICE = 1000
 
@@ -47,7 +49,7 @@ class CreateInvoiceRequest(CamelModel):
     status: Literal["Draft", "Posted"] = "Draft"
     auto_pay: Flag = False
     comments: Annotated[str | None, Field(max_length=255)] = None
-    payment_term: str | None = None
+    payment_term: Annotated[str | None, Field(max_length=64)] = None
 
     _payment_term = field_validator("payment_term")(check_payment_term)
 
@@ -59,8 +61,57 @@ class CreateInvoiceRequest(CamelModel):
 
 
 class BulkCreateInvoicesRequest(CamelModel):
-    invoices: Annotated[list[CreateInvoiceRequest], Field(min_length=1)]
+    """`useSingleTransaction: true`: one invalid invoice refuses the request. Otherwise each
+    invoice is validated on its own and an invalid one fails alone: `invoices` keeps the valid
+    ones and `entries()` gives every invoice, or its refusal, in request order."""
+
+    invoices: Annotated[list[CreateInvoiceRequest], Field(json_schema_extra={"minItems": 1})]
     use_single_transaction: Flag = False
+    _refused: dict[int, list[ErrorDetails]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _each_invoice_alone(cls, data: Any, handler: Any) -> Self:
+        raw = data.get("invoices") if isinstance(data, dict) else None
+        atomic = isinstance(data, dict) and True in (
+            data.get("useSingleTransaction"),
+            data.get("use_single_transaction"),
+        )
+        if atomic or not isinstance(raw, list) or not raw:
+            model: Self = handler(data)
+            if not model.invoices:
+                raise ValidationError.from_exception_data(
+                    cls.__name__,
+                    [
+                        InitErrorDetails(
+                            type="too_short",
+                            loc=("invoices",),
+                            input=raw,
+                            ctx={"field_type": "List", "min_length": 1, "actual_length": 0},
+                        )
+                    ],
+                )
+            return model
+        valid, refused = [], {}
+        for index, invoice in enumerate(raw):
+            try:
+                valid.append(CreateInvoiceRequest.model_validate(invoice))
+            except ValidationError as error:
+                refused[index] = error.errors()
+        model = handler({**data, "invoices": valid})
+        model._refused = refused
+        return model
+
+    def entries(self) -> list[CreateInvoiceRequest | ZuoraError]:
+        valid = iter(self.invoices)
+        return [
+            ZuoraError.of_reasons(
+                validation_reasons(self._refused[index], ("invoices", index)), 400
+            )
+            if index in self._refused
+            else next(valid)
+            for index in range(len(self.invoices) + len(self._refused))
+        ]
 
 
 class PostInvoiceRequest(CamelModel):

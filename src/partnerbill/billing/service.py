@@ -10,7 +10,7 @@ Locks: the account `FOR KEY SHARE` (see `accounts.service.lock_for_write`), the 
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.schemas import payment_term_days
+from partnerbill.accounts.schemas import due_date
 from partnerbill.accounts.service import (
     RECENT_PARTNER_ACCOUNTS,
     WritableAccount,
@@ -38,9 +38,16 @@ from partnerbill.core.errors import (
     not_found,
 )
 from partnerbill.core.ids import new_id
+from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import dumps, v1_datetime
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
-from partnerbill.core.money import ZERO, amount_problem, decimal_places
+from partnerbill.core.money import (
+    MAX_ABS_AMOUNT,
+    MAX_DECIMAL_PLACES,
+    ZERO,
+    amount_problem,
+    decimal_places,
+)
 from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant, sequence_name
 from partnerbill.memos.tables import credit_memos, debit_memos
@@ -48,7 +55,7 @@ from partnerbill.metrics.service import LOG_CHANGES, MetricsDelta, changed_accou
 from partnerbill.subscriptions.tables import subscriptions
 
 DEFAULT_PAGE_SIZE = 20
-UNIT_PRICE_MAX_DECIMALS = 9
+UNIT_PRICE_MAX_DECIMALS = MAX_DECIMAL_PLACES
 
 
 @dataclass(slots=True)
@@ -76,9 +83,14 @@ def _item_values(
         raise invalid_value(Resource.INVOICE_ITEM, f"{where}.amount", problem)
     unit_price = item.unit_price
     if unit_price is None:
-        unit_price = (item.amount / item.quantity).quantize(
-            Decimal(1).scaleb(-UNIT_PRICE_MAX_DECIMALS)
-        )
+        unit_price = item.amount / item.quantity
+        if abs(unit_price) >= MAX_ABS_AMOUNT:
+            raise invalid_value(
+                Resource.INVOICE_ITEM,
+                f"{where}.quantity",
+                f"gives a unit price of {unit_price:f}; a price is less than {MAX_ABS_AMOUNT:f}.",
+            )
+        unit_price = unit_price.quantize(Decimal(1).scaleb(-UNIT_PRICE_MAX_DECIMALS))
     elif decimal_places(unit_price) > UNIT_PRICE_MAX_DECIMALS:
         raise invalid_value(
             Resource.INVOICE_ITEM,
@@ -145,9 +157,7 @@ def _prepare(
     ]
     amount = sum((item["amount"] for item in items), ZERO)
     payment_term = request.payment_term or account.payment_term
-    due_date = request.due_date or request.invoice_date + timedelta(
-        days=payment_term_days(payment_term)
-    )
+    due = request.due_date or due_date(request.invoice_date, payment_term, Resource.INVOICE)
     posted = request.status == "Posted"
     row = {
         "tenant_id": tenant.id,
@@ -158,7 +168,7 @@ def _prepare(
         "source_type": "Standalone",
         "currency": currency,
         "invoice_date": request.invoice_date,
-        "due_date": due_date,
+        "due_date": due,
         "payment_term": payment_term,
         "amount": amount,
         "balance": amount,
@@ -209,7 +219,7 @@ async def create_invoice(tenant: Tenant, request: CreateInvoiceRequest) -> dict[
 async def create_invoices(
     conn: AsyncConnection,
     tenant: Tenant,
-    requests: Sequence[CreateInvoiceRequest],
+    requests: Sequence[CreateInvoiceRequest | ZuoraError],
     *,
     all_or_nothing: bool,
     batch: bool = False,
@@ -217,8 +227,9 @@ async def create_invoices(
     """Create standalone invoices in the caller's transaction.
 
     `all_or_nothing`: the first invalid invoice raises and nothing is written. Otherwise invalid
-    invoices are reported in their outcome and the valid ones are created. `batch`: error
-    messages name the invoice (`invoices[3].…`).
+    invoices are reported in their outcome and the valid ones are created; an invoice already
+    refused by validation comes as its error. `batch`: error messages name the invoice
+    (`invoices[3].…`).
     """
     now = datetime.now(UTC)
     accounts_by_key: dict[str, WritableAccount | ZuoraError] = {}
@@ -227,6 +238,8 @@ async def create_invoices(
     for index, request in enumerate(requests):
         where = f"invoices[{index}]." if batch else ""
         try:
+            if isinstance(request, ZuoraError):
+                raise request
             key = _account_key(request, where)
             if key not in accounts_by_key:
                 async with bounded_lock_wait(conn, tenant, Resource.INVOICE):
@@ -587,7 +600,12 @@ async def post_invoice(
     if invoice_date is not None:
         # The due date moves with the invoice date, keeping the payment term's distance.
         values["invoice_date"] = invoice_date
-        values["due_date"] = invoice["due_date"] + (invoice_date - invoice["invoice_date"])
+        values["due_date"] = derived_date(
+            invoice["due_date"] + (invoice_date - invoice["invoice_date"]),
+            Resource.INVOICE,
+            "invoiceDate",
+            "the due date",
+        )
     posted = await _set_status(conn, tenant, invoice, **values)
     await _touch_owner(
         conn,

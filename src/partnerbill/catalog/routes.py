@@ -2,9 +2,9 @@
 through it and through the v1 catalog API (`/v1/catalog/...`, `/v1/rateplan/...`,
 `/v1/product-rate-plans/...`, camelCase)."""
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from partnerbill.catalog import service
 from partnerbill.catalog.schemas import (
@@ -15,12 +15,9 @@ from partnerbill.catalog.schemas import (
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import paged
+from partnerbill.core.pagination import Page, PageSize, paged
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Catalog"])
-
-Page = Annotated[int, Query()]
-PageSize = Annotated[int, Query(alias="pageSize")]
 
 
 def _created(object_id: str) -> dict[str, Any]:

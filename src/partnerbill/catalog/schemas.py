@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_pascal
 
+from partnerbill.core.input_policy import Periods, Word
 from partnerbill.core.schemas import CamelModel
 
 MAX_TIERS_PER_CHARGE = 1000
@@ -28,7 +29,7 @@ class CreateProductRequest(PascalModel):
     effective_end_date: date
     sku: Annotated[str | None, Field(alias="SKU", min_length=1, max_length=50)] = None
     product_number: Annotated[str | None, Field(min_length=1, max_length=100)] = None
-    category: str | None = None
+    category: Word | None = None
     description: Annotated[str | None, Field(max_length=500)] = None
 
 
@@ -46,7 +47,7 @@ class ChargeTierRequest(PascalModel):
     price: Decimal
     starting_unit: Decimal | None = None
     ending_unit: Decimal | None = None
-    price_format: str | None = None
+    price_format: Word | None = None
     tier: int | None = None
 
 
@@ -59,21 +60,21 @@ class ChargeTierDataRequest(PascalModel):
 class CreateProductRatePlanChargeRequest(PascalModel):
     product_rate_plan_id: Annotated[str, Field(min_length=1, max_length=32)]
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    charge_type: str
-    charge_model: str
+    charge_type: Word
+    charge_model: Word
     product_rate_plan_charge_tier_data: ChargeTierDataRequest
-    bill_cycle_type: str | None = None
+    bill_cycle_type: Word | None = None
     bill_cycle_day: int | None = None
-    billing_period: str | None = None
-    specific_billing_period: int | None = None
-    billing_timing: str | None = None
-    trigger_event: str | None = None
-    end_date_condition: str | None = None
-    up_to_periods: int | None = None
-    up_to_periods_type: str | None = None
+    billing_period: Word | None = None
+    specific_billing_period: Periods | None = None
+    billing_timing: Word | None = None
+    trigger_event: Word | None = None
+    end_date_condition: Word | None = None
+    up_to_periods: Periods | None = None
+    up_to_periods_type: Word | None = None
     default_quantity: Decimal | None = None
     uom: Annotated[str | None, Field(alias="UOM", max_length=25)] = None
-    list_price_base: str | None = None
+    list_price_base: Word | None = None
     description: Annotated[str | None, Field(max_length=500)] = None
     product_rate_plan_charge_number: Annotated[str | None, Field(min_length=1, max_length=100)] = (
         None

@@ -136,9 +136,9 @@ router = APIRouter(route_class=DecimalJSONRoute)
 
 @router.post("/oauth/token", tags=["OAuth"])
 async def create_token(
-    client_id: Annotated[str, Form()],
-    client_secret: Annotated[str, Form()],
-    grant_type: Annotated[str, Form()] = "client_credentials",
+    client_id: Annotated[str, Form(max_length=255)],
+    client_secret: Annotated[str, Form(max_length=255)],
+    grant_type: Annotated[str, Form(max_length=64)] = "client_credentials",
 ) -> dict[str, object]:
     if grant_type != "client_credentials":
         raise ZuoraError(

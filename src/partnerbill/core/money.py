@@ -2,6 +2,9 @@
 
 Amounts are accepted at most at the currency's minor-unit scale (ISO 4217) and rejected, not
 rounded, beyond it: silently rounding a finance team's figure is worse than refusing it.
+Every decimal a request carries (quantities, prices, amounts) is finite, below `MAX_ABS_AMOUNT`
+in absolute value and has at most `MAX_DECIMAL_PLACES` places: the `NUMERIC` columns take any
+size, so the bound is ours, chosen so that a price times a quantity stays exact and printable.
 """
 
 from decimal import Decimal
@@ -26,6 +29,8 @@ _SCALE = {
 
 ZERO = Decimal(0)
 MAX_ABS_AMOUNT = Decimal("1e15")
+MAX_DECIMAL_PLACES = 9
+_FINEST = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 
 
 def currency_scale(currency: str) -> int:
@@ -33,16 +38,31 @@ def currency_scale(currency: str) -> int:
 
 
 def decimal_places(amount: Decimal) -> int:
-    exponent = amount.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
+    """Places after the point, trailing zeros aside; exact at any length (`normalize` would
+    round to the context's 28 digits first)."""
+    _, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int) or not any(digits):
+        return 0
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + trailing_zeros))
+
+
+def decimal_problem(value: Decimal) -> str | None:
+    """Why `value` cannot be a quantity, price or amount at all, or None when it can."""
+    if not value.is_finite():
+        return "must be a finite number"
+    if not -MAX_ABS_AMOUNT < value < MAX_ABS_AMOUNT:
+        return f"must be less than {MAX_ABS_AMOUNT:f} in absolute value"
+    # Below 10^15 the value has at most 24 digits at 9 places: quantizing is exact and cheap.
+    if value.quantize(_FINEST) != value:
+        return f"has more than {MAX_DECIMAL_PLACES} decimal places"
+    return None
 
 
 def amount_problem(amount: Decimal, currency: str) -> str | None:
     """Why `amount` is not a valid amount in `currency`, or None when it is."""
-    if not amount.is_finite():
-        return "must be a finite number"
-    if abs(amount) >= MAX_ABS_AMOUNT:
-        return f"must be less than {MAX_ABS_AMOUNT:f} in absolute value"
+    if problem := decimal_problem(amount):
+        return problem
     scale = currency_scale(currency)
     if decimal_places(amount) > scale:
         return f"has more than {scale} decimal places, the scale of {currency}"

@@ -1,11 +1,18 @@
-"""v1 list paging: `page` (from 1) and `pageSize` (at most 40, larger is taken as 40), and
-`nextPage` as the full URL of the next page when there is one."""
+"""v1 list paging: `page` (1 to 1,000,000) and `pageSize` (1 to 1,000; above 40 it is taken as
+40), and `nextPage` as the full URL of the next page when there is one. Every list route takes
+`Page` and `PageSize`, so a page beyond the bound is a 400 naming it, never an offset that
+overflows."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Query, Request
 
 MAX_PAGE_SIZE = 40
+MAX_PAGE = 1_000_000
+MAX_REQUESTED_PAGE_SIZE = 1_000
+
+Page = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+PageSize = Annotated[int, Query(alias="pageSize", ge=1, le=MAX_REQUESTED_PAGE_SIZE)]
 
 
 def paged(

@@ -8,16 +8,13 @@ from fastapi import APIRouter, Query, Request
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import paged
+from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.memos import service
 from partnerbill.memos.schemas import CreateMemoFromChargesRequest, CreateMemoFromInvoiceRequest
 from partnerbill.memos.service import CREDIT, DEBIT, MemoKind
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Credit and debit memos"])
-
-Page = Annotated[int, Query()]
-PageSize = Annotated[int, Query(alias="pageSize")]
 
 
 def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:

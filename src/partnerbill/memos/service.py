@@ -18,7 +18,7 @@ payments; the account never beyond `FOR KEY SHARE`.
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.schemas import payment_term_days
+from partnerbill.accounts.schemas import due_date
 from partnerbill.accounts.service import WritableAccount, lock_for_write
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.service import lock_invoice
@@ -118,6 +118,7 @@ def _item_row(
         "product_rate_plan_charge_id": source.get("product_rate_plan_charge_id"),
         "sku_name": source.get("sku_name"),
         "description": item.description or item.comment or source.get("description"),
+        "comment": item.comment,
         "amount": amount,
         "quantity": item.quantity if item.quantity is not None else source.get("quantity"),
         "service_start_date": item.service_start_date or source.get("service_start_date"),
@@ -164,7 +165,7 @@ def _memo_row(
         row |= {
             "balance": amount,
             "due_date": request.due_date
-            or memo_date + timedelta(days=payment_term_days(account.payment_term)),
+            or due_date(memo_date, account.payment_term, kind.resource),
         }
     return row
 
@@ -751,6 +752,7 @@ async def get_memo_items(
             "taxAmount": ZERO,
             "skuName": row.sku_name,
             "description": row.description,
+            "comment": row.comment,
             "quantity": row.quantity,
             "serviceStartDate": row.service_start_date,
             "serviceEndDate": row.service_end_date,

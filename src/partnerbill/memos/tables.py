@@ -58,6 +58,7 @@ def _item_table(name: str, memo_table: str) -> Table:
         Column("product_rate_plan_charge_id", String(32)),
         Column("sku_name", String(255)),
         Column("description", Text),
+        Column("comment", Text),
         Column("amount", Numeric, nullable=False),
         Column("quantity", Numeric),
         Column("service_start_date", Date),

@@ -10,11 +10,14 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from partnerbill.accounts.schemas import AccountFields, Contact
+from partnerbill.core.input_policy import MAX_PERIODS, Key, Periods, Word
 from partnerbill.core.schemas import CamelModel, Flag
 
 PeriodType = Literal["Day", "Week", "Month", "Year"]
 TermType = Literal["TERMED", "EVERGREEN"]
 RenewalSetting = Literal["RENEW_WITH_SPECIFIC_TERM", "RENEW_TO_EVERGREEN"]
+Notes = Annotated[str, Field(max_length=500)]  # a subscription's notes, as Zuora bounds them
+MAX_RATE_PLANS_PER_SUBSCRIPTION = 300
 
 
 class TriggerDate(CamelModel):
@@ -27,7 +30,7 @@ class PriceTier(CamelModel):
     starting_unit: Decimal
     ending_unit: Decimal | None = None
     price: Decimal
-    price_format: str = "PerUnit"
+    price_format: Word = "PerUnit"
 
 
 class ChargePricing(CamelModel):
@@ -58,27 +61,27 @@ class Pricing(CamelModel):
 
 class ChargeBilling(CamelModel):
     bill_cycle_day: Annotated[int | None, Field(ge=1, le=31)] = None
-    billing_period: str | None = None
-    billing_timing: str | None = None
-    specific_billing_period: Annotated[int | None, Field(ge=1)] = None
+    billing_period: Word | None = None
+    billing_timing: Word | None = None
+    specific_billing_period: Periods | None = None
 
 
 class ChargeStart(CamelModel):
-    trigger_event: str | None = None
+    trigger_event: Word | None = None
     specific_trigger_date: date | None = None
 
 
 class ChargeEnd(CamelModel):
-    end_date_condition: str | None = None
-    up_to_periods: Annotated[int | None, Field(ge=1)] = None
-    up_to_periods_type: str | None = None
+    end_date_condition: Word | None = None
+    up_to_periods: Periods | None = None
+    up_to_periods_type: Word | None = None
     specific_end_date: date | None = None
 
 
 class ChargeOverride(CamelModel):
-    product_rate_plan_charge_id: str | None = None
-    product_rate_plan_charge_number: str | None = None
-    description: str | None = None
+    product_rate_plan_charge_id: Key | None = None
+    product_rate_plan_charge_number: Key | None = None
+    description: Annotated[str | None, Field(max_length=500)] = None
     pricing: Pricing | None = None
     billing: ChargeBilling | None = None
     start_date: ChargeStart | None = None
@@ -87,18 +90,18 @@ class ChargeOverride(CamelModel):
     quantity: Annotated[Decimal | None, Field(ge=0)] = None
     price: Decimal | None = None
     bill_cycle_day: Annotated[int | None, Field(ge=1, le=31)] = None
-    billing_period: str | None = None
-    billing_timing: str | None = None
-    trigger_event: str | None = None
+    billing_period: Word | None = None
+    billing_timing: Word | None = None
+    trigger_event: Word | None = None
     trigger_date: date | None = None
-    end_date_condition: str | None = None
-    up_to_periods: Annotated[int | None, Field(ge=1)] = None
+    end_date_condition: Word | None = None
+    up_to_periods: Periods | None = None
     tiers: list[PriceTier] | None = None
 
 
 class RatePlanSubscription(CamelModel):
-    product_rate_plan_id: str | None = None
-    product_rate_plan_number: str | None = None
+    product_rate_plan_id: Key | None = None
+    product_rate_plan_number: Key | None = None
     charge_overrides: list[ChargeOverride] = []
     unique_token: Annotated[str | None, Field(max_length=64)] = None
 
@@ -110,20 +113,20 @@ class RatePlanSubscription(CamelModel):
 
     @property
     def plan_key(self) -> str:
-        key = self.product_rate_plan_id or self.product_rate_plan_number
-        assert key is not None
-        return key
+        """The id, else the number; the validator above makes one of them present and each
+        key is at least one character."""
+        return self.product_rate_plan_id or self.product_rate_plan_number or ""
 
 
 class InitialTerm(CamelModel):
     term_type: TermType
-    period: Annotated[int | None, Field(ge=1)] = None
+    period: Periods | None = None
     period_type: PeriodType = "Month"
     start_date: date | None = None
 
 
 class RenewalTerm(CamelModel):
-    period: Annotated[int | None, Field(ge=1)] = None
+    period: Periods | None = None
     period_type: PeriodType = "Month"
 
 
@@ -136,14 +139,18 @@ class Terms(CamelModel):
 
 class CreateSubscription(CamelModel):
     subscription_number: Annotated[str | None, Field(max_length=100)] = None
-    subscription_owner_account_number: str | None = None
-    invoice_owner_account_number: str | None = None
+    subscription_owner_account_number: Key | None = None
+    invoice_owner_account_number: Key | None = None
     terms: Terms | None = None
-    subscribe_to_products: list[RatePlanSubscription] = []
-    subscribe_to_rate_plans: list[RatePlanSubscription] = []
+    subscribe_to_products: Annotated[
+        list[RatePlanSubscription], Field(max_length=MAX_RATE_PLANS_PER_SUBSCRIPTION)
+    ] = []
+    subscribe_to_rate_plans: Annotated[
+        list[RatePlanSubscription], Field(max_length=MAX_RATE_PLANS_PER_SUBSCRIPTION)
+    ] = []
     invoice_separately: Flag = False
-    notes: Annotated[str | None, Field(max_length=500)] = None
-    currency: str | None = None
+    notes: Notes | None = None
+    currency: Annotated[str | None, Field(min_length=3, max_length=3)] = None
 
     @property
     def rate_plans(self) -> list[RatePlanSubscription]:
@@ -151,24 +158,24 @@ class CreateSubscription(CamelModel):
 
 
 class ChargeUpdate(CamelModel):
-    charge_number: str
+    charge_number: Key
     pricing: Pricing | None = None
-    description: str | None = None
+    description: Annotated[str | None, Field(max_length=500)] = None
 
 
 class UpdateProduct(CamelModel):
-    rate_plan_id: str | None = None
-    subscription_rate_plan_number: str | None = None
-    unique_token: str | None = None
+    rate_plan_id: Key | None = None
+    subscription_rate_plan_number: Key | None = None
+    unique_token: Key | None = None
     charge_updates: list[ChargeUpdate] = []
     specific_update_date: date | None = None
 
 
 class RemoveProduct(CamelModel):
-    rate_plan_id: str | None = None
-    subscription_rate_plan_number: str | None = None
-    product_rate_plan_id: str | None = None
-    unique_token: str | None = None
+    rate_plan_id: Key | None = None
+    subscription_rate_plan_number: Key | None = None
+    product_rate_plan_id: Key | None = None
+    unique_token: Key | None = None
 
 
 class CancelSubscription(CamelModel):
@@ -178,7 +185,7 @@ class CancelSubscription(CamelModel):
 
 class Suspend(CamelModel):
     suspend_policy: Literal["Today", "FixedPeriodsFromToday", "SpecificDate"]
-    suspend_periods: Annotated[int | None, Field(ge=1)] = None
+    suspend_periods: Periods | None = None
     suspend_periods_type: PeriodType | None = None
     suspend_specific_date: date | None = None
 
@@ -191,7 +198,7 @@ class Resume(CamelModel):
         "SpecificDate",
         "SuspendDate",
     ]
-    resume_periods: Annotated[int | None, Field(ge=1)] = None
+    resume_periods: Periods | None = None
     resume_periods_type: PeriodType | None = None
     resume_specific_date: date | None = None
     extends_term: Flag = False
@@ -199,7 +206,7 @@ class Resume(CamelModel):
 
 class LastTerm(CamelModel):
     term_type: TermType
-    period: Annotated[int | None, Field(ge=1)] = None
+    period: Periods | None = None
     period_type: PeriodType = "Month"
     start_date: date | None = None
 
@@ -213,8 +220,8 @@ class TermsAndConditions(CamelModel):
 
 
 class OwnerTransfer(CamelModel):
-    destination_account_number: str | None = None
-    destination_invoice_account_number: str | None = None
+    destination_account_number: Key | None = None
+    destination_invoice_account_number: Key | None = None
 
 
 class OrderAction(CamelModel):
@@ -257,14 +264,16 @@ def _snake(name: str) -> str:
 
 
 class OrderSubscription(CamelModel):
-    subscription_number: str | None = None
+    """`notes` are the subscription's notes, stored on it (after the order's actions)."""
+
+    subscription_number: Key | None = None
     order_actions: Annotated[list[OrderAction], Field(min_length=1)]
-    notes: str | None = None
+    notes: Notes | None = None
 
 
 class NewAccount(AccountFields):
     name: Annotated[str, Field(min_length=1, max_length=255)]
-    currency: str
+    currency: Annotated[str, Field(max_length=3)]
     bill_cycle_day: Annotated[int, Field(ge=0, le=31, strict=True)]
     bill_to_contact: Contact
     sold_to_contact: Contact | None = None
@@ -289,7 +298,7 @@ class CreateOrderRequest(CamelModel):
     order_number: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     category: Literal["NewSales", "Return"] = "NewSales"
     description: Annotated[str | None, Field(max_length=500)] = None
-    existing_account_number: str | None = None
+    existing_account_number: Key | None = None
     new_account: NewAccount | None = None
     subscriptions: Annotated[list[OrderSubscription], Field(min_length=1)]
     processing_options: ProcessingOptions | None = None
@@ -308,13 +317,16 @@ class CreateOrderRequest(CamelModel):
 class CreateSubscriptionRequest(CamelModel):
     """Legacy subscribe: `POST /v1/subscriptions`."""
 
-    account_key: str
+    account_key: Key
     contract_effective_date: date
     term_type: TermType
-    subscribe_to_rate_plans: Annotated[list[RatePlanSubscription], Field(min_length=1)]
-    initial_term: Annotated[int | None, Field(ge=1)] = None
+    subscribe_to_rate_plans: Annotated[
+        list[RatePlanSubscription],
+        Field(min_length=1, max_length=MAX_RATE_PLANS_PER_SUBSCRIPTION),
+    ]
+    initial_term: Periods | None = None
     initial_term_period_type: PeriodType = "Month"
-    renewal_term: Annotated[int | None, Field(ge=0)] = None
+    renewal_term: Annotated[int | None, Field(ge=0, le=MAX_PERIODS)] = None
     renewal_term_period_type: PeriodType = "Month"
     auto_renew: Flag = False
     renewal_setting: RenewalSetting = "RENEW_WITH_SPECIFIC_TERM"
@@ -322,9 +334,9 @@ class CreateSubscriptionRequest(CamelModel):
     customer_acceptance_date: date | None = None
     term_start_date: date | None = None
     subscription_number: Annotated[str | None, Field(max_length=100)] = None
-    invoice_owner_account_key: str | None = None
+    invoice_owner_account_key: Key | None = None
     invoice_separately: Flag = False
-    notes: Annotated[str | None, Field(max_length=500)] = None
+    notes: Notes | None = None
     run_billing: Flag = False
     invoice: Flag = False
     target_date: date | None = None

@@ -23,6 +23,7 @@ from partnerbill.catalog.enums import ChargeType, PriceFormat, Tier
 from partnerbill.catalog.service import CatalogRatePlan, load_rate_plans
 from partnerbill.core.errors import Category, Resource, ZuoraError, business_rule, invalid_value
 from partnerbill.core.ids import new_id
+from partnerbill.core.input_policy import derived_date
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.tenants import Tenant, next_numbers
@@ -34,7 +35,7 @@ from partnerbill.orders.schemas import (
 )
 from partnerbill.orders.tables import orders
 from partnerbill.subscriptions import service as subs
-from partnerbill.subscriptions.service import ActionDates, add_term
+from partnerbill.subscriptions.service import ActionDates, add_term, checked_end
 from partnerbill.subscriptions.tables import rate_plans
 
 ORDER = Resource.ORDER
@@ -187,6 +188,7 @@ async def _create_subscription(
             invoice_separately=create.invoice_separately,
             notes=create.notes,
             order_id=order_id,
+            term_field=f"{where}.createSubscription.terms.initialTerm.period",
         ),
     )
     sub = await subs.lock_subscription(conn, tenant, subscription_id)
@@ -257,7 +259,15 @@ async def _amend(
                         f"'{change.charge_number}' is not a charge of that rate plan.",
                     )
                 quantity, tiers = _updated_price(segment, change.pricing)
-                await subs.split_segment(conn, tenant, segment, on, quantity=quantity, tiers=tiers)
+                await subs.split_segment(
+                    conn,
+                    tenant,
+                    segment,
+                    on,
+                    quantity=quantity,
+                    tiers=tiers,
+                    description=change.description,
+                )
             await _mark_plan(conn, tenant, plan_id, "Update")
         case "RemoveProduct":
             remove = action.remove_product
@@ -300,10 +310,12 @@ async def _amend(
         case "RenewSubscription":
             if sub["term_type"] != "TERMED" or sub["term_end_date"] is None:
                 raise business_rule(ORDER, "Only a TERMED subscription can be renewed.")
-            new_end = add_term(
+            new_end = checked_end(
                 sub["term_end_date"],
                 sub["renewal_term"] or sub["initial_term"],
                 sub["renewal_term_period_type"] or sub["initial_term_period_type"],
+                where,
+                "the renewed term's end",
             )
             await subs.save(
                 conn, tenant, sub, term_start_date=sub["term_end_date"], term_end_date=new_end
@@ -331,7 +343,13 @@ async def _amend(
                         raise invalid_value(ORDER, f"{where}.lastTerm.period", "is required.")
                     values["initial_term"] = last.period
                     values["initial_term_period_type"] = last.period_type
-                    values["term_end_date"] = add_term(start, last.period, last.period_type)
+                    values["term_end_date"] = checked_end(
+                        start,
+                        last.period,
+                        last.period_type,
+                        f"{where}.termsAndConditions.lastTerm.period",
+                        "the term's end",
+                    )
                 else:
                     values["term_end_date"] = None
             if values:
@@ -440,6 +458,7 @@ def _policy_date(
     base: date,
     where: str,
     field: str,
+    periods_field: str,
 ) -> date:
     match policy:
         case "Today":
@@ -454,7 +473,7 @@ def _policy_date(
             if periods is None or kind is None:
                 raise invalid_value(ORDER, f"{where}.periods", "give the periods and their type.")
             origin = order_date if policy.endswith("Today") else base
-            return add_term(origin, periods, kind)
+            return checked_end(origin, periods, kind, f"{where}.{periods_field}", "the date")
 
 
 async def _suspend(
@@ -476,8 +495,9 @@ async def _suspend(
         suspend.suspend_periods,
         suspend.suspend_periods_type,
         order_date,
-        where,
+        f"{where}.suspend",
         "suspendSpecificDate",
+        "suspendPeriods",
     )
     await subs.end_segments(conn, tenant, await subs.last_segments(conn, tenant, sub["id"]), on)
     await subs.save(conn, tenant, sub, status="Suspended", suspended_date=on, resume_date=None)
@@ -501,8 +521,9 @@ async def _resume(
         resume.resume_periods,
         resume.resume_periods_type,
         suspended,
-        where,
+        f"{where}.resume",
         "resumeSpecificDate",
+        "resumePeriods",
     )
     if on < suspended:
         raise business_rule(ORDER, "A subscription cannot resume before it was suspended.")
@@ -520,7 +541,12 @@ async def _resume(
             )
     values: dict[str, Any] = {"status": "Active", "resume_date": on}
     if resume.extends_term and sub["term_end_date"] is not None:
-        values["term_end_date"] = sub["term_end_date"] + (on - suspended)
+        values["term_end_date"] = derived_date(
+            add_term(sub["term_end_date"], (on - suspended).days, "Day"),
+            ORDER,
+            f"{where}.resume.extendsTerm",
+            "the extended term's end",
+        )
     await subs.save(conn, tenant, sub, **values)
 
 
@@ -584,6 +610,8 @@ async def create_order(
             else:
                 await _amend(conn, tenant, state, sub, action, request.order_date, where)
         assert sub is not None
+        if entry.notes is not None:
+            await subs.save(conn, tenant, sub, notes=entry.notes)
         if sub["id"] not in in_order:
             in_order.append(sub["id"])
     # One `touch` for the owners' and the billing's changes: metrics rows locked once, in one

@@ -11,7 +11,7 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import MAX_PAGE_SIZE, paged
+from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.tenants import Tenant
 from partnerbill.payments import service
 from partnerbill.payments.schemas import (
@@ -95,8 +95,8 @@ async def list_payments(
     account_id: Annotated[str | None, Query(alias="accountId")] = None,
     status: Annotated[str | None, Query()] = None,
     payment_type: Annotated[str | None, Query(alias="type")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1)] = 20,
+    page: Page = 1,
+    page_size: PageSize = 20,
 ) -> dict[str, Any]:
     page_size = min(page_size, MAX_PAGE_SIZE)
     query = select(payments).where(payments.c.tenant_id == tenant.id)
@@ -149,8 +149,8 @@ async def list_refunds(
     tenant: CurrentTenant,
     http_request: Request,
     account_id: Annotated[str | None, Query(alias="accountId")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1)] = 20,
+    page: Page = 1,
+    page_size: PageSize = 20,
 ) -> dict[str, Any]:
     page_size = min(page_size, MAX_PAGE_SIZE)
     query = (

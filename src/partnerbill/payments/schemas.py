@@ -6,18 +6,19 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from partnerbill.core.input_policy import Key
 from partnerbill.core.schemas import CamelModel
 
 
 class InvoiceApplication(CamelModel):
-    invoice_id: str | None = None
-    invoice_number: str | None = None
+    invoice_id: Key | None = None
+    invoice_number: Key | None = None
     amount: Decimal
 
 
 class DebitMemoApplication(CamelModel):
-    debit_memo_id: str | None = None
-    debit_memo_number: str | None = None
+    debit_memo_id: Key | None = None
+    debit_memo_number: Key | None = None
     amount: Decimal
 
 
@@ -25,8 +26,8 @@ class CreatePaymentRequest(CamelModel):
     amount: Decimal
     currency: Annotated[str, Field(min_length=3, max_length=3)]
     type: Literal["External", "Electronic"]
-    account_id: str | None = None
-    account_number: str | None = None
+    account_id: Key | None = None
+    account_number: Key | None = None
     effective_date: date | None = None
     payment_method_type: Annotated[str | None, Field(max_length=32)] = None
     invoices: list[InvoiceApplication] = []

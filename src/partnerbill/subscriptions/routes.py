@@ -4,7 +4,7 @@ amendments. Each write is carried out as an order (one code path for both APIs).
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,7 +15,7 @@ from partnerbill.core.clock import today
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import MAX_PAGE_SIZE, paged
+from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.schemas import (
     CreateOrderRequest,
@@ -135,8 +135,8 @@ async def get_subscriptions_by_account(
     account_key: str,
     tenant: CurrentTenant,
     http_request: Request,
-    page: Annotated[int, Query(ge=1)] = 1,
-    page_size: Annotated[int, Query(alias="pageSize", ge=1)] = 20,
+    page: Page = 1,
+    page_size: PageSize = 20,
 ) -> dict[str, Any]:
     page_size = min(page_size, MAX_PAGE_SIZE)
     async with transaction() as conn:

@@ -46,11 +46,17 @@ from partnerbill.core.errors import (
     not_found,
 )
 from partnerbill.core.ids import new_id
+from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import execute_locking
-from partnerbill.core.money import ZERO, amount_problem, trimmed
+from partnerbill.core.money import MAX_ABS_AMOUNT, ZERO, amount_problem, trimmed
 from partnerbill.core.tenants import Tenant, next_numbers
-from partnerbill.orders.schemas import ChargeOverride, PriceTier, RatePlanSubscription
+from partnerbill.orders.schemas import (
+    MAX_RATE_PLANS_PER_SUBSCRIPTION,
+    ChargeOverride,
+    PriceTier,
+    RatePlanSubscription,
+)
 from partnerbill.subscriptions.tables import (
     rate_plan_charges,
     rate_plans,
@@ -59,7 +65,8 @@ from partnerbill.subscriptions.tables import (
 )
 
 SUBSCRIPTION = Resource.SUBSCRIPTION
-MAX_RATE_PLANS_PER_SUBSCRIPTION = 300
+DAYS_PER_WEEK = 7
+END = "the charge's end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +79,35 @@ class ActionDates:
 
 
 def add_term(start: date, period: int, period_type: str) -> date:
-    """`start` plus a term of `period` `period_type`s (Day, Week, Month, Year)."""
+    """`start` plus a term of `period` `period_type`s (Day, Week, Month, Year).
+
+    Saturates at the calendar's ends instead of overflowing, so a read of any stored row can
+    compute; a write refuses a result outside the input range with `checked_end`.
+    """
     match period_type:
-        case "Day":
-            return start + timedelta(days=period)
-        case "Week":
-            return start + timedelta(weeks=period)
+        case "Day" | "Week":
+            days = period * (DAYS_PER_WEEK if period_type == "Week" else 1)
+            if days > (date.max - start).days:
+                return date.max
+            if -days > (start - date.min).days:
+                return date.min
+            return start + timedelta(days=days)
         case "Month" | "Year":
             months = period * (12 if period_type == "Year" else 1)
             year, month_index = divmod(start.year * 12 + start.month - 1 + months, 12)
+            if year > date.max.year:
+                return date.max
+            if year < date.min.year:
+                return date.min
             last_day = calendar.monthrange(year, month_index + 1)[1]
             return date(year, month_index + 1, min(start.day, last_day))
     raise AssertionError(period_type)
+
+
+def checked_end(start: date, period: int, period_type: str, field: str, what: str) -> date:
+    """A term end (or any date `period`s after `start`) a write stores: in the input range, or
+    the request is refused naming `field`."""
+    return derived_date(add_term(start, period, period_type), SUBSCRIPTION, field, what)
 
 
 def _tiers_json(tiers: Sequence[Tier]) -> list[dict[str, Any]]:
@@ -142,6 +166,26 @@ class PricedCharge:
 
     quantity: Decimal
     tiers: tuple[Tier, ...]
+
+
+def priced_period(model: ChargeModel, quantity: Decimal, tiers: Sequence[Tier]) -> Decimal:
+    """One billing period's price. Refused: a tiered or volume quantity above the last tier's
+    ending unit (no price covers it), and a price beyond what an amount may be (price and
+    quantity are each bounded, their product must be too)."""
+    top = tiers[-1].ending_unit
+    if model in (ChargeModel.TIERED, ChargeModel.VOLUME) and top is not None and quantity > top:
+        raise invalid_value(
+            SUBSCRIPTION, "quantity", f"{quantity} is above the last tier's ending unit ({top})."
+        )
+    amount = period_amount(model, quantity, tiers)
+    if abs(amount) >= MAX_ABS_AMOUNT:
+        raise invalid_value(
+            SUBSCRIPTION,
+            "quantity",
+            f"the charge would come to {amount:f} per period; an amount is less than "
+            f"{MAX_ABS_AMOUNT:f}.",
+        )
+    return amount
 
 
 def price_charge(
@@ -229,9 +273,11 @@ def _charge_end(
                 assert billing_period is not None
                 months = billing_period.months(specific_months)
                 if months is None:
-                    return condition, start + timedelta(weeks=periods)
-                return condition, add_term(start, periods * months, "Month")
-            return condition, add_term(start, periods, kind.value.removesuffix("s"))
+                    return condition, checked_end(start, periods, "Week", "upToPeriods", END)
+                return condition, checked_end(start, periods * months, "Month", "upToPeriods", END)
+            return condition, checked_end(
+                start, periods, kind.value.removesuffix("s"), "upToPeriods", END
+            )
     raise AssertionError(condition)
 
 
@@ -296,7 +342,7 @@ def charge_values(
     mrr = ZERO
     if recurring:
         assert billing_period is not None
-        amount = period_amount(charge.charge_model, priced.quantity, priced.tiers)
+        amount = priced_period(charge.charge_model, priced.quantity, priced.tiers)
         mrr = monthly_amount(billing_period, specific_months, amount)
     return {
         "tenant_id": tenant.id,
@@ -319,6 +365,7 @@ def charge_values(
         "quantity": priced.quantity,
         "tiers": _tiers_json(priced.tiers),
         "uom": charge.uom,
+        "description": override.description if override else None,
         "effective_start_date": start,
         "effective_end_date": end,
         "charged_through_date": None,
@@ -344,6 +391,7 @@ class NewSubscription:
     invoice_separately: bool
     notes: str | None
     order_id: str | None
+    term_field: str = "initialTerm"  # where the request gave the term, to name in an error
 
 
 async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSubscription) -> str:
@@ -361,11 +409,17 @@ async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSub
         raise business_rule(
             SUBSCRIPTION, f"At most {MAX_RATE_PLANS_PER_SUBSCRIPTION} rate plans per subscription."
         )
-    term_end: date | None = None
+    end: date | None = None
     if new.term_type == "TERMED":
         if new.initial_term is None:
             raise invalid_value(SUBSCRIPTION, "initialTerm", "is required for a TERMED term.")
-        term_end = add_term(new.term_start, new.initial_term, new.initial_term_period_type or "")
+        end = checked_end(
+            new.term_start,
+            new.initial_term,
+            new.initial_term_period_type or "",
+            new.term_field,
+            "the term's end",
+        )
     subscription_id = new_id()
     number = new.number
     if number is None:
@@ -391,7 +445,7 @@ async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSub
         "service_activation_date": new.dates.service_activation,
         "customer_acceptance_date": new.dates.customer_acceptance,
         "term_start_date": new.term_start,
-        "term_end_date": term_end,
+        "term_end_date": end,
         "invoice_separately": new.invoice_separately,
         "notes": new.notes,
         "order_id": new.order_id,
@@ -607,13 +661,17 @@ async def split_segment(
     quantity: Decimal,
     tiers: tuple[Tier, ...],
     start: date | None = None,
+    description: str | None = None,
 ) -> None:
-    """A new segment from `on` (or `start`) with a new price or quantity; the current one ends
-    at `on`. A change dated on the segment's own start replaces it instead."""
+    """A new segment from `on` (or `start`) with a new price, quantity or description (None:
+    the segment's); the current one ends at `on`. A change dated on the segment's own start
+    replaces it instead."""
+    if description is None:
+        description = segment["description"]
     model = ChargeModel(segment["charge_model"])
     mrr = ZERO
     if segment["charge_type"] == ChargeType.RECURRING.value:
-        amount = period_amount(model, quantity, tiers)
+        amount = priced_period(model, quantity, tiers)
         period = BillingPeriod(segment["billing_period"])
         mrr = monthly_amount(period, segment["specific_billing_period"], amount)
     if on <= segment["effective_start_date"] and start is None:
@@ -623,7 +681,7 @@ async def split_segment(
                 rate_plan_charges.c.tenant_id == tenant.id,
                 rate_plan_charges.c.id == segment["id"],
             )
-            .values(quantity=quantity, tiers=_tiers_json(tiers), mrr=mrr)
+            .values(quantity=quantity, tiers=_tiers_json(tiers), mrr=mrr, description=description)
         )
         return
     await conn.execute(
@@ -641,6 +699,7 @@ async def split_segment(
                 "quantity": quantity,
                 "tiers": _tiers_json(tiers),
                 "mrr": mrr,
+                "description": description,
                 "effective_start_date": start or on,
                 "effective_end_date": segment["effective_end_date"],
                 "charged_through_date": None,
@@ -696,6 +755,7 @@ def _charge_json(sub: Mapping[Any, Any], segment: Mapping[str, Any]) -> dict[str
             else []
         ),
         "uom": segment["uom"],
+        "description": segment["description"],
         "mrr": trimmed(segment["mrr"]),
         "tcv": segment_tcv(sub, segment),
         "billingPeriod": segment["billing_period"],

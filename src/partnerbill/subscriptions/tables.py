@@ -133,6 +133,7 @@ rate_plan_charges = Table(
     Column("quantity", Numeric, nullable=False),
     Column("tiers", JSONB, nullable=False),
     Column("uom", String(25)),
+    Column("description", String(500)),
     Column("effective_start_date", Date, nullable=False),
     Column("effective_end_date", Date),  # exclusive; null: runs to the subscription's end
     Column("charged_through_date", Date),  # exclusive
