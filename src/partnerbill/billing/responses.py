@@ -66,6 +66,6 @@ class BillRun(Succeeded):
     chargeTypeToExclude: list[str]
     billRunFilters: list[Documented]
     batches: list[str]
-    billCycleDay: int | None = None
+    billCycleDay: int | str | None = None  # a day, or AllBillCycleDays
     invoiceCount: int
     errorMessage: str | None = None
