@@ -66,16 +66,15 @@ BODIES: dict[tuple[str, str], Body] = {
 
 
 def _route_table() -> list[tuple[str, str, list[str], bool, list[str]]]:
-    """(method, path, path keys, body required, query parameter names) of every documented
-    route, as the app routes them."""
+    """(method, path, path keys, body required, query parameter names) of every route the app
+    has, documented or not."""
     table = []
     for route in iter_route_contexts(create_app().routes):
-        if not route.include_in_schema:
-            continue
         keys = re.findall(r"{(\w+)}", route.path)
-        body = route.body_field
+        body = getattr(route, "body_field", None)
         required = body is not None and body.field_info.is_required()
-        query = [param.alias for param in route.dependant.query_params]
+        dependant = getattr(route, "dependant", None)
+        query = [param.alias for param in dependant.query_params] if dependant else []
         for method in sorted(route.methods):
             table.append((method, route.path, keys, required, query))
     return table
