@@ -23,7 +23,7 @@ from partnerbill.accounts.routes import router as accounts_router
 from partnerbill.billing.bill_run_routes import router as bill_runs_router
 from partnerbill.billing.routes import router as billing_router
 from partnerbill.catalog.routes import router as catalog_router
-from partnerbill.core import auth, db, tenant_routes
+from partnerbill.core import auth, db, openapi, tenant_routes
 from partnerbill.core.admission import WriteAdmission
 from partnerbill.core.errors import (
     Category,
@@ -179,6 +179,7 @@ def create_app() -> FastAPI:
         tenant_routes.router,
     ):
         app.include_router(router)
+    openapi.install(app)
 
     @app.exception_handler(ZuoraError)
     async def zuora_error(request: Request, exc: ZuoraError) -> Response:

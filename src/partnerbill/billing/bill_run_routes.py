@@ -7,9 +7,11 @@ from fastapi import APIRouter, Body
 
 from partnerbill.billing import bill_runs
 from partnerbill.billing.bill_runs import CreateBillRunRequest
+from partnerbill.billing.responses import BillRun
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.responses import ok
 from partnerbill.core.schemas import CamelModel
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Bill runs"])
@@ -19,19 +21,19 @@ class PostBillRunRequest(CamelModel):
     invoice_date: date | None = None
 
 
-@router.post("/v1/bill-runs")
+@router.post("/v1/bill-runs", responses=ok(BillRun))
 async def create_bill_run(request: CreateBillRunRequest, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await bill_runs.create_bill_run(conn, tenant, request)
 
 
-@router.get("/v1/bill-runs/{bill_run_id}")
+@router.get("/v1/bill-runs/{bill_run_id}", responses=ok(BillRun))
 async def get_bill_run(bill_run_id: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await bill_runs.get_bill_run(conn, tenant, bill_run_id)
 
 
-@router.put("/v1/bill-runs/{bill_run_id}/post")
+@router.put("/v1/bill-runs/{bill_run_id}/post", responses=ok(BillRun))
 async def post_bill_run(
     bill_run_id: str,
     tenant: CurrentTenant,
@@ -43,7 +45,7 @@ async def post_bill_run(
         )
 
 
-@router.put("/v1/bill-runs/{bill_run_id}/cancel")
+@router.put("/v1/bill-runs/{bill_run_id}/cancel", responses=ok(BillRun))
 async def cancel_bill_run(bill_run_id: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await bill_runs.cancel_bill_run(conn, tenant, bill_run_id)

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
+from partnerbill.billing import responses as answers
 from partnerbill.billing import service
 from partnerbill.billing.schemas import (
     BulkCreateInvoicesRequest,
@@ -15,19 +16,20 @@ from partnerbill.core.db import transaction
 from partnerbill.core.errors import envelope
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
+from partnerbill.core.responses import ok
 from partnerbill.core.tenants import get_settings
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Invoices"])
 
 
-@router.post("/v1/invoices")
+@router.post("/v1/invoices", responses=ok(answers.Invoice))
 async def create_standalone_invoice(
     request: CreateInvoiceRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
     return await service.create_invoice(tenant, request)
 
 
-@router.post("/v1/invoices/batch")
+@router.post("/v1/invoices/batch", responses=ok(answers.InvoiceBatch))
 async def bulk_create_standalone_invoices(
     body: BulkCreateInvoicesRequest, tenant: CurrentTenant, http_request: Request
 ) -> dict[str, Any]:
@@ -53,13 +55,13 @@ async def bulk_create_standalone_invoices(
     return {"success": all(o.error is None for o in outcomes), "invoices": results}
 
 
-@router.get("/v1/invoices/{invoice_key}")
+@router.get("/v1/invoices/{invoice_key}", responses=ok(answers.Invoice))
 async def get_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.get_invoice(conn, tenant, invoice_key)
 
 
-@router.get("/v1/invoices/{invoice_key}/items")
+@router.get("/v1/invoices/{invoice_key}/items", responses=ok(answers.InvoiceItems))
 async def get_invoice_items(
     invoice_key: str,
     tenant: CurrentTenant,
@@ -72,7 +74,7 @@ async def get_invoice_items(
     return paged("invoiceItems", items, more, http_request, page, min(page_size, MAX_PAGE_SIZE))
 
 
-@router.put("/v1/invoices/{invoice_key}/post")
+@router.put("/v1/invoices/{invoice_key}/post", responses=ok(answers.Invoice))
 async def post_invoice(
     invoice_key: str,
     tenant: CurrentTenant,
@@ -84,13 +86,13 @@ async def post_invoice(
         )
 
 
-@router.put("/v1/invoices/{invoice_key}/unpost")
+@router.put("/v1/invoices/{invoice_key}/unpost", responses=ok(answers.Invoice))
 async def unpost_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.unpost_invoice(conn, tenant, invoice_key)
 
 
-@router.put("/v1/invoices/{invoice_key}/cancel")
+@router.put("/v1/invoices/{invoice_key}/cancel", responses=ok(answers.Invoice))
 async def cancel_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.cancel_invoice(conn, tenant, invoice_key)

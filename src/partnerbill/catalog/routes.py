@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from partnerbill.catalog import responses as answers
 from partnerbill.catalog import service
 from partnerbill.catalog.schemas import (
     CreateProductRatePlanChargeRequest,
@@ -16,6 +17,7 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import Page, PageSize, paged
+from partnerbill.core.responses import ok
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Catalog"])
 
@@ -24,13 +26,13 @@ def _created(object_id: str) -> dict[str, Any]:
     return {"Id": object_id, "Success": True}
 
 
-@router.post("/v1/object/product")
+@router.post("/v1/object/product", responses=ok(answers.CreatedObject))
 async def create_product(request: CreateProductRequest, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return _created(await service.create_product(conn, tenant, request))
 
 
-@router.post("/v1/object/product-rate-plan")
+@router.post("/v1/object/product-rate-plan", responses=ok(answers.CreatedObject))
 async def create_product_rate_plan(
     request: CreateProductRatePlanRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -38,7 +40,7 @@ async def create_product_rate_plan(
         return _created(await service.create_product_rate_plan(conn, tenant, request))
 
 
-@router.post("/v1/object/product-rate-plan-charge")
+@router.post("/v1/object/product-rate-plan-charge", responses=ok(answers.CreatedObject))
 async def create_product_rate_plan_charge(
     request: CreateProductRatePlanChargeRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -46,25 +48,27 @@ async def create_product_rate_plan_charge(
         return _created(await service.create_product_rate_plan_charge(conn, tenant, request))
 
 
-@router.get("/v1/object/product/{id}")
+@router.get("/v1/object/product/{id}", responses=ok(answers.ObjectProduct))
 async def get_product_object(id: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.get_product_object(conn, tenant, id)
 
 
-@router.get("/v1/object/product-rate-plan/{id}")
+@router.get("/v1/object/product-rate-plan/{id}", responses=ok(answers.ObjectProductRatePlan))
 async def get_product_rate_plan_object(id: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.get_product_rate_plan_object(conn, tenant, id)
 
 
-@router.get("/v1/object/product-rate-plan-charge/{id}")
+@router.get(
+    "/v1/object/product-rate-plan-charge/{id}", responses=ok(answers.ObjectProductRatePlanCharge)
+)
 async def get_product_rate_plan_charge_object(id: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.get_product_rate_plan_charge_object(conn, tenant, id)
 
 
-@router.get("/v1/catalog/products")
+@router.get("/v1/catalog/products", responses=ok(answers.Products))
 async def get_products(
     tenant: CurrentTenant,
     http_request: Request,
@@ -76,13 +80,13 @@ async def get_products(
     return paged("products", rows, more, http_request, page, page_size)
 
 
-@router.get("/v1/catalog/product/{product_key}")
+@router.get("/v1/catalog/product/{product_key}", responses=ok(answers.ProductAnswer))
 async def get_product(product_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.get_product(conn, tenant, product_key)
 
 
-@router.get("/v1/rateplan/{product_key}/productRatePlan")
+@router.get("/v1/rateplan/{product_key}/productRatePlan", responses=ok(answers.ProductRatePlans))
 async def get_rate_plans_by_product(
     product_key: str,
     tenant: CurrentTenant,
@@ -97,7 +101,9 @@ async def get_rate_plans_by_product(
     return paged("productRatePlans", rows, more, http_request, page, page_size)
 
 
-@router.get("/v1/product-rate-plans/{product_rate_plan_key}")
+@router.get(
+    "/v1/product-rate-plans/{product_rate_plan_key}", responses=ok(answers.ProductRatePlanAnswer)
+)
 async def get_product_rate_plan(
     product_rate_plan_key: str, tenant: CurrentTenant
 ) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import Category, Resource, ZuoraError
 from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.responses import TokenResponse, ok
 from partnerbill.core.tables import oauth_clients, signing_keys, tenants
 from partnerbill.core.tenants import Tenant
 from partnerbill.settings import get_settings
@@ -134,7 +135,7 @@ CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
 router = APIRouter(route_class=DecimalJSONRoute)
 
 
-@router.post("/oauth/token", tags=["OAuth"])
+@router.post("/oauth/token", tags=["OAuth"], responses=ok(TokenResponse))
 async def create_token(
     client_id: Annotated[str, Form(max_length=255)],
     client_secret: Annotated[str, Form(max_length=255)],

@@ -8,6 +8,7 @@ from pydantic import Field
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.responses import TenantSettingsResponse, ok
 from partnerbill.core.schemas import CamelModel
 from partnerbill.core.tenants import get_settings, update_settings
 
@@ -23,7 +24,7 @@ class TenantSettingsUpdate(CamelModel):
 router = APIRouter(route_class=DecimalJSONRoute, tags=["partnerbill"])
 
 
-@router.get("/v1/partnerbill/settings")
+@router.get("/v1/partnerbill/settings", responses=ok(TenantSettingsResponse))
 async def read_tenant_settings(tenant: CurrentTenant) -> dict[str, Any]:
     """The tenant's metrics refresh interval, lock-wait bound and invoice batch limit."""
     async with transaction() as conn:
@@ -31,7 +32,7 @@ async def read_tenant_settings(tenant: CurrentTenant) -> dict[str, Any]:
     return {"success": True, **settings.as_json()}
 
 
-@router.put("/v1/partnerbill/settings")
+@router.put("/v1/partnerbill/settings", responses=ok(TenantSettingsResponse))
 async def change_tenant_settings(
     request: TenantSettingsUpdate, tenant: CurrentTenant
 ) -> dict[str, Any]:

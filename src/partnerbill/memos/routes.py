@@ -9,9 +9,12 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import Page, PageSize, paged
+from partnerbill.core.responses import ok
+from partnerbill.memos import responses as answers
 from partnerbill.memos import service
 from partnerbill.memos.schemas import CreateMemoFromChargesRequest, CreateMemoFromInvoiceRequest
 from partnerbill.memos.service import CREDIT, DEBIT, MemoKind
+from partnerbill.payments.responses import RefundAnswer
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Credit and debit memos"])
@@ -20,36 +23,52 @@ router = APIRouter(route_class=DecimalJSONRoute, tags=["Credit and debit memos"]
 def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
     """The operations credit and debit memos share, under `prefix`."""
 
-    @router.post(f"{prefix}/invoice/{{invoice_key}}", name=f"create_{list_key}_from_invoice")
+    @router.post(
+        f"{prefix}/invoice/{{invoice_key}}",
+        name=f"create_{list_key}_from_invoice",
+        responses=ok(answers.MEMO[list_key]),
+    )
     async def create_from_invoice(
         invoice_key: str, request: CreateMemoFromInvoiceRequest, tenant: CurrentTenant
     ) -> dict[str, Any]:
         async with transaction() as conn:
             return await service.create_from_invoice(conn, tenant, kind, invoice_key, request)
 
-    @router.post(prefix, name=f"create_{list_key}_from_charges")
+    @router.post(
+        prefix, name=f"create_{list_key}_from_charges", responses=ok(answers.MEMO[list_key])
+    )
     async def create_from_charges(
         request: CreateMemoFromChargesRequest, tenant: CurrentTenant
     ) -> dict[str, Any]:
         async with transaction() as conn:
             return await service.create_from_charges(conn, tenant, kind, request)
 
-    @router.put(f"{prefix}/{{memo_key}}/post", name=f"post_{list_key}")
+    @router.put(
+        f"{prefix}/{{memo_key}}/post", name=f"post_{list_key}", responses=ok(answers.MEMO[list_key])
+    )
     async def post_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
         async with transaction() as conn:
             return await service.post_memo(conn, tenant, kind, memo_key)
 
-    @router.put(f"{prefix}/{{memo_key}}/unpost", name=f"unpost_{list_key}")
+    @router.put(
+        f"{prefix}/{{memo_key}}/unpost",
+        name=f"unpost_{list_key}",
+        responses=ok(answers.MEMO[list_key]),
+    )
     async def unpost_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
         async with transaction() as conn:
             return await service.unpost_memo(conn, tenant, kind, memo_key)
 
-    @router.put(f"{prefix}/{{memo_key}}/cancel", name=f"cancel_{list_key}")
+    @router.put(
+        f"{prefix}/{{memo_key}}/cancel",
+        name=f"cancel_{list_key}",
+        responses=ok(answers.MEMO[list_key]),
+    )
     async def cancel_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
         async with transaction() as conn:
             return await service.cancel_memo(conn, tenant, kind, memo_key)
 
-    @router.get(prefix, name=f"list_{list_key}")
+    @router.get(prefix, name=f"list_{list_key}", responses=ok(answers.MEMO_LIST[list_key]))
     async def list_memos(
         tenant: CurrentTenant,
         http_request: Request,
@@ -71,12 +90,18 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
             )
         return paged(list_key, rows, more, http_request, page, size)
 
-    @router.get(f"{prefix}/{{memo_key}}", name=f"get_{list_key}")
+    @router.get(
+        f"{prefix}/{{memo_key}}", name=f"get_{list_key}", responses=ok(answers.MEMO[list_key])
+    )
     async def get_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
         async with transaction() as conn:
             return await service.get_memo(conn, tenant, kind, memo_key)
 
-    @router.get(f"{prefix}/{{memo_key}}/items", name=f"get_{list_key}_items")
+    @router.get(
+        f"{prefix}/{{memo_key}}/items",
+        name=f"get_{list_key}_items",
+        responses=ok(answers.MemoItems),
+    )
     async def get_memo_items(
         memo_key: str,
         tenant: CurrentTenant,
@@ -95,7 +120,7 @@ _routes(CREDIT, "/v1/credit-memos", "creditmemos")
 _routes(DEBIT, "/v1/debit-memos", "debitmemos")
 
 
-@router.put("/v1/credit-memos/{memo_key}/apply")
+@router.put("/v1/credit-memos/{memo_key}/apply", responses=ok(answers.CreditMemo))
 async def apply_credit_memo(
     memo_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -103,7 +128,7 @@ async def apply_credit_memo(
         return await service.apply_credit_memo(conn, tenant, memo_key, request, 1)
 
 
-@router.put("/v1/credit-memos/{memo_key}/unapply")
+@router.put("/v1/credit-memos/{memo_key}/unapply", responses=ok(answers.CreditMemo))
 async def unapply_credit_memo(
     memo_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -111,7 +136,7 @@ async def unapply_credit_memo(
         return await service.apply_credit_memo(conn, tenant, memo_key, request, -1)
 
 
-@router.post("/v1/credit-memos/{memo_key}/refund")
+@router.post("/v1/credit-memos/{memo_key}/refund", responses=ok(RefundAnswer))
 async def refund_credit_memo(
     memo_key: str, request: CreateRefundRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from partnerbill.core.db import transaction
 from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import DecimalJSONRoute, ZuoraJSONResponse
+from partnerbill.core.responses import ok
 from partnerbill.core.tenants import get_settings
+from partnerbill.orders import responses as answers
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import create_order
 from partnerbill.orders.tables import async_jobs, orders
@@ -19,7 +21,7 @@ from partnerbill.orders.tables import async_jobs, orders
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
 
 
-@router.post("/v1/orders")
+@router.post("/v1/orders", responses=ok(answers.CreatedOrder))
 async def create_order_synchronously(
     request: CreateOrderRequest,
     tenant: CurrentTenant,
@@ -30,7 +32,7 @@ async def create_order_synchronously(
         return await create_order(conn, tenant, request, limit=limit, return_ids=return_ids)
 
 
-@router.post("/v1/async/orders", status_code=202)
+@router.post("/v1/async/orders", status_code=202, responses=ok(answers.AcceptedJob, 202))
 async def create_order_asynchronously(
     request: CreateOrderRequest, tenant: CurrentTenant
 ) -> ZuoraJSONResponse:
@@ -64,7 +66,7 @@ async def create_order_asynchronously(
     return ZuoraJSONResponse({"success": True, "jobId": job_id}, status_code=202)
 
 
-@router.get("/v1/async-jobs/{job_id}")
+@router.get("/v1/async-jobs/{job_id}", responses=ok(answers.AsyncJob))
 async def get_async_job(job_id: str, tenant: CurrentTenant) -> dict[str, Any]:
     """Status Processing | Failed (with `errors`) | Completed (with `result`, Zuora's shape).
     zuora-sdk 3.21 cannot parse a non-null `result` (its oneOf matches twice); see the README
@@ -82,7 +84,7 @@ async def get_async_job(job_id: str, tenant: CurrentTenant) -> dict[str, Any]:
     return {"success": True, "status": job.status, "errors": job.errors, "result": job.result}
 
 
-@router.get("/v1/orders/{order_number}")
+@router.get("/v1/orders/{order_number}", responses=ok(answers.OrderAnswer))
 async def get_order(order_number: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         order = (

@@ -12,7 +12,9 @@ from partnerbill.core.db import transaction
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
+from partnerbill.core.responses import ok
 from partnerbill.core.tenants import Tenant
+from partnerbill.payments import responses as answers
 from partnerbill.payments import service
 from partnerbill.payments.schemas import (
     ApplyPaymentRequest,
@@ -24,13 +26,13 @@ from partnerbill.payments.tables import payments, refunds
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Payments"])
 
 
-@router.post("/v1/payments")
+@router.post("/v1/payments", responses=ok(answers.PaymentAnswer))
 async def create_payment(request: CreatePaymentRequest, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.create_payment(conn, tenant, request)
 
 
-@router.put("/v1/payments/{payment_key}/apply")
+@router.put("/v1/payments/{payment_key}/apply", responses=ok(answers.PaymentAnswer))
 async def apply_payment(
     payment_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -38,7 +40,7 @@ async def apply_payment(
         return await service.apply_payment(conn, tenant, payment_key, request, 1)
 
 
-@router.put("/v1/payments/{payment_key}/unapply")
+@router.put("/v1/payments/{payment_key}/unapply", responses=ok(answers.PaymentAnswer))
 async def unapply_payment(
     payment_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -46,7 +48,7 @@ async def unapply_payment(
         return await service.apply_payment(conn, tenant, payment_key, request, -1)
 
 
-@router.post("/v1/payments/{payment_key}/refunds")
+@router.post("/v1/payments/{payment_key}/refunds", responses=ok(answers.RefundAnswer))
 async def refund_payment(
     payment_key: str, request: CreateRefundRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -54,7 +56,7 @@ async def refund_payment(
         return await service.refund_payment(conn, tenant, payment_key, request)
 
 
-@router.put("/v1/payments/{payment_key}/cancel")
+@router.put("/v1/payments/{payment_key}/cancel", responses=ok(answers.PaymentAnswer))
 async def cancel_payment(payment_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.cancel_payment(conn, tenant, payment_key)
@@ -71,7 +73,7 @@ async def _account_numbers(
     return {row.id: row.account_number for row in rows}
 
 
-@router.get("/v1/payments/{payment_key}")
+@router.get("/v1/payments/{payment_key}", responses=ok(answers.PaymentAnswer))
 async def get_payment(payment_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         row = (
@@ -88,7 +90,7 @@ async def get_payment(payment_key: str, tenant: CurrentTenant) -> dict[str, Any]
     return service.payment_json(row._mapping, numbers[row.account_id])
 
 
-@router.get("/v1/payments")
+@router.get("/v1/payments", responses=ok(answers.Payments))
 async def list_payments(
     tenant: CurrentTenant,
     http_request: Request,
@@ -122,7 +124,7 @@ async def list_payments(
     return paged("payments", found, len(rows) > page_size, http_request, page, page_size)
 
 
-@router.get("/v1/refunds/{refund_key}")
+@router.get("/v1/refunds/{refund_key}", responses=ok(answers.RefundAnswer))
 async def get_refund(refund_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         row = (
@@ -144,7 +146,7 @@ async def get_refund(refund_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     return service.refund_json(row._mapping, row.payment_number)
 
 
-@router.get("/v1/refunds")
+@router.get("/v1/refunds", responses=ok(answers.Refunds))
 async def list_refunds(
     tenant: CurrentTenant,
     http_request: Request,

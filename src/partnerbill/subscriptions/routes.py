@@ -16,6 +16,7 @@ from partnerbill.core.db import transaction
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
+from partnerbill.core.responses import ok
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.schemas import (
     CreateOrderRequest,
@@ -26,6 +27,7 @@ from partnerbill.orders.schemas import (
     LegacySuspendRequest,
 )
 from partnerbill.orders.service import create_order
+from partnerbill.subscriptions import responses as answers
 from partnerbill.subscriptions.service import subscription_json
 from partnerbill.subscriptions.tables import subscriptions
 
@@ -39,7 +41,7 @@ async def _order(conn: AsyncConnection, tenant: Tenant, body: dict[str, Any]) ->
     )
 
 
-@router.post("/v1/subscriptions")
+@router.post("/v1/subscriptions", responses=ok(answers.CreatedSubscription))
 async def create_subscription(
     request: CreateSubscriptionRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -124,13 +126,13 @@ async def create_subscription(
     return response
 
 
-@router.get("/v1/subscriptions/{subscription_key}")
+@router.get("/v1/subscriptions/{subscription_key}", responses=ok(answers.SubscriptionAnswer))
 async def get_subscription(subscription_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await subscription_json(conn, tenant, subscription_key)
 
 
-@router.get("/v1/subscriptions/accounts/{account_key}")
+@router.get("/v1/subscriptions/accounts/{account_key}", responses=ok(answers.AccountSubscriptions))
 async def get_subscriptions_by_account(
     account_key: str,
     tenant: CurrentTenant,
@@ -212,7 +214,9 @@ async def _amend(
     }
 
 
-@router.put("/v1/subscriptions/{subscription_key}/cancel")
+@router.put(
+    "/v1/subscriptions/{subscription_key}/cancel", responses=ok(answers.AmendedSubscription)
+)
 async def cancel_subscription(
     subscription_key: str, request: LegacyCancelRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -227,7 +231,9 @@ async def cancel_subscription(
     return await _amend(tenant, subscription_key, request.order_date, action, request.run_billing)
 
 
-@router.put("/v1/subscriptions/{subscription_key}/suspend")
+@router.put(
+    "/v1/subscriptions/{subscription_key}/suspend", responses=ok(answers.AmendedSubscription)
+)
 async def suspend_subscription(
     subscription_key: str, request: LegacySuspendRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -238,7 +244,9 @@ async def suspend_subscription(
     return await _amend(tenant, subscription_key, request.order_date, action)
 
 
-@router.put("/v1/subscriptions/{subscription_key}/resume")
+@router.put(
+    "/v1/subscriptions/{subscription_key}/resume", responses=ok(answers.AmendedSubscription)
+)
 async def resume_subscription(
     subscription_key: str, request: LegacyResumeRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
@@ -249,7 +257,7 @@ async def resume_subscription(
     return await _amend(tenant, subscription_key, request.order_date, action)
 
 
-@router.put("/v1/subscriptions/{subscription_key}/renew")
+@router.put("/v1/subscriptions/{subscription_key}/renew", responses=ok(answers.AmendedSubscription))
 async def renew_subscription(
     subscription_key: str,
     tenant: CurrentTenant,

@@ -1,0 +1,181 @@
+"""One tenant holding one object of every kind the API has a key for, made through the API: the
+real keys (ids and numbers) the fuzz test gives schemathesis and the isolation sweep calls with
+from another tenant."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.catalog_fixtures import order_body
+from tests.helpers import ApiClient, invoice_body
+
+ORDER_DATE = "2026-11-01"
+
+# How a route's path key is obtained: the object kind it names, by `{param}`, or by
+# `segment/{param}` where the segment before the key decides (the same name for other kinds).
+PATH_KEY_KINDS = {
+    "{account_key}": "account",
+    "{invoice_key}": "invoice",
+    "{subscription_key}": "subscription",
+    "{order_number}": "order",
+    "{job_id}": "async_job",
+    "{bill_run_id}": "bill_run",
+    "{payment_key}": "payment",
+    "{refund_key}": "refund",
+    "{product_key}": "product",
+    "{product_rate_plan_key}": "product_rate_plan",
+    "product/{id}": "product",
+    "product-rate-plan/{id}": "product_rate_plan",
+    "product-rate-plan-charge/{id}": "product_rate_plan_charge",
+    "credit-memos/{memo_key}": "credit_memo",
+    "debit-memos/{memo_key}": "debit_memo",
+}
+# Body fields naming an object, and its kind.
+BODY_KEY_KINDS = {
+    "accountId": "account",
+    "accountNumber": "account",
+    "accountKey": "account",
+    "existingAccountNumber": "account",
+    "invoiceOwnerAccountKey": "account",
+    "invoiceOwnerAccountNumber": "account",
+    "invoiceId": "invoice",
+    "invoiceItemId": "invoice_item",
+    "debitMemoId": "debit_memo",
+    "subscriptionNumber": "subscription",
+    "productRatePlanId": "product_rate_plan",
+    "productRatePlanChargeId": "product_rate_plan_charge",
+    "ProductId": "product",
+    "ProductRatePlanId": "product_rate_plan",
+}
+
+
+def path_key_kind(path: str, param: str) -> str | None:
+    """The object kind the `{param}` of a route path names, or None when the map has none."""
+    segments = path.split("/")
+    where = segments.index(f"{{{param}}}")
+    return PATH_KEY_KINDS.get(
+        f"{segments[where - 1]}/{{{param}}}", PATH_KEY_KINDS.get(f"{{{param}}}")
+    )
+
+
+@dataclass
+class SeededKeys:
+    """Object kind → its keys in the seeded tenant (id first, then number where it has one)."""
+
+    keys: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, kind: str, *keys: object) -> None:
+        self.keys.setdefault(kind, []).extend(str(key) for key in keys if key)
+
+    def of(self, kind: str) -> list[str]:
+        return self.keys[kind]
+
+    def all(self) -> set[str]:
+        return {key for keys in self.keys.values() for key in keys}
+
+
+async def _object(api: ApiClient, kind: str, body: dict[str, Any]) -> str:
+    status, payload = await api.call("POST", f"/v1/object/{kind}", body, expect=None)
+    assert status == 200 and payload.get("Success") is True, (status, payload)
+    return str(payload["Id"])
+
+
+async def seed_tenant(api: ApiClient) -> SeededKeys:
+    """An account with a product, a subscription (by an order), a posted invoice with its
+    payment and refund, a credit and a debit memo, a pending bill run and an async order job."""
+    seeded = SeededKeys()
+    account = await api.create_account(billCycleDay=1)
+    seeded.add("account", account["accountId"], account["accountNumber"])
+
+    product = await _object(
+        api,
+        "product",
+        {"Name": "Seat", "EffectiveStartDate": "2020-01-01", "EffectiveEndDate": "2040-01-01"},
+    )
+    plan = await _object(api, "product-rate-plan", {"Name": "Monthly", "ProductId": product})
+    charge = await _object(
+        api,
+        "product-rate-plan-charge",
+        {
+            "ProductRatePlanId": plan,
+            "Name": "Seat fee",
+            "ChargeType": "Recurring",
+            "ChargeModel": "Flat Fee Pricing",
+            "BillCycleType": "DefaultFromCustomer",
+            "TriggerEvent": "ContractEffective",
+            "BillingPeriod": "Month",
+            "BillingTiming": "In Advance",
+            "ProductRatePlanChargeTierData": {
+                "ProductRatePlanChargeTier": [{"Currency": "USD", "Price": "10"}]
+            },
+        },
+    )
+    seeded.add("product", product)
+    seeded.add("product_rate_plan", plan)
+    seeded.add("product_rate_plan_charge", charge)
+
+    order = await api.ok(
+        "POST", "/v1/orders?returnIds=true", order_body(account["accountNumber"], plan, ORDER_DATE)
+    )
+    seeded.add("order", order["orderNumber"], order.get("orderId"))
+    number = order["subscriptionNumbers"][0]
+    subscription = await api.ok("GET", f"/v1/subscriptions/{number}")
+    seeded.add("subscription", subscription["id"], number)
+
+    invoice = await api.ok(
+        "POST", "/v1/invoices", invoice_body(account["accountNumber"], "100.00", "50.00")
+    )
+    seeded.add("invoice", invoice["id"], invoice["invoiceNumber"])
+    items = await api.ok("GET", f"/v1/invoices/{invoice['id']}/items")
+    seeded.add("invoice_item", *(item["id"] for item in items["invoiceItems"]))
+
+    credit = await api.ok(
+        "POST",
+        f"/v1/credit-memos/invoice/{invoice['id']}",
+        {"items": [{"invoiceItemId": items["invoiceItems"][0]["id"], "amount": "5.00"}]},
+    )
+    seeded.add("credit_memo", credit["id"], credit["number"])
+    debit = await api.ok(
+        "POST",
+        f"/v1/debit-memos/invoice/{invoice['id']}",
+        {"items": [{"amount": "7.00", "skuName": "Late fee"}], "autoPost": True},
+    )
+    seeded.add("debit_memo", debit["id"], debit["number"])
+
+    payment = await api.ok(
+        "POST",
+        "/v1/payments",
+        {
+            "accountId": account["accountId"],
+            "amount": "60.00",
+            "currency": "USD",
+            "type": "External",
+            "effectiveDate": "2026-11-05",
+            "invoices": [{"invoiceId": invoice["id"], "amount": "30.00"}],
+        },
+    )
+    seeded.add("payment", payment["id"], payment["number"])
+    refund = await api.ok(
+        "POST",
+        f"/v1/payments/{payment['id']}/refunds",
+        {"type": "External", "totalAmount": "10.00", "refundDate": "2026-11-06"},
+    )
+    seeded.add("refund", refund["id"], refund["number"])
+
+    bill_run = await api.ok(
+        "POST",
+        "/v1/bill-runs",
+        {
+            "targetDate": ORDER_DATE,
+            "billRunFilters": [{"filterType": "Account", "accountId": account["accountId"]}],
+        },
+    )
+    seeded.add("bill_run", bill_run["id"], bill_run["billRunNumber"])
+
+    _, job = await api.call(
+        "POST",
+        "/v1/async/orders",
+        order_body(account["accountNumber"], plan, ORDER_DATE),
+        expect=202,
+    )
+    seeded.add("async_job", job["jobId"])
+    return seeded
