@@ -508,6 +508,31 @@ async def test_invoice_dates_out_of_range_and_due_dates_past_the_last_date(
     )
 
 
+@pytest.mark.parametrize("value", [0, 1767225600, 2026.5])
+async def test_a_date_sent_as_a_number_is_refused_not_read_as_unix_time(
+    api: ApiClient, value: float
+) -> None:
+    number = (await api.create_account())["accountNumber"]
+    body = invoice_body(number)
+    body["invoiceDate"] = value
+    await refused(api, "POST", "/v1/invoices", body, field="invoiceDate")
+    await refused(
+        api, "POST", "/v1/bill-runs", {"targetDate": value, "accountId": number}, field="targetDate"
+    )
+
+
+async def test_a_method_a_path_does_not_serve_is_a_405_allowing_every_method_it_does(
+    api: ApiClient,
+) -> None:
+    number = (await api.create_account())["accountNumber"]
+    response = await api.http.request(
+        "DELETE", f"/v1/accounts/{number}", headers={"Authorization": f"Bearer {api.token}"}
+    )
+    assert response.status_code == 405, response.text
+    assert response.headers["Allow"] == "GET, PUT"
+    assert_envelope(response.json(), INVALID_VALUE)
+
+
 # --- decimals -----------------------------------------------------------------------------------
 
 BAD_DECIMALS = [

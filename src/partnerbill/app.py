@@ -14,9 +14,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from partnerbill.accounts.routes import router as accounts_router
@@ -154,6 +156,16 @@ def _error_response(request: Request, error: ZuoraError) -> ZuoraJSONResponse:
     return ZuoraJSONResponse(body, status_code=error.http_status)
 
 
+def _methods_serving(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at `path`: Starlette's 405 names only the first route
+    that matched the path, though several routes (one per method) may serve it."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        if route.methods and route.path and compile_path(route.path)[0].match(path):
+            methods |= route.methods
+    return sorted(methods)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -199,9 +211,12 @@ def create_app() -> FastAPI:
             if exc.status_code == 404
             else str(exc.detail)
         )
-        return _error_response(
+        response = _error_response(
             request, ZuoraError(Resource.GENERIC, category, message, http_status=exc.status_code)
         )
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(_methods_serving(app, request.url.path))
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

@@ -38,7 +38,7 @@ from partnerbill.core.input_policy import Key
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
-from partnerbill.core.schemas import CamelModel, Flag
+from partnerbill.core.schemas import CamelModel, Date, Flag
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.subscriptions.tables import subscriptions
@@ -57,8 +57,8 @@ class BillRunFilter(CamelModel):
 
 
 class CreateBillRunRequest(CamelModel):
-    target_date: date
-    invoice_date: date | None = None
+    target_date: Date
+    invoice_date: Date | None = None
     name: Annotated[str | None, Field(max_length=255)] = None
     bill_run_filters: list[BillRunFilter] = []
     batches: list[Annotated[str, Field(max_length=20)]] = []

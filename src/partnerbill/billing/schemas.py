@@ -1,6 +1,6 @@
 """Standalone invoice requests (Zuora CreateInvoiceRequest / BulkCreateInvoicesRequest)."""
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
@@ -9,15 +9,15 @@ from pydantic_core import ErrorDetails, InitErrorDetails
 
 from partnerbill.accounts.schemas import check_payment_term
 from partnerbill.core.errors import ZuoraError
-from partnerbill.core.schemas import CamelModel, Flag, validation_reasons
+from partnerbill.core.schemas import CamelModel, Date, Flag, validation_reasons
 
 MAX_ITEMS_PER_INVOICE = 1000
 
 
 class CreateInvoiceItem(CamelModel):
     amount: Decimal
-    service_start_date: date
-    service_end_date: date | None = None
+    service_start_date: Date
+    service_end_date: Date | None = None
     quantity: Annotated[Decimal, Field(gt=0)] = Decimal(1)
     unit_price: Decimal | None = None
     charge_name: Annotated[str | None, Field(max_length=255)] = None
@@ -39,11 +39,11 @@ class CreateInvoiceItem(CamelModel):
 class CreateInvoiceRequest(CamelModel):
     account_id: Annotated[str | None, Field(max_length=32)] = None
     account_number: Annotated[str | None, Field(max_length=70)] = None
-    invoice_date: date
+    invoice_date: Date
     invoice_items: Annotated[
         list[CreateInvoiceItem], Field(min_length=1, max_length=MAX_ITEMS_PER_INVOICE)
     ]
-    due_date: date | None = None
+    due_date: Date | None = None
     invoice_number: Annotated[str | None, Field(min_length=1, max_length=64)] = None
     currency: Annotated[str | None, Field(min_length=3, max_length=3)] = None
     status: Literal["Draft", "Posted"] = "Draft"
@@ -115,4 +115,4 @@ class BulkCreateInvoicesRequest(CamelModel):
 
 
 class PostInvoiceRequest(CamelModel):
-    invoice_date: date | None = None
+    invoice_date: Date | None = None

@@ -6,7 +6,6 @@ SDK adds that we do not model (`UseDiscountSpecificAccountingCode`, `PriceChange
 fields, …) are ignored.
 """
 
-from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
@@ -14,7 +13,7 @@ from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_pascal
 
 from partnerbill.core.input_policy import Periods, Word
-from partnerbill.core.schemas import CamelModel
+from partnerbill.core.schemas import CamelModel, Date
 
 MAX_TIERS_PER_CHARGE = 1000
 
@@ -25,8 +24,8 @@ class PascalModel(CamelModel):
 
 class CreateProductRequest(PascalModel):
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    effective_start_date: date
-    effective_end_date: date
+    effective_start_date: Date
+    effective_end_date: Date
     sku: Annotated[str | None, Field(alias="SKU", min_length=1, max_length=50)] = None
     product_number: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     category: Word | None = None
@@ -36,8 +35,8 @@ class CreateProductRequest(PascalModel):
 class CreateProductRatePlanRequest(PascalModel):
     name: Annotated[str, Field(min_length=1, max_length=255)]
     product_id: Annotated[str, Field(min_length=1, max_length=32)]
-    effective_start_date: date | None = None
-    effective_end_date: date | None = None
+    effective_start_date: Date | None = None
+    effective_end_date: Date | None = None
     description: Annotated[str | None, Field(max_length=500)] = None
     product_rate_plan_number: Annotated[str | None, Field(min_length=1, max_length=100)] = None
 

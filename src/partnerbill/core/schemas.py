@@ -9,9 +9,17 @@ the field's full location, so one model of a batch can fail alone.
 """
 
 from collections.abc import Sequence
-from typing import Any, Self
+from datetime import date
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
@@ -111,3 +119,14 @@ def _policy_error(
 
 
 Flag = StrictBool
+
+
+def _date_as_text(value: object) -> object:
+    """Lax pydantic reads a JSON number as a Unix time (`0` is 1970-01-01): a date is written
+    `YYYY-MM-DD`, and a number is refused as a mistake rather than guessed."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise PydanticCustomError("date_type", "a date is written as text, YYYY-MM-DD")
+    return value
+
+
+Date = Annotated[date, BeforeValidator(_date_as_text)]

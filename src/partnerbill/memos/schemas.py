@@ -4,13 +4,12 @@ Apply/unapply and refund bodies have the same shape as a payment's: the routes t
 request models (`ApplyPaymentRequest`, `CreateRefundRequest`).
 """
 
-from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from partnerbill.core.schemas import CamelModel, Flag
+from partnerbill.core.schemas import CamelModel, Date, Flag
 
 MAX_ITEMS_PER_MEMO = 1000
 
@@ -19,8 +18,8 @@ class MemoItemDetails(CamelModel):
     """What every memo item may say about itself besides its amount and source."""
 
     quantity: Annotated[Decimal | None, Field(gt=0)] = None
-    service_start_date: date | None = None
-    service_end_date: date | None = None
+    service_start_date: Date | None = None
+    service_end_date: Date | None = None
     description: Annotated[str | None, Field(max_length=2000)] = None
     comment: Annotated[str | None, Field(max_length=2000)] = None
 
@@ -52,11 +51,11 @@ class MemoCharge(MemoItemDetails):
 
 
 class MemoOptions(CamelModel):
-    effective_date: date | None = None
+    effective_date: Date | None = None
     reason_code: Annotated[str | None, Field(max_length=100)] = None
     comment: Annotated[str | None, Field(max_length=255)] = None
     auto_post: Flag = False
-    due_date: date | None = None  # debit memos only; not before the memo date
+    due_date: Date | None = None  # debit memos only; not before the memo date
 
 
 class CreateMemoFromInvoiceRequest(MemoOptions):

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from partnerbill.accounts.schemas import AccountFields, Contact
 from partnerbill.core.input_policy import MAX_PERIODS, Key, Periods, Word
-from partnerbill.core.schemas import CamelModel, Flag
+from partnerbill.core.schemas import CamelModel, Date, Flag
 
 PeriodType = Literal["Day", "Week", "Month", "Year"]
 TermType = Literal["TERMED", "EVERGREEN"]
@@ -22,7 +22,7 @@ MAX_RATE_PLANS_PER_SUBSCRIPTION = 300
 
 class TriggerDate(CamelModel):
     name: Literal["ContractEffective", "ServiceActivation", "CustomerAcceptance"]
-    trigger_date: date
+    trigger_date: Date
 
 
 class PriceTier(CamelModel):
@@ -68,14 +68,14 @@ class ChargeBilling(CamelModel):
 
 class ChargeStart(CamelModel):
     trigger_event: Word | None = None
-    specific_trigger_date: date | None = None
+    specific_trigger_date: Date | None = None
 
 
 class ChargeEnd(CamelModel):
     end_date_condition: Word | None = None
     up_to_periods: Periods | None = None
     up_to_periods_type: Word | None = None
-    specific_end_date: date | None = None
+    specific_end_date: Date | None = None
 
 
 class ChargeOverride(CamelModel):
@@ -93,7 +93,7 @@ class ChargeOverride(CamelModel):
     billing_period: Word | None = None
     billing_timing: Word | None = None
     trigger_event: Word | None = None
-    trigger_date: date | None = None
+    trigger_date: Date | None = None
     end_date_condition: Word | None = None
     up_to_periods: Periods | None = None
     tiers: list[PriceTier] | None = None
@@ -122,7 +122,7 @@ class InitialTerm(CamelModel):
     term_type: TermType
     period: Periods | None = None
     period_type: PeriodType = "Month"
-    start_date: date | None = None
+    start_date: Date | None = None
 
 
 class RenewalTerm(CamelModel):
@@ -168,7 +168,7 @@ class UpdateProduct(CamelModel):
     subscription_rate_plan_number: Key | None = None
     unique_token: Key | None = None
     charge_updates: list[ChargeUpdate] = []
-    specific_update_date: date | None = None
+    specific_update_date: Date | None = None
 
 
 class RemoveProduct(CamelModel):
@@ -180,14 +180,14 @@ class RemoveProduct(CamelModel):
 
 class CancelSubscription(CamelModel):
     cancellation_policy: Literal["EndOfCurrentTerm", "EndOfLastInvoicePeriod", "SpecificDate"]
-    cancellation_effective_date: date | None = None
+    cancellation_effective_date: Date | None = None
 
 
 class Suspend(CamelModel):
     suspend_policy: Literal["Today", "FixedPeriodsFromToday", "SpecificDate"]
     suspend_periods: Periods | None = None
     suspend_periods_type: PeriodType | None = None
-    suspend_specific_date: date | None = None
+    suspend_specific_date: Date | None = None
 
 
 class Resume(CamelModel):
@@ -200,7 +200,7 @@ class Resume(CamelModel):
     ]
     resume_periods: Periods | None = None
     resume_periods_type: PeriodType | None = None
-    resume_specific_date: date | None = None
+    resume_specific_date: Date | None = None
     extends_term: Flag = False
 
 
@@ -208,7 +208,7 @@ class LastTerm(CamelModel):
     term_type: TermType
     period: Periods | None = None
     period_type: PeriodType = "Month"
-    start_date: date | None = None
+    start_date: Date | None = None
 
 
 class TermsAndConditions(CamelModel):
@@ -281,8 +281,8 @@ class NewAccount(AccountFields):
 
 
 class BillingOptions(CamelModel):
-    target_date: date | None = None
-    document_date: date | None = None
+    target_date: Date | None = None
+    document_date: Date | None = None
     generate_draft_invoice: Flag = False
     charge_type_to_exclude: list[Literal["OneTime", "Recurring", "Usage"]] = []
 
@@ -294,7 +294,7 @@ class ProcessingOptions(CamelModel):
 
 
 class CreateOrderRequest(CamelModel):
-    order_date: date
+    order_date: Date
     order_number: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     category: Literal["NewSales", "Return"] = "NewSales"
     description: Annotated[str | None, Field(max_length=500)] = None
@@ -318,7 +318,7 @@ class CreateSubscriptionRequest(CamelModel):
     """Legacy subscribe: `POST /v1/subscriptions`."""
 
     account_key: Key
-    contract_effective_date: date
+    contract_effective_date: Date
     term_type: TermType
     subscribe_to_rate_plans: Annotated[
         list[RatePlanSubscription],
@@ -330,31 +330,31 @@ class CreateSubscriptionRequest(CamelModel):
     renewal_term_period_type: PeriodType = "Month"
     auto_renew: Flag = False
     renewal_setting: RenewalSetting = "RENEW_WITH_SPECIFIC_TERM"
-    service_activation_date: date | None = None
-    customer_acceptance_date: date | None = None
-    term_start_date: date | None = None
+    service_activation_date: Date | None = None
+    customer_acceptance_date: Date | None = None
+    term_start_date: Date | None = None
     subscription_number: Annotated[str | None, Field(max_length=100)] = None
     invoice_owner_account_key: Key | None = None
     invoice_separately: Flag = False
     notes: Notes | None = None
     run_billing: Flag = False
     invoice: Flag = False
-    target_date: date | None = None
-    document_date: date | None = None
+    target_date: Date | None = None
+    document_date: Date | None = None
 
 
 class LegacyCancelRequest(CancelSubscription):
     run_billing: Flag = False
-    order_date: date | None = None
+    order_date: Date | None = None
 
 
 class LegacySuspendRequest(Suspend):
-    order_date: date | None = None
+    order_date: Date | None = None
 
 
 class LegacyResumeRequest(Resume):
-    order_date: date | None = None
+    order_date: Date | None = None
 
 
 class LegacyRenewRequest(CamelModel):
-    order_date: date | None = None
+    order_date: Date | None = None

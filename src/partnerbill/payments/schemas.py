@@ -1,13 +1,12 @@
 """Payment requests (Zuora CreatePaymentRequest, apply/unapply, CreateRefundRequest)."""
 
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from partnerbill.core.input_policy import Key
-from partnerbill.core.schemas import CamelModel
+from partnerbill.core.schemas import CamelModel, Date
 
 
 class InvoiceApplication(CamelModel):
@@ -28,7 +27,7 @@ class CreatePaymentRequest(CamelModel):
     type: Literal["External", "Electronic"]
     account_id: Key | None = None
     account_number: Key | None = None
-    effective_date: date | None = None
+    effective_date: Date | None = None
     payment_method_type: Annotated[str | None, Field(max_length=32)] = None
     invoices: list[InvoiceApplication] = []
     debit_memos: list[DebitMemoApplication] = []
@@ -38,7 +37,7 @@ class CreatePaymentRequest(CamelModel):
 
 
 class ApplyPaymentRequest(CamelModel):
-    effective_date: date | None = None
+    effective_date: Date | None = None
     invoices: list[InvoiceApplication] = []
     debit_memos: list[DebitMemoApplication] = []
 
@@ -46,7 +45,7 @@ class ApplyPaymentRequest(CamelModel):
 class CreateRefundRequest(CamelModel):
     type: Literal["External", "Electronic"]
     total_amount: Decimal
-    refund_date: date | None = None
+    refund_date: Date | None = None
     method_type: Annotated[str | None, Field(max_length=32)] = None
     reason_code: Annotated[str | None, Field(max_length=100)] = None
     reference_id: Annotated[str | None, Field(max_length=100)] = None
