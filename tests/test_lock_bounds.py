@@ -19,8 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from partnerbill.core.errors import LOCK_COMPETITION_MESSAGE
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.subscriptions.service import lock_subscription
-from tests.catalog_fixtures import new_account, order_body, rate_plan, recurring_charge
+from tests.catalog_fixtures import (
+    new_account,
+    order_body,
+    plan_charge_ids,
+    rate_plan,
+    recurring_charge,
+)
 from tests.helpers import ApiClient, assert_envelope, invoice_body
+from tests.test_subscription_billing import legacy_subscribe_body
 
 LOCK_WAIT_MS = 300
 # Above the bound: the request's own work, the in-process app, a loaded 2-core machine.
@@ -252,6 +259,23 @@ async def test_an_account_held_for_a_flag_switch_bounds_document_writes(
     account = await api.create_account(partner=True)
     async with holding(engine, "accounts", account["accountId"], "FOR UPDATE"):
         await assert_lock_competition(api, engine, "POST", "/v1/payments", _payment(account, "1"))
+
+
+async def test_an_account_held_bounds_new_subscriptions_flag_switches_and_profile_edits(
+    bounded: ApiClient, engine: AsyncEngine
+) -> None:
+    api = bounded
+    account = await new_account(api)
+    plan = await rate_plan(api, recurring_charge("10"))
+    (charge_id,) = await plan_charge_ids(api, plan)
+    body = legacy_subscribe_body(account["accountNumber"], plan, charge_id)
+    path = f"/v1/accounts/{account['accountNumber']}"
+    async with holding(engine, "accounts", account["accountId"], "FOR UPDATE"):
+        await assert_lock_competition(api, engine, "POST", "/v1/subscriptions", body)
+        await assert_lock_competition(api, engine, "PUT", path, {"name": "Renamed"})
+    # An in-flight document write holds the account FOR KEY SHARE: a flag switch waits it out.
+    async with holding(engine, "accounts", account["accountId"], "FOR KEY SHARE"):
+        await assert_lock_competition(api, engine, "PUT", path, {"partnerAccount": True})
 
 
 async def test_the_bound_is_local_to_the_locking_statements(

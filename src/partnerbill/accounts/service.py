@@ -33,6 +33,7 @@ from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import trimmed
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics import service as metrics
@@ -134,7 +135,8 @@ async def lock_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> Wri
     writers or with profile edits. It does conflict with the `FOR UPDATE` a `partnerAccount` switch
     takes, which is what makes the switch safe: no write can act on a stale flag.
     """
-    return await _writable(conn, _LOCK_FOR_WRITE[_variant(key)], tenant, key)
+    async with bounded_lock_wait(conn, tenant, Resource.ACCOUNT):
+        return await _writable(conn, _LOCK_FOR_WRITE[_variant(key)], tenant, key)
 
 
 _LOCK_MANY_FOR_WRITE = (
@@ -153,9 +155,10 @@ async def lock_many_for_write(
 ) -> dict[str, WritableAccount]:
     """`lock_for_write` for many accounts by id in one statement, locked in id order. An id
     that is not an account of the tenant is missing from the result."""
-    rows = await conn.execute(
-        _LOCK_MANY_FOR_WRITE, {"tenant_id": tenant.id, "ids": sorted(set(account_ids))}
-    )
+    async with bounded_lock_wait(conn, tenant, Resource.ACCOUNT):
+        rows = await conn.execute(
+            _LOCK_MANY_FOR_WRITE, {"tenant_id": tenant.id, "ids": sorted(set(account_ids))}
+        )
     return {row.id: WritableAccount(*row) for row in rows}
 
 
@@ -247,7 +250,10 @@ async def update_account(
     # FOR UPDATE only for a flag switch: it must wait out in-flight document writes. A profile edit
     # takes the weaker row lock of a plain UPDATE, which never blocks document writers.
     query = (_FIND if request.partner_account is None else _FIND_FOR_UPDATE)[_variant(key)]
-    current = (await conn.execute(query, {"tenant_id": tenant.id, "key": key})).one_or_none()
+    found = await execute_locking(
+        conn, tenant, query, {"tenant_id": tenant.id, "key": key}, Resource.ACCOUNT
+    )
+    current = found.one_or_none()
     if current is None:
         raise not_found(Resource.ACCOUNT, "account", key)
     values: dict[str, Any] = _profile_values(request)
@@ -278,10 +284,14 @@ async def update_account(
         }
     if values:
         values["updated_at"] = func.now()
-        await conn.execute(
+        # A plain UPDATE queues behind a flag switch's FOR UPDATE: bounded like any lock wait.
+        await execute_locking(
+            conn,
+            tenant,
             update(accounts)
             .where(accounts.c.tenant_id == tenant.id, accounts.c.id == current.id)
-            .values(**values)
+            .values(**values),
+            resource=Resource.ACCOUNT,
         )
     if request.partner_account is not None and request.partner_account != current.partner_account:
         if request.partner_account:
