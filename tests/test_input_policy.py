@@ -533,6 +533,17 @@ async def test_a_method_a_path_does_not_serve_is_a_405_allowing_every_method_it_
     assert_envelope(response.json(), INVALID_VALUE)
 
 
+async def test_a_malformed_form_is_a_400_not_a_500(api: ApiClient) -> None:
+    response = await api.http.post(
+        "/oauth/token",
+        content=b"client_id=a&client_secret=b&grant_type=client_credentials",
+        headers={"Content-Type": "multipart/form-data"},  # no boundary
+    )
+    assert response.status_code == 400, response.text
+    (reason,) = assert_envelope(response.json(), INVALID_VALUE)
+    assert reason["message"].startswith("'body': "), reason
+
+
 # --- decimals -----------------------------------------------------------------------------------
 
 BAD_DECIMALS = [

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import FastAPI
 from pydantic import Field
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -157,18 +158,22 @@ class RefuseNulBytes:
         field = _nul_in_path(scope) or _nul_in_pairs(
             iter(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         )
+        message = None if field is None else f"'{field}': {NUL_MESSAGE}."
         content_type = dict(scope["headers"]).get(b"content-type", b"")
-        if field is None and content_type.startswith(_FORM_TYPES):
+        if message is None and content_type.startswith(_FORM_TYPES):
             body = await _whole_body(receive)
-            form = await Request(scope, _replay(body)).form()
-            field = _nul_in_pairs(iter(form.multi_items()))
+            try:
+                form = await Request(scope, _replay(body)).form()
+            except HTTPException as error:  # a malformed form (a multipart without a boundary)
+                message = f"'body': {error.detail}"
+            else:
+                if (field := _nul_in_pairs(iter(form.multi_items()))) is not None:
+                    message = f"'{field}': {NUL_MESSAGE}."
             receive = _replay(body)
-        if field is None:
+        if message is None:
             await self.app(scope, receive, send)
             return
-        reason = Reason(
-            error_code(Resource.GENERIC, Category.INVALID_VALUE), f"'{field}': {NUL_MESSAGE}."
-        )
+        reason = Reason(error_code(Resource.GENERIC, Category.INVALID_VALUE), message)
         request_id = str(scope.get("state", {}).get("request_id", ""))
         response = ZuoraJSONResponse(envelope([reason], request_id), status_code=400)
         await response(scope, receive, send)
