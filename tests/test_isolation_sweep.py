@@ -21,10 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.app import create_app
+from partnerbill.core.answers import OBJECT_API_PREFIX
 from tests.helpers import ApiClient, assert_envelope, client_for, new_tenant
 from tests.tenant_seed import BODY_KEY_KINDS, SeededKeys, path_key_kind, seed_tenant
 
-OBJECT_API_PREFIX = "/v1/object/"
 OBJECT_API_NOT_FOUND = {"done": True, "records": [], "size": 0}
 Body = Callable[[SeededKeys], dict[str, Any]]
 

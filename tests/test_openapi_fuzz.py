@@ -32,13 +32,13 @@ from schemathesis import Case, CheckContext, Response
 
 from partnerbill.app import create_app
 from partnerbill.core import db
+from partnerbill.core.answers import OBJECT_API_PREFIX
 from tests.helpers import TenantCredentials, client_for, new_tenant
 from tests.tenant_seed import BODY_KEY_KINDS, SeededKeys, path_key_kind, seed_tenant
 
 EXAMPLES = int(os.environ.get("PARTNERBILL_FUZZ_EXAMPLES", "10"))
 # Shrinking finds the smallest failing input; it costs many more requests, so only on demand.
 SHRINK = os.environ.get("PARTNERBILL_FUZZ_SHRINK") == "1"
-OBJECT_API_PREFIX = "/v1/object/"
 # schemathesis' default for schema-valid input, and 400 (see above).
 ACCEPTED = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
 

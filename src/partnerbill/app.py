@@ -8,7 +8,6 @@ and then re-raises; `RequestBoundary`, outside it, ends the exception there.
 
 import os
 import uuid
-from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
@@ -27,13 +26,12 @@ from partnerbill.billing.routes import router as billing_router
 from partnerbill.catalog.routes import router as catalog_router
 from partnerbill.core import auth, db, openapi, tenant_routes
 from partnerbill.core.admission import WriteAdmission
+from partnerbill.core.answers import error_answer
 from partnerbill.core.errors import (
     Category,
     Resource,
     ZuoraError,
-    count_error_answer,
     database_failure,
-    envelope,
 )
 from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
 from partnerbill.core.input_policy import RefuseNulBytes
@@ -49,16 +47,6 @@ from partnerbill.subscriptions.routes import router as subscriptions_router
 log = structlog.get_logger("partnerbill.app")
 MAX_TRACK_ID_LENGTH = 64
 _RETRYABLE = frozenset({Category.LOCK_COMPETITION, Category.INTERNAL, Category.TEMPORARY})
-OBJECT_API_PREFIX = "/v1/object/"
-_OBJECT_API_CODES: dict[int, str] = {
-    Category.PERMISSION_DENIED: "API_DISABLED",
-    Category.UNKNOWN_FIELD: "INVALID_FIELD",
-    Category.MISSING_FIELD: "MISSING_REQUIRED_VALUE",
-    Category.NOT_FOUND: "INVALID_ID",
-    Category.LOCK_COMPETITION: "LOCK_COMPETITION",
-    Category.INTERNAL: "UNKNOWN_ERROR",
-    Category.LIMIT_EXCEEDED: "MAX_RECORDS_EXCEEDED",
-}
 
 
 class RequestBoundary:
@@ -103,11 +91,7 @@ class RequestBoundary:
             if started:
                 raise
             log.exception("unhandled_error_unanswered", path=scope.get("path"))
-            error = _internal_error()
-            count_error_answer(error)
-            answer = ZuoraJSONResponse(
-                envelope(error.reasons, request_id), status_code=error.http_status
-            )
+            answer = error_answer(scope["path"], request_id, _internal_error())
             await answer(scope, receive, send_with_ids)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
@@ -127,43 +111,23 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", ""))
 
 
-def _object_api_error(error: ZuoraError) -> ZuoraJSONResponse:
-    """The CRUD object API's envelopes: the SDK's ProxyNoDataResponse for an unknown object,
-    ProxyBadRequestResponse (`Errors[{Code, Message}]`, HTTP 400 or more) for the rest."""
-    if error.http_status == 404:
-        return ZuoraJSONResponse({"done": True, "records": [], "size": 0}, status_code=404)
-    errors = [
-        {
-            "Code": _OBJECT_API_CODES.get(reason.code % 100, "INVALID_VALUE"),
-            "Message": reason.message,
-        }
-        for reason in error.reasons
-    ]
-    return ZuoraJSONResponse(
-        {"Success": False, "Errors": errors}, status_code=max(error.http_status, 400)
-    )
-
-
 def _error_response(request: Request, error: ZuoraError) -> ZuoraJSONResponse:
-    count_error_answer(error)
     if error.category in _RETRYABLE:
         mark_retryable(request.scope.setdefault("state", {}))
-    if request.url.path.startswith(OBJECT_API_PREFIX) and error.http_status != 401:
-        return _object_api_error(error)
-    body: dict[str, Any] = envelope(error.reasons, _request_id(request))
-    if error.http_status == 401:
-        body["message"] = error.reasons[0].message  # the SDK's ProxyUnauthorizedResponse
-    return ZuoraJSONResponse(body, status_code=error.http_status)
+    return error_answer(request.url.path, _request_id(request), error)
 
 
 def _methods_serving(app: FastAPI, path: str) -> list[str]:
-    """Every method some route serves at `path`: Starlette's 405 names only the first route
-    that matched the path, though several routes (one per method) may serve it."""
-    methods: set[str] = set()
-    for route in iter_route_contexts(app.routes):
-        if route.methods and route.path and compile_path(route.path)[0].match(path):
-            methods |= route.methods
-    return sorted(methods)
+    """The methods of the resource at `path`: Starlette's 405 names only the first route that
+    matched, though one route per method may serve it. The templates with the fewest
+    parameters are the resource (`/v1/invoices/batch`, not `/v1/invoices/{invoice_key}`)."""
+    matching = [
+        (route.path.count("{"), route.methods)
+        for route in iter_route_contexts(app.routes)
+        if route.methods and route.path and compile_path(route.path)[0].match(path)
+    ]
+    fewest = min((parameters for parameters, _ in matching), default=0)
+    return sorted({m for parameters, methods in matching if parameters == fewest for m in methods})
 
 
 def create_app() -> FastAPI:

@@ -27,8 +27,15 @@ from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from partnerbill.core.errors import Category, Reason, Resource, envelope, error_code, invalid_value
-from partnerbill.core.json import ZuoraJSONResponse
+from partnerbill.core.answers import error_answer
+from partnerbill.core.errors import (
+    Category,
+    Reason,
+    Resource,
+    ZuoraError,
+    error_code,
+    invalid_value,
+)
 from partnerbill.core.money import decimal_problem
 
 FIRST_DATE = date(1900, 1, 1)
@@ -175,5 +182,5 @@ class RefuseNulBytes:
             return
         reason = Reason(error_code(Resource.GENERIC, Category.INVALID_VALUE), message)
         request_id = str(scope.get("state", {}).get("request_id", ""))
-        response = ZuoraJSONResponse(envelope([reason], request_id), status_code=400)
+        response = error_answer(scope["path"], request_id, ZuoraError.of_reasons([reason], 400))
         await response(scope, receive, send)

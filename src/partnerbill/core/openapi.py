@@ -19,10 +19,10 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from partnerbill.core.answers import OBJECT_API_PREFIX
 from partnerbill.core.responses import ErrorEnvelope, ObjectApiError, ObjectApiNotFound
 
 TOKEN_PATH = "/oauth/token"
-OBJECT_API_PREFIX = "/v1/object/"
 SECURITY_SCHEMES: dict[str, Any] = {
     "oauth2": {
         "type": "oauth2",
