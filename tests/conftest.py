@@ -4,10 +4,6 @@ rows and need no cleanup."""
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +18,7 @@ from zuora_sdk.zuora_client import ZuoraClient
 
 from partnerbill.app import create_app
 from partnerbill.core import auth, db, migrate
+from tests.faults import running_server
 from tests.helpers import ApiClient, TenantCredentials, new_tenant
 
 
@@ -79,50 +76,11 @@ async def api(app, tenant_credentials: TenantCredentials) -> AsyncIterator[ApiCl
         yield client
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_server(database_url: str) -> Iterator[str]:
     """The real server over real HTTP: uvicorn with two worker processes on the test database."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "PARTNERBILL_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "partnerbill.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise RuntimeError("the live server did not start")
-        time.sleep(0.2)
-    yield base_url
-    process.terminate()
-    process.wait(timeout=30)
+    with running_server(database_url, workers=2) as server:
+        yield server.base_url
 
 
 def _sdk_tenant(database_url: str) -> TenantCredentials:

@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from partnerbill.core.json import dumps, loads
+from tests.faults import free_port
 from tests.helpers import ApiClient, TenantCredentials, invoice_body
 
 CLI = [sys.executable, "-m", "partnerbill.cli"]
@@ -75,12 +76,6 @@ def _settings_table(output: str) -> dict[str, str]:
         assert match, (name, output)
         found[name] = match.group(1)
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the CLI on the test database -----------------------------------------------------------------
@@ -338,7 +333,7 @@ def _serve(
     command: list[str] = CLI,
     env: dict[str, str] | None = None,
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    port = port or _free_port()
+    port = port or free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "serve", "--port", str(port), *options],
@@ -498,7 +493,7 @@ def test_serve_killed_with_sigkill_leaves_no_orphan_and_postgres_stops_later(
     var_dir = tmp_path / "var"
     processes.var_dirs.append(var_dir)
     log = tmp_path / "serve.log"
-    port = _free_port()
+    port = free_port()
     base_url, process = _serve(processes, var_dir, log, port=port, options=("--workers", "2"))
     output = log.read_text()
     assert f"data directory {(var_dir / 'pg').resolve()}" in output

@@ -32,10 +32,11 @@ from sqlalchemy.pool import NullPool
 from partnerbill.core.db import libpq_url
 from partnerbill.core.tenants import Tenant
 from partnerbill.metrics.service import read_metrics, recompute
+from tests.faults import free_port
 from tests.helpers import ApiClient, TenantCredentials, invoice_body
 from tests.private_postgres import PrivatePostgres
 from tests.test_async_orders import order_body, post_async_order, procrastinate_jobs, seat_plan
-from tests.test_cli_and_embedded import _base_env, _free_port
+from tests.test_cli_and_embedded import _base_env
 
 STALLED_JOB_SECONDS = 4
 START_TIMEOUT = 60
@@ -106,7 +107,7 @@ def served(private_pg: PrivatePostgres, fault_dir: Path) -> Iterator[Served]:
     var_dir = fault_dir / "var"
     var_dir.mkdir()
     database_url = private_pg.url("postgres")
-    port = _free_port()
+    port = free_port()
     log = var_dir / "serve.log"
     env = _base_env(
         DATABASE_URL=database_url,
