@@ -306,7 +306,7 @@ def bench(
         str | None, typer.Option(help="growth: account sizes, e.g. 0,10000,100000,200000.")
     ] = None,
 ) -> None:
-    """Measure a scenario of issue 5 on a live server; writes JSON, Markdown and a PNG plot.
+    """Measure a benchmark scenario on a live server; writes JSON, Markdown and a PNG plot.
 
     Fails (exit 1) when an account's metrics differ from `recompute` after the load.
     """
