@@ -86,6 +86,9 @@ async def refused(
     return payload
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 async def _raw(api: ApiClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {api.token}", **kwargs.pop("headers", {})}
     return await api.http.request(method, path, headers=headers, **kwargs)
@@ -545,6 +548,24 @@ async def test_a_malformed_form_is_a_400_not_a_500(api: ApiClient) -> None:
     assert response.status_code == 400, response.text
     (reason,) = assert_envelope(response.json(), INVALID_VALUE)
     assert reason["message"].startswith("'body': "), reason
+
+
+@pytest.mark.parametrize("raw", [b"1.7e254", b"[]", b'"text"', b"true"])
+async def test_a_body_that_is_not_an_object_is_refused_even_where_the_body_is_optional(
+    api: ApiClient, raw: bytes
+) -> None:
+    for method, path in (("PUT", "/v1/partnerbill/settings"), ("POST", "/v1/accounts")):
+        response = await _raw(api, method, path, content=raw, headers=JSON)
+        assert response.status_code == 400, (path, response.text)
+        (reason,) = assert_envelope(loads(response.content), INVALID_VALUE)
+        assert "a request body is a JSON object" in reason["message"], reason
+    number = (await api.create_account())["accountNumber"]
+    invoice = await api.ok("POST", "/v1/invoices", invoice_body(number, status="Draft"))
+    response = await _raw(
+        api, "PUT", f"/v1/invoices/{invoice['id']}/post", content=raw, headers=JSON
+    )
+    assert response.status_code == 400, response.text
+    assert (await api.ok("GET", f"/v1/invoices/{invoice['id']}"))["status"] == "Draft"
 
 
 # --- decimals -----------------------------------------------------------------------------------

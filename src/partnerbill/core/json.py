@@ -51,7 +51,13 @@ class ZuoraJSONResponse(Response):
 class DecimalJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = loads(await self.body())
+            raw = (await self.body()).decode()
+            body = loads(raw)
+            # Every body of the API is an object (or null for an optional one): a bare number or
+            # list would slip past an optional body as "no body".
+            if body is not None and not isinstance(body, dict):
+                raise json.JSONDecodeError("a request body is a JSON object", raw, 0)
+            self._json = body
         return self._json
 
 
