@@ -511,9 +511,9 @@ async def test_invoice_dates_out_of_range_and_due_dates_past_the_last_date(
     )
 
 
-@pytest.mark.parametrize("value", [0, 1767225600, 2026.5])
-async def test_a_date_sent_as_a_number_is_refused_not_read_as_unix_time(
-    api: ApiClient, value: float
+@pytest.mark.parametrize("value", [0, 1767225600, 2026.5, 0.0, "0", "1767225600", "2026-1-1"])
+async def test_a_date_not_written_as_yyyy_mm_dd_is_refused_not_read_as_unix_time(
+    api: ApiClient, value: float | str
 ) -> None:
     number = (await api.create_account())["accountNumber"]
     body = invoice_body(number)

@@ -8,6 +8,7 @@ fields and extras alike: a NUL byte, an integer, decimal or date out of range is
 the field's full location, so one model of a batch can fail alone.
 """
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Self
@@ -121,10 +122,16 @@ def _policy_error(
 Flag = StrictBool
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _date_as_text(value: object) -> object:
-    """Lax pydantic reads a JSON number as a Unix time (`0` is 1970-01-01): a date is written
-    `YYYY-MM-DD`, and a number is refused as a mistake rather than guessed."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    """Lax pydantic reads a JSON number, or a text of digits, as a Unix time (`0` and `"0"` are
+    1970-01-01): a date is written `YYYY-MM-DD`, and anything else is refused as a mistake
+    rather than guessed."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         raise PydanticCustomError("date_type", "a date is written as text, YYYY-MM-DD")
     return value
 
