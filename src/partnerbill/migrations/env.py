@@ -1,6 +1,7 @@
 """Alembic environment: the metadata of every feature's tables."""
 
 from alembic import context
+from alembic.script import ScriptDirectory
 from sqlalchemy import engine_from_config, pool
 
 # Each feature's tables module registers its tables on the shared metadata.
@@ -14,6 +15,7 @@ import partnerbill.orders.tables
 import partnerbill.payments.tables
 import partnerbill.subscriptions.tables  # noqa: F401
 from partnerbill.core.db import metadata
+from partnerbill.query.views import install_query_views
 
 config = context.config
 
@@ -33,6 +35,10 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=metadata, include_name=_ours)
         with context.begin_transaction():
             context.run_migrations()
+            # The query views follow the catalogue, not a revision: made anew at the head.
+            head = ScriptDirectory.from_config(config).get_current_head()
+            if context.get_context().get_current_revision() == head:
+                install_query_views(connection)
 
 
 run_migrations_online()

@@ -33,7 +33,7 @@ from partnerbill.orders.schemas import (
     OrderAction,
     RatePlanSubscription,
 )
-from partnerbill.orders.tables import orders
+from partnerbill.orders.tables import order_actions, orders
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.service import ActionDates, add_term, checked_end
 from partnerbill.subscriptions.tables import rate_plans
@@ -587,6 +587,7 @@ async def create_order(
         [e.subscription_number for e in request.subscriptions if e.subscription_number],
     )
     in_order: list[str] = []
+    actions: list[dict[str, Any]] = []
     for s_index, entry in enumerate(request.subscriptions):
         sub: dict[str, Any] | None = None
         if entry.subscription_number is not None:
@@ -609,6 +610,17 @@ async def create_order(
                 )
             else:
                 await _amend(conn, tenant, state, sub, action, request.order_date, where)
+            actions.append(
+                {
+                    "tenant_id": tenant.id,
+                    "id": new_id(),
+                    "order_id": order_id,
+                    "sequence": len(actions) + 1,
+                    "type": action.type,
+                    "subscription_id": sub["id"],
+                    "subscription_number": sub["subscription_number"],
+                }
+            )
         assert sub is not None
         if entry.notes is not None:
             await subs.save(conn, tenant, sub, notes=entry.notes)
@@ -638,6 +650,8 @@ async def create_order(
         )
     except IntegrityError as exc:
         raise business_rule(ORDER, f"An order numbered '{order_number}' already exists.") from exc
+    if actions:
+        await conn.execute(insert(order_actions), actions)
     return response
 
 

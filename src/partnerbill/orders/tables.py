@@ -5,6 +5,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Index,
+    Integer,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -32,6 +33,22 @@ orders = Table(
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "order_number"),
     Index("ix_orders_account", "tenant_id", "account_id"),
+)
+
+# One row per order action, in the order's sequence (read by the query surfaces).
+order_actions = Table(
+    "order_actions",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("order_id", String(32), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("subscription_id", String(32), nullable=False),
+    Column("subscription_number", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    Index("ix_order_actions_order", "tenant_id", "order_id"),
 )
 
 # An async order: recorded, and its job deferred, in the request's transaction.

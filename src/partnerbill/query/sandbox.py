@@ -1,0 +1,43 @@
+"""The transaction every query surface reads in: the wall between a query and other tenants.
+
+`query_transaction` opens a READ ONLY transaction, binds the tenant the `zuora` views filter on,
+becomes the query role (which can read those views and nothing else of partnerbill's) and bounds
+every statement. It always ends in a rollback. User-written SQL and ZOQL are checked by their
+parsers first (one SELECT, known tables and functions only); this transaction is the second,
+independent wall, so a gap in a parser still cannot show another tenant's rows or a table
+outside the views.
+"""
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.core.db import get_engine
+from partnerbill.core.tenants import Tenant
+from partnerbill.query.views import QUERY_ROLE, SCHEMA, TENANT_SETTING
+
+TENANT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@asynccontextmanager
+async def query_transaction(tenant: Tenant, *, timeout_ms: int) -> AsyncIterator[AsyncConnection]:
+    """A read-only transaction bound to `tenant`, as the query role, each statement at most
+    `timeout_ms` (a Data Query or export job passes its run limit, Object Query a request's)."""
+    assert TENANT_ID.fullmatch(tenant.id), "tenant ids are 32 hex digits"
+    assert 0 < timeout_ms <= 4 * 3600 * 1000
+    async with get_engine().connect() as conn:
+        transaction = await conn.begin()
+        try:
+            # One round trip; the values are ours (checked above), never the client's.
+            await conn.exec_driver_sql(
+                "SET TRANSACTION READ ONLY;"
+                f" SELECT set_config('{TENANT_SETTING}', '{tenant.id}', true);"
+                f" SET LOCAL statement_timeout = {int(timeout_ms)};"
+                f" SET LOCAL search_path = {SCHEMA};"
+                f" SET LOCAL ROLE {QUERY_ROLE}"
+            )
+            yield conn
+        finally:
+            await transaction.rollback()
