@@ -1,4 +1,4 @@
-"""The benchmark harness behind `partnerbill bench SCENARIO` (issue 5).
+"""The benchmark harness behind `partnerbill bench SCENARIO`.
 
 - **Target**: a live server over HTTP. Without `--url` the harness starts one with the production
   settings (uvicorn with several workers + a job worker) on a free loopback port, on DATABASE_URL

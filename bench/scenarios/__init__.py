@@ -1,4 +1,4 @@
-"""Benchmark scenarios of issue 5, each a module with `NAME`, `DESCRIPTION` and
+"""Benchmark scenarios, each a module with `NAME`, `DESCRIPTION` and
 `async def run(bench) -> targets`; `partnerbill bench NAME` selects one."""
 
 from importlib import import_module
@@ -15,6 +15,7 @@ SCENARIOS = {
     "mixed": "mixed",
     "migration": "migration",
     "growth": "growth",
+    "export": "export",
 }
 
 

@@ -8,7 +8,7 @@ The ceiling is one statement per invoice (data-modifying CTEs: one round trip, a
 prepared by psycopg after its first executions, on as many connections as clients, all in the
 harness process. The API figure comes from scenario 1a's load on an account of its own.
 
-Target (issue 5): API/ceiling >= 0.35.
+Target: API/ceiling >= 0.35.
 """
 
 import statistics

@@ -9,7 +9,7 @@ metrics row is locked by the orders of that dealer only, so a lock error on an o
 had no other order in flight can only be the distributor's (partner: must be 0); one whose
 dealer had another order in flight at the same time is counted on the non-partner side.
 
-Targets (issue 5): zero lock errors on the partner account; reconciliation exact.
+Targets: zero lock errors on the partner account; reconciliation exact.
 """
 
 import asyncio

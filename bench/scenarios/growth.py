@@ -7,10 +7,10 @@ requests go round-robin over all those accounts, `rounds` times, the order rotat
 is measured in the same moments and on the same database, so the ratio isolates the size of the
 account from the size of the database and from the machine's noise.
 
-Sizes: `--sizes` (comma-separated, e.g. `0,10000,100000`), by default the issue's 0, 10k, 100k,
+Sizes: `--sizes` (comma-separated, e.g. `0,10000,100000`), by default 0, 10k, 100k,
 200k; `--tiny`: 0, 200, 500 with 20 requests per account and round.
 
-Target (issue 5, information only): latency at the largest size within 1.2x of latency at 0, for
+Target (information only): latency at the largest size within 1.2x of latency at 0, for
 both flags (p50; the p99 ratio is reported beside it).
 """
 

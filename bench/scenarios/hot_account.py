@@ -3,7 +3,7 @@ fixed time — (a) all to one partner account, (b) all to one non-partner accoun
 as many partner accounts as there are clients. Variants interleaved, several rounds; ratios a/c
 and a/b per round, errors of each.
 
-Targets (issue 5): zero errors for (a) and (c); a/c >= 0.90; a/b reported.
+Targets: zero errors for (a) and (c); a/c >= 0.90; a/b reported.
 """
 
 import statistics

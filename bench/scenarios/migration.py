@@ -6,10 +6,10 @@ an account of its own; the variants are interleaved: every round migrates N / ro
 each variant, in a rotated order. Then "a day's" load (15 % of N) into the 50-per-call partner
 account, then an on-demand refresh of that account, whose `durationMs` is reported.
 
-N is `--invoices`, by default the issue's 200,000 (`--tiny`: 500). Clients:
-16 (the issue's figure) unless `--clients` gives another number than the harness default.
+N is `--invoices`, by default 200,000 (`--tiny`: 500). Clients:
+16 unless `--clients` gives another number than the harness default.
 
-Targets (issue 5, information only): 200,000 invoices in <= 60 s at 50 per call (that is, >=
+Targets (information only): 200,000 invoices in <= 60 s at 50 per call (that is, >=
 3,333 invoices/s when N differs); the refresh afterwards <= 0.5 s; server RSS <= 300 MB per
 process.
 """

@@ -8,7 +8,7 @@ Each client cycles invoice -> payment (applying the whole of its last invoice, p
 unapplied) -> credit memo (from an invoice of its own made before the load, autoPost) -> order.
 The refreshes appear as a variant of their own (latency = refresh round trip).
 
-Target (issue 5): writers' p99 with refresh within 1.1x of without (reported, informative);
+Target: writers' p99 with refresh within 1.1x of without (reported, informative);
 reconciliation exact.
 """
 

@@ -8,7 +8,7 @@ what a partner write must not lock. Every transfer touches both owners' contract
 Reported: transfers/s, latency, lock errors, and server errors (HTTP 5xx: a deadlock between
 the two directions would show there).
 
-Targets (issue 5): zero lock errors, zero deadlocks (no 5xx); reconciliation exact.
+Targets: zero lock errors, zero deadlocks (no 5xx); reconciliation exact.
 """
 
 from typing import Any

@@ -2,7 +2,7 @@
 scenario 1a runs against it (clients posting standalone invoices), against the same reads on an
 idle server; interleaved rounds. Readers are a few clients reading back to back.
 
-Target (issue 5): read p99 <= 20 ms under the load.
+Target: read p99 <= 20 ms under the load.
 """
 
 from typing import Any

@@ -7,7 +7,7 @@ is done); then a refresh of every account. Reconciliation covers all 101 account
 Also here, shared by the order scenarios (`distributor`, `owner-transfer`, `mixed`): the seat
 plan, order bodies, a request that keeps its payload, and a load bounded by a count of jobs.
 
-Targets (issue 5): zero lock errors on partner accounts; reconciliation exact.
+Targets: zero lock errors on partner accounts; reconciliation exact.
 """
 
 import asyncio
