@@ -6,13 +6,20 @@ every statement. It always ends in a rollback. User-written SQL and ZOQL are che
 parsers first (one SELECT, known tables and functions only); this transaction is the second,
 independent wall, so a gap in a parser still cannot show another tenant's rows or a table
 outside the views.
+
+Run SQL derived from a client's text with `stream_query` only: it reads through a server-side
+cursor, and a cursor holds exactly one SELECT. A plain execute would take several statements
+in one string, and `SET ROLE` is checked against the session's (the server's) user, so a
+second statement could shed the query role; in a cursor it cannot be written at all.
 """
 
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 
 from partnerbill.core.db import get_engine
 from partnerbill.core.tenants import Tenant
@@ -41,3 +48,11 @@ async def query_transaction(tenant: Tenant, *, timeout_ms: int) -> AsyncIterator
             yield conn
         finally:
             await transaction.rollback()
+
+
+async def stream_query(
+    conn: AsyncConnection, sql: str, params: dict[str, Any] | None = None
+) -> AsyncResult[Any]:
+    """The rows of `sql` (one SELECT) from a server-side cursor, read in partitions: a result
+    of any size never sits in memory whole."""
+    return await conn.stream(text(sql), params or {})
