@@ -421,19 +421,24 @@ async def test_the_running_limit_holds_at_start_and_frees_when_a_job_ends(
     async with engine.begin() as conn:
         ids = [
             await jobs.submit_job(conn, tenant, "export", {"n": n}, TASK)
-            for n in range(jobs.RUNNING_LIMIT + 1)
+            for n in range(jobs.RUNNING_LIMIT + 2)
         ]
     await _cleanup_deferred(engine, ids)
-    running, waiting = ids[:-1], ids[-1]
+    running, waiting, last = ids[: jobs.RUNNING_LIMIT], ids[-2], ids[-1]
     assert all([await jobs.start_job(tenant, job_id) for job_id in running])
-    with pytest.raises(RunningLimitReached):
+    with pytest.raises(RunningLimitReached) as limit:
         await jobs.start_job(tenant, waiting)
+    assert (limit.value.kind, limit.value.limit, limit.value.status) == ("export", 5, "running")
     async with engine.connect() as conn:
         job = await jobs.read_job(conn, tenant, "export", waiting)
     assert job is not None and job.status == "accepted"
     assert await jobs.fail_job(tenant, running[0], "Column x cannot be resolved")
     assert await jobs.start_job(tenant, waiting)
-    assert not await jobs.start_job(tenant, waiting)  # already running: never started twice
+    # A task run again (its worker died) resumes its running job; the limit still holds.
+    assert await jobs.start_job(tenant, running[1])
+    with pytest.raises(RunningLimitReached):
+        await jobs.start_job(tenant, last)
+    assert not await jobs.start_job(tenant, running[0])  # failed: never run again
 
 
 async def test_cancel_and_finish_never_undo_each_other(

@@ -3,7 +3,9 @@ export); each surface maps the stored statuses to its own words.
 
 Lifecycle: `accepted` (queued) → `in_progress` (running) → `completed` | `failed`; `accepted` and
 `in_progress` jobs may be `cancelled`. A finished job never changes again: a cancel that comes
-after the end, or an end that comes after a cancel, leaves the job as it was.
+after the end, or an end that comes after a cancel, leaves the job as it was. A task run again
+after its worker died finds its job `in_progress` and starts it over (`start_job` says run it);
+the file its first run left incomplete is purged.
 
 Limits, per tenant and kind (Data Query's Live limits, applied to every kind):
 - `QUEUED_LIMIT` jobs may be `accepted` at once; a submit past it raises `QueryLimitExceeded`.
@@ -152,19 +154,23 @@ async def submit_job(
 
 
 async def start_job(tenant: Tenant, job_id: str) -> bool:
-    """accepted → in_progress. False when the job is no longer accepted (cancelled, or already
-    run); raises `RunningLimitReached` when the tenant runs `RUNNING_LIMIT` jobs of its kind."""
+    """accepted → in_progress; whether the task is to run the job. False when it was cancelled
+    or has ended. True also for a job already in_progress: its task runs again only when the
+    worker that ran it died (procrastinate's stalled-job recovery), and it starts over. Raises
+    `RunningLimitReached` when the tenant runs `RUNNING_LIMIT` jobs of its kind."""
     async with transaction() as conn:
-        kind = await conn.scalar(
-            select(query_jobs.c.kind).where(
-                _job(tenant, job_id), query_jobs.c.status == JobStatus.ACCEPTED
+        row = (
+            await conn.execute(
+                select(query_jobs.c.kind, query_jobs.c.status).where(_job(tenant, job_id))
             )
-        )
-        if kind is None:
+        ).one_or_none()
+        if row is None or row.status not in ACTIVE:
             return False
-        await _lock_kind(conn, tenant, kind)
-        if await _count(conn, tenant, kind, JobStatus.IN_PROGRESS) >= RUNNING_LIMIT:
-            raise RunningLimitReached(kind)
+        if row.status == JobStatus.IN_PROGRESS:
+            return True
+        await _lock_kind(conn, tenant, row.kind)
+        if await _count(conn, tenant, row.kind, JobStatus.IN_PROGRESS) >= RUNNING_LIMIT:
+            raise RunningLimitReached(row.kind)
         return await _move(conn, tenant, job_id, (JobStatus.ACCEPTED,), JobStatus.IN_PROGRESS)
 
 
