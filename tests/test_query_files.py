@@ -40,6 +40,7 @@ from partnerbill.query.jobs import JobStatus, QueryLimitExceeded, RunningLimitRe
 from partnerbill.query.tables import query_jobs, result_file_chunks, result_files
 from partnerbill.query.tasks import purge_files, purge_jobs
 from tests.helpers import ApiClient, TenantCredentials, assert_envelope, client_for, new_tenant
+from tests.test_async_orders import running_worker
 
 DAY = timedelta(days=1)
 MiB = 1024 * 1024
@@ -327,12 +328,50 @@ async def test_the_purge_removes_expired_and_abandoned_files_and_old_finished_jo
     assert statuses == {ids[1]: "in_progress", ids[2]: "accepted"}
 
 
-def test_the_worker_runs_the_query_tasks_and_the_purge_periodically(database_url: str) -> None:
+def test_the_purge_runs_periodically_on_every_worker(database_url: str) -> None:
     app = build_app(database_url)
-    task = app.tasks["query:purge_query_results"]
-    assert task.queue in QUEUES and "exports" in QUEUES
+    assert "exports" in QUEUES and app.tasks["query:purge_query_results"].queue in QUEUES
     periodic = {p.periodic_id: p for p in app.periodic_registry.periodic_tasks.values()}
     assert periodic["purge-query-results"].cron == "*/10 * * * *"
+
+
+async def test_a_real_worker_runs_query_tasks_from_the_exports_queue(
+    tenant_credentials: TenantCredentials, engine: AsyncEngine, database_url: str
+) -> None:
+    tenant = tenant_credentials.tenant
+    expired = await write_result_file(
+        tenant,
+        "old.csv",
+        "text/csv",
+        _pieces(b"Id\n"),
+        compression=Compression.NONE,
+        expires_in=DAY,
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(result_files)
+            .where(result_files.c.id == expired.id)
+            .values(expires_at=func.now() - timedelta(seconds=1))
+        )
+        raw = await conn.get_raw_connection()
+        task = build_app(database_url).configure_task(
+            "query:purge_query_results", queue="exports", connection=raw.driver_connection
+        )
+        job_id = await task.defer_async(timestamp=0)
+    with running_worker(database_url) as worker:
+        for _ in range(600):
+            async with engine.connect() as conn:
+                status = await conn.scalar(
+                    text("SELECT status FROM procrastinate_jobs WHERE id = :id"), {"id": job_id}
+                )
+            if status in ("succeeded", "failed"):
+                break
+            assert worker.poll() is None, "the worker died"
+            await asyncio.sleep(0.1)
+    assert status == "succeeded"
+    async with engine.connect() as conn:
+        left = await conn.scalar(select(result_files.c.id).where(result_files.c.id == expired.id))
+    assert left is None
 
 
 async def test_files_are_written_and_read_in_bounded_memory(
