@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from partnerbill.core.errors import DATABASE_TOO_SLOW_MESSAGE
 from partnerbill.core.jobs import QUEUES, build_app
 from partnerbill.core.tenants import Tenant
 from partnerbill.query import jobs
@@ -39,6 +40,7 @@ from partnerbill.query.files import (
 from partnerbill.query.jobs import JobStatus, QueryLimitExceeded, RunningLimitReached
 from partnerbill.query.tables import query_jobs, result_file_chunks, result_files
 from partnerbill.query.tasks import purge_files, purge_jobs
+from tests.faults import running_server
 from tests.helpers import ApiClient, TenantCredentials, assert_envelope, client_for, new_tenant
 from tests.test_async_orders import running_worker
 
@@ -229,6 +231,30 @@ async def test_files_not_servable_answer_404_in_the_envelope(
         ).one()
     assert len(await _chunk_sizes(engine, owner.tenant, incomplete)) == 2
     await _assert_not_found(owner, incomplete)
+
+
+async def test_a_database_that_cannot_serve_answers_in_the_files_error_shape(
+    tenant_credentials: TenantCredentials, engine: AsyncEngine, database_url: str
+) -> None:
+    """A real fault: the files table locked by a test transaction, and a server whose statement
+    timeout cuts the read that waits on it."""
+    env = {"PARTNERBILL_STATEMENT_TIMEOUT_MS": "500"}
+    with running_server(database_url, env) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            api = await client_for(http, tenant_credentials)
+            async with engine.connect() as conn:
+                await conn.begin()
+                await conn.execute(text("LOCK TABLE result_files IN ACCESS EXCLUSIVE MODE"))
+                response = await _download(api, f"/v1/files/{'0' * 32}")
+                await conn.rollback()
+            assert response.status_code == 503, response.text
+            assert response.json() == {
+                "reasons": [
+                    {"code": "SystemError", "message": DATABASE_TOO_SLOW_MESSAGE},
+                ]
+            }
+            status, payload = await api.call("GET", f"/v1/files/{'0' * 32}", expect=None)
+            assert status == 404 and assert_envelope(payload, 40)
 
 
 async def test_a_writer_that_fails_keeps_nothing(

@@ -12,7 +12,8 @@ Rules:
   `zlib.decompress(data, 31)` read); ZIP a .zip archive holding one deflated entry
   (`inner_name`, by default the file name without its `.zip`), written streaming: sizes and CRC
   follow the entry in a data descriptor and ZIP64 records are always written, so an entry may
-  pass 4 GiB uncompressed.
+  pass 4 GiB uncompressed. Compression runs in a thread (zlib releases the GIL), so the
+  worker's event loop (heartbeats, other jobs) keeps running meanwhile.
 - A stored file may hold at most `MAX_FILE_BYTES` (2,047 MiB, the largest file Zuora serves);
   a writer going past it fails with `ResultFileTooLarge` and keeps nothing.
 - Every file expires (`expires_in`, chosen by the surface); an expired file answers 404 and the
@@ -21,6 +22,7 @@ Rules:
   stored with the file when it completes.
 """
 
+import asyncio
 import io
 import zipfile
 import zlib
@@ -215,7 +217,10 @@ async def write_result_file(
     try:
         encoder = _encoder(compression, inner_name or name.removesuffix(".zip"))
         async for piece in chunks:
-            await writer.write(encoder.feed(piece))
+            if compression is Compression.NONE:
+                await writer.write(piece)
+            else:
+                await writer.write(await asyncio.to_thread(encoder.feed, piece))
         await writer.write(encoder.finish())
         await writer.close()
         row_count = rows.value if rows is not None else 0
