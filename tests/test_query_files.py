@@ -15,11 +15,12 @@ import subprocess
 import tracemalloc
 import zipfile
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from procrastinate.jobs import Job
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -39,7 +40,7 @@ from partnerbill.query.files import (
 )
 from partnerbill.query.jobs import JobStatus, QueryLimitExceeded, RunningLimitReached
 from partnerbill.query.tables import query_jobs, result_file_chunks, result_files
-from partnerbill.query.tasks import purge_files, purge_jobs
+from partnerbill.query.tasks import QUERY_JOB_RETRY, RETRY_WAIT_SECONDS, purge_files, purge_jobs
 from tests.faults import running_server
 from tests.helpers import ApiClient, TenantCredentials, assert_envelope, client_for, new_tenant
 from tests.test_async_orders import running_worker
@@ -359,6 +360,15 @@ def test_the_purge_runs_periodically_on_every_worker(database_url: str) -> None:
     assert "exports" in QUEUES and app.tasks["query:purge_query_results"].queue in QUEUES
     periodic = {p.periodic_id: p for p in app.periodic_registry.periodic_tasks.values()}
     assert periodic["purge-query-results"].cron == "*/10 * * * *"
+
+
+def test_a_job_over_the_running_limit_is_retried_for_as_long_as_it_takes() -> None:
+    job = Job(id=1, queue="exports", lock=None, queueing_lock=None, task_name="t", attempts=10_000)
+    retried = QUERY_JOB_RETRY.get_retry_decision(exception=RunningLimitReached("aqua"), job=job)
+    assert retried is not None and retried.retry_at is not None
+    waits = (retried.retry_at - datetime.now(UTC)).total_seconds()
+    assert RETRY_WAIT_SECONDS - 1 < waits <= RETRY_WAIT_SECONDS, waits
+    assert QUERY_JOB_RETRY.get_retry_decision(exception=RuntimeError("bug"), job=job) is None
 
 
 async def test_a_real_worker_runs_query_tasks_from_the_exports_queue(

@@ -10,7 +10,8 @@ the file its first run left incomplete is purged.
 Limits, per tenant and kind (Data Query's Live limits, applied to every kind):
 - `QUEUED_LIMIT` jobs may be `accepted` at once; a submit past it raises `QueryLimitExceeded`.
   The check and the insert run under a transaction-scoped advisory lock of the tenant and kind,
-  so parallel submits cannot both pass it.
+  so parallel submits cannot both pass it; the wait for that lock is bounded by the tenant's
+  lockWaitMs (past it, the lock-competition `ZuoraError`).
 - `RUNNING_LIMIT` jobs may be `in_progress` at once; `start_job` past it raises
   `RunningLimitReached` and the job stays `accepted`: tasks are declared with
   `tasks.QUERY_JOB_RETRY`, which runs them again a few seconds later.
