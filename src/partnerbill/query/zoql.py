@@ -130,9 +130,10 @@ EXPORT_GRAMMAR = (
     not_cond: NOT not_cond | "(" or_cond ")" | comparison
     comparison: operand COMPARE operand         -> compare
               | operand "like"i STRING          -> like
-              | operand "is"i NOT? "null"i      -> is_null
-    operand: dotted | aggregate | STRING | NUMBER | TRUE | FALSE
+              | operand "is"i NOT? NULL          -> is_null
+    operand: dotted | aggregate | STRING | NUMBER | TRUE | FALSE | NULL
     STAR: "*"
+    NULL: "null"i
     NOT: "not"i
     COUNT: "count"i
     AVG: "avg"i
@@ -173,7 +174,8 @@ def _kind(type_: FieldType) -> str:
     return type_.value
 
 
-def _words(name: str) -> str:
+def relation_label(name: str) -> str:
+    """A relation's label (`BillToContact` → `Bill To Contact`), as headers and describe show it."""
     return " ".join(re.findall(r"[A-Z]+(?=[A-Z][a-z]|$)|[A-Z][a-z0-9]*|[0-9]+", name)) or name
 
 
@@ -236,7 +238,7 @@ class _Compiler:
         if self.export and not f.export:
             hint = f" (select {f.name[:-2]}.Id)" if f.name.endswith("Id") else ""
             fail(f"Field {'.'.join([*canonical, f.name])} cannot be exported{hint}")
-        owner_label = _words(canonical[-1]) if canonical else obj.display_label
+        owner_label = relation_label(canonical[-1]) if canonical else obj.display_label
         owner = canonical[-1] if canonical else obj.name
         return _Value(
             sql=f"{alias}.{f.column}",
@@ -638,7 +640,7 @@ def _comparison(compiler: _Compiler, node: Tree, *, having: bool) -> str:
     if node.data == "is_null":
         if not isinstance(left, _Value):
             fail(f"is null applies to a field, not to {left.value}")
-        negated = len(node.children) == 2
+        negated = len(node.children) == 3
         return f"{left.sql} IS {'NOT ' if negated else ''}NULL"
     if node.data == "like":
         if not isinstance(left, _Value):
@@ -646,6 +648,8 @@ def _comparison(compiler: _Compiler, node: Tree, *, having: bool) -> str:
         return _like(compiler, left, _unquote(str(node.children[1]), export=True))
     operator = str(node.children[1])
     right = _operand(compiler, node.children[2], having=having)
+    if any(isinstance(side, Token) and side.type == "NULL" for side in (left, right)):
+        fail("Compare with null as is null or is not null")
     if isinstance(left, Token):
         if isinstance(right, Token):
             fail(f"{left.value} {operator} {right.value}: a comparison needs a field")
