@@ -161,6 +161,10 @@ EXPORT_REFUSED = [
     ("select Currency from Account group by Currency order by Name", "must be in group by"),
     ("select Currency from Account group by Currency having Name = 'a'", "not in group by"),
     ("select Id from Account having count(*) > 1", "having needs group by"),
+    ("select Id from Account order by count(*)", "an aggregate orders a grouped query only"),
+    ("select Id from Account where Balance > 1.5.5", "syntax error"),
+    ("select Id from Account where Balance > '١٢'", "Balance is a number"),
+    ("select Id from Account where LastInvoiceDate = '٢٠٢٦-01-01'", "not YYYY-MM-DD"),
     ("select Id from Account where count(*) > 1", "cannot be used in where"),
     (
         "select Currency from Account group by Id, Name, Status, Currency, Batch, Notes",
@@ -549,7 +553,18 @@ async def test_generated_queries_compile_and_run_or_are_refused(
     account = by_name("Account")
     assert account is not None
     names = [f.name for f in account.fields if f.export] + ["BillToContact.FirstName"]
-    literals = ["'a'", "'2026-01-01'", "'2026-01-01T00:00:00Z'", "1", "-2.5", "true", "'true'"]
+    literals = [
+        "'a'",
+        "'2026-01-01'",
+        "'2026-01-01T00:00:00Z'",
+        "'0001-01-01T00:00:00+14:00'",
+        "'9999-12-31T23:59:59-14:00'",
+        "1",
+        "-2.5",
+        "1" + "0" * 400,
+        "true",
+        "'true'",
+    ]
     operators = ["=", "!=", "<", "<=", ">", ">="]
     chooser = random.Random(7)
     compiled_count = 0

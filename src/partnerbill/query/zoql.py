@@ -43,7 +43,7 @@ Decisions where Zuora is silent or we differ on purpose:
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import NoReturn
 
 from lark import Lark, Token, Tree
@@ -85,7 +85,7 @@ class CompiledQuery:
 
 _COMMON = r"""
     NAME: /[A-Za-z_][A-Za-z0-9_]*/
-    NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)/
+    NUMBER: /[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)/
     COMPARE: "=" | "!=" | "<=" | ">=" | "<" | ">"
     TRUE: "true"i
     FALSE: "false"i
@@ -143,7 +143,7 @@ EXPORT_GRAMMAR = (
     DIRECTION: ASC | DESC
     ASC: "asc"i
     DESC: "desc"i
-    INTEGER: /\d+/
+    INTEGER: /[0-9]+/
     STRING: /'(?:[^']|'')*'/
     QUOTED_NAME: /"[^"]*"/
     """
@@ -153,11 +153,13 @@ EXPORT_GRAMMAR = (
 _ZOQL = Lark(ZOQL_GRAMMAR, parser="lalr", lexer="contextual")
 _EXPORT = Lark(EXPORT_GRAMMAR, parser="lalr", lexer="contextual")
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _DATETIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)(Z|[+-]\d{2}:\d{2})?", re.IGNORECASE
+    r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)(Z|[+-]\d{2}:\d{2})?",
+    re.ASCII | re.IGNORECASE,
 )
-_SPACED_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}\s+\d{1,2}:\d{2}")
+_SPACED_DATETIME = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s+\d{1,2}:\d{2}", re.ASCII)
+_NUMBER = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*", re.ASCII)
 _NUMERIC = frozenset({FieldType.INTEGER, FieldType.DECIMAL})
 _TEXTUAL = frozenset({FieldType.TEXT, FieldType.PICKLIST})
 _ORDERED_OPERATORS = frozenset({"<", "<=", ">", ">="})
@@ -273,7 +275,7 @@ class _Compiler:
                 fail(
                     f"{subject} is {type_.value}: compare it with a quoted value, not {token.value}"
                 )
-            return self.bind(_number(token.value, subject), type_)
+            return self.bind(_number(token.value, subject), FieldType.DECIMAL)
         text = _unquote(token.value, export=export)
         if type_ in _TEXTUAL:
             return self.bind(text, type_)
@@ -282,7 +284,7 @@ class _Compiler:
                 fail(f"{subject} is boolean: {_show(text)} is neither true nor false")
             return self.bind(text.lower() == "true", type_)
         if type_ in _NUMERIC:
-            return self.bind(_number(text, subject), type_)
+            return self.bind(_number(text, subject), FieldType.DECIMAL)
         if type_ is FieldType.DATE:
             return self.bind(_date(text, subject), type_)
         return self.bind(_datetime(text, subject), type_)
@@ -305,13 +307,10 @@ def _unquote(quoted: str, *, export: bool) -> str:
 
 
 def _number(text: str, subject: str) -> Decimal:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
+    """Exact; compared as numeric even with an integer field (`BillCycleDay > 1.5`)."""
+    if not _NUMBER.fullmatch(text):
         fail(f"{subject} is a number: {_show(text)} is not one")
-    if not value.is_finite() or not re.fullmatch(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*", text):
-        fail(f"{subject} is a number: {_show(text)} is not one")
-    return value
+    return Decimal(text.strip())
 
 
 def _date(text: str, subject: str) -> date:
@@ -326,7 +325,7 @@ def _date(text: str, subject: str) -> date:
 
 
 def _datetime(text: str, subject: str) -> datetime:
-    if _SPACED_DATETIME.fullmatch(text.strip()) or _SPACED_DATETIME.match(text):
+    if _SPACED_DATETIME.match(text):
         fail(
             f"{subject} is a datetime: write {_show(text)} in ISO 8601 with a T between the"
             " date and the time (2026-08-01T00:00:00Z)"
@@ -530,7 +529,9 @@ def _compile_export(tree: Tree) -> CompiledQuery:
             ):
                 value = aliases[str(target.children[0]).lower()]
             else:
-                value = _operand_value(compiler, target, having=True)
+                value = _operand_value(compiler, target, aggregates=True)
+            if value.aggregate and not grouped:
+                fail(f"order by {value.text}: an aggregate orders a grouped query only")
             if grouped and not value.aggregate and value.sql not in group_sql:
                 fail(f"order by {value.text}: it must be in group by or an aggregate")
             way = " DESC" if direction and str(direction[0]).lower() == "desc" else " ASC"
@@ -569,7 +570,7 @@ def _select_items(compiler: _Compiler, select_clause: Tree) -> list[_Selected]:
             selected.extend(_Selected(v) for v in compiler.star(_names(item.children[0])))
         else:
             target, *alias_node = item.children
-            value = _operand_value(compiler, target, having=True)
+            value = _operand_value(compiler, target, aggregates=True)
             alias = None
             if alias_node:
                 raw = str(alias_node[0].children[0])
@@ -583,11 +584,11 @@ def _select_items(compiler: _Compiler, select_clause: Tree) -> list[_Selected]:
     return selected
 
 
-def _operand_value(compiler: _Compiler, node: Tree, *, having: bool) -> _Value:
+def _operand_value(compiler: _Compiler, node: Tree, *, aggregates: bool) -> _Value:
     """A `dotted` field or an `aggregate` (allowed in select, having and order by only)."""
     if node.data == "dotted":
         return compiler.path(_names(node))
-    if not having:
+    if not aggregates:
         fail("An aggregate function cannot be used in where; use having")
     function, argument = node.children
     name = str(function).lower()
@@ -628,7 +629,7 @@ def _operand(compiler: _Compiler, node: Tree, *, having: bool) -> _Value | Token
     child = node.children[0]
     if isinstance(child, Token):
         return child
-    value = _operand_value(compiler, child, having=having)
+    value = _operand_value(compiler, child, aggregates=having)
     if having and not value.aggregate:
         compiler.having_fields.add(value.sql)
     return value
