@@ -567,8 +567,8 @@ async def test_generated_queries_compile_and_run_or_are_refused(
     ]
     operators = ["=", "!=", "<", "<=", ">", ">="]
     chooser = random.Random(7)
-    compiled_count = 0
-    for _ in range(300):
+    compiled: dict[bool, int] = {False: 0, True: 0}  # by grouped
+    for _ in range(400):
         conditions = []
         for _ in range(chooser.randint(1, 4)):
             left = chooser.choice(names)
@@ -583,14 +583,27 @@ async def test_generated_queries_compile_and_run_or_are_refused(
                 literal = chooser.choice(literals)
                 conditions.append(f"{left} {chooser.choice(operators)} {literal}")
         joiner = chooser.choice([" and ", " or "])
-        query = f"select {chooser.choice(names)} from Account where {joiner.join(conditions)}"
+        where = joiner.join(conditions)
+        grouped = chooser.random() < 0.5
+        if not grouped:
+            query = f"select {chooser.choice(names)} from Account where {where}"
+            query += f" order by {chooser.choice(names)} {chooser.choice(['asc', 'desc'])}"
+        else:
+            group = chooser.choice(names)
+            aggregate = f"{chooser.choice(['count', 'sum', 'avg', 'min', 'max'])}"
+            aggregate += f"({chooser.choice(names)})"
+            having = f"{aggregate} {chooser.choice(operators)} {chooser.choice(literals)}"
+            query = (
+                f"select {group}, {aggregate}, count(*) from Account where {where}"
+                f" group by {group} having {having} order by {aggregate} desc limit 3"
+            )
         try:
-            compiled = compile_zoql(query, export=True)
+            query_sql = compile_zoql(query, export=True)
         except ZoqlError:
             continue
-        compiled_count += 1
-        await run(api, compiled)
-    assert compiled_count > 30
+        compiled[grouped] += 1
+        await run(api, query_sql)
+    assert compiled[False] > 20 and compiled[True] > 10, compiled
 
 
 # -- the whole catalogue and describe --------------------------------------------------------

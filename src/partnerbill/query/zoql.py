@@ -32,12 +32,22 @@ Decisions where Zuora is silent or we differ on purpose:
   Export ZOQL, the second for ZOQL); at most 32 levels of parentheses and `not`; relations at
   most two deep (`Account.BillToContact.FirstName` from Invoice); at most 5 `group by` fields.
 - ZOQL reaches every catalogue object, the Orders and settlement objects included.
+- An unknown object answers Zuora's "The requested data source could not be found" in both
+  dialects, as an unknown relation does, followed by the name.
 - A number compared with a text field, or a text with a number field that is not a number, is
-  an error rather than a conversion.
+  an error rather than a conversion; so is a field compared with a field of another kind (a
+  date with a datetime, a text with a number).
+- Export ZOQL compares with null only as `is [not] null`: `= null` is an error saying so.
+- `!=` is SQL's: a null field matches neither `= x` nor `!= x`. `like` is case-sensitive, and a
+  backslash in its pattern is a plain character. Nulls sort last ascending, first descending.
+- `count(Field)` counts the rows where the field is not null; `sum` and `avg` take numbers only
+  (and give decimals), `min` and `max` any type but boolean. A query with an aggregate or
+  `group by` names every other selected, `having` or `order by` field in its `group by`.
 - An output column has three names: `api_name` (`AccountNumber` for the base object's field,
   `Account.AccountNumber` for a related one), `qualified` (`Account.AccountNumber` for both),
-  and `label` (`Account: Account Number`); an aggregate or an aliased column is its alias in
-  all three, an aggregate without one its text (`count(*)`, `sum(Amount)`).
+  and `label` (`Account: Account Number`; a related field is labelled with its relation's
+  words, `Bill To Contact: First Name`); an aggregate or an aliased column is its alias in all
+  three, an aggregate without one its text (`count(*)`, `sum(Amount)`).
 """
 
 import re
