@@ -545,6 +545,25 @@ async def test_datetime_windows_select_exactly(api: ApiClient, books: dict[str, 
     assert window == [(2 + len(HOSTILE_NAMES),)]
 
 
+async def test_updated_since_keeps_the_base_objects_later_rows(
+    api: ApiClient, books: dict[str, Any]
+) -> None:
+    stamps = await rows(api, "select Name, UpdatedDate from Account order by UpdatedDate")
+    since = dict(stamps)["Plain Two"]  # itself not updated after
+    wanted = {"Partner One", "Plain Two", HOSTILE_NAMES[-1]}
+    for export in (True, False):
+        names = " or ".join(f"Name = '{name}'" for name in sorted(wanted))
+        compiled = compile_zoql(
+            f"select Name from Account where {names}", export=export, updated_since=since
+        )
+        assert compiled.source == "Account"
+        found = {name for (name,) in await run(api, compiled)}
+        assert found == {name for name, updated in stamps if updated > since and name in wanted}
+        assert "Plain Two" not in found and found
+    everything = compile_zoql("select Name from Account", export=True, updated_since=since)
+    assert len(await run(api, everything)) == len([u for _, u in stamps if u > since]) > 0
+
+
 async def test_generated_queries_compile_and_run_or_are_refused(
     api: ApiClient, books: dict[str, Any]
 ) -> None:

@@ -91,6 +91,7 @@ class CompiledQuery:
     sql: str
     params: dict[str, object]
     columns: list[OutputColumn]
+    source: str = ""  # the base object's API name (`Invoice`)
 
 
 _COMMON = r"""
@@ -207,6 +208,7 @@ class _Value:
 class _Compiler:
     base: QueryObject
     export: bool
+    updated_since: datetime | None = None
     params: dict[str, object] = field(default_factory=dict)
     joins: dict[tuple[str, ...], tuple[str, QueryObject]] = field(default_factory=dict)
     join_sql: list[str] = field(default_factory=list)
@@ -407,21 +409,26 @@ def _object(name: str) -> QueryObject:
     return obj
 
 
-def compile_zoql(text: str, *, export: bool) -> CompiledQuery:
-    """The SQL of ZOQL (`export=False`) or Export ZOQL `text`; `ZoqlError` if it cannot run."""
+def compile_zoql(
+    text: str, *, export: bool, updated_since: datetime | None = None
+) -> CompiledQuery:
+    """The SQL of ZOQL (`export=False`) or Export ZOQL `text`; `ZoqlError` if it cannot run.
+    `updated_since` (an aware datetime) keeps only the base object's rows updated after it, as
+    an incremental (stateful AQuA) run reads them."""
+    assert updated_since is None or updated_since.tzinfo is not None
     if export:
-        return _compile_export(_parse(_EXPORT, text))
-    return _compile_zoql(_parse(_ZOQL, text))
+        return _compile_export(_parse(_EXPORT, text), updated_since)
+    return _compile_zoql(_parse(_ZOQL, text), updated_since)
 
 
 # -- ZOQL ---------------------------------------------------------------------------------
 
 
-def _compile_zoql(tree: Tree) -> CompiledQuery:
+def _compile_zoql(tree: Tree, updated_since: datetime | None) -> CompiledQuery:
     tokens = [c for c in tree.children if isinstance(c, Token)]
     condition = next((c for c in tree.children if isinstance(c, Tree)), None)
     base = _object(str(tokens[-1]))
-    compiler = _Compiler(base, export=False)
+    compiler = _Compiler(base, export=False, updated_since=updated_since)
     columns = [compiler.path([str(t)]) for t in tokens[:-1]]
     where = _zoql_condition(compiler, condition) if condition is not None else None
     return _assemble(compiler, columns, where=where)
@@ -492,9 +499,9 @@ class _Selected:
     alias: str | None = None
 
 
-def _compile_export(tree: Tree) -> CompiledQuery:
+def _compile_export(tree: Tree, updated_since: datetime | None) -> CompiledQuery:
     select_clause, name, *clauses = tree.children
-    compiler = _Compiler(_object(str(name)), export=True)
+    compiler = _Compiler(_object(str(name)), export=True, updated_since=updated_since)
     selected = _select_items(compiler, select_clause)
     aliases = {s.alias.lower(): s.value for s in selected if s.alias is not None}
     parts = {c.data: c for c in clauses}
@@ -703,6 +710,10 @@ def _assemble(
     ]
     select = ", ".join(f"{v.sql} AS c{i}" for i, v in enumerate(values))
     sql = [f"SELECT {select}", f"FROM {compiler.base.table} AS t0", *compiler.join_sql]
+    if compiler.updated_since is not None:
+        compiler.params["updated_since"] = compiler.updated_since
+        since = "t0.updateddate > CAST(:updated_since AS timestamptz)"
+        where = f"{since} AND ({where})" if where else since
     if where:
         sql.append(f"WHERE {where}")
     if groups:
@@ -717,4 +728,4 @@ def _assemble(
     if offset is not None:
         compiler.params["offset"] = offset
         sql.append("OFFSET :offset")
-    return CompiledQuery("\n".join(sql), compiler.params, columns)
+    return CompiledQuery("\n".join(sql), compiler.params, columns, compiler.base.name)
