@@ -133,7 +133,10 @@ EXPORT_ACCEPTED = [
 EXPORT_REFUSED = [
     ("select AccountId from Invoice", "AccountId cannot be exported (select Account.Id)"),
     ("select Id from Invoice where AccountId = 'x'", "AccountId cannot be exported"),
-    ("select BillToId from Account", "BillToId cannot be exported"),
+    ("select BillToId from Account", "BillToId cannot be exported (select BillToContact.Id)"),
+    ("select Account.BillToId from Invoice", "(select Account.BillToContact.Id)"),
+    ("select AccountId from OrderAction", "(select SubscriptionOwnerAccount.Id)"),
+    ("select ProductRatePlanChargeId from InvoiceItem", "ProductRatePlanChargeId cannot be"),
     ("select Foo.Name from Invoice", "The requested data source could not be found: Foo"),
     ("select Foo.* from Invoice", "The requested data source could not be found: Foo"),
     ("select Account.Foo.Name from Invoice", "could not be found: Account.Foo"),
@@ -297,6 +300,17 @@ def test_output_column_names_for_base_fields_aggregates_and_aliases() -> None:
         ("max(LastInvoiceDate)", FieldType.DATE),
     ]
     assert grouped.columns[2].label == grouped.columns[2].qualified == "Total"
+
+
+def test_a_base_field_may_be_qualified_with_its_objects_name() -> None:
+    qualified = compile_zoql("select Account.Name, account.* from Account", export=True)
+    plain = compile_zoql("select Name, * from Account", export=True)
+    assert qualified.sql == plain.sql and qualified.columns == plain.columns
+    assert "JOIN" not in qualified.sql
+    # Contact has a relation named Account: there `Account.Name` is the account's name.
+    contact = compile_zoql("select Contact.FirstName, Account.Name from Contact", export=True)
+    assert [c.api_name for c in contact.columns] == ["FirstName", "Account.Name"]
+    assert contact.sql.count("LEFT JOIN account") == 1
 
 
 def test_star_is_the_export_fields_without_foreign_keys() -> None:

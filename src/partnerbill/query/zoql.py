@@ -37,6 +37,8 @@ Decisions where Zuora is silent or we differ on purpose:
 - A number compared with a text field, or a text with a number field that is not a number, is
   an error rather than a conversion; so is a field compared with a field of another kind (a
   date with a datetime, a text with a number).
+- A base field may be qualified with its object's name (`Account.Name` from Account, as the
+  headers with query labels name it), unless the object has a relation of that name.
 - Export ZOQL compares with null only as `is [not] null`: `= null` is an error saying so.
 - `!=` is SQL's: a null field matches neither `= x` nor `!= x`. `like` is case-sensitive, and a
   backslash in its pattern is a plain character. Nulls sort last ascending, first descending.
@@ -225,6 +227,9 @@ class _Compiler:
     def join(self, relations: list[str]) -> tuple[str, QueryObject, list[str]]:
         """The alias and object reached through `relations` (joined once), and their names as
         the catalogue spells them."""
+        own = relations and relations[0].lower() == self.base.name.lower()
+        if own and self.base.relation(relations[0]) is None:
+            relations = relations[1:]  # `Account.Name` from Account is its own `Name`
         if len(relations) > MAX_RELATION_DEPTH:
             fail(
                 f"{'.'.join(relations)}: relations are at most {MAX_RELATION_DEPTH} deep in a query"
@@ -250,7 +255,8 @@ class _Compiler:
 
     def field_value(self, alias: str, obj: QueryObject, canonical: list[str], f: Field) -> _Value:
         if self.export and not f.export:
-            hint = f" (select {f.name[:-2]}.Id)" if f.name.endswith("Id") else ""
+            via = next((r.name for r in obj.relations if r.column == f.column), None)
+            hint = f" (select {'.'.join([*canonical, via])}.Id)" if via else ""
             fail(f"Field {'.'.join([*canonical, f.name])} cannot be exported{hint}")
         owner_label = relation_label(canonical[-1]) if canonical else obj.display_label
         owner = canonical[-1] if canonical else obj.name
