@@ -68,6 +68,7 @@ MAX_CONDITIONS = 200
 MAX_NESTING = 32
 MAX_RELATION_DEPTH = 2
 MAX_GROUP_BY = 5
+MAX_ALIAS_LENGTH = 255
 MAX_BIGINT = 2**63 - 1
 NO_SUCH_DATA_SOURCE = "The requested data source could not be found"
 
@@ -562,9 +563,11 @@ def _compile_export(tree: Tree, updated_since: datetime | None) -> CompiledQuery
 
     limit = offset = None
     if "limit" in parts:
-        numbers = [int(str(n)) for n in parts["limit"].children]
-        if any(n > MAX_BIGINT for n in numbers):
+        digits = [str(n).lstrip("0") or "0" for n in parts["limit"].children]
+        # Compared as text first: int() refuses very long digit strings.
+        if any(len(d) > len(str(MAX_BIGINT)) or int(d) > MAX_BIGINT for d in digits):
             fail("limit is too large")
+        numbers = [int(d) for d in digits]
         if len(numbers) == 2:
             offset, limit = numbers
         else:
@@ -600,6 +603,11 @@ def _select_items(compiler: _Compiler, select_clause: Tree) -> list[_Selected]:
                 alias = raw[1:-1] if raw.startswith('"') else raw
                 if not alias.strip():
                     fail("An alias cannot be empty")
+                if len(alias) > MAX_ALIAS_LENGTH or not alias.isprintable():
+                    fail(
+                        f"An alias is at most {MAX_ALIAS_LENGTH} printable characters:"
+                        f" {_show(alias)}"
+                    )
                 if alias.lower() in seen_aliases:
                     fail(f'The alias "{alias}" is used twice')
                 seen_aliases.add(alias.lower())
