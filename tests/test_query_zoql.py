@@ -80,6 +80,10 @@ ZOQL_REFUSED = [
     ("select Id from Account where UpdatedDate > '2026-08-01 00:00:00'", "with a T"),
     ("select Id from Account where UpdatedDate > 'yesterday'", "not ISO 8601"),
     ("select Id from Account where UpdatedDate > '2026-02-30T00:00:00Z'", "not a valid date"),
+    ("select Id from Account where UpdatedDate > '0001-01-01T00:00:00+01:00'", "not a valid"),
+    ("select Id from Account where UpdatedDate > '9999-12-31T23:00:00-01:30'", "not a valid"),
+    ("select Id from Account where UpdatedDate > '2026-01-01T24:00:00Z'", "not a valid"),
+    ("select Id from Account where UpdatedDate > '2026-01-01T00:00:00+24:00'", "not a valid"),
 ]
 
 EXPORT_ACCEPTED = [
@@ -597,8 +601,8 @@ async def test_generated_queries_compile_and_run_or_are_refused(
         "'a'",
         "'2026-01-01'",
         "'2026-01-01T00:00:00Z'",
-        "'0001-01-01T00:00:00+14:00'",
-        "'9999-12-31T23:59:59-14:00'",
+        "'0001-01-01T00:00:00-14:00'",
+        "'9999-12-31T23:59:59+14:00'",
         "1",
         "-2.5",
         "1" + "0" * 400,

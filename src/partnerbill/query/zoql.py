@@ -363,8 +363,9 @@ def _datetime(text: str, subject: str) -> datetime:
     day, time, offset = match.groups()
     zone = "+00:00" if offset is None or offset.upper() == "Z" else offset
     try:
-        return datetime.fromisoformat(f"{day}T{time}{zone}")
-    except ValueError:
+        # In UTC it must still fall in years 1 to 9999, as every datetime read back does.
+        return datetime.fromisoformat(f"{day}T{time}{zone}").astimezone(UTC)
+    except (ValueError, OverflowError):
         fail(f"{subject} is a datetime: {_show(text)} is not a valid date and time")
 
 
