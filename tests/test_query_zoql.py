@@ -656,7 +656,8 @@ async def test_generated_queries_compile_and_run_or_are_refused(
 async def describe(api: ApiClient, path: str) -> ElementTree.Element:
     response = await api.http.get(path, headers={"Authorization": f"Bearer {api.token}"})
     assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/xml")
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
+    assert response.content.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<')
     return ElementTree.fromstring(response.content)
 
 

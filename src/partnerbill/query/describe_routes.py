@@ -32,6 +32,7 @@ from partnerbill.query.zoql import relation_label
 # Authenticated as every /v1 route; what the answer says is the same for every tenant.
 router = APIRouter(tags=["Describe"], dependencies=[Depends(current_tenant)])
 XML_MEDIA_TYPE = "text/xml"
+XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def _href(request: Request, name: str) -> str:
@@ -46,8 +47,8 @@ def _text(parent: ElementTree.Element, tag: str, value: str) -> ElementTree.Elem
 
 def _xml(root: ElementTree.Element) -> Response:
     ElementTree.indent(root)
-    body = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
-    return Response(content=body, media_type=XML_MEDIA_TYPE)
+    body = XML_DECLARATION + ElementTree.tostring(root, encoding="unicode") + "\n"
+    return Response(content=body.encode(), media_type=XML_MEDIA_TYPE)
 
 
 def objects_xml(request: Request) -> Response:
