@@ -614,18 +614,27 @@ def _expansion_sql(
 Row = dict[str, Any]
 
 
+_FORMATTED = (FieldType.DATE, FieldType.DATETIME)
+
+
 def _answer(fields: Sequence[Field], row: Row, include_nulls: bool) -> dict[str, Any]:
     answer: dict[str, Any] = {}
     for f in fields:
         value = row[f.column]
-        if value is not None or include_nulls:
+        if value is None:
+            if include_nulls:
+                answer[f.camel] = None
+        elif f.type in _FORMATTED:
             answer[f.camel] = answer_value(f.type, value)
+        else:
+            answer[f.camel] = value
     return answer
 
 
 async def _rows(conn: AsyncConnection, sql: str, params: dict[str, object]) -> list[Row]:
     result = await conn.execute(text(sql), params)
-    return [dict(row) for row in result.mappings()]
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 async def _expand(
@@ -662,10 +671,14 @@ async def _expand(
 
 
 @asynccontextmanager
-async def _reading() -> AsyncIterator[AsyncConnection]:
-    """A READ ONLY, REPEATABLE READ transaction (the page and its expansions see one
-    snapshot), always rolled back."""
+async def _reading(query: ObjectQuery) -> AsyncIterator[AsyncConnection]:
+    """A READ ONLY, REPEATABLE READ transaction when there are expansions (the page and its
+    expansions see one snapshot), always rolled back; otherwise the one SELECT on its own
+    (one round trip instead of four)."""
     async with get_engine().connect() as conn:
+        if not query.expansions:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
         transaction = await conn.begin()
         try:
             await conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -677,7 +690,7 @@ async def _reading() -> AsyncIterator[AsyncConnection]:
 async def query_list(tenant: Tenant, obj: QueryObject, raw_query: bytes) -> dict[str, Any]:
     """`GET /object-query/{objects}`: one page, and `nextPage` when more rows follow."""
     query = parse(obj, raw_query, keyed=False)
-    async with _reading() as conn:
+    async with _reading(query) as conn:
         rows = await _rows(conn, *page_sql(query, tenant))
         more = len(rows) > query.page_size
         rows = rows[: query.page_size]
@@ -696,7 +709,7 @@ async def query_list(tenant: Tenant, obj: QueryObject, raw_query: bytes) -> dict
 async def query_key(tenant: Tenant, obj: QueryObject, key: str, raw_query: bytes) -> Any:
     """`GET /object-query/{objects}/{key}`: the object with that Id or number."""
     query = parse(obj, raw_query, keyed=True)
-    async with _reading() as conn:
+    async with _reading(query) as conn:
         rows = await _rows(conn, *key_sql(query, tenant, key))
         if not rows:
             raise not_found(Resource.GENERIC, obj.name, key)
