@@ -477,3 +477,15 @@ def test_cursor_values_round_trip_exactly() -> None:
         Decimal("1.000000000000000000001"),
         "x",
     )
+
+
+async def test_an_expansion_over_its_bound_is_a_400(
+    api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await api.create_account(name="Many")
+    await invoices(api, account["accountNumber"], ["1.00", "2.00", "3.00"])
+    url = "/object-query/accounts?expand[]=invoices&fields[]=id"
+    assert len((await get(api, url))["data"][0]["invoices"]) == 3
+    monkeypatch.setattr(object_query, "MAX_EXPANDED_ROWS", 2)
+    await bad(api, url, "expand[]", "invoices", "pageSize")
+    assert len((await get(api, f"{url}&pageSize=2"))["data"][0]["invoices"]) == 2

@@ -76,6 +76,9 @@ DEFAULT_PAGE_SIZE = 10
 MAX_IN_VALUES = 100
 MAX_EXPAND_DEPTH = 4  # orderactions.subscription.rateplans.rateplancharges
 MAX_EXPANSIONS = 12
+# One expansion of one page reads at most this many objects (99 accounts x 99 invoices x 99
+# items would be a million): past it the request is a 400 asking for a smaller page.
+MAX_EXPANDED_ROWS = 10_000
 MAX_CURSOR_LENGTH = 4096
 BIGINT = 2**63
 EMPTY_STRING = "\x02\x03"  # Zuora's way to write '' in a filter
@@ -562,7 +565,9 @@ def page_sql(query: ObjectQuery, tenant: Tenant) -> tuple[str, dict[str, object]
         *_join_columns(query.expansions),
     )
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    limit = params.add(query.page_size + 1)
+    # Limits are our own integers, written inline: a prepared statement's generic plan then
+    # still knows how few rows it wants (and walks the index).
+    limit = int(query.page_size) + 1
     sql = (
         f"SELECT {columns} FROM {relation(query.obj)}{where}"
         f" ORDER BY {_order(query.keyset)} LIMIT {limit}"
@@ -592,18 +597,20 @@ def _expansion_sql(
     target = node.expand.target_column
     columns = _columns(node.fields, target, "id", *_join_columns(node.children))
     bound = params.add(keys, None)
+    cap = MAX_EXPANDED_ROWS + 1
     if not node.expand.many:
         sql = (
             f"SELECT {columns} FROM {relation(node.obj)}"
-            f" WHERE {target} = ANY(CAST({bound} AS text[]))"
+            f" WHERE {target} = ANY(CAST({bound} AS text[])) LIMIT {cap}"
         )
         return sql, params.values
-    limit = params.add(page_size)
+    limit = int(page_size)
     # Each parent's newest `page_size` children, each through the index on its key.
     sql = (
         f"SELECT c.* FROM unnest(CAST({bound} AS text[])) AS parent(key)"
         f" CROSS JOIN LATERAL (SELECT {columns} FROM {relation(node.obj)}"
         f" WHERE {target} = parent.key ORDER BY updateddate DESC, id DESC LIMIT {limit}) AS c"
+        f" LIMIT {cap}"
     )
     return sql, params.values
 
@@ -651,6 +658,12 @@ async def _expand(
         rows: list[Row] = []
         if keys:
             rows = await _rows(conn, *_expansion_sql(node, keys, query.page_size, tenant))
+        if len(rows) > MAX_EXPANDED_ROWS:
+            raise bad(
+                EXPAND,
+                f"'{node.path}' is over {MAX_EXPANDED_ROWS} objects for this page;"
+                " ask a smaller pageSize",
+            )
         children: list[tuple[Row, dict[str, Any]]] = [
             (row, _answer(node.fields, row, query.include_nulls)) for row in rows
         ]
