@@ -489,3 +489,32 @@ async def test_an_expansion_over_its_bound_is_a_400(
     monkeypatch.setattr(object_query, "MAX_EXPANDED_ROWS", 2)
     await bad(api, url, "expand[]", "invoices", "pageSize")
     assert len((await get(api, f"{url}&pageSize=2"))["data"][0]["invoices"]) == 2
+
+
+async def test_hostile_values_are_answered_never_a_500(api: ApiClient) -> None:
+    nul = [
+        {"value": "2026-01-01T00:00:00Z", "orderBy": {"field": "UpdatedDate", "order": "DESC"}},
+        {"value": "a\u0000b", "orderBy": {"field": "Id", "order": "DESC"}},
+    ]
+    huge = [
+        {"value": 1, "orderBy": {"field": "Amount", "order": "ASC"}},
+        {"value": "x", "orderBy": {"field": "Id", "order": "ASC"}},
+    ]
+    huge_cursor = base64.b64encode(json.dumps(huge).encode().replace(b"1,", b"1e999999,"))
+    answered = {
+        "filter[]=updatedDate.GT:9999-12-31T23:59:59-14:00": 200,
+        "filter[]=updatedDate.LT:0001-01-01T00:00:00%2B14:00": 200,
+        "filter[]=invoiceDate.GT:9999-12-31": 200,
+        f"filter[]=amount.EQ:{'9' * 30}.{'9' * 30}": 200,
+        f"filter[]=amount.EQ:{'9' * 31}": 400,
+        "filter[]=invoiceNumber.SW:%25_%5C": 200,
+        f"filter[]=invoiceNumber.EQ:{'é' * 2000}": 200,
+        f"cursor={_cursor(nul)}": 400,
+        f"sort[]=amount.ASC&cursor={quote(huge_cursor.decode(), safe='')}": 400,
+        "&".join(["filter[]=amount.GT:1"] * 51): 400,
+    }
+    for query, status in answered.items():
+        code, payload = await api.call("GET", f"/object-query/invoices?{query}", expect=None)
+        assert code == status, (query, code, payload)
+    status, _ = await api.call("GET", f"/object-query/invoices/{'k' * 5000}", expect=None)
+    assert status == 404

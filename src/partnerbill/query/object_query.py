@@ -14,8 +14,8 @@ Rules (where Zuora is silent or contradicts itself, the choice made here):
 - `sort[]`: one `field.ASC|DESC` on a filterable field of the base object; the order always
   ends with `Id` in the same direction. The default is `UpdatedDate DESC, Id DESC`. Nulls come
   last ascending and first descending.
-- `filter[]`: `field.OP:value`, several ANDed, OP one of EQ NE LT GT LE GE SW IN
-  (`IN:[a,b]`, at most 100 values). Values are typed by the field: dates `YYYY-MM-DD`,
+- `filter[]`: `field.OP:value`, at most 50 of them, ANDed; OP one of EQ NE LT GT LE GE SW
+  IN (`IN:[a,b]`, at most 100 values). Values are typed by the field: dates `YYYY-MM-DD`,
   datetimes ISO 8601 (no offset means UTC; a bare date is its midnight UTC), booleans
   `true|false`, integers, exact decimals. `null` is SQL null (`EQ:null` is "is null",
   `NE:null` "is not null"); `%02%03` is the empty string. EQ, NE, IN and SW compare text
@@ -74,6 +74,7 @@ from partnerbill.query.catalog import Expand, Field, FieldType, QueryObject, by_
 MAX_PAGE_SIZE = 99
 DEFAULT_PAGE_SIZE = 10
 MAX_IN_VALUES = 100
+MAX_FILTERS = 50
 MAX_EXPAND_DEPTH = 4  # orderactions.subscription.rateplans.rateplancharges
 MAX_EXPANSIONS = 12
 # One expansion of one page reads at most this many objects (99 accounts x 99 invoices x 99
@@ -171,7 +172,7 @@ def _cursor_value(field: Field, value: object) -> object:
     if value is None:
         return None
     kind = field.type
-    if kind in _TEXT and isinstance(value, str):
+    if kind in _TEXT and isinstance(value, str) and "\x00" not in value:
         return value
     if kind is FieldType.BOOLEAN and isinstance(value, bool):
         return value
@@ -179,7 +180,7 @@ def _cursor_value(field: Field, value: object) -> object:
         return value
     if kind is FieldType.DECIMAL and type(value) in (int, Decimal):
         number = Decimal(value)  # type: ignore[arg-type]
-        if number.is_finite():
+        if number.is_finite() and abs(number.adjusted()) <= 40:
             return number
     if kind in (FieldType.DATE, FieldType.DATETIME) and isinstance(value, str):
         return parse_value(field, value)
@@ -456,10 +457,13 @@ def parse(obj: QueryObject, raw_query: bytes, *, keyed: bool) -> ObjectQuery:
     cursor = _one(pairs, CURSOR)
     roots, by_path = _expansions(obj, pairs)
     _expanded_fields(pairs, by_path)
+    filters = [value for key, value in pairs if key == FILTER]
+    if len(filters) > MAX_FILTERS:
+        raise bad(FILTER, f"takes at most {MAX_FILTERS} filters")
     return ObjectQuery(
         obj=obj,
         fields=_fields_of(obj, _listed(pairs, FIELDS), FIELDS),
-        filters=[_filter(obj, value) for key, value in pairs if key == FILTER],
+        filters=[_filter(obj, value) for value in filters],
         keyset=keyset,
         after=None if cursor is None else decode_cursor(keyset, cursor),
         page_size=_page_size(pairs),
