@@ -93,8 +93,8 @@ PAGE_SIZE, CURSOR, SORT, FILTER, FIELDS, EXPAND, INCLUDE_NULLS = (
     "expand[]",
     "includeNullFields",
 )
-_NAMES = {name.lower().removesuffix("[]"): name for name in (PAGE_SIZE, CURSOR, SORT, FILTER)}
-_NAMES |= {name.lower().removesuffix("[]"): name for name in (FIELDS, EXPAND, INCLUDE_NULLS)}
+_PARAMETERS = (PAGE_SIZE, CURSOR, SORT, FILTER, FIELDS, EXPAND, INCLUDE_NULLS)
+_NAMES = {name.lower().removesuffix("[]"): name for name in _PARAMETERS}
 _KEYED_REFUSED = (SORT, FILTER, CURSOR)
 
 
@@ -111,9 +111,12 @@ class Op(StrEnum):
 
 _COMPARISONS = {Op.LT: "<", Op.GT: ">", Op.LE: "<=", Op.GE: ">="}
 _TEXT = (FieldType.TEXT, FieldType.PICKLIST)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INTEGER = re.compile(r"[+-]?\d{1,19}")
-_DECIMAL = re.compile(r"[+-]?(\d{1,30}(\.\d{0,30})?|\.\d{1,30})")
+# ASCII digits only (`\d` alone would take any script's).
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d{1,19}", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?(\d{1,30}(\.\d{0,30})?|\.\d{1,30})", re.ASCII)
+_PAGE_SIZE = re.compile(r"\d{1,3}", re.ASCII)
 _FILTER = re.compile(r"(?P<field>[A-Za-z0-9_]+)\.(?P<op>[A-Za-z]+):(?P<value>.*)", re.DOTALL)
 
 
@@ -128,7 +131,7 @@ def parse_datetime(raw: str) -> datetime:
     """ISO 8601; no offset is UTC, a bare date its midnight UTC."""
     if _DATE.fullmatch(raw):
         return datetime.combine(date.fromisoformat(raw), time(), UTC)
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:?\d{2})?", raw):
+    if not _DATETIME.fullmatch(raw):
         raise ValueError("a datetime is ISO 8601 (2026-01-31T12:00:00Z)")
     value = datetime.fromisoformat(raw)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -286,7 +289,7 @@ def _page_size(pairs: list[tuple[str, str]]) -> int:
     raw = _one(pairs, PAGE_SIZE)
     if raw is None:
         return DEFAULT_PAGE_SIZE
-    if not re.fullmatch(r"\d{1,3}", raw) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not _PAGE_SIZE.fullmatch(raw) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise bad(PAGE_SIZE, f"must be an integer from 1 to {MAX_PAGE_SIZE}")
     return int(raw)
 
