@@ -283,6 +283,15 @@ async def test_fields_expand_and_null_fields(api: ApiClient) -> None:
     assert plan["id"] == keys.of("rate_plan")[0] and plan["name"] == "Monthly"
     assert [set(c) for c in plan["ratePlanCharges"]] == [{"chargeNumber"}]
 
+    deep = await get(
+        api, "/object-query/orders?expand[]=orderactions.subscription.rateplans.rateplancharges"
+    )
+    [action] = deep["data"][0]["orderActions"]
+    assert action["type"] == "CreateSubscription"
+    assert action["subscription"]["id"] == keys.of("subscription")[0]
+    [charge] = action["subscription"]["ratePlans"][0]["ratePlanCharges"]
+    assert charge["id"] == keys.of("rate_plan_charge")[0] and charge["name"] == "Seat fee"
+
     order = await get(api, f"/object-query/orders/{keys.of('order')[0]}?expand[]=account")
     assert order["account"]["id"] == account_id and order["accountId"] == account_id
     assert order["account"]["partnerAccount"] is False
