@@ -53,7 +53,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -62,6 +62,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote
 
+from fastapi import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -552,8 +553,41 @@ def _order(keyset: Sequence[SortKey]) -> str:
     return ", ".join(f"{key.field.column} {key.order}" for key in keyset)
 
 
-def _columns(fields: Iterable[Field], *extra: str) -> str:
-    return ", ".join(dict.fromkeys([*(f.column for f in fields), *extra]))
+ANSWER = "answer__"  # the column holding a row's JSON text (no catalogue column ends so)
+# Arguments of one concat_ws: PostgreSQL takes at most 100 per call.
+_MEMBERS_PER_CALL = 90
+
+
+def _json_value(f: Field) -> str:
+    """The field's JSON text, written by PostgreSQL: numbers with their exact digits, dates
+    YYYY-MM-DD, datetimes in UTC with Z and their microseconds when they have any."""
+    if f.type is FieldType.DATETIME:
+        utc = f"({f.column} AT TIME ZONE 'UTC')"
+        fraction = (
+            f"CASE WHEN date_trunc('second', {utc}) = {utc} THEN '' ELSE to_char({utc}, '.US') END"
+        )
+        return f"""to_json(to_char({utc}, 'YYYY-MM-DD"T"HH24:MI:SS') || {fraction} || 'Z')::text"""
+    return f"to_json({f.column})::text"
+
+
+def _json_object(fields: Sequence[Field], include_nulls: bool) -> str:
+    """An SQL expression for the object's JSON text. A member of a null field is null, and
+    concat_ws leaves it out, unless nulls are kept."""
+    members = [
+        f"""'"{f.camel}":' || """
+        + (f"coalesce({_json_value(f)}, 'null')" if include_nulls else _json_value(f))
+        for f in fields
+    ]
+    calls = [
+        f"NULLIF(concat_ws(',', {', '.join(members[i : i + _MEMBERS_PER_CALL])}), '')"
+        for i in range(0, len(members), _MEMBERS_PER_CALL)
+    ] or ["NULL"]
+    return f"'{{' || concat_ws(',', {', '.join(calls)}) || '}}'"
+
+
+def _select(fields: Sequence[Field], include_nulls: bool, *keys: str) -> str:
+    """The answer's JSON text, then the columns the page's keyset and joins need."""
+    return ", ".join([f"{_json_object(fields, include_nulls)} AS {ANSWER}", *dict.fromkeys(keys)])
 
 
 def _join_columns(expansions: list[Expansion]) -> list[str]:
@@ -566,8 +600,9 @@ def page_sql(query: ObjectQuery, tenant: Tenant) -> tuple[str, dict[str, object]
     conditions = [_condition(condition, params) for condition in query.filters]
     if query.after is not None:
         conditions.append(_after(query.keyset, query.after, params))
-    columns = _columns(
+    columns = _select(
         query.fields,
+        query.include_nulls,
         *(key.field.column for key in query.keyset),
         *_join_columns(query.expansions),
     )
@@ -589,7 +624,7 @@ def key_sql(query: ObjectQuery, tenant: Tenant, key: str) -> tuple[str, dict[str
     number = query.obj.field(query.obj.number) if query.obj.number else None
     if number is not None:
         matches.append(f"{number.column} = {bound}")
-    columns = _columns(query.fields, "id", *_join_columns(query.expansions))
+    columns = _select(query.fields, query.include_nulls, "id", *_join_columns(query.expansions))
     sql = (
         f"SELECT {columns} FROM {relation(query.obj)} WHERE {' OR '.join(matches)}"
         f" ORDER BY id = {bound} DESC LIMIT 1"
@@ -598,11 +633,11 @@ def key_sql(query: ObjectQuery, tenant: Tenant, key: str) -> tuple[str, dict[str
 
 
 def _expansion_sql(
-    node: Expansion, keys: list[str], page_size: int, tenant: Tenant
+    node: Expansion, keys: list[str], query: ObjectQuery, tenant: Tenant
 ) -> tuple[str, dict[str, object]]:
     params = Params(tenant)
     target = node.expand.target_column
-    columns = _columns(node.fields, target, "id", *_join_columns(node.children))
+    columns = _select(node.fields, query.include_nulls, target, *_join_columns(node.children))
     bound = params.add(keys, None)
     cap = MAX_EXPANDED_ROWS + 1
     if not node.expand.many:
@@ -611,13 +646,12 @@ def _expansion_sql(
             f" WHERE {target} = ANY(CAST({bound} AS text[])) LIMIT {cap}"
         )
         return sql, params.values
-    limit = int(page_size)
-    # Each parent's newest `page_size` children, each through the index on its key.
+    # Each parent's newest `pageSize` children, each through the index on its key.
     sql = (
         f"SELECT c.* FROM unnest(CAST({bound} AS text[])) AS parent(key)"
         f" CROSS JOIN LATERAL (SELECT {columns} FROM {relation(node.obj)}"
-        f" WHERE {target} = parent.key ORDER BY updateddate DESC, id DESC LIMIT {limit}) AS c"
-        f" LIMIT {cap}"
+        f" WHERE {target} = parent.key ORDER BY updateddate DESC, id DESC"
+        f" LIMIT {int(query.page_size)}) AS c LIMIT {cap}"
     )
     return sql, params.values
 
@@ -628,66 +662,61 @@ def _expansion_sql(
 Row = dict[str, Any]
 
 
-_FORMATTED = (FieldType.DATE, FieldType.DATETIME)
-
-
-def _answer(fields: Sequence[Field], row: Row, include_nulls: bool) -> dict[str, Any]:
-    answer: dict[str, Any] = {}
-    for f in fields:
-        value = row[f.column]
-        if value is None:
-            if include_nulls:
-                answer[f.camel] = None
-        elif f.type in _FORMATTED:
-            answer[f.camel] = answer_value(f.type, value)
-        else:
-            answer[f.camel] = value
-    return answer
-
-
 async def _rows(conn: AsyncConnection, sql: str, params: dict[str, object]) -> list[Row]:
     result = await conn.execute(text(sql), params)
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
+def _with_member(answer: str, name: str, value: str) -> str:
+    """An object's JSON text with one more member."""
+    return f'{answer[:-1]}{"," if len(answer) > 2 else ""}"{name}":{value}}}'
+
+
 async def _expand(
     conn: AsyncConnection,
     tenant: Tenant,
     expansions: list[Expansion],
-    parents: list[tuple[Row, dict[str, Any]]],
+    parents: list[Row],
     query: ObjectQuery,
 ) -> None:
-    """Adds each expansion to the parents' answers: one query per expansion for all parents."""
+    """Adds each expansion to the parents' answers (`parents[i][ANSWER]`), deepest first: one
+    query per expansion for all the parents."""
     for node in expansions:
         column = node.expand.column
-        keys = sorted({row[column] for row, _ in parents if row[column] is not None})
-        rows: list[Row] = []
+        keys = sorted({row[column] for row in parents if row[column] is not None})
+        children: list[Row] = []
         if keys:
-            rows = await _rows(conn, *_expansion_sql(node, keys, query.page_size, tenant))
-        if len(rows) > MAX_EXPANDED_ROWS:
+            children = await _rows(conn, *_expansion_sql(node, keys, query, tenant))
+        if len(children) > MAX_EXPANDED_ROWS:
             raise bad(
                 EXPAND,
                 f"'{node.path}' is over {MAX_EXPANDED_ROWS} objects for this page;"
                 " ask a smaller pageSize",
             )
-        children: list[tuple[Row, dict[str, Any]]] = [
-            (row, _answer(node.fields, row, query.include_nulls)) for row in rows
-        ]
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for row, answer in children:
-            grouped.setdefault(row[node.expand.target_column], []).append(answer)
-        name = node.expand.answer_key
-        for row, answer in parents:
-            found = grouped.get(row[column], []) if row[column] is not None else []
-            if node.expand.many:
-                answer[name] = found
-            elif found:
-                answer[name] = found[0]
-            elif query.include_nulls:
-                answer[name] = None
         if node.children and children:
             await _expand(conn, tenant, node.children, children, query)
+        grouped: dict[str, list[str]] = {}
+        for child in children:
+            grouped.setdefault(child[node.expand.target_column], []).append(child[ANSWER])
+        name = node.expand.answer_key
+        for row in parents:
+            found = grouped.get(row[column], []) if row[column] is not None else []
+            if node.expand.many:
+                value = f"[{','.join(found)}]"
+            elif found:
+                value = found[0]
+            elif query.include_nulls:
+                value = "null"
+            else:
+                continue
+            row[ANSWER] = _with_member(row[ANSWER], name, value)
+
+
+class JSONText(Response):
+    """An answer whose JSON text is already written."""
+
+    media_type = "application/json"
 
 
 @asynccontextmanager
@@ -707,32 +736,28 @@ async def _reading(query: ObjectQuery) -> AsyncIterator[AsyncConnection]:
             await transaction.rollback()
 
 
-async def query_list(tenant: Tenant, obj: QueryObject, raw_query: bytes) -> dict[str, Any]:
+async def query_list(tenant: Tenant, obj: QueryObject, raw_query: bytes) -> Response:
     """`GET /object-query/{objects}`: one page, and `nextPage` when more rows follow."""
     query = parse(obj, raw_query, keyed=False)
     async with _reading(query) as conn:
         rows = await _rows(conn, *page_sql(query, tenant))
         more = len(rows) > query.page_size
         rows = rows[: query.page_size]
-        answers = [(row, _answer(query.fields, row, query.include_nulls)) for row in rows]
-        if answers:
-            await _expand(conn, tenant, query.expansions, answers, query)
-    page: dict[str, Any] = {"data": [answer for _, answer in answers]}
+        if rows:
+            await _expand(conn, tenant, query.expansions, rows, query)
+    page = f'{{"data":[{",".join(row[ANSWER] for row in rows)}]'
     if more:
-        last = rows[-1]
-        page["nextPage"] = encode_cursor(
-            query.keyset, [last[key.field.column] for key in query.keyset]
-        )
-    return page
+        cursor = encode_cursor(query.keyset, [rows[-1][key.field.column] for key in query.keyset])
+        page += f',"nextPage":"{cursor}"'  # base64: nothing to escape
+    return JSONText(f"{page}}}")
 
 
-async def query_key(tenant: Tenant, obj: QueryObject, key: str, raw_query: bytes) -> Any:
+async def query_key(tenant: Tenant, obj: QueryObject, key: str, raw_query: bytes) -> Response:
     """`GET /object-query/{objects}/{key}`: the object with that Id or number."""
     query = parse(obj, raw_query, keyed=True)
     async with _reading(query) as conn:
         rows = await _rows(conn, *key_sql(query, tenant, key))
         if not rows:
             raise not_found(Resource.GENERIC, obj.name, key)
-        answers = [(rows[0], _answer(query.fields, rows[0], query.include_nulls))]
-        await _expand(conn, tenant, query.expansions, answers, query)
-    return answers[0][1]
+        await _expand(conn, tenant, query.expansions, rows, query)
+    return JSONText(rows[0][ANSWER])

@@ -6,7 +6,7 @@ names, `+` kept); they are declared here for the OpenAPI document only."""
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.json import DecimalJSONRoute
@@ -66,16 +66,16 @@ LIST_PARAMETERS = [
 KEY_PARAMETERS = [_PAGE_SIZE, _FIELDS, _EXPAND, _INCLUDE_NULLS]
 
 
-def _list(obj: QueryObject) -> Callable[..., Awaitable[dict[str, Any]]]:
-    async def list_objects(request: Request, tenant: CurrentTenant) -> dict[str, Any]:
+def _list(obj: QueryObject) -> Callable[..., Awaitable[Response]]:
+    async def list_objects(request: Request, tenant: CurrentTenant) -> Response:
         return await object_query.query_list(tenant, obj, request.scope["query_string"])
 
     list_objects.__doc__ = f"{obj.display_label} objects, a page at a time."
     return list_objects
 
 
-def _by_key(obj: QueryObject) -> Callable[..., Awaitable[Any]]:
-    async def object_by_key(key: str, request: Request, tenant: CurrentTenant) -> Any:
+def _by_key(obj: QueryObject) -> Callable[..., Awaitable[Response]]:
+    async def object_by_key(key: str, request: Request, tenant: CurrentTenant) -> Response:
         return await object_query.query_key(tenant, obj, key, request.scope["query_string"])
 
     by = f"Id or {obj.number}" if obj.number else "Id"
