@@ -35,6 +35,35 @@ PATH_KEY_KINDS = {
     "credit-memos/{memo_key}": "credit_memo",
     "debit-memos/{memo_key}": "debit_memo",
     "{file_id}": "result_file",
+    # Object Query: /object-query/{objects}/{key}
+    "accounts/{key}": "account",
+    "contacts/{key}": "contact",
+    "subscriptions/{key}": "subscription",
+    "rate-plans/{key}": "rate_plan",
+    "rate-plan-charges/{key}": "rate_plan_charge",
+    "orders/{key}": "order",
+    "order-actions/{key}": "order_action",
+    "invoices/{key}": "invoice",
+    "invoice-items/{key}": "invoice_item",
+    "credit-memos/{key}": "credit_memo",
+    "debit-memos/{key}": "debit_memo",
+    "payments/{key}": "payment",
+    "refunds/{key}": "refund",
+    "payment-applications/{key}": "payment_application",
+    "credit-memo-applications/{key}": "credit_memo_application",
+    "products/{key}": "product",
+    "product-rate-plans/{key}": "product_rate_plan",
+    "product-rate-plan-charges/{key}": "product_rate_plan_charge",
+    "billing-runs/{key}": "bill_run",
+}
+# Objects no v1 route names by a key of their own: their ids are read back by Object Query.
+OBJECT_QUERY_KINDS = {
+    "contact": "contacts",
+    "rate_plan": "rate-plans",
+    "rate_plan_charge": "rate-plan-charges",
+    "order_action": "order-actions",
+    "payment_application": "payment-applications",
+    "credit_memo_application": "credit-memo-applications",
 }
 # Body fields naming an object, and its kind.
 BODY_KEY_KINDS = {
@@ -88,7 +117,8 @@ async def _object(api: ApiClient, kind: str, body: dict[str, Any]) -> str:
 
 async def seed_tenant(api: ApiClient) -> SeededKeys:
     """An account with a product, a subscription (by an order), a posted invoice with its
-    payment and refund, a credit and a debit memo, a pending bill run and an async order job."""
+    payment and refund, a credit memo applied to it and a debit memo, a pending bill run and an
+    async order job."""
     seeded = SeededKeys()
     account = await api.create_account(billCycleDay=1)
     seeded.add("account", account["accountId"], account["accountNumber"])
@@ -141,6 +171,15 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
         {"items": [{"invoiceItemId": items["invoiceItems"][0]["id"], "amount": "5.00"}]},
     )
     seeded.add("credit_memo", credit["id"], credit["number"])
+    await api.ok("PUT", f"/v1/credit-memos/{credit['id']}/post")
+    await api.ok(
+        "PUT",
+        f"/v1/credit-memos/{credit['id']}/apply",
+        {
+            "effectiveDate": "2026-11-05",
+            "invoices": [{"invoiceId": invoice["id"], "amount": "2.00"}],
+        },
+    )
     debit = await api.ok(
         "POST",
         f"/v1/debit-memos/invoice/{invoice['id']}",
@@ -186,6 +225,11 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
     )
     seeded.add("async_job", job["jobId"])
     seeded.add("result_file", await _result_file(api.tenant))
+
+    for kind, path in OBJECT_QUERY_KINDS.items():
+        _, page = await api.call("GET", f"/object-query/{path}?fields[]=id")
+        assert page["data"], (path, page)
+        seeded.add(kind, *(row["id"] for row in page["data"]))
     return seeded
 
 

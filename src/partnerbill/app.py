@@ -43,6 +43,7 @@ from partnerbill.orders.routes import router as orders_router
 from partnerbill.payments.routes import router as payments_router
 from partnerbill.query.file_routes import router as files_router
 from partnerbill.query.describe_routes import router as describe_router
+from partnerbill.query.object_query_routes import router as object_query_router
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.routes import router as subscriptions_router
 
@@ -156,6 +157,7 @@ def create_app() -> FastAPI:
         memos_router,
         files_router,
         describe_router,
+        object_query_router,
         tenant_routes.router,
     ):
         app.include_router(router)

@@ -106,6 +106,15 @@ class Expand:
     column: str  # this object's view column
     target_column: str  # the expanded object's view column
     many: bool
+    key: str = ""  # the answer's key when it is not the target's name (`billTo`, a Contact)
+
+    @property
+    def answer_key(self) -> str:
+        """The key the expanded object (or list) has in an Object Query answer: `ratePlans`."""
+        if self.key:
+            return self.key
+        name = self.target[0].lower() + self.target[1:]
+        return f"{name}s" if self.many else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +271,8 @@ ACCOUNT = QueryObject(
         Relation("SoldToContact", "Contact", "soldtoid"),
     ),
     expands=(
-        Expand("billto", "Contact", "billtoid", "id", many=False),
-        Expand("soldto", "Contact", "soldtoid", "id", many=False),
+        Expand("billto", "Contact", "billtoid", "id", many=False, key="billTo"),
+        Expand("soldto", "Contact", "soldtoid", "id", many=False, key="soldTo"),
         Expand("subscriptions", "Subscription", "id", "accountid", many=True),
         Expand("invoices", "Invoice", "id", "accountid", many=True),
         Expand("payments", "Payment", "id", "accountid", many=True),
@@ -331,7 +340,7 @@ SUBSCRIPTION = QueryObject(
     ),
     expands=(
         Expand("account", "Account", "accountid", "id", many=False),
-        Expand("invoiceowner", "Account", "invoiceownerid", "id", many=False),
+        Expand("invoiceowner", "Account", "invoiceownerid", "id", many=False, key="invoiceOwner"),
         Expand("rateplans", "RatePlan", "originalid", "subscriptionid", many=True),
     ),
 )
