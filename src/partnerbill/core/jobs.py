@@ -29,7 +29,7 @@ from partnerbill.core.processes import Backoff
 from partnerbill.settings import get_settings
 
 log = structlog.get_logger(__name__)
-QUEUES = ["metrics", "maintenance", "orders", "billruns"]
+QUEUES = ["metrics", "maintenance", "orders", "billruns", "exports"]
 # A worker that has not sent a heartbeat for this long is presumed dead; its jobs are retried.
 STALLED_AFTER_SECONDS = get_settings().stalled_job_seconds
 # Several heartbeats fit in that window, so a live worker is never taken for a dead one; and the
@@ -77,6 +77,7 @@ def build_app(database_url: str) -> procrastinate.App:
     from partnerbill.billing.tasks import billing_tasks
     from partnerbill.metrics.tasks import metrics_tasks
     from partnerbill.orders.tasks import order_tasks
+    from partnerbill.query.tasks import loaded_query_tasks
 
     app = procrastinate.App(
         # procrastinate's pool checks each connection out alive (a restart breaks them).
@@ -86,6 +87,7 @@ def build_app(database_url: str) -> procrastinate.App:
     app.add_tasks_from(metrics_tasks, namespace="metrics")
     app.add_tasks_from(order_tasks, namespace="orders")
     app.add_tasks_from(billing_tasks, namespace="billing")
+    app.add_tasks_from(loaded_query_tasks(), namespace="query")
     _apps[conninfo] = app
     return app
 

@@ -13,6 +13,7 @@ import partnerbill.memos.tables
 import partnerbill.metrics.tables
 import partnerbill.orders.tables
 import partnerbill.payments.tables
+import partnerbill.query.tables
 import partnerbill.subscriptions.tables  # noqa: F401
 from partnerbill.core.db import metadata
 from partnerbill.query.views import install_query_views
