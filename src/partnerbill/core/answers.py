@@ -1,5 +1,7 @@
 """Error answers as each API family writes them, from any layer (a route's handler, a middleware,
 the outermost boundary): the v1 envelope, or the CRUD object API's own shapes under `/v1/object/`.
+Under `/query/` (Data Query) the envelope also carries Data Query's own `code` (the HTTP status)
+and `message`, which the SDK's DataQueryErrorResponse reads.
 Every answer is counted by category (`partnerbill_error_answers_total`)."""
 
 from typing import Any
@@ -8,6 +10,7 @@ from partnerbill.core.errors import Category, ZuoraError, count_error_answer, en
 from partnerbill.core.json import ZuoraJSONResponse
 
 OBJECT_API_PREFIX = "/v1/object/"
+DATA_QUERY_PREFIX = "/query/"
 _OBJECT_API_CODES: dict[int, str] = {
     Category.PERMISSION_DENIED: "API_DISABLED",
     Category.UNKNOWN_FIELD: "INVALID_FIELD",
@@ -44,4 +47,7 @@ def error_answer(path: str, request_id: str, error: ZuoraError) -> ZuoraJSONResp
     body: dict[str, Any] = envelope(error.reasons, request_id)
     if error.http_status == 401:
         body["message"] = error.reasons[0].message  # the SDK's ProxyUnauthorizedResponse
+    elif path.startswith(DATA_QUERY_PREFIX):
+        body["code"] = error.http_status
+        body["message"] = error.reasons[0].message
     return ZuoraJSONResponse(body, status_code=error.http_status)

@@ -250,18 +250,19 @@ class Translated:
     sql: str
 
 
-def translate(query: str, *, max_rows: int) -> Listing | Translated:
-    """Check `query` and give its result (a listing) or its PostgreSQL; raises DataQueryError."""
+def translate(query: str, *, max_rows: int, read_deleted: bool = False) -> Listing | Translated:
+    """Check `query` and give its result (a listing) or its PostgreSQL; raises DataQueryError.
+    `read_deleted`: read only deleted rows, which no catalogue table has (each reads empty)."""
     if not query.strip():
         raise DataQueryError("The query is empty.")
     if len(query) > MAX_QUERY_CHARS:
         raise DataQueryError(f"The query is longer than {MAX_QUERY_CHARS} characters.")
     if _LISTING_START.match(_COMMENTS.sub(" ", query)):
         return _listing(query)
-    return Translated(_select(query, max_rows))
+    return Translated(_select(query, max_rows, read_deleted))
 
 
-def schema() -> dict[str, dict[str, str]]:
+def schema() -> dict[str, object]:
     """The catalogue as sqlglot's schema: table → column → Trino type."""
     return {o.table: {f.column: f.type.trino for f in o.fields} for o in catalog.OBJECTS}
 
@@ -314,9 +315,7 @@ def _parse(query: str) -> exp.Expression:
     if not statements:
         raise DataQueryError("The query is empty.")
     if len(statements) > 1:
-        raise DataQueryError(
-            f"Only one statement can be run; the query has {len(statements)}."
-        )
+        raise DataQueryError(f"Only one statement can be run; the query has {len(statements)}.")
     root = statements[0]
     while isinstance(root, exp.Subquery) and not root.alias and root.args.get("limit") is None:
         root = root.this
@@ -325,7 +324,7 @@ def _parse(query: str) -> exp.Expression:
     return root
 
 
-def _forbidden_name(node: exp.Expression) -> str:
+def _forbidden_name(node: Any) -> str:
     return next((name for kind, name in FORBIDDEN if isinstance(node, kind)), node.key.upper())
 
 
@@ -384,7 +383,8 @@ def _translate_functions(root: exp.Expression) -> exp.Expression:
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Anonymous):
             _, build = TRANSLATED_FUNCTIONS[node.name.lower()]
-            return build(list(node.expressions))  # type: ignore[no-any-return]
+            built: exp.Expression = build(list(node.expressions))
+            return built
         return node
 
     return root.transform(rewrite, copy=False)
@@ -436,7 +436,7 @@ def _clamp_limit(root: exp.Expression, max_rows: int) -> None:
         limit.set("expression", exp.Literal.number(bound))
 
 
-def _select(query: str, max_rows: int) -> str:
+def _select(query: str, max_rows: int, read_deleted: bool) -> str:
     root = _parse(query)
     _check_nodes(root)
     root = normalize_identifiers(root, dialect=DIALECT)
@@ -459,6 +459,11 @@ def _select(query: str, max_rows: int) -> str:
     root = _translate_functions(root)
     for table in _tables(root):
         table.set("db", exp.to_identifier(SCHEMA, quoted=True))
+        if read_deleted:
+            alias = table.alias or table.name
+            table.set("alias", None)
+            empty = exp.select("*").from_(table.copy()).where(exp.false())
+            table.replace(empty.subquery(exp.to_identifier(alias, quoted=True)))
     _clamp_limit(root, max_rows)
     return root.sql("postgres", unsupported_level=sqlglot.ErrorLevel.RAISE, comments=False)
 
