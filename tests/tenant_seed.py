@@ -28,6 +28,7 @@ PATH_KEY_KINDS = {
     "product-rate-plan-charge/{id}": "product_rate_plan_charge",
     "credit-memos/{memo_key}": "credit_memo",
     "debit-memos/{memo_key}": "debit_memo",
+    "{query_job_id}": "data_query_job",
 }
 # Body fields naming an object, and its kind.
 BODY_KEY_KINDS = {
@@ -81,7 +82,8 @@ async def _object(api: ApiClient, kind: str, body: dict[str, Any]) -> str:
 
 async def seed_tenant(api: ApiClient) -> SeededKeys:
     """An account with a product, a subscription (by an order), a posted invoice with its
-    payment and refund, a credit and a debit memo, a pending bill run and an async order job."""
+    payment and refund, a credit and a debit memo, a pending bill run, an async order job and a
+    Data Query job."""
     seeded = SeededKeys()
     account = await api.create_account(billCycleDay=1)
     seeded.add("account", account["accountId"], account["accountNumber"])
@@ -178,4 +180,9 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
         expect=202,
     )
     seeded.add("async_job", job["jobId"])
+
+    data_query = await api.ok(
+        "POST", "/query/jobs", {"query": "select 1", "outputFormat": "JSON", "compression": "NONE"}
+    )
+    seeded.add("data_query_job", data_query["data"]["id"])
     return seeded

@@ -30,6 +30,7 @@ import csv
 import io
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -238,6 +239,21 @@ def _header(separator: str, names: Sequence[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
+@asynccontextmanager
+async def client_cursor(
+    conn: AsyncConnection, sql: str
+) -> AsyncIterator[psycopg.AsyncServerCursor[Any]]:
+    """`sql` opened as a server-side cursor on the query transaction `conn`: rows come a
+    partition at a time, never all in memory, and PostgreSQL declares a cursor only for one
+    SELECT (or VALUES), so no other statement (`RESET ROLE`, a second one after `;`) can run
+    even if the checker let it through. No parameters are passed: the text is sent as it is."""
+    raw = await conn.get_raw_connection()
+    driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+    async with driver.cursor(name="data_query") as cursor:
+        await cursor.execute(sql)
+        yield cursor
+
+
 # -- the job ------------------------------------------------------------------------------------
 
 
@@ -262,12 +278,7 @@ class _Run:
     async def select(
         self, conn: AsyncConnection, sql: str, rows: RowCounter
     ) -> AsyncIterator[bytes]:
-        raw = await conn.get_raw_connection()
-        driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-        # A server-side cursor: the rows come a partition at a time, never all in memory. No
-        # parameters are passed, so the text is sent as it is (a `%` is a `%`).
-        async with driver.cursor(name=f"data_query_{self.job.id.replace('-', '')}") as cursor:
-            await cursor.execute(sql)
+        async with client_cursor(conn, sql) as cursor:
             names = [column.name for column in cursor.description or ()]
             yield self._header(names)
             while partition := await cursor.fetchmany(PARTITION_ROWS):
