@@ -181,7 +181,7 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
     )
     seeded.add("async_job", job["jobId"])
 
-    data_query = await api.ok(
+    _, data_query = await api.call(
         "POST", "/query/jobs", {"query": "select 1", "outputFormat": "JSON", "compression": "NONE"}
     )
     seeded.add("data_query_job", data_query["data"]["id"])

@@ -106,13 +106,15 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
     """The worker's SQLAlchemy connections idle between jobs, and a PostgreSQL restart meanwhile
     breaks them all: each is pinged when checked out, and a dead one is replaced by a new one
     (the pool retries a checkout that raises DisconnectionError), so the first job after a
-    restart does not fail on a dead connection."""
+    restart does not fail on a dead connection. The ping's transaction is ended at once: a
+    connection checked out in a transaction could not be switched to autocommit."""
 
     @event.listens_for(engine.sync_engine.pool, "checkout")
     def ping(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("SELECT 1")
+            dbapi_connection.rollback()
         except Exception as error:
             raise exc.DisconnectionError() from error
         finally:
