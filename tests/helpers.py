@@ -65,7 +65,9 @@ class ApiClient:
             content = dumps(body)
             all_headers["Content-Type"] = "application/json"
         response = await self.http.request(method, path, content=content, headers=all_headers)
-        payload = loads(response.content) if response.content else {}
+        # Every answer is JSON but a file's bytes (`GET /v1/files/{id}`).
+        json_answer = response.headers.get("content-type", "").startswith("application/json")
+        payload = loads(response.content) if response.content and json_answer else {}
         if expect is not None:
             assert response.status_code == expect, (response.status_code, payload)
         return response.status_code, payload

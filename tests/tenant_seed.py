@@ -2,9 +2,15 @@
 real keys (ids and numbers) the fuzz test gives schemathesis and the isolation sweep calls with
 from another tenant."""
 
+import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from partnerbill.core import db
+from partnerbill.core.tenants import Tenant
+from partnerbill.query.files import Compression, write_result_file
 from tests.catalog_fixtures import order_body
 from tests.helpers import ApiClient, invoice_body
 
@@ -28,6 +34,7 @@ PATH_KEY_KINDS = {
     "product-rate-plan-charge/{id}": "product_rate_plan_charge",
     "credit-memos/{memo_key}": "credit_memo",
     "debit-memos/{memo_key}": "debit_memo",
+    "{file_id}": "result_file",
     "{query_job_id}": "data_query_job",
 }
 # Body fields naming an object, and its kind.
@@ -180,9 +187,34 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
         expect=202,
     )
     seeded.add("async_job", job["jobId"])
+    seeded.add("result_file", await _result_file(api.tenant))
 
     _, data_query = await api.call(
         "POST", "/query/jobs", {"query": "select 1", "outputFormat": "JSON", "compression": "NONE"}
     )
     seeded.add("data_query_job", data_query["data"]["id"])
     return seeded
+
+
+async def _result_file(tenant: Tenant) -> str:
+    """A stored result file. Only query jobs write them, and the seed runs no worker: the real
+    writer is run here, on a connection of its own (callers' engines belong to other loops)."""
+
+    async def content() -> AsyncIterator[bytes]:
+        yield b"Id,Name\n1,Seed\n"
+
+    engine = db.create_engine(os.environ["DATABASE_URL"])
+    try:
+        async with engine.begin() as conn:
+            with db.bound_to_request(conn):
+                stored = await write_result_file(
+                    tenant,
+                    "seed.csv",
+                    "text/csv",
+                    content(),
+                    compression=Compression.NONE,
+                    expires_in=timedelta(days=1),
+                )
+    finally:
+        await engine.dispose()
+    return stored.id

@@ -34,10 +34,11 @@ from partnerbill.query.files import find_file, read_file
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["Files"])
 
-# The media types result files are written in (JSON Lines is `application/x-ndjson`: it is not
-# one JSON document); any other is still served as stored.
+# The media types result files are written in; any other is still served as stored. JSON Lines
+# is `application/x-ndjson`: a body sent as `application/json` is one JSON document.
 FILE_MEDIA_TYPES = (
     "text/csv",
+    "application/json",
     "application/x-ndjson",
     "application/gzip",
     "application/zip",
