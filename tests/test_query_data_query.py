@@ -18,20 +18,31 @@ import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+import sqlglot
 from sqlalchemy import text
+from sqlglot import exp
 from zuora_sdk import SubmitDataQueryRequest
 from zuora_sdk.zuora_client import ZuoraClient
 
+from partnerbill.app import create_app
 from partnerbill.core import db
 from partnerbill.core.tenants import Tenant
-from partnerbill.query.data_query import client_cursor
-from partnerbill.query.data_query_sql import DataQueryError, Listing, Translated, translate
+from partnerbill.query.data_query import client_cursor, json_lines, text_value
+from partnerbill.query.data_query_sql import (
+    ALLOWED_FUNCTIONS,
+    TRANSLATED_FUNCTIONS,
+    DataQueryError,
+    Listing,
+    Translated,
+    translate,
+)
 from partnerbill.query.sandbox import query_transaction
 from tests.helpers import TenantCredentials, client_for, invoice_body, new_tenant
 from tests.tenant_seed import SeededKeys, seed_tenant
@@ -120,6 +131,150 @@ def test_listings_come_from_the_catalogue() -> None:
         assert rows["partneraccount"] == ("partneraccount", "boolean", "", "PartnerAccount")
         assert rows["lastmetricsupdate"][1] == "timestamp with time zone"
         assert rows["lastmetricsupdate"][3] == "LastMetricsUpdate"
+
+
+# One use of every allowed function (and of the common operators and literals).
+EXPRESSIONS = [
+    "count(*)",
+    "sum(balance)",
+    "avg(balance)",
+    "min(name)",
+    "max(name)",
+    "count_if(partneraccount)",
+    "bool_or(partneraccount)",
+    "bool_and(partneraccount)",
+    "array_agg(id)",
+    "listagg(name, ',') within group (order by name)",
+    "stddev(balance)",
+    "stddev_pop(balance)",
+    "stddev_samp(balance)",
+    "variance(balance)",
+    "var_pop(balance)",
+    "case when autopay then 1 else 0 end",
+    "if(autopay, 1, 0)",
+    "coalesce(name, 'x')",
+    "nullif(name, 'x')",
+    "greatest(1, 2)",
+    "least(1, 2)",
+    "cast(balance as varchar)",
+    "try_cast('1' as bigint)",
+    "exists (select 1 from invoice)",
+    "lower(name)",
+    "upper(name)",
+    "length(name)",
+    "substr(name, 1, 2)",
+    "substring(name, 2)",
+    "trim(name)",
+    "concat(name, 'x')",
+    "concat_ws('-', name, id)",
+    "replace(name, 'a', 'b')",
+    "strpos(name, 'a')",
+    "split_part(name, ' ', 1)",
+    "lpad(name, 20, '*')",
+    "rpad(name, 20, '*')",
+    "reverse(name)",
+    "starts_with(name, 'T')",
+    "regexp_like(name, '^T')",
+    "regexp_replace(name, 'T', 't')",
+    "abs(balance)",
+    "round(balance, 1)",
+    "round(balance)",
+    "floor(balance)",
+    "ceil(balance)",
+    "ceiling(balance)",
+    "sign(balance)",
+    "sqrt(4)",
+    "power(2, 3)",
+    "pow(2, 3)",
+    "exp(1)",
+    "ln(2)",
+    "mod(billcycleday, 2)",
+    "current_date",
+    "current_timestamp",
+    "now()",
+    "extract(year from createddate)",
+    "date_trunc('month', createddate)",
+    "date_add('day', 1, createddate)",
+    "date_diff('day', createddate, updateddate)",
+    "date(createddate)",
+    "year(createddate)",
+    "month(createddate)",
+    "day(createddate)",
+    "last_day_of_month(createddate)",
+    "date_format(createddate, '%Y-%m-%d')",
+    "date_parse('2020-01-02', '%Y-%m-%d')",
+    "from_unixtime(0)",
+    "to_unixtime(createddate)",
+    "from_iso8601_date('2020-01-02')",
+    "at_timezone(createddate, 'America/Los_Angeles')",
+    "createddate at time zone 'UTC'",
+    "to_uuid32(id)",
+    "to_uuid36(id)",
+    "row_number() over (order by id)",
+    "rank() over (order by id)",
+    "dense_rank() over (order by id)",
+    "lag(id) over (order by id)",
+    "lead(id) over (order by id)",
+    "first_value(id) over (order by id)",
+    "last_value(id) over (order by id)",
+    "nth_value(id, 1) over (order by id)",
+    "ntile(2) over (order by id)",
+    "percent_rank() over (order by id)",
+    "cume_dist() over (order by id)",
+    "array[1, 2]",
+    "id in ('a', 'b')",
+    "interval '1' day",
+    "date '2020-01-01'",
+    "timestamp '2020-01-01 00:00:00'",
+    "name like 'T%'",
+    "'a' || 'b'",
+    "partneraccount and autopay",
+    "partneraccount or autopay",
+]
+
+
+def test_every_allowed_function_is_exercised() -> None:
+    used = {
+        type(node)
+        for expression in EXPRESSIONS
+        for node in sqlglot.parse_one(f"select {expression} from account", read="trino").walk()
+    }
+    assert ALLOWED_FUNCTIONS - {exp.Unnest} <= used
+    for name in TRANSLATED_FUNCTIONS:
+        assert any(e.startswith(f"{name}(") for e in EXPRESSIONS), name
+
+
+async def test_every_allowed_function_runs_on_postgresql(
+    engine: Any, tenant_credentials: TenantCredentials
+) -> None:
+    """Translated, each one is SQL PostgreSQL plans and runs (an unknown function, a wrong
+    argument type would fail here), on a real row."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app()), base_url="http://partnerbill.test"
+    ) as http:
+        api = await client_for(http, tenant_credentials)
+        await api.create_account(name="Tally", billCycleDay=3)
+    queries = [f"select {e} from account" for e in EXPRESSIONS]
+    queries.append("select x from unnest(array[1, 2]) as t(x)")
+    for query in queries:
+        translated = translate(query, max_rows=MAX_ROWS)
+        assert isinstance(translated, Translated)
+        async with (
+            query_transaction(tenant_credentials.tenant, timeout_ms=TIMEOUT_MS) as conn,
+            client_cursor(conn, translated.sql) as cursor,
+        ):
+            rows = await cursor.fetchall()
+        assert rows, query
+
+
+def test_json_lines_keep_exact_numbers_and_repeated_names() -> None:
+    stamp = datetime(2026, 12, 1, 10, 0, 0, 250000, tzinfo=UTC)
+    lines = json_lines(["id", "id", "amount"], [("a", "b", Decimal("10.50"))])
+    assert lines == b'{"id":"a","id":"b","amount":10.50}\n'
+    assert json_lines(["at", "on", "n"], [(stamp, stamp.date(), None)]) == (
+        b'{"at":"2026-12-01T10:00:00.250000Z","on":"2026-12-01","n":null}\n'
+    )
+    assert text_value(stamp) == "2026-12-01T10:00:00.250000Z" and text_value(False) == "false"
 
 
 # -- the live server, the worker and the SDK -----------------------------------------------------
@@ -357,6 +512,9 @@ def test_another_tenants_ids_read_nothing(
         f" union all select accountid, invoicenumber from invoice"
         f" where accountid = '{seeded.other_account_id}'",
     )
+    assert job.output_rows == 0 and data == b""
+    # No row is ever deleted: reading only deleted rows reads nothing, even one's own.
+    job, data = _run(zc, "select id from account", read_deleted=True)
     assert job.output_rows == 0 and data == b""
 
 

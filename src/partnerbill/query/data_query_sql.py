@@ -107,7 +107,6 @@ ALLOWED_FUNCTIONS: frozenset[type[exp.Expression]] = frozenset(
         exp.CurrentDate,
         exp.CurrentTimestamp,
         exp.Extract,
-        exp.DateTrunc,
         exp.TimestampTrunc,
         exp.DateAdd,
         exp.DateDiff,
