@@ -189,7 +189,7 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
     seeded.add("async_job", job["jobId"])
     seeded.add("result_file", await _result_file(api.tenant))
 
-    _, data_query = await api.call(
+    data_query = await api.ok(
         "POST", "/query/jobs", {"query": "select 1", "outputFormat": "JSON", "compression": "NONE"}
     )
     seeded.add("data_query_job", data_query["data"]["id"])

@@ -34,7 +34,7 @@ from zuora_sdk.zuora_client import ZuoraClient
 from partnerbill.app import create_app
 from partnerbill.core import db
 from partnerbill.core.tenants import Tenant
-from partnerbill.query.data_query import client_cursor, json_lines, text_value
+from partnerbill.query.data_query import RowEncoder, client_cursor, text_value
 from partnerbill.query.data_query_sql import (
     ALLOWED_FUNCTIONS,
     TRANSLATED_FUNCTIONS,
@@ -267,13 +267,19 @@ async def test_every_allowed_function_runs_on_postgresql(
         assert rows, query
 
 
-def test_json_lines_keep_exact_numbers_and_repeated_names() -> None:
-    stamp = datetime(2026, 12, 1, 10, 0, 0, 250000, tzinfo=UTC)
-    lines = json_lines(["id", "id", "amount"], [("a", "b", Decimal("10.50"))])
-    assert lines == b'{"id":"a","id":"b","amount":10.50}\n'
-    assert json_lines(["at", "on", "n"], [(stamp, stamp.date(), None)]) == (
-        b'{"at":"2026-12-01T10:00:00.250000Z","on":"2026-12-01","n":null}\n'
+def test_rows_are_written_exactly_by_column_kind() -> None:
+    """Values come as PostgreSQL's text for these kinds; JSON types them, CSV keeps the text."""
+    kinds = ["text", "text", "numeric", "bool", "timestamptz", "date", "int8"]
+    row = ("a", "b", "10.50", "t", "2026-12-01 10:00:00.25+00", "2026-12-01", None)
+    names = ["id", "id", "amount", "flag", "at", "on", "n"]
+    assert RowEncoder(names, kinds, None).encode([row]) == (
+        b'{"id":"a","id":"b","amount":10.50,"flag":true,"at":"2026-12-01T10:00:00.25Z",'
+        b'"on":"2026-12-01","n":null}\n'
     )
+    delimited = RowEncoder(names, kinds, ";")
+    assert delimited.header() == b"id;id;amount;flag;at;on;n\r\n"
+    assert delimited.encode([row]) == b"a;b;10.50;true;2026-12-01T10:00:00.25Z;2026-12-01;\r\n"
+    stamp = datetime(2026, 12, 1, 10, 0, 0, 250000, tzinfo=UTC)
     assert text_value(stamp) == "2026-12-01T10:00:00.250000Z" and text_value(False) == "false"
 
 

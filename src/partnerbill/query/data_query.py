@@ -10,7 +10,7 @@ allow-list, not a SELECT) fails the job with a message naming the problem
 
 Decisions where Zuora is silent:
 - Output. JSON is JSON Lines (one object per row, no array); decimals are JSON numbers with
-  their exact digits, timestamps ISO 8601 in UTC (`2026-12-01T10:00:00.250000Z`), dates
+  their exact digits, timestamps ISO 8601 in UTC (`2026-12-01T10:00:00.25Z`), dates
   `YYYY-MM-DD`. CSV / TSV / DSV (`columnSeparator`, one character) have a header row of the
   column names, RFC 4180 quoting, CRLF line ends, an empty field for null, `true` / `false`.
   Columns are named as Trino names them (the column, the alias, or `_colN`).
@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import orjson
 import psycopg
+from psycopg.types.string import TextLoader
 from pydantic import Field, StrictBool, StrictStr, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -176,38 +177,53 @@ class TooManyRows(Exception):
 
 # -- rows to bytes ------------------------------------------------------------------------------
 
+# Columns of these types are read as PostgreSQL's own text (exact digits, no Python objects to
+# build and format again); each is then written per its kind.
+TEXT_READ_TYPES = (
+    "bool",
+    "int2",
+    "int4",
+    "int8",
+    "float4",
+    "float8",
+    "numeric",
+    "date",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "interval",
+    "uuid",
+    "json",
+    "jsonb",
+)
+_NUMBERS = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric"})
+_NOT_NUMBERS = frozenset({"NaN", "Infinity", "-Infinity"})
+_BOOLEANS = {"t": "true", "f": "false"}
+_JSON_BOOLEANS = {"t": True, "f": False}
+
+
+def _utc_timestamp(value: str) -> str:
+    """PostgreSQL's `2026-12-01 10:00:00.25+00` (the session is in UTC) as ISO 8601."""
+    text = value.replace(" ", "T", 1)
+    return text[:-3] + "Z" if text.endswith("+00") else text
+
+
+def _local_timestamp(value: str) -> str:
+    return value.replace(" ", "T", 1)
+
+
+def _json_number(value: str) -> object:
+    return value if value in _NOT_NUMBERS else orjson.Fragment(value)
+
 
 def _json_default(value: object) -> object:
     if isinstance(value, Decimal):
         return orjson.Fragment(format(value, "f"))
-    return str(value)  # intervals, times with zone and anything else PostgreSQL gives
-
-
-_JSON_OPTIONS = orjson.OPT_UTC_Z
-
-
-def json_lines(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
-    """Rows as JSON Lines; a name given twice (a join's two `id`s) stays twice in its line."""
-    if len(set(names)) == len(names):
-        return b"".join(
-            orjson.dumps(
-                dict(zip(names, row, strict=True)), default=_json_default, option=_JSON_OPTIONS
-            )
-            + b"\n"
-            for row in rows
-        )
-    keys = [orjson.dumps(name) + b":" for name in names]
-    lines = []
-    for row in rows:
-        values = [orjson.dumps(v, default=_json_default, option=_JSON_OPTIONS) for v in row]
-        lines.append(b"{" + b",".join(k + v for k, v in zip(keys, values, strict=True)) + b"}\n")
-    return b"".join(lines)
+    return text_value(value)
 
 
 def text_value(value: Any) -> str:
-    """A value as a delimited file's field."""
-    if value is None:
-        return ""
+    """A value of a type read as a Python object (not in TEXT_READ_TYPES) as text."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
@@ -219,24 +235,83 @@ def text_value(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | dict):
-        return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS).decode()
+        return orjson.dumps(value, default=_json_default).decode()
     return str(value)
 
 
-def delimited(separator: str) -> Callable[[Sequence[str], Sequence[Sequence[Any]]], bytes]:
-    def write(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
+Converter = Callable[[Any], Any]
+
+
+class RowEncoder:
+    """Rows of one result as JSON Lines or a delimited file (`separator`), by column kind
+    (PostgreSQL's type names; anything else is read as a Python object)."""
+
+    def __init__(self, names: Sequence[str], kinds: Sequence[str], separator: str | None):
+        self.names = list(names)
+        self.separator = separator
+        self.converters: list[tuple[int, Converter]] = []
+        for i, kind in enumerate(kinds):
+            converter = self._converter(kind)
+            if converter is not None:
+                self.converters.append((i, converter))
+
+    def _converter(self, kind: str) -> Converter | None:
+        json = self.separator is None
+        if kind == "bool":
+            return (_JSON_BOOLEANS if json else _BOOLEANS).__getitem__
+        if kind == "timestamptz":
+            return _utc_timestamp
+        if kind == "timestamp":
+            return _local_timestamp
+        if kind in _NUMBERS:
+            return _json_number if json else None
+        if kind in TEXT_READ_TYPES:
+            return None
+        return None if json else text_value  # JSON writes objects itself (_json_default)
+
+    def header(self) -> bytes:
+        if self.separator is None:
+            return b""
         buffer = io.StringIO()
-        writer = csv.writer(buffer, delimiter=separator, lineterminator="\r\n")
-        writer.writerows([[text_value(v) for v in row] for row in rows])
+        csv.writer(buffer, delimiter=self.separator, lineterminator="\r\n").writerow(self.names)
         return buffer.getvalue().encode()
 
-    return write
+    def _converted(self, rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+        converted = []
+        for row in rows:
+            values = list(row)
+            for i, convert in self.converters:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            converted.append(values)
+        return converted
 
+    def encode(self, rows: Sequence[Sequence[Any]]) -> bytes:
+        values = self._converted(rows)
+        if self.separator is not None:
+            buffer = io.StringIO()  # None is written as an empty field
+            writer = csv.writer(buffer, delimiter=self.separator, lineterminator="\r\n")
+            writer.writerows(values)
+            return buffer.getvalue().encode()
+        return self._json_lines(values)
 
-def _header(separator: str, names: Sequence[str]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, delimiter=separator, lineterminator="\r\n").writerow(names)
-    return buffer.getvalue().encode()
+    def _json_lines(self, rows: list[list[Any]]) -> bytes:
+        """A name given twice (a join's two `id`s) stays twice in its line."""
+        names = self.names
+        if len(set(names)) == len(names):
+            return b"".join(
+                orjson.dumps(dict(zip(names, row, strict=True)), default=_json_default) + b"\n"
+                for row in rows
+            )
+        keys = [orjson.dumps(name) + b":" for name in names]
+        return b"".join(
+            b"{"
+            + b",".join(
+                k + orjson.dumps(v, default=_json_default) for k, v in zip(keys, row, strict=True)
+            )
+            + b"}\n"
+            for row in rows
+        )
 
 
 @asynccontextmanager
@@ -250,6 +325,8 @@ async def client_cursor(
     raw = await conn.get_raw_connection()
     driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
     async with driver.cursor(name="data_query") as cursor:
+        for name in TEXT_READ_TYPES:
+            cursor.adapters.register_loader(name, TextLoader)
         await cursor.execute(sql)
         yield cursor
 
@@ -264,28 +341,30 @@ class _Run:
         self.request = job.request
         self.max_rows = get_settings().data_query_max_rows
         form = self.request["outputFormat"]
-        self.separator = {"CSV": ",", "TSV": "\t"}.get(form, self.request.get("columnSeparator"))
-        self.encode = json_lines if form == "JSON" else delimited(self.separator or ",")
-
-    def _header(self, names: Sequence[str]) -> bytes:
-        return b"" if self.separator is None else _header(self.separator, names)
+        self.separator = {"CSV": ",", "TSV": "\t", "JSON": None}.get(
+            form, self.request.get("columnSeparator")
+        )
 
     async def listing(self, listing: Listing, rows: RowCounter) -> AsyncIterator[bytes]:
-        yield self._header(listing.columns)
+        encoder = RowEncoder(listing.columns, ["text"] * len(listing.columns), self.separator)
+        yield encoder.header()
         rows.add(len(listing.rows))
-        yield self.encode(listing.columns, listing.rows)
+        yield encoder.encode(listing.rows)
 
     async def select(
         self, conn: AsyncConnection, sql: str, rows: RowCounter
     ) -> AsyncIterator[bytes]:
         async with client_cursor(conn, sql) as cursor:
-            names = [column.name for column in cursor.description or ()]
-            yield self._header(names)
+            columns = cursor.description or ()
+            types = cursor.adapters.types
+            kinds = [getattr(types.get(c.type_code), "name", "") for c in columns]
+            encoder = RowEncoder([c.name for c in columns], kinds, self.separator)
+            yield encoder.header()
             while partition := await cursor.fetchmany(PARTITION_ROWS):
                 if rows.value + len(partition) > self.max_rows:
                     raise TooManyRows()
                 rows.add(len(partition))
-                yield self.encode(names, partition)
+                yield encoder.encode(partition)
                 if await is_cancelled(self.tenant, self.job.id):
                     raise JobCancelled()
 

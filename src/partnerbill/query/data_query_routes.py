@@ -1,6 +1,7 @@
 """`/query/jobs`: submit, read, list and cancel Data Query jobs (`query/data_query.py`).
 
-Answers are `{"data": job}` (`{"data": [jobs]}` for the list, newest first). Errors are the
+Answers are `{"success": true, "data": job}` (`"data": [jobs]` for the list, newest first):
+`success` as every v1 answer has it, beside what the SDK's models read. Errors are the
 envelope with Data Query's `code` and `message` beside it: 400 for a bad field (the SQL itself
 is judged by the job), 415 for a submit that is not `application/json`, 404 for a job id of
 no job of the tenant, 400 for cancelling a job that has ended, 400 (category 70) past the
@@ -89,7 +90,7 @@ async def submit_data_query(
             raise ZuoraError(Resource.GENERIC, Category.LIMIT_EXCEEDED, str(error)) from None
         job = await read_job(conn, tenant, KIND, job_id)
     assert job is not None
-    return {"data": job_answer(tenant, job, _files_url(request))}
+    return {"success": True, "data": job_answer(tenant, job, _files_url(request))}
 
 
 @router.get("/query/jobs/{query_job_id}", responses=ok(DataQueryJobAnswer))
@@ -100,7 +101,7 @@ async def get_data_query(
         job = await read_job(conn, tenant, KIND, query_job_id)
     if job is None:
         raise _unknown_job(query_job_id)
-    return {"data": job_answer(tenant, job, _files_url(request))}
+    return {"success": True, "data": job_answer(tenant, job, _files_url(request))}
 
 
 @router.get("/query/jobs", responses=ok(DataQueryJobsAnswer))
@@ -113,7 +114,7 @@ async def list_data_queries(
     async with autocommit() as conn:
         page = await list_jobs(conn, tenant, KIND, status=query_status, page_size=page_size)
     files_url = _files_url(request)
-    return {"data": [job_answer(tenant, job, files_url) for job in page.jobs]}
+    return {"success": True, "data": [job_answer(tenant, job, files_url) for job in page.jobs]}
 
 
 @router.delete("/query/jobs/{query_job_id}", responses=ok(DataQueryJobAnswer))
@@ -132,4 +133,4 @@ async def cancel_data_query(
             f"The query job is {job.status.value}: only an accepted or in_progress job can be"
             " cancelled.",
         )
-    return {"data": job_answer(tenant, job, _files_url(request))}
+    return {"success": True, "data": job_answer(tenant, job, _files_url(request))}
