@@ -229,6 +229,7 @@ EXPRESSIONS = [
     "name like 'T%'",
     "'a' || 'b'",
     "partneraccount and autopay",
+    "':name' || '%s' || '%%'",
     "partneraccount or autopay",
 ]
 

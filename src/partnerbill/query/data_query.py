@@ -22,6 +22,9 @@ Decisions where Zuora is silent:
   (only deleted rows) reads every table as empty. `sourceData` LIVE and WAREHOUSE read the same
   (live) rows, in UTC; `useIndexJoin` and `warehouseSize` are accepted and change nothing.
   `encryptionKey` is refused (400): results are not encrypted.
+- Cancelling a running job stops it at its next partition of rows; a statement that returns
+  nothing for long (an aggregate over a huge join) runs on until it ends or times out, and its
+  result is thrown away.
 - Result files expire after `FILE_LIFETIME` (7 days); the job then still reads, its `dataFile`
   answers 404. `createdBy` is the tenant's id (there are no users).
 """
@@ -321,7 +324,10 @@ async def client_cursor(
     """`sql` opened as a server-side cursor on the query transaction `conn`: rows come a
     partition at a time, never all in memory, and PostgreSQL declares a cursor only for one
     SELECT (or VALUES), so no other statement (`RESET ROLE`, a second one after `;`) can run
-    even if the checker let it through. No parameters are passed: the text is sent as it is."""
+    even if the checker let it through. No parameters are passed: the text is sent as it is
+    (not through SQLAlchemy's `text()`, as `sandbox.stream_query` does for compiled ZOQL, which
+    would take a `:name` inside the client's string literals for a bind parameter). The types of
+    TEXT_READ_TYPES come as PostgreSQL's text, for `RowEncoder`."""
     raw = await conn.get_raw_connection()
     driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
     async with driver.cursor(name="data_query") as cursor:
