@@ -258,7 +258,10 @@ def translate(query: str, *, max_rows: int, read_deleted: bool = False) -> Listi
         raise DataQueryError(f"The query is longer than {MAX_QUERY_CHARS} characters.")
     if _LISTING_START.match(_COMMENTS.sub(" ", query)):
         return _listing(query)
-    return Translated(_select(query, max_rows, read_deleted))
+    try:
+        return Translated(_select(query, max_rows, read_deleted))
+    except RecursionError:
+        raise DataQueryError("The query is nested too deeply.") from None
 
 
 def schema() -> dict[str, object]:
@@ -346,6 +349,11 @@ def _check_nodes(root: exp.Expression) -> None:
             raise DataQueryError(f"Function '{node.sql_name().lower()}' not registered")
         elif isinstance(node, exp.DataType) and node.this not in ALLOWED_TYPES:
             raise DataQueryError(f"Unknown type: {node.sql(DIALECT)}")
+        elif isinstance(node, exp.Dot) or (
+            isinstance(node, exp.Column) and (node.args.get("db") or node.args.get("catalog"))
+        ):
+            # `schema.table.column`, `schema.function()`: nothing but a table names a column
+            raise DataQueryError(f"Column '{node.sql(DIALECT)}' cannot be resolved")
 
 
 def _tables(root: exp.Expression) -> list[exp.Table]:
