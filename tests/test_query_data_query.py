@@ -93,7 +93,7 @@ REJECTED = [
     ("show functions", "Only SELECT queries"),
     ("describe pg_class", "Table 'pg_class' does not exist"),
     ("select zuora.account.id from account", "Column 'zuora.account.id' cannot be resolved"),
-    ("select pg_catalog.upper(name) from account", "not registered"),
+    ("select pg_catalog.upper(name) from account", "cannot be resolved"),
     ("select pg_catalog.at_timezone(createddate, 'UTC') from account", "cannot be resolved"),
     ("select " + "(" * 3000 + "1" + ")" * 3000, "nested too deeply"),
     ("select cast(name as json) from account", "Unknown type: JSON"),
