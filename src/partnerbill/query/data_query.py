@@ -16,7 +16,8 @@ Decisions where Zuora is silent:
   Columns are named as Trino names them (the column, the alias, or `_colN`).
 - Limits: at most `PARTNERBILL_DATA_QUERY_MAX_ROWS` rows (500,000, Zuora's live limit): a
   larger result fails the job (no file is kept). Each statement runs at most
-  `PARTNERBILL_DATA_QUERY_TIMEOUT_MS` (1 hour, Zuora's limit per attempt), then the job fails.
+  `PARTNERBILL_DATA_QUERY_TIMEOUT_MS` (1 hour, Zuora's limit per attempt), and so does the job
+  as a whole (checked between partitions), then the job fails.
   A failed job is not retried (`retries` and `remainingRetries` are 0).
 - `readDeleted`: partnerbill deletes no row a Data Query table shows, so `readDeleted: true`
   (only deleted rows) reads every table as empty. `sourceData` LIVE and WAREHOUSE read the same
@@ -175,6 +176,10 @@ class JobCancelled(Exception):
 
 
 class TooManyRows(Exception):
+    pass
+
+
+class TooSlow(Exception):
     pass
 
 
@@ -360,6 +365,8 @@ class _Run:
     async def select(
         self, conn: AsyncConnection, sql: str, rows: RowCounter
     ) -> AsyncIterator[bytes]:
+        # The statement timeout bounds each FETCH; the job as a whole is bounded here.
+        deadline = time.monotonic() + get_settings().data_query_timeout_ms / 1000
         async with client_cursor(conn, sql) as cursor:
             columns = cursor.description or ()
             types = cursor.adapters.types
@@ -373,6 +380,8 @@ class _Run:
                 yield encoder.encode(partition)
                 if await is_cancelled(self.tenant, self.job.id):
                     raise JobCancelled()
+                if time.monotonic() > deadline:
+                    raise TooSlow()
 
     async def run(self) -> dict[str, Any]:
         started = time.monotonic()
@@ -428,7 +437,7 @@ def failure_message(error: BaseException, max_rows: int, timeout_ms: int) -> str
         return str(error)
     cause = getattr(error, "orig", error)
     sqlstate = getattr(cause, "sqlstate", None) or ""
-    if sqlstate == STATEMENT_TIMEOUT:
+    if sqlstate == STATEMENT_TIMEOUT or isinstance(error, TooSlow):
         return f"Query exceeded the maximum run time of {timeout_ms // 1000} seconds."
     if isinstance(cause, psycopg.Error) and sqlstate[:2] in _QUERY_FAULTS:
         return cause.diag.message_primary or str(cause)
