@@ -43,8 +43,16 @@ from partnerbill.query.data_query_sql import (
     Translated,
     translate,
 )
+from partnerbill.query.jobs import QUEUED_LIMIT
 from partnerbill.query.sandbox import query_transaction
-from tests.helpers import TenantCredentials, client_for, invoice_body, new_tenant
+from tests.helpers import (
+    ApiClient,
+    TenantCredentials,
+    assert_envelope,
+    client_for,
+    invoice_body,
+    new_tenant,
+)
 from tests.tenant_seed import SeededKeys, seed_tenant
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk")
@@ -287,6 +295,25 @@ def test_rows_are_written_exactly_by_column_kind() -> None:
     assert delimited.encode([row]) == b"a;b;10.50;true;2026-12-01T10:00:00.25Z;2026-12-01;\r\n"
     stamp = datetime(2026, 12, 1, 10, 0, 0, 250000, tzinfo=UTC)
     assert text_value(stamp) == "2026-12-01T10:00:00.250000Z" and text_value(False) == "false"
+
+
+async def test_queued_jobs_past_the_limit_are_refused(api: ApiClient, engine: Any) -> None:
+    """No worker runs here: jobs stay accepted, and the 11th is refused in the envelope with
+    Data Query's code and message (category 70), nothing recorded for it."""
+    body = {"query": "select 1", "outputFormat": "CSV", "compression": "NONE"}
+    for _ in range(QUEUED_LIMIT):
+        answer = await api.ok("POST", "/query/jobs", body)
+        assert answer["data"]["queryStatus"] == "accepted"
+    status, refused = await api.call("POST", "/query/jobs", body, expect=None)
+    assert status == 400
+    assert assert_envelope(refused, 70)[0]["message"] == refused["message"]
+    assert refused["code"] == 400 and str(QUEUED_LIMIT) in refused["message"]
+    listed = await api.ok("GET", "/query/jobs?queryStatus=accepted&pageSize=1000")
+    assert len(listed["data"]) == QUEUED_LIMIT
+    # Cancelled, they leave room again (and the worker, later, runs none of them).
+    for job in listed["data"]:
+        await api.ok("DELETE", f"/query/jobs/{job['id']}")
+    assert (await api.ok("GET", "/query/jobs?queryStatus=accepted"))["data"] == []
 
 
 # -- the live server, the worker and the SDK -----------------------------------------------------
