@@ -297,7 +297,7 @@ def test_rows_are_written_exactly_by_column_kind() -> None:
     assert text_value(stamp) == "2026-12-01T10:00:00.250000Z" and text_value(False) == "false"
 
 
-async def test_queued_jobs_past_the_limit_are_refused(api: ApiClient, engine: Any) -> None:
+async def test_queued_jobs_past_the_limit_are_refused(api: ApiClient) -> None:
     """No worker runs here: jobs stay accepted, and the 11th is refused in the envelope with
     Data Query's code and message (category 70), nothing recorded for it."""
     body = {"query": "select 1", "outputFormat": "CSV", "compression": "NONE"}
