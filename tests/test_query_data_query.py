@@ -592,11 +592,30 @@ def test_too_many_rows_and_too_slow_fail_quickly(
     assert time.monotonic() - started < 20
 
 
+def _running(database_url: str, fragment: str) -> bool:
+    """Whether a statement containing `fragment` runs on the test database (other than ours)."""
+    with psycopg.connect(db.libpq_url(database_url)) as conn:
+        count = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND pid <> pg_backend_pid() AND query LIKE %s",
+            (f"%{fragment}%",),
+        ).fetchone()
+    return bool(count and count[0])
+
+
 def test_cancel_list_and_request_errors(
-    zc: ZuoraClient, worker: subprocess.Popen[bytes], seeded: Seeded, live_server: str
+    zc: ZuoraClient,
+    worker: subprocess.Popen[bytes],
+    seeded: Seeded,
+    live_server: str,
+    database_url: str,
 ) -> None:
     api = zc.data_queries_api()
     slow = _submit(zc, ENDLESS)
+    deadline = time.monotonic() + 10
+    while not _running(database_url, "data_query"):
+        assert time.monotonic() < deadline, "the job never started its statement"
+        time.sleep(0.05)
     # The SDK's delete_data_query_job wants a 64-character id (its get wants 36, as ids are):
     # its own request serializer and deserializer, without that client-side check.
     params = api._delete_data_query_job_serialize(
@@ -617,7 +636,12 @@ def test_cancel_list_and_request_errors(
     raw.read()
     cancelled = api.api_client.response_deserialize(raw, {"200": "DeleteDataQueryJobResponse"}).data
     assert cancelled.data.query_status == "cancelled"
-    time.sleep(TIMEOUT_MS / 1000 + 1)  # the run ends by its timeout: the job stays cancelled
+    # The statement itself is cancelled (well before its timeout), and the job stays cancelled.
+    deadline = time.monotonic() + TIMEOUT_MS / 1000 / 2
+    while _running(database_url, "data_query"):
+        assert time.monotonic() < deadline, "the cancelled statement still runs"
+        time.sleep(0.1)
+    time.sleep(TIMEOUT_MS / 1000)
     assert api.get_data_query_job(slow).data.query_status == "cancelled"
 
     headers = {"Authorization": zc.api_client.default_headers["Authorization"]}

@@ -23,13 +23,14 @@ Decisions where Zuora is silent:
   (only deleted rows) reads every table as empty. `sourceData` LIVE and WAREHOUSE read the same
   (live) rows, in UTC; `useIndexJoin` and `warehouseSize` are accepted and change nothing.
   `encryptionKey` is refused (400): results are not encrypted.
-- Cancelling a running job stops it at its next partition of rows; a statement that returns
-  nothing for long (an aggregate over a huge join) runs on until it ends or times out, and its
-  result is thrown away.
+- Cancelling a running job stops it within a second: between partitions of rows, or by
+  cancelling the statement the database is still working on. Nothing of its result is kept.
 - Result files expire after `FILE_LIFETIME` (7 days); the job then still reads, its `dataFile`
   answers 404. `createdBy` is the tenant's id (there are no users).
 """
 
+import asyncio
+import contextlib
 import csv
 import io
 import time
@@ -73,6 +74,8 @@ KIND = "dataquery"
 TASK = "query:run_data_query"
 FILE_LIFETIME = timedelta(days=7)
 PARTITION_ROWS = 2000
+# How often a long-running FETCH checks whether its job was cancelled.
+CANCEL_POLL_SECONDS = 0.5
 STATEMENT_TIMEOUT = "57014"
 # SQLSTATE classes of errors the query itself caused (a bad cast, a division by zero, a
 # function PostgreSQL lacks for these arguments): the job fails with the database's message.
@@ -373,7 +376,7 @@ class _Run:
             kinds = [getattr(types.get(c.type_code), "name", "") for c in columns]
             encoder = RowEncoder([c.name for c in columns], kinds, self.separator)
             yield encoder.header()
-            while partition := await cursor.fetchmany(PARTITION_ROWS):
+            while partition := await self._fetch(cursor):
                 if rows.value + len(partition) > self.max_rows:
                     raise TooManyRows()
                 rows.add(len(partition))
@@ -382,6 +385,20 @@ class _Run:
                     raise JobCancelled()
                 if time.monotonic() > deadline:
                     raise TooSlow()
+
+    async def _fetch(self, cursor: psycopg.AsyncServerCursor[Any]) -> list[Any]:
+        """The next partition. A FETCH that runs long (the database still working out the first
+        rows) is watched: a cancel of the job cancels the statement."""
+        fetch = asyncio.ensure_future(cursor.fetchmany(PARTITION_ROWS))
+        while True:
+            done, _ = await asyncio.wait({fetch}, timeout=CANCEL_POLL_SECONDS)
+            if done:
+                return fetch.result()
+            if await is_cancelled(self.tenant, self.job.id):
+                await cursor.connection.cancel_safe()
+                with contextlib.suppress(psycopg.Error):
+                    await fetch
+                raise JobCancelled()
 
     async def run(self) -> dict[str, Any]:
         started = time.monotonic()
