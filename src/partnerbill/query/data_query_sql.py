@@ -12,9 +12,15 @@ name)). Anything else fails, with a message naming the problem:
 - a table outside the catalogue (`pg_class`), a schema- or catalog-qualified name
   (`public.accounts`, `pg_catalog.pg_user`, `zuora.account`); a WITH name is a table only to
   the query under that WITH;
-- a column no table of its scope has ("Column 'x' cannot be resolved"), through aliases;
+- a column no table of its scope has ("Column 'x' cannot be resolved"), through aliases; a
+  column or function named through a schema (`zuora.account.id`, `pg_catalog.upper(x)`);
 - a function outside the allow-list below (`pg_read_file`, `set_config`, `version()`...) or a
-  cast to a type outside the Trino types listed.
+  cast to a type outside the Trino types listed; a query nested too deeply to check.
+
+Trino functions PostgreSQL lacks are written as PostgreSQL's equivalent (`date_diff`,
+`count_if`, `date_format`...; `at_timezone(ts, zone)` is `ts AT TIME ZONE zone`, the local time
+without its zone; `to_uuid32` / `to_uuid36` take the dashes out or put them in). `SHOW
+FUNCTIONS` is not supported.
 
 Names are case-insensitive, as in Trino: `Account`, `ACCOUNT` and `account` are one table; a
 result column is named as Trino names it (the column or alias, `_colN` for an expression).
