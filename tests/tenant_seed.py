@@ -55,6 +55,9 @@ PATH_KEY_KINDS = {
     "product-rate-plans/{key}": "product_rate_plan",
     "product-rate-plan-charges/{key}": "product_rate_plan_charge",
     "billing-runs/{key}": "bill_run",
+    "{query_job_id}": "data_query_job",
+    "{batch_job_id}": "aqua_job",
+    "{export_id}": "export",
 }
 # Objects no v1 route names by a key of their own: their ids are read back by Object Query.
 OBJECT_QUERY_KINDS = {
@@ -117,8 +120,8 @@ async def _object(api: ApiClient, kind: str, body: dict[str, Any]) -> str:
 
 async def seed_tenant(api: ApiClient) -> SeededKeys:
     """An account with a product, a subscription (by an order), a posted invoice with its
-    payment and refund, a credit memo applied to it and a debit memo, a pending bill run and an
-    async order job."""
+    payment and refund, a credit memo applied to it and a debit memo, a pending bill run, an
+    async order job, a result file, and Data Query, AQuA and export jobs."""
     seeded = SeededKeys()
     account = await api.create_account(billCycleDay=1)
     seeded.add("account", account["accountId"], account["accountNumber"])
@@ -230,6 +233,20 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
         _, page = await api.call("GET", f"/object-query/{path}?fields[]=id")
         assert page["data"], (path, page)
         seeded.add(kind, *(row["id"] for row in page["data"]))
+    data_query = await api.ok(
+        "POST", "/query/jobs", {"query": "select 1", "outputFormat": "JSON", "compression": "NONE"}
+    )
+    seeded.add("data_query_job", data_query["data"]["id"])
+    _, aqua_job = await api.call(
+        "POST",
+        "/v1/batch-query/",
+        {"queries": [{"name": "accounts", "query": "select Id from Account", "type": "zoql"}]},
+    )
+    seeded.add("aqua_job", aqua_job["id"])
+    _, export = await api.call(
+        "POST", "/v1/object/export", {"Format": "csv", "Query": "select Id from Account"}
+    )
+    seeded.add("export", export["Id"])
     return seeded
 
 

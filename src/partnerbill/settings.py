@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     write_concurrency: int = Field(default=8, alias="PARTNERBILL_WRITE_CONCURRENCY")
     # A job whose worker sent no heartbeat for this long is run again (the worker died mid-job).
     stalled_job_seconds: int = Field(default=60, ge=3, alias="PARTNERBILL_STALLED_JOB_SECONDS")
+    # Data Query: the most rows a job may return (Zuora's live limit) and how long each of its
+    # statements may run (Zuora's limit per attempt); see query/data_query.py.
+    data_query_max_rows: int = Field(default=500_000, ge=1, alias="PARTNERBILL_DATA_QUERY_MAX_ROWS")
+    data_query_timeout_ms: int = Field(
+        default=3_600_000, ge=1, le=4 * 3600 * 1000, alias="PARTNERBILL_DATA_QUERY_TIMEOUT_MS"
+    )
     log_level: str = Field(default="INFO", alias="PARTNERBILL_LOG_LEVEL")
     access_token_seconds: int = Field(default=3600, alias="PARTNERBILL_ACCESS_TOKEN_SECONDS")
 

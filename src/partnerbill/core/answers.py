@@ -1,7 +1,8 @@
 """Error answers as each API family writes them, from any layer (a route's handler, a middleware,
 the outermost boundary): the v1 envelope, or the CRUD object API's own shapes under `/v1/object/`;
-under `/object-query/` the envelope also carries its first reason's `code` and `message` at
-its top level.
+under `/object-query/` the envelope also carries its first reason's `code` and `message` at its
+top level (the SDK's CommonErrorResponse), and under `/query/` (Data Query) the HTTP status as
+`code` and the message (the SDK's DataQueryErrorResponse).
 Every answer is counted by category (`partnerbill_error_answers_total`)."""
 
 from typing import Any
@@ -11,6 +12,7 @@ from partnerbill.core.json import ZuoraJSONResponse
 
 OBJECT_API_PREFIX = "/v1/object/"
 OBJECT_QUERY_PREFIX = "/object-query/"
+DATA_QUERY_PREFIX = "/query/"
 _OBJECT_API_CODES: dict[int, str] = {
     Category.PERMISSION_DENIED: "API_DISABLED",
     Category.UNKNOWN_FIELD: "INVALID_FIELD",
@@ -48,7 +50,9 @@ def error_answer(path: str, request_id: str, error: ZuoraError) -> ZuoraJSONResp
     if error.http_status == 401:
         body["message"] = error.reasons[0].message  # the SDK's ProxyUnauthorizedResponse
     elif path.startswith(OBJECT_QUERY_PREFIX):
-        # The SDK reads Object Query failures as CommonErrorResponse {code, message}.
         body["code"] = error.reasons[0].code
+        body["message"] = error.reasons[0].message
+    elif path.startswith(DATA_QUERY_PREFIX):
+        body["code"] = error.http_status
         body["message"] = error.reasons[0].message
     return ZuoraJSONResponse(body, status_code=error.http_status)
