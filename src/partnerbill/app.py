@@ -41,9 +41,11 @@ from partnerbill.core.schemas import validation_reasons
 from partnerbill.memos.routes import router as memos_router
 from partnerbill.orders.routes import router as orders_router
 from partnerbill.payments.routes import router as payments_router
+from partnerbill.query.aqua_routes import router as aqua_router
 from partnerbill.query.data_query_routes import router as data_query_router
-from partnerbill.query.file_routes import router as files_router
 from partnerbill.query.describe_routes import router as describe_router
+from partnerbill.query.export_routes import router as export_router
+from partnerbill.query.file_routes import router as files_router
 from partnerbill.query.object_query_routes import router as object_query_router
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.routes import router as subscriptions_router
@@ -160,6 +162,8 @@ def create_app() -> FastAPI:
         describe_router,
         object_query_router,
         data_query_router,
+        aqua_router,
+        export_router,
         tenant_routes.router,
     ):
         app.include_router(router)
