@@ -354,10 +354,11 @@ class Reply:
 
     @property
     def ok(self) -> bool:
+        """HTTP 200 and no `success: false` (query answers carry no `success` at all)."""
         return (
             self.status == 200
             and isinstance(self.payload, dict)
-            and self.payload.get("success") is True
+            and self.payload.get("success") is not False
         )
 
     @property
