@@ -11,14 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.query.catalog import OBJECTS, by_name, by_path, by_table
 from partnerbill.query.sandbox import query_transaction, stream_query
-from partnerbill.query.views import SCHEMA
+from partnerbill.query.views import OBJECT_QUERY_VIEWS, SCHEMA, VIEW_SETS
 from tests.helpers import ApiClient, client_for, invoice_body, new_tenant
 
 TIMEOUT_MS = 5_000
 
 
+@pytest.mark.parametrize("schema", [views.schema for views in VIEW_SETS])
 async def test_every_view_has_the_catalogue_columns_with_their_api_names(
-    engine: AsyncEngine,
+    engine: AsyncEngine, schema: str
 ) -> None:
     async with engine.connect() as conn:
         rows = (
@@ -29,7 +30,7 @@ async def test_every_view_has_the_catalogue_columns_with_their_api_names(
                     " c.ordinal_position) FROM information_schema.columns c"
                     " WHERE c.table_schema = :schema ORDER BY c.table_name, c.ordinal_position"
                 ),
-                {"schema": SCHEMA},
+                {"schema": schema},
             )
         ).all()
     found: dict[str, list[tuple[str, str]]] = {}
@@ -145,3 +146,19 @@ async def test_statements_are_bounded(two_tenants: tuple[ApiClient, ApiClient]) 
     async with query_transaction(mine.tenant, timeout_ms=200) as conn:
         with pytest.raises(DBAPIError, match="statement timeout"):
             await stream_query(conn, "SELECT count(*) FROM generate_series(1, 1000000000)")
+
+
+async def test_each_role_reads_its_own_views_only(two_tenants: tuple[ApiClient, ApiClient]) -> None:
+    """Client SQL cannot reach Object Query's views (they have no security barrier), nor Object
+    Query the client views; both see the bound tenant's rows only."""
+    mine, _ = two_tenants
+    async with query_transaction(mine.tenant, timeout_ms=TIMEOUT_MS) as conn:
+        with pytest.raises(DBAPIError, match="permission denied for schema"):
+            await conn.execute(text(f"SELECT name FROM {OBJECT_QUERY_VIEWS.schema}.account"))
+    async with query_transaction(
+        mine.tenant, timeout_ms=TIMEOUT_MS, views=OBJECT_QUERY_VIEWS
+    ) as conn:
+        names = await conn.execute(text(f"SELECT name FROM {OBJECT_QUERY_VIEWS.schema}.account"))
+        assert names.scalars().all() == ["Mine"]
+        with pytest.raises(DBAPIError, match="permission denied for schema"):
+            await conn.execute(text(f"SELECT name FROM {SCHEMA}.account"))

@@ -42,12 +42,11 @@ Rules (where Zuora is silent or contradicts itself, the choice made here):
   CommonErrorResponse for Object Query), HTTP 400 for a bad parameter, 404 for an unknown key.
 
 Reading: every statement is built here from the catalogue, values as bound parameters; no
-client text ever becomes SQL. Each object is read as the same projection its `zuora` view has,
-inlined with the tenant as a parameter (`relation`). The views are `security_barrier`, which
-PostgreSQL never flattens: through them no ordered index path exists and a page sorts every
-matching row (about 150 ms over an account's 200,000 invoices); the inlined projection walks
-the keyset index (under 1 ms). A page without expansions is one SELECT; with expansions, the
-page and its expansions run in one READ ONLY, REPEATABLE READ transaction (one snapshot).
+client text ever becomes SQL. It reads Object Query's own views (`zuora_object_query`, the
+`zuora` views' projections without the security barrier, so that a keyset page walks the index
+in its order: `query/views.py`) in the query transaction, READ ONLY, as the role that can read
+those views only, with the tenant bound; with expansions REPEATABLE READ, so the page and its
+expansions see one snapshot.
 PostgreSQL writes each object's JSON text (`to_json`: exact numbers, escaped text) and Python
 only joins the texts, so a page of 99 costs about what a page of 1 does.
 """
@@ -56,8 +55,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -69,12 +68,15 @@ from fastapi import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.core.db import get_engine
 from partnerbill.core.errors import Resource, ZuoraError, invalid_value, not_found
 from partnerbill.core.json import dumps, loads
 from partnerbill.core.tenants import Tenant
 from partnerbill.query.catalog import Expand, Field, FieldType, QueryObject, by_name
+from partnerbill.query.sandbox import query_transaction
+from partnerbill.query.views import OBJECT_QUERY_VIEWS
 
+# An API request's bound (the API processes' own statement timeout is the same).
+READ_TIMEOUT_MS = 10_000
 MAX_PAGE_SIZE = 99
 DEFAULT_PAGE_SIZE = 10
 MAX_IN_VALUES = 100
@@ -485,8 +487,8 @@ def parse(obj: QueryObject, raw_query: bytes, *, keyed: bool) -> ObjectQuery:
 class Params:
     """Bound parameters of one statement, named p0, p1, ..."""
 
-    def __init__(self, tenant: Tenant) -> None:
-        self.values: dict[str, object] = {"tenant": tenant.id}
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
 
     def add(self, value: object, kind: FieldType | None = None) -> str:
         name = f"p{len(self.values)}"
@@ -495,10 +497,8 @@ class Params:
 
 
 def relation(obj: QueryObject) -> str:
-    """The object's rows as its `zuora` view has them, for the bound tenant: the same
-    projection, inlined so that the planner can walk an index in the page's order."""
-    columns = ", ".join(f"CAST({f.sql} AS {f.type.postgres}) AS {f.column}" for f in obj.fields)
-    return f"(SELECT {columns} FROM {obj.source} WHERE {obj.tenant} = :tenant) AS {obj.table}"
+    """The object's Object Query view (the bound tenant's rows)."""
+    return f"{OBJECT_QUERY_VIEWS.schema}.{obj.table} AS {obj.table}"
 
 
 def _condition(condition: Filter, params: Params) -> str:
@@ -598,8 +598,8 @@ def _join_columns(expansions: list[Expansion]) -> list[str]:
     return [node.expand.column for node in expansions]
 
 
-def page_sql(query: ObjectQuery, tenant: Tenant) -> tuple[str, dict[str, object]]:
-    params = Params(tenant)
+def page_sql(query: ObjectQuery) -> tuple[str, dict[str, object]]:
+    params = Params()
     conditions = [_condition(condition, params) for condition in query.filters]
     if query.after is not None:
         conditions.append(_after(query.keyset, query.after, params))
@@ -620,8 +620,8 @@ def page_sql(query: ObjectQuery, tenant: Tenant) -> tuple[str, dict[str, object]
     return sql, params.values
 
 
-def key_sql(query: ObjectQuery, tenant: Tenant, key: str) -> tuple[str, dict[str, object]]:
-    params = Params(tenant)
+def key_sql(query: ObjectQuery, key: str) -> tuple[str, dict[str, object]]:
+    params = Params()
     bound = params.add(key, FieldType.TEXT)
     matches = [f"id = {bound}"]
     number = query.obj.field(query.obj.number) if query.obj.number else None
@@ -636,9 +636,9 @@ def key_sql(query: ObjectQuery, tenant: Tenant, key: str) -> tuple[str, dict[str
 
 
 def _expansion_sql(
-    node: Expansion, keys: list[str], query: ObjectQuery, tenant: Tenant
+    node: Expansion, keys: list[str], query: ObjectQuery
 ) -> tuple[str, dict[str, object]]:
-    params = Params(tenant)
+    params = Params()
     target = node.expand.target_column
     columns = _select(node.fields, query.include_nulls, target, *_join_columns(node.children))
     bound = params.add(keys, None)
@@ -678,7 +678,6 @@ def _with_member(answer: str, name: str, value: str) -> str:
 
 async def _expand(
     conn: AsyncConnection,
-    tenant: Tenant,
     expansions: list[Expansion],
     parents: list[Row],
     query: ObjectQuery,
@@ -690,7 +689,7 @@ async def _expand(
         keys = sorted({row[column] for row in parents if row[column] is not None})
         children: list[Row] = []
         if keys:
-            children = await _rows(conn, *_expansion_sql(node, keys, query, tenant))
+            children = await _rows(conn, *_expansion_sql(node, keys, query))
         if len(children) > MAX_EXPANDED_ROWS:
             raise bad(
                 EXPAND,
@@ -698,7 +697,7 @@ async def _expand(
                 " ask a smaller pageSize",
             )
         if node.children and children:
-            await _expand(conn, tenant, node.children, children, query)
+            await _expand(conn, node.children, children, query)
         grouped: dict[str, list[str]] = {}
         for child in children:
             grouped.setdefault(child[node.expand.target_column], []).append(child[ANSWER])
@@ -722,32 +721,25 @@ class JSONText(Response):
     media_type = "application/json"
 
 
-@asynccontextmanager
-async def _reading(query: ObjectQuery) -> AsyncIterator[AsyncConnection]:
-    """A READ ONLY, REPEATABLE READ transaction when there are expansions (the page and its
-    expansions see one snapshot), always rolled back; otherwise the one SELECT on its own
-    (one round trip instead of four)."""
-    async with get_engine().connect() as conn:
-        if not query.expansions:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return
-        transaction = await conn.begin()
-        try:
-            await conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield conn
-        finally:
-            await transaction.rollback()
+def _reading(query: ObjectQuery, tenant: Tenant) -> AbstractAsyncContextManager[AsyncConnection]:
+    """The query transaction on Object Query's views; one snapshot when there are expansions."""
+    return query_transaction(
+        tenant,
+        timeout_ms=READ_TIMEOUT_MS,
+        views=OBJECT_QUERY_VIEWS,
+        snapshot=bool(query.expansions),
+    )
 
 
 async def query_list(tenant: Tenant, obj: QueryObject, raw_query: bytes) -> Response:
     """`GET /object-query/{objects}`: one page, and `nextPage` when more rows follow."""
     query = parse(obj, raw_query, keyed=False)
-    async with _reading(query) as conn:
-        rows = await _rows(conn, *page_sql(query, tenant))
+    async with _reading(query, tenant) as conn:
+        rows = await _rows(conn, *page_sql(query))
         more = len(rows) > query.page_size
         rows = rows[: query.page_size]
         if rows:
-            await _expand(conn, tenant, query.expansions, rows, query)
+            await _expand(conn, query.expansions, rows, query)
     page = f'{{"data":[{",".join(row[ANSWER] for row in rows)}]'
     if more:
         cursor = encode_cursor(query.keyset, [rows[-1][key.field.column] for key in query.keyset])
@@ -758,9 +750,9 @@ async def query_list(tenant: Tenant, obj: QueryObject, raw_query: bytes) -> Resp
 async def query_key(tenant: Tenant, obj: QueryObject, key: str, raw_query: bytes) -> Response:
     """`GET /object-query/{objects}/{key}`: the object with that Id or number."""
     query = parse(obj, raw_query, keyed=True)
-    async with _reading(query) as conn:
-        rows = await _rows(conn, *key_sql(query, tenant, key))
+    async with _reading(query, tenant) as conn:
+        rows = await _rows(conn, *key_sql(query, key))
         if not rows:
             raise not_found(Resource.GENERIC, obj.name, key)
-        await _expand(conn, tenant, query.expansions, rows, query)
+        await _expand(conn, query.expansions, rows, query)
     return JSONText(rows[0][ANSWER])

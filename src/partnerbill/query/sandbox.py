@@ -23,27 +23,31 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 
 from partnerbill.core.db import get_engine
 from partnerbill.core.tenants import Tenant
-from partnerbill.query.views import QUERY_ROLE, SCHEMA, TENANT_SETTING
+from partnerbill.query.views import CLIENT_VIEWS, TENANT_SETTING, ViewSet
 
 TENANT_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @asynccontextmanager
-async def query_transaction(tenant: Tenant, *, timeout_ms: int) -> AsyncIterator[AsyncConnection]:
-    """A read-only transaction bound to `tenant`, as the query role, each statement at most
-    `timeout_ms` (a Data Query or export job passes its run limit, Object Query a request's)."""
+async def query_transaction(
+    tenant: Tenant, *, timeout_ms: int, views: ViewSet = CLIENT_VIEWS, snapshot: bool = False
+) -> AsyncIterator[AsyncConnection]:
+    """A read-only transaction bound to `tenant`, as the role of `views` (the client views by
+    default; Object Query reads its own), each statement at most `timeout_ms`. `snapshot`:
+    REPEATABLE READ, so that every statement sees the same data."""
     assert TENANT_ID.fullmatch(tenant.id), "tenant ids are 32 hex digits"
     assert 0 < timeout_ms <= 4 * 3600 * 1000
     async with get_engine().connect() as conn:
         transaction = await conn.begin()
         try:
             # One round trip; the values are ours (checked above), never the client's.
+            isolation = ", ISOLATION LEVEL REPEATABLE READ" if snapshot else ""
             await conn.exec_driver_sql(
-                "SET TRANSACTION READ ONLY;"
+                f"SET TRANSACTION READ ONLY{isolation};"
                 f" SELECT set_config('{TENANT_SETTING}', '{tenant.id}', true);"
                 f" SET LOCAL statement_timeout = {int(timeout_ms)};"
-                f" SET LOCAL search_path = {SCHEMA};"
-                f" SET LOCAL ROLE {QUERY_ROLE}"
+                f" SET LOCAL search_path = {views.schema};"
+                f" SET LOCAL ROLE {views.role}"
             )
             yield conn
         finally:

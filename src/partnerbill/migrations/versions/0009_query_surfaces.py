@@ -6,10 +6,11 @@ Create Date: 2026-12-02 01:30:00.000000
 
 - `order_actions`: one row per order action (Object Query, Data Query and Export ZOQL read
   them; orders kept only their answer before).
-- The role `partnerbill_query` (NOLOGIN): user-written SQL and ZOQL run as it. It is granted
-  only the `zuora` schema's views (made by `query/views.py` after every migration), and
-  `set_config` is no longer executable by PUBLIC, so a query cannot rebind the tenant the
-  views filter on (the migrating user keeps it).
+- The roles `partnerbill_query` (client-written SQL and ZOQL run as it) and
+  `partnerbill_object_query` (Object Query), NOLOGIN. Each is granted only its schema of views
+  (made by `query/views.py` after every migration), and `set_config` is no longer executable
+  by PUBLIC, so a query cannot rebind the tenant the views filter on (the migrating user
+  keeps it).
 - `query_jobs`, `result_files`, `result_file_chunks`: Data Query, AQuA and export jobs and
   the files they write, chunked in PostgreSQL so that every API process can serve them.
 - Keyset indexes for Object Query's default order (UpdatedDate, Id) on the large tables.
@@ -26,7 +27,7 @@ down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-QUERY_ROLE = "partnerbill_query"
+QUERY_ROLES = ("partnerbill_query", "partnerbill_object_query")
 
 
 def upgrade() -> None:
@@ -93,35 +94,36 @@ def upgrade() -> None:
     )
     op.create_index("ix_invoices_updated", "invoices", ["tenant_id", "updated_at", "id"])
     op.create_index("ix_accounts_updated", "accounts", ["tenant_id", "updated_at", "id"])
-    # Roles belong to the cluster, not the database: another database may have made it already.
-    op.execute(
-        f"""
-        DO $$ BEGIN
-          CREATE ROLE {QUERY_ROLE} NOLOGIN;
-        EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-        END $$
-        """
-    )
-    op.execute(
-        f"""
-        DO $$ BEGIN
-          IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-            EXECUTE format('GRANT {QUERY_ROLE} TO %I', current_user);
-          END IF;
-        END $$
-        """
-    )
+    for role in QUERY_ROLES:
+        # Roles belong to the cluster, not the database: another database may have made it.
+        op.execute(
+            f"""
+            DO $$ BEGIN
+              CREATE ROLE {role} NOLOGIN;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+            END $$
+            """
+        )
+        op.execute(
+            f"""
+            DO $$ BEGIN
+              IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                EXECUTE format('GRANT {role} TO %I', current_user);
+              END IF;
+            END $$
+            """
+        )
     op.execute("REVOKE EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) FROM PUBLIC")
     op.execute(
         "DO $$ BEGIN EXECUTE format("
         "'GRANT EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) TO %I',"
         " current_user); END $$"
     )
-    op.execute(f"REVOKE ALL ON SCHEMA public FROM {QUERY_ROLE}")
 
 
 def downgrade() -> None:
     op.execute("DROP SCHEMA IF EXISTS zuora CASCADE")
+    op.execute("DROP SCHEMA IF EXISTS zuora_object_query CASCADE")
     op.execute("GRANT EXECUTE ON FUNCTION pg_catalog.set_config(text, text, boolean) TO PUBLIC")
     for index, table in (
         ("ix_accounts_updated", "accounts"),
