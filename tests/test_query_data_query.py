@@ -34,7 +34,7 @@ from zuora_sdk.zuora_client import ZuoraClient
 from partnerbill.app import create_app
 from partnerbill.core import db
 from partnerbill.core.tenants import Tenant
-from partnerbill.query.data_query import RowEncoder, client_cursor, text_value
+from partnerbill.query.data_query import RowEncoder, text_value
 from partnerbill.query.data_query_sql import (
     ALLOWED_FUNCTIONS,
     TRANSLATED_FUNCTIONS,
@@ -44,7 +44,7 @@ from partnerbill.query.data_query_sql import (
     translate,
 )
 from partnerbill.query.jobs import QUEUED_LIMIT
-from partnerbill.query.sandbox import query_transaction
+from partnerbill.query.sandbox import client_cursor, query_transaction
 from tests.helpers import (
     ApiClient,
     TenantCredentials,

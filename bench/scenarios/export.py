@@ -2,7 +2,7 @@
 invoices (by default 200,000; `--invoices`; `--tiny`: 2,000).
 
 The invoices are seeded with one SQL statement (the write path is the other scenarios'
-subject); the account is then switched to non-partner and back, which recomputes its metrics
+subject), then analyzed; the account is then switched to non-partner and back, which recomputes its metrics
 from the seeded documents, and refreshed, so its metrics and `lastMetricsUpdate` are real.
 
 Variants:
@@ -79,6 +79,10 @@ async def seed_account(bench: Bench, invoices: int) -> dict[str, Any]:
             SEED,
             {"tenant_id": bench.tenant.id, "account_id": account["accountId"], "count": invoices},
         )
+    async with bench.engine.begin() as conn:
+        # What autovacuum would do soon after such a load; without statistics the planner
+        # takes the 200,000 rows for one and sorts them for every Object Query page.
+        await conn.execute(text("ANALYZE invoices"))
     seeded = time.perf_counter() - started
     for partner in (False, True):
         await bench.api.ok("PUT", f"/v1/accounts/{number}", {"partnerAccount": partner})
@@ -283,7 +287,8 @@ async def run(bench: Bench) -> list[dict[str, Any]]:
         for variant in (AQUA, DATA_QUERY)
     }
     rss = max((m.rss.get("serverRssPeakProcessMb") or 0.0) for m in bench.measurements)
-    exported = {m.objects for m in bench.measurements if m.variant in (AQUA, DATA_QUERY)}
+    # Before the first writers, an export holds exactly the seeded invoices; later, those too.
+    first = {m.objects for m in bench.measurements if m.variant in (AQUA, DATA_QUERY) and m.round == 0}
     return [
         {
             "target": f"AQuA export <= {EXPORT_TARGET_SECONDS} s (slowest round)",
@@ -296,9 +301,9 @@ async def run(bench: Bench) -> list[dict[str, Any]]:
             "met": slowest[DATA_QUERY] <= EXPORT_TARGET_SECONDS,
         },
         {
-            "target": "every export has exactly the account's seeded invoices",
-            "measured": sorted(exported),
-            "met": exported == {invoices},
+            "target": "the exports before any write hold exactly the seeded invoices",
+            "measured": sorted(first),
+            "met": first == {invoices},
         },
         {
             "target": f"Object Query page-1 p50 <= {PAGE_TARGET_MS} ms",

@@ -35,14 +35,12 @@ import csv
 import io
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
 import psycopg
-from psycopg.types.string import TextLoader
 from pydantic import Field, StrictBool, StrictStr, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,7 +64,7 @@ from partnerbill.query.jobs import (
     read_job,
     start_job,
 )
-from partnerbill.query.sandbox import query_transaction
+from partnerbill.query.sandbox import client_cursor, query_transaction
 from partnerbill.query.tasks import QUERY_JOB_RETRY, QUEUE, query_tasks
 from partnerbill.settings import get_settings
 
@@ -325,26 +323,6 @@ class RowEncoder:
         )
 
 
-@asynccontextmanager
-async def client_cursor(
-    conn: AsyncConnection, sql: str
-) -> AsyncIterator[psycopg.AsyncServerCursor[Any]]:
-    """`sql` opened as a server-side cursor on the query transaction `conn`: rows come a
-    partition at a time, never all in memory, and PostgreSQL declares a cursor only for one
-    SELECT (or VALUES), so no other statement (`RESET ROLE`, a second one after `;`) can run
-    even if the checker let it through. No parameters are passed: the text is sent as it is
-    (not through SQLAlchemy's `text()`, as `sandbox.stream_query` does for compiled ZOQL, which
-    would take a `:name` inside the client's string literals for a bind parameter). The types of
-    TEXT_READ_TYPES come as PostgreSQL's text, for `RowEncoder`."""
-    raw = await conn.get_raw_connection()
-    driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-    async with driver.cursor(name="data_query") as cursor:
-        for name in TEXT_READ_TYPES:
-            cursor.adapters.register_loader(name, TextLoader)
-        await cursor.execute(sql)
-        yield cursor
-
-
 # -- the job ------------------------------------------------------------------------------------
 
 
@@ -370,7 +348,7 @@ class _Run:
     ) -> AsyncIterator[bytes]:
         # The statement timeout bounds each FETCH; the job as a whole is bounded here.
         deadline = time.monotonic() + get_settings().data_query_timeout_ms / 1000
-        async with client_cursor(conn, sql) as cursor:
+        async with client_cursor(conn, sql, text_types=TEXT_READ_TYPES) as cursor:
             columns = cursor.description or ()
             types = cursor.adapters.types
             kinds = [getattr(types.get(c.type_code), "name", "") for c in columns]

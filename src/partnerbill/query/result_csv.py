@@ -21,13 +21,13 @@ import io
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.tenants import Tenant
 from partnerbill.query.catalog import FieldType
 from partnerbill.query.files import RowCounter
 from partnerbill.query.jobs import is_cancelled
+from partnerbill.query.sandbox import stream_query
 from partnerbill.query.zoql import CompiledQuery
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -98,7 +98,7 @@ async def csv_chunks(
     appended to every row (the `Deleted` column). A cancelled job stops between partitions."""
     yield header_line(headers)
     written = as_text(query)
-    result = await conn.stream(text(written.sql), written.params)
+    result = await stream_query(conn, written.sql, written.params)
     async for partition in result.partitions(PARTITION_ROWS):
         if await is_cancelled(tenant, job_id):
             raise JobCancelled

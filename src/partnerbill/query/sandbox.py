@@ -7,17 +7,20 @@ parsers first (one SELECT, known tables and functions only); this transaction is
 independent wall, so a gap in a parser still cannot show another tenant's rows or a table
 outside the views.
 
-Run SQL derived from a client's text with `stream_query` only: it reads through a server-side
-cursor, and a cursor holds exactly one SELECT. A plain execute would take several statements
-in one string, and `SET ROLE` is checked against the session's (the server's) user, so a
-second statement could shed the query role; in a cursor it cannot be written at all.
+Rows are read through server-side cursors only, and a cursor holds exactly one SELECT. A plain
+execute would take several statements in one string, and `SET ROLE` is checked against the
+session's (the server's) user, so a second statement could shed the query role; in a cursor it
+cannot be written at all. `client_cursor` runs a client's SQL text as it is (Data Query);
+`stream_query` runs SQL the server compiled, with bound parameters (ZOQL).
 """
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
+from psycopg.types.string import TextLoader
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 
@@ -57,6 +60,23 @@ async def query_transaction(
 async def stream_query(
     conn: AsyncConnection, sql: str, params: dict[str, Any] | None = None
 ) -> AsyncResult[Any]:
-    """The rows of `sql` (one SELECT) from a server-side cursor, read in partitions: a result
-    of any size never sits in memory whole."""
+    """The rows of `sql`, compiled by the server with `:name` bound parameters, from a
+    server-side cursor read in partitions: a result of any size never sits in memory whole."""
     return await conn.stream(text(sql), params or {})
+
+
+@asynccontextmanager
+async def client_cursor(
+    conn: AsyncConnection, sql: str, *, text_types: Sequence[str] = ()
+) -> AsyncIterator[psycopg.AsyncServerCursor[Any]]:
+    """A client's `sql` opened as a server-side cursor on the query transaction `conn`. The text
+    is sent as it is, with no parameters: through SQLAlchemy's `text()` a `:name` inside the
+    client's string literals would be taken for a bind parameter. Values of `text_types` (type
+    names) come as PostgreSQL's text."""
+    raw = await conn.get_raw_connection()
+    driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
+    async with driver.cursor(name="client_query") as cursor:
+        for name in text_types:
+            cursor.adapters.register_loader(name, TextLoader)
+        await cursor.execute(sql)
+        yield cursor
