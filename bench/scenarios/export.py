@@ -2,8 +2,9 @@
 invoices (by default 200,000; `--invoices`; `--tiny`: 2,000).
 
 The invoices are seeded with one SQL statement (the write path is the other scenarios'
-subject), then analyzed; the account is then switched to non-partner and back, which recomputes its metrics
-from the seeded documents, and refreshed, so its metrics and `lastMetricsUpdate` are real.
+subject), then analyzed; the account is then switched to non-partner and back, which recomputes
+its metrics from the seeded documents, and refreshed, so its metrics and `lastMetricsUpdate`
+are real.
 
 Variants:
 - `aqua-export`: an AQuA job (`zoqlexport`, gzip) of the account's invoices with account fields
@@ -288,7 +289,9 @@ async def run(bench: Bench) -> list[dict[str, Any]]:
     }
     rss = max((m.rss.get("serverRssPeakProcessMb") or 0.0) for m in bench.measurements)
     # Before the first writers, an export holds exactly the seeded invoices; later, those too.
-    first = {m.objects for m in bench.measurements if m.variant in (AQUA, DATA_QUERY) and m.round == 0}
+    first = {
+        m.objects for m in bench.measurements if m.variant in (AQUA, DATA_QUERY) and m.round == 0
+    }
     return [
         {
             "target": f"AQuA export <= {EXPORT_TARGET_SECONDS} s (slowest round)",
