@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import account_body
 from partnerbill.accounts.tables import accounts as accounts_table
+from partnerbill.cli import worker_commands
 from partnerbill.core import auth, db, migrate, tenants
 from partnerbill.core.tables import oauth_clients
 from partnerbill.core.tables import tenants as tenants_table
@@ -248,7 +249,8 @@ class RssSampler:
 
 
 class LiveServer:
-    """uvicorn (several workers) + a job worker on one database, on a free loopback port."""
+    """uvicorn (several workers) + the job workers `serve` runs, on one database, on a free
+    loopback port."""
 
     def __init__(self, database_url: str, api_workers: int) -> None:
         self.database_url = database_url
@@ -290,7 +292,8 @@ class LiveServer:
                 "--no-access-log",
             ]
         )
-        self._spawn(["-m", "partnerbill.cli", "worker"])
+        for command in worker_commands(get_settings()).values():
+            self._spawn(command[1:])  # what `serve` runs, less the interpreter _spawn adds
         deadline = time.monotonic() + SERVER_START_SECONDS
         while True:
             for process in self.processes:

@@ -501,10 +501,15 @@ def test_serve_killed_with_sigkill_leaves_no_orphan_and_postgres_stops_later(
     saved = json.loads((var_dir / "demo-client.json").read_text())
     _use_server(base_url, saved["client_id"], saved["client_secret"])
     deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while len(children := psutil.Process(process.pid).children()) < 3:  # 2 API, 1 job worker
+    # 2 API workers, the job worker, and the export worker at a lower CPU priority
+    while len(children := psutil.Process(process.pid).children()) < 4:
         assert time.monotonic() < deadline, children
         time.sleep(0.2)
-    assert any(child.cmdline()[-1:] == ["worker"] for child in children)
+    workers = {
+        "exports" in child.cmdline(): child for child in children if "worker" in child.cmdline()
+    }
+    assert set(workers) == {True, False}
+    assert workers[True].nice() == 10 and workers[False].nice() == 0
     metrics_files = os.listdir(var_dir / "prometheus")
     assert metrics_files
 

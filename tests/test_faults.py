@@ -59,7 +59,11 @@ class Served:
         ]
 
     def job_worker(self) -> psutil.Process | None:
-        found = [c for c in self.children() if c.cmdline()[-1:] == ["worker"]]
+        found = [
+            c
+            for c in self.children()
+            if "worker" in c.cmdline() and "--niceness" not in c.cmdline()
+        ]
         return found[0] if found else None
 
     def api_workers(self) -> list[psutil.Process]:

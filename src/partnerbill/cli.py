@@ -144,17 +144,41 @@ def refresh_metrics(
 @app.command("worker")
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once.")] = None,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues to run (default: all).")
+    ] = None,
+    niceness: Annotated[int, typer.Option(min=0, max=19, help="Lower CPU priority by N.")] = 0,
 ) -> None:
-    """Run the job worker: periodic metrics refresh, stalled-job recovery. It reconnects when
-    the database goes away; it exits on SIGTERM or Ctrl-C (0), or on an error it cannot
-    recover from (non-zero)."""
+    """Run the job worker: periodic metrics refresh, stalled-job recovery, async orders, bill
+    runs, query and export jobs. It reconnects when the database goes away; it exits on SIGTERM
+    or Ctrl-C (0), or on an error it cannot recover from (non-zero)."""
     from partnerbill.core.jobs import run_worker
 
     die_with_supervisor()
     settings = get_settings()
     configure_logging(settings.log_level)
     url = db.resolve_database_url(settings)
-    asyncio.run(run_worker(url, concurrency or settings.job_concurrency))
+    chosen = [queue.strip() for queue in queues.split(",") if queue.strip()] if queues else None
+    asyncio.run(run_worker(url, concurrency or settings.job_concurrency, chosen, niceness))
+
+
+def worker_commands(settings: Settings) -> dict[str, list[str]]:
+    """The job workers `serve` (and the benchmark's server) runs: one for the business jobs,
+    one for query and export jobs at a lower CPU priority."""
+    from partnerbill.core.jobs import EXPORT_QUEUES, QUEUES
+
+    worker = [sys.executable, "-m", "partnerbill.cli", "worker"]
+    business = [queue for queue in QUEUES if queue not in EXPORT_QUEUES]
+    return {
+        "job worker": [*worker, "--queues", ",".join(business)],
+        "export worker": [
+            *worker,
+            "--queues",
+            ",".join(EXPORT_QUEUES),
+            "--niceness",
+            str(settings.export_niceness),
+        ],
+    }
 
 
 def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
@@ -235,12 +259,11 @@ def serve(
     metrics_dir.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
-    supervised = None
+    supervised = []
     if job_worker:
-        supervised = Supervised(
-            "job worker", [sys.executable, "-m", "partnerbill.cli", "worker"], console.print
-        )
-        supervised.start()
+        for name, command in worker_commands(settings).items():
+            supervised.append(Supervised(name, command, console.print))
+            supervised[-1].start()
     base_url = f"http://{host}:{port}"
     console.print(f"partnerbill API at [bold]{base_url}[/bold]  (OpenAPI: {base_url}/docs)")
     console.print(f"database: {_database_in_use(settings, url)}")
@@ -261,8 +284,8 @@ def serve(
             log_level="warning",
         )
     finally:
-        if supervised is not None:
-            supervised.stop()
+        for process in supervised:
+            process.stop()
 
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -276,6 +299,7 @@ BENCH_SCENARIOS = (
     "owner-transfer",
     "mixed",
     "growth",
+    "export",
 )
 
 

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, alias="PARTNERBILL_PORT")
     api_workers: int = Field(default=2, alias="PARTNERBILL_API_WORKERS")
     job_concurrency: int = Field(default=2, alias="PARTNERBILL_JOB_CONCURRENCY")
+    # `serve`'s worker for query and export jobs: how far below normal its CPU priority is.
+    export_niceness: int = Field(default=10, ge=0, le=19, alias="PARTNERBILL_EXPORT_NICENESS")
     # Per process: API workers x (size + overflow) + the job worker must stay well below the
     # server's max_connections (PostgreSQL's default is 100). No overflow by default: under
     # sustained load an overflow connection is opened and closed again and again (the benchmark

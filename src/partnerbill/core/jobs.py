@@ -10,6 +10,7 @@ the database's ends it, with a non-zero exit code, for a supervisor to restart i
 
 import asyncio
 import contextlib
+import os
 import signal
 from typing import Any
 
@@ -30,6 +31,10 @@ from partnerbill.settings import get_settings
 
 log = structlog.get_logger(__name__)
 QUEUES = ["metrics", "maintenance", "orders", "billruns", "exports"]
+# `serve` runs the query surfaces' jobs (Data Query, AQuA, exports) in a worker of their own at a
+# lower CPU priority: an export of 200,000 rows then takes the cycles API requests leave idle.
+EXPORT_QUEUES = ["exports"]
+LOCAL_HOSTS = frozenset({None, "", "localhost", "127.0.0.1", "::1"})
 # A worker that has not sent a heartbeat for this long is presumed dead; its jobs are retried.
 STALLED_AFTER_SECONDS = get_settings().stalled_job_seconds
 # Several heartbeats fit in that window, so a live worker is never taken for a dead one; and the
@@ -121,14 +126,47 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
             cursor.close()
 
 
-async def run_worker(database_url: str, concurrency: int) -> None:
-    """Run the job worker until SIGTERM or SIGINT.
+def _lower_backend_priority(engine: AsyncEngine, niceness: int) -> None:
+    """Give the worker's database sessions the worker's lower CPU priority, when PostgreSQL runs
+    on this host and the operating system lets this user (the embedded server's user, or root):
+    an export's query and text formatting run in its session. Best effort: elsewhere it is a
+    no-op. Such a session holds only the shared locks of a read."""
+    host = engine.url.host
+    if not (host in LOCAL_HOSTS or str(host).startswith("/")):
+        return
+
+    @event.listens_for(engine.sync_engine.pool, "connect")
+    def lower(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT pg_backend_pid()")
+            (pid,) = cursor.fetchone()
+            dbapi_connection.rollback()
+        finally:
+            cursor.close()
+        with contextlib.suppress(OSError):
+            current = os.getpriority(os.PRIO_PROCESS, pid)
+            os.setpriority(os.PRIO_PROCESS, pid, max(current, niceness))
+
+
+async def run_worker(
+    database_url: str,
+    concurrency: int,
+    queues: list[str] | None = None,
+    niceness: int = 0,
+) -> None:
+    """Run the job worker on `queues` (all by default) until SIGTERM or SIGINT, `niceness`
+    below the normal CPU priority (its database sessions too, where that can be done).
 
     procrastinate's worker stops quietly when one of its side tasks (heartbeat, LISTEN, periodic
     deferrer) loses the database, and raises when fetching a job does: either way the app is
     opened again after a `Backoff` delay (1 s, doubling up to 30 s). Other errors propagate."""
+    if niceness:
+        os.nice(niceness)
     engine = db.create_engine(database_url)
     _ping_on_checkout(engine)
+    if niceness:
+        _lower_backend_priority(engine, niceness)
     db.set_engine(engine)
     app = build_app(database_url)
     loop = asyncio.get_running_loop()
@@ -150,7 +188,7 @@ async def run_worker(database_url: str, concurrency: int) -> None:
                 async with app.open_async():
                     worker = Worker(
                         app,
-                        queues=QUEUES,
+                        queues=queues or QUEUES,
                         concurrency=concurrency,
                         install_signal_handlers=False,
                         update_heartbeat_interval=HEARTBEAT_SECONDS,
