@@ -19,7 +19,7 @@ from zuora_sdk.zuora_client import ZuoraClient
 from partnerbill.app import create_app
 from partnerbill.core import auth, db, migrate
 from tests.faults import running_server
-from tests.helpers import ApiClient, TenantCredentials, new_tenant
+from tests.helpers import ApiClient, TenantCredentials, new_tenant, new_tenant_on_own_engine
 
 
 def _server_url(tmp_root: Path) -> str:
@@ -87,14 +87,7 @@ def _sdk_tenant(database_url: str) -> TenantCredentials:
     """A tenant for the synchronous zuora-sdk tests, made with an engine of its own (the session
     engine belongs to the async tests' event loop)."""
 
-    async def work() -> TenantCredentials:
-        engine = db.create_engine(database_url)
-        try:
-            return await new_tenant(engine)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(work())
+    return asyncio.run(new_tenant_on_own_engine(database_url))
 
 
 @pytest.fixture(scope="module")

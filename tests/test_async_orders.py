@@ -6,13 +6,11 @@ worker died mid-job is recovered by the stalled-job task; and the official zuora
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -30,7 +28,8 @@ from partnerbill.core.jobs import QUEUES, defer_in_transaction
 from partnerbill.core.json import dumps
 from partnerbill.core.tenants import Tenant
 from partnerbill.orders.tables import async_jobs
-from tests.helpers import ApiClient, TenantCredentials, assert_envelope
+from tests.helpers import SDK_SERIALIZE_DEFAULTS, ApiClient, TenantCredentials, assert_envelope
+from tests.job_worker import running_worker
 
 # The SDK's generated models use pydantic APIs deprecated in v2; that is the SDK's business.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk")
@@ -51,18 +50,6 @@ async def live_api(
         client = ApiClient(http, tenant_credentials)
         await client.authenticate()
         yield client
-
-
-@contextmanager
-def running_worker(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `partnerbill worker` process on the test database, stopped when the block ends."""
-    env = {**os.environ, "DATABASE_URL": database_url, "PARTNERBILL_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen([sys.executable, "-m", "partnerbill.cli", "worker"], env=env)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def catalog_bodies() -> list[tuple[str, dict[str, Any]]]:
@@ -413,19 +400,7 @@ def raw_job_status(zc: ZuoraClient, job_id: str) -> dict[str, Any]:
     parsed here: the raw-response path (zuora-sdk 3.21.0 has no `..._without_preload_content`
     variant of this operation, so this is its equivalent)."""
     orders = zc.orders_api()
-    request = orders._get_job_status_and_response_serialize(
-        job_id=job_id,
-        accept_encoding=None,
-        content_encoding=None,
-        authorization=None,
-        zuora_track_id=None,
-        zuora_version=None,
-        zuora_org_ids=None,
-        _request_auth=None,
-        _content_type=None,
-        _headers=None,
-        _host_index=0,
-    )
+    request = orders._get_job_status_and_response_serialize(job_id=job_id, **SDK_SERIALIZE_DEFAULTS)
     response = orders.api_client.call_api(*request)
     assert response.status == 200, response.read()
     return dict(json.loads(response.read()))

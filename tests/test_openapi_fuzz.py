@@ -31,9 +31,8 @@ from hypothesis import strategies as st
 from schemathesis import Case, CheckContext, Response
 
 from partnerbill.app import create_app
-from partnerbill.core import db
 from partnerbill.core.answers import OBJECT_API_PREFIX
-from tests.helpers import TenantCredentials, client_for, new_tenant
+from tests.helpers import TenantCredentials, client_for, new_tenant_on_own_engine
 from tests.tenant_seed import BODY_KEY_KINDS, SeededKeys, path_key_kind, seed_tenant
 
 EXAMPLES = int(os.environ.get("PARTNERBILL_FUZZ_EXAMPLES", "10"))
@@ -46,11 +45,7 @@ ACCEPTED = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
 async def _seeded_tenant(
     database_url: str, base_url: str
 ) -> tuple[TenantCredentials, str, SeededKeys]:
-    engine = db.create_engine(database_url)
-    try:
-        credentials = await new_tenant(engine)
-    finally:
-        await engine.dispose()
+    credentials = await new_tenant_on_own_engine(database_url)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         api = await client_for(http, credentials)
         return credentials, api.token, await seed_tenant(api)

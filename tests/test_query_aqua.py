@@ -24,7 +24,8 @@ from partnerbill.query.aqua import SYNTAX_ERROR, run_aqua_job
 from partnerbill.query.catalog import FieldType
 from partnerbill.query.export import run_export
 from partnerbill.query.files import Compression, RowCounter, write_result_file
-from partnerbill.query.result_csv import JobCancelled, as_text, csv_chunks, encode_lines
+from partnerbill.query.jobs import JobCancelled
+from partnerbill.query.result_csv import as_text, csv_chunks, encode_lines
 from partnerbill.query.sandbox import query_transaction
 from partnerbill.query.zoql import CompiledQuery, OutputColumn, compile_zoql
 from tests.helpers import ApiClient, invoice_body

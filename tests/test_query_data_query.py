@@ -46,12 +46,13 @@ from partnerbill.query.data_query_sql import (
 from partnerbill.query.jobs import QUEUED_LIMIT
 from partnerbill.query.sandbox import client_cursor, query_transaction
 from tests.helpers import (
+    SDK_SERIALIZE_DEFAULTS,
     ApiClient,
     TenantCredentials,
     assert_envelope,
     client_for,
     invoice_body,
-    new_tenant,
+    new_tenant_on_own_engine,
 )
 from tests.tenant_seed import SeededKeys, seed_tenant
 
@@ -345,11 +346,7 @@ class Seeded:
 
 
 async def _seed(live_server: str, database_url: str, owner: TenantCredentials) -> Seeded:
-    engine = db.create_engine(database_url)
-    try:
-        other_credentials = await new_tenant(engine)
-    finally:
-        await engine.dispose()
+    other_credentials = await new_tenant_on_own_engine(database_url)
     async with httpx.AsyncClient(base_url=live_server, timeout=60) as http:
         api = await client_for(http, owner)
         keys = await seed_tenant(api)
@@ -619,18 +616,7 @@ def test_cancel_list_and_request_errors(
     # The SDK's delete_data_query_job wants a 64-character id (its get wants 36, as ids are):
     # its own request serializer and deserializer, without that client-side check.
     params = api._delete_data_query_job_serialize(
-        job_id=slow,
-        accept_encoding=None,
-        content_encoding=None,
-        authorization=None,
-        zuora_entity_ids=None,
-        zuora_track_id=None,
-        zuora_version=None,
-        zuora_org_ids=None,
-        _request_auth=None,
-        _content_type=None,
-        _headers=None,
-        _host_index=0,
+        job_id=slow, zuora_entity_ids=None, **SDK_SERIALIZE_DEFAULTS
     )
     raw = api.api_client.call_api(*params)
     raw.read()

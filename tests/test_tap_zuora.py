@@ -18,9 +18,13 @@ from typing import Any
 import httpx
 import pytest
 
-from partnerbill.core import db
 from tests.catalog_fixtures import order_body, rate_plan, recurring_charge
-from tests.helpers import TenantCredentials, client_for, invoice_body, new_tenant
+from tests.helpers import (
+    TenantCredentials,
+    client_for,
+    invoice_body,
+    new_tenant_on_own_engine,
+)
 from tests.job_worker import running_worker
 
 TAP_VERSION = "1.6.1"
@@ -47,11 +51,7 @@ def tap_python() -> Path:
 async def _seed(base_url: str, database_url: str) -> tuple[TenantCredentials, dict[str, Any]]:
     """A tenant with a partner account holding an invoice and a subscription, and a plain one
     with an invoice; what the server holds of each stream, by id, read through its REST API."""
-    engine = db.create_engine(database_url)
-    try:
-        credentials = await new_tenant(engine)
-    finally:
-        await engine.dispose()
+    credentials = await new_tenant_on_own_engine(database_url)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         api = await client_for(http, credentials)
         partner = await api.create_account(partner=True, name='Reseller, "North"')

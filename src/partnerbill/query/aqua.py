@@ -75,13 +75,11 @@ from partnerbill.query.jobs import (
     QueryJob,
     QueryLimitExceeded,
     cancel_job,
-    fail_job,
-    finish_job,
     read_job,
-    start_job,
+    run_job,
     submit_job,
 )
-from partnerbill.query.result_csv import CSV_MEDIA_TYPE, JobCancelled, csv_chunks, datetime_text
+from partnerbill.query.result_csv import CSV_MEDIA_TYPE, csv_chunks, datetime_text
 from partnerbill.query.sandbox import query_transaction
 from partnerbill.query.tables import query_jobs
 from partnerbill.query.tasks import QUERY_JOB_RETRY, QUEUE, query_tasks
@@ -471,24 +469,15 @@ async def _run(tenant: Tenant, job: QueryJob) -> dict[str, Any]:
 async def run_aqua_job(tenant_id: str, tenant_number: int, job_id: str) -> None:
     """Run the job's queries, one file each; a failure aborts the job with its reason."""
     tenant = Tenant(tenant_id, tenant_number)
-    if not await start_job(tenant, job_id):
-        return  # cancelled before it ran
-    async with autocommit() as conn:
-        job = await read_job(conn, tenant, KIND, job_id)
-    assert job is not None
-    try:
-        result = await _run(tenant, job)
-    except JobCancelled:
-        return
-    except Exception as error:
-        reason = run_failure(error)
-        await fail_job(tenant, job_id, reason or ABORTED)
-        if reason is None:
-            raise  # not the client's doing: logged as the task's failure
-        return
-    if not await finish_job(tenant, job_id, result):
-        for batch in result["batches"]:  # cancelled at the last moment
-            await delete_file(tenant, batch["fileId"])
+    await run_job(
+        tenant,
+        KIND,
+        job_id,
+        lambda job: _run(tenant, job),
+        failure=run_failure,
+        otherwise=ABORTED,
+        files=lambda result: [batch["fileId"] for batch in result["batches"]],
+    )
 
 
 def run_failure(error: Exception) -> str | None:

@@ -44,7 +44,6 @@ import psycopg
 from pydantic import Field, StrictBool, StrictStr, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.core.db import autocommit
 from partnerbill.core.schemas import CamelModel
 from partnerbill.core.tenants import Tenant
 from partnerbill.query.data_query_sql import DataQueryError, Listing, translate
@@ -52,17 +51,14 @@ from partnerbill.query.files import (
     Compression,
     ResultFileTooLarge,
     RowCounter,
-    delete_file,
     write_result_file,
 )
 from partnerbill.query.jobs import (
+    JobCancelled,
     JobStatus,
     QueryJob,
-    fail_job,
-    finish_job,
     is_cancelled,
-    read_job,
-    start_job,
+    run_job,
 )
 from partnerbill.query.sandbox import client_cursor, query_transaction
 from partnerbill.query.tasks import QUERY_JOB_RETRY, QUEUE, query_tasks
@@ -170,10 +166,6 @@ def job_answer(tenant: Tenant, job: QueryJob, files_url: str) -> dict[str, Any]:
     elif job.status == JobStatus.FAILED:
         answer["errorMessage"] = job.error
     return answer
-
-
-class JobCancelled(Exception):
-    pass
 
 
 class TooManyRows(Exception):
@@ -444,23 +436,15 @@ async def run_data_query(tenant_id: str, tenant_number: int, job_id: str) -> Non
     """Run the job's query into its result file; a query's fault fails the job with its
     message, anything else fails it too and is raised (logged as the task's error)."""
     tenant = Tenant(tenant_id, tenant_number)
-    if not await start_job(tenant, job_id):
-        return  # cancelled before it ran
-    async with autocommit() as conn:
-        job = await read_job(conn, tenant, KIND, job_id)
-    assert job is not None
     settings = get_settings()
-    try:
-        result = await _Run(tenant, job).run()
-    except JobCancelled:
-        return
-    except Exception as error:
-        reason = failure_message(
+    await run_job(
+        tenant,
+        KIND,
+        job_id,
+        lambda job: _Run(tenant, job).run(),
+        failure=lambda error: failure_message(
             error, settings.data_query_max_rows, settings.data_query_timeout_ms
-        )
-        await fail_job(tenant, job_id, reason or "The query failed; please retry.")
-        if reason is None:
-            raise
-        return
-    if not await finish_job(tenant, job_id, result):
-        await delete_file(tenant, result["fileId"])  # cancelled at the last moment
+        ),
+        otherwise="The query failed; please retry.",
+        files=lambda result: [result["fileId"]],
+    )

@@ -25,23 +25,20 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.catalog.schemas import PascalModel
-from partnerbill.core.db import autocommit
 from partnerbill.core.errors import Category, Resource, ZuoraError, invalid_value, not_found
 from partnerbill.core.schemas import Flag
 from partnerbill.core.tenants import Tenant
 from partnerbill.query.aqua import RUN_TIMEOUT_MS, run_failure
-from partnerbill.query.files import Compression, RowCounter, delete_file, write_result_file
+from partnerbill.query.files import Compression, RowCounter, write_result_file
 from partnerbill.query.jobs import (
     JobStatus,
     QueryJob,
     QueryLimitExceeded,
-    fail_job,
-    finish_job,
     read_job,
-    start_job,
+    run_job,
     submit_job,
 )
-from partnerbill.query.result_csv import CSV_MEDIA_TYPE, JobCancelled, csv_chunks
+from partnerbill.query.result_csv import CSV_MEDIA_TYPE, csv_chunks
 from partnerbill.query.sandbox import query_transaction
 from partnerbill.query.tasks import QUERY_JOB_RETRY, QUEUE, query_tasks
 from partnerbill.query.zoql import MAX_LENGTH, ZoqlError, compile_zoql
@@ -154,20 +151,12 @@ async def _run(tenant: Tenant, job: QueryJob) -> dict[str, Any]:
 async def run_export(tenant_id: str, tenant_number: int, job_id: str) -> None:
     """Write the export's file; a failure fails the export with its reason."""
     tenant = Tenant(tenant_id, tenant_number)
-    if not await start_job(tenant, job_id):
-        return
-    async with autocommit() as conn:
-        job = await read_job(conn, tenant, KIND, job_id)
-    assert job is not None
-    try:
-        result = await _run(tenant, job)
-    except JobCancelled:
-        return
-    except Exception as error:
-        reason = run_failure(error)
-        await fail_job(tenant, job_id, reason or "The export failed.")
-        if reason is None:
-            raise
-        return
-    if not await finish_job(tenant, job_id, result):
-        await delete_file(tenant, result["fileId"])
+    await run_job(
+        tenant,
+        KIND,
+        job_id,
+        lambda job: _run(tenant, job),
+        failure=run_failure,
+        otherwise="The export failed.",
+        files=lambda result: [result["fileId"]],
+    )

@@ -22,6 +22,7 @@ transactions. Job ids are UUIDs in their 36-character form, time-ordered (UUIDv7
 newest first and pages by keyset (`after` = the last id of the previous page).
 """
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -36,6 +37,7 @@ from partnerbill.core.db import autocommit, transaction
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.locks import execute_locking
 from partnerbill.core.tenants import Tenant
+from partnerbill.query.files import delete_file
 from partnerbill.query.tables import query_jobs
 
 KINDS = frozenset({"dataquery", "aqua", "export"})
@@ -257,3 +259,42 @@ async def is_cancelled(tenant: Tenant, job_id: str) -> bool:
     async with autocommit() as conn:
         status = await conn.scalar(select(query_jobs.c.status).where(_job(tenant, job_id)))
     return status == JobStatus.CANCELLED
+
+
+class JobCancelled(Exception):
+    """The job was cancelled while its task ran (seen between partitions): it stops, keeping
+    no file."""
+
+
+async def run_job(
+    tenant: Tenant,
+    kind: str,
+    job_id: str,
+    run: Callable[[QueryJob], Awaitable[dict[str, Any]]],
+    *,
+    failure: Callable[[Exception], str | None],
+    otherwise: str,
+    files: Callable[[dict[str, Any]], Iterable[str]],
+) -> None:
+    """A query job's life in its task: started unless it was cancelled first, `run`, then
+    finished with its result. A failure that is the query's (`failure` gives its reason) fails
+    the job with that reason; any other fails it with `otherwise` and is raised (the task's
+    error, logged). A job cancelled at the last moment keeps none of its `files(result)`."""
+    if not await start_job(tenant, job_id):
+        return
+    async with autocommit() as conn:
+        job = await read_job(conn, tenant, kind, job_id)
+    assert job is not None
+    try:
+        result = await run(job)
+    except JobCancelled:
+        return
+    except Exception as error:
+        reason = failure(error)
+        await fail_job(tenant, job_id, reason or otherwise)
+        if reason is None:
+            raise
+        return
+    if not await finish_job(tenant, job_id, result):
+        for file_id in files(result):
+            await delete_file(tenant, file_id)

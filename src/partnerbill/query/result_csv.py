@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.core.tenants import Tenant
 from partnerbill.query.catalog import FieldType
 from partnerbill.query.files import RowCounter
-from partnerbill.query.jobs import is_cancelled
+from partnerbill.query.jobs import JobCancelled, is_cancelled
 from partnerbill.query.sandbox import stream_query
 from partnerbill.query.zoql import CompiledQuery
 
@@ -76,10 +76,6 @@ def encode_lines(rows: Iterable[Sequence[str | None]], null: str = "") -> bytes:
 
 def header_line(names: Sequence[str]) -> bytes:
     return encode_lines([names])
-
-
-class JobCancelled(Exception):
-    """The job was cancelled while its file was being written."""
 
 
 async def csv_chunks(
