@@ -44,7 +44,7 @@ from partnerbill.query.data_query_sql import (
     translate,
 )
 from partnerbill.query.jobs import QUEUED_LIMIT
-from partnerbill.query.sandbox import client_cursor, query_transaction
+from partnerbill.query.sandbox import CLIENT_CURSOR, client_cursor, query_transaction
 from tests.helpers import (
     SDK_SERIALIZE_DEFAULTS,
     ApiClient,
@@ -610,7 +610,7 @@ def test_cancel_list_and_request_errors(
     api = zc.data_queries_api()
     slow = _submit(zc, ENDLESS)
     deadline = time.monotonic() + 10
-    while not _running(database_url, "data_query"):
+    while not _running(database_url, CLIENT_CURSOR):
         assert time.monotonic() < deadline, "the job never started its statement"
         time.sleep(0.05)
     # The SDK's delete_data_query_job wants a 64-character id (its get wants 36, as ids are):
@@ -624,7 +624,7 @@ def test_cancel_list_and_request_errors(
     assert cancelled.data.query_status == "cancelled"
     # The statement itself is cancelled (well before its timeout), and the job stays cancelled.
     deadline = time.monotonic() + TIMEOUT_MS / 1000 / 2
-    while _running(database_url, "data_query"):
+    while _running(database_url, CLIENT_CURSOR):
         assert time.monotonic() < deadline, "the cancelled statement still runs"
         time.sleep(0.1)
     time.sleep(TIMEOUT_MS / 1000)

@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.schemas import CamelModel
 from partnerbill.core.tenants import Tenant
-from partnerbill.query.data_query_sql import DataQueryError, Listing, translate
+from partnerbill.query.data_query_sql import MAX_QUERY_CHARS, DataQueryError, Listing, translate
 from partnerbill.query.files import (
     Compression,
     ResultFileTooLarge,
@@ -95,12 +95,12 @@ class SubmitOutput(CamelModel):
 
 
 class SubmitDataQuery(CamelModel):
-    query: StrictStr = Field(min_length=1)
+    query: StrictStr = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     output_format: OutputFormat
     compression: Literal["NONE", "GZIP", "ZIP"]
     output: SubmitOutput | None = None
     column_separator: StrictStr | None = Field(default=None, min_length=1, max_length=1)
-    encryption_key: StrictStr | None = None
+    encryption_key: StrictStr | None = Field(default=None, max_length=4096)
     read_deleted: StrictBool = False
     source_data: Literal["LIVE", "WAREHOUSE"] = "LIVE"
     use_index_join: StrictBool = False

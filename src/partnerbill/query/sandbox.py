@@ -29,6 +29,7 @@ from partnerbill.core.tenants import Tenant
 from partnerbill.query.views import CLIENT_VIEWS, TENANT_SETTING, ViewSet
 
 TENANT_ID = re.compile(r"[0-9a-f]{32}")
+CLIENT_CURSOR = "client_query"  # the cursor's name, as `pg_stat_activity` shows it
 
 
 @asynccontextmanager
@@ -75,7 +76,7 @@ async def client_cursor(
     names) come as PostgreSQL's text."""
     raw = await conn.get_raw_connection()
     driver: psycopg.AsyncConnection[Any] = raw.driver_connection  # type: ignore[assignment]
-    async with driver.cursor(name="client_query") as cursor:
+    async with driver.cursor(name=CLIENT_CURSOR) as cursor:
         for name in text_types:
             cursor.adapters.register_loader(name, TextLoader)
         await cursor.execute(sql)
