@@ -71,11 +71,23 @@ async def bounded_lock_wait(
         raise
     except Exception:
         # A business error raised between statements: the transaction is still usable.
-        await conn.execute(_RESTORE, {"previous": previous})
+        await _restore(conn, previous, resource)
         raise
     finally:
         _bounded.reset(token)
-    await conn.execute(_RESTORE, {"previous": previous})
+    await _restore(conn, previous, resource)
+
+
+async def _restore(conn: AsyncConnection, previous: str, resource: Resource) -> None:
+    """Put the statement timeout back. The resetting statement itself still runs under the
+    bound: on a starved machine a bound of a few milliseconds can cut it too, which aborts the
+    transaction as a wait that ran out would (and is answered the same way)."""
+    try:
+        await conn.execute(_RESTORE, {"previous": previous})
+    except DBAPIError as error:
+        if is_lock_wait(error):
+            raise lock_competition(resource) from error
+        raise
 
 
 async def execute_locking(
