@@ -7,9 +7,9 @@ it), an Object Query path (`invoice-items`) and fields with PascalCase API names
 (`partneraccount`), its Object Query name the API name with a lower-case first letter
 (`partnerAccount`).
 
-Each object is a view in the `zuora` schema (`query/views.py` creates them from this module at
-every migration), filtered to the tenant bound to the reading transaction. The views are the only
-thing the query role can read.
+Each object is a view in the `zuora` schema, and another in `zuora_object_query`
+(`query/views.py` makes both from this module at every migration), filtered to the tenant bound
+to the reading transaction. Each schema's views are the only thing its query role can read.
 
 Foreign keys (`AccountId` on an invoice) are plain columns for Data Query and Object Query, but
 not in the `export` context: Export ZOQL reaches them through the relation (`Account.Id`), and
@@ -129,7 +129,6 @@ class QueryObject:
     expands: tuple[Expand, ...] = ()
     number: str | None = None  # the field an Object Query key may name besides Id
     label: str = ""
-    deletable: bool = False  # rows can be deleted (Data Query readDeleted, AQuA deleted)
     by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
