@@ -76,6 +76,7 @@ class TenantSettingsResponse(Succeeded):
     invoiceBatchLimit: int
     orderSyncLimit: int
     orderAsyncLimit: int
+    resellerAccountEnabled: bool
 
 
 def ok(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, Any]]:

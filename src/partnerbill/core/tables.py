@@ -8,6 +8,7 @@ distributed deployment keeps as reference tables.
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    true,
 )
 
 from partnerbill.core.db import metadata
@@ -33,6 +35,7 @@ tenants = Table(
     Column("invoice_batch_limit", Integer, nullable=False, server_default="50"),
     Column("order_sync_limit", Integer, nullable=False, server_default="50"),
     Column("order_async_limit", Integer, nullable=False, server_default="300"),
+    Column("reseller_account_enabled", Boolean, nullable=False, server_default=true()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("metrics_refresh_interval_seconds >= 60", name="refresh_interval_min"),
     CheckConstraint("lock_wait_ms BETWEEN 1 AND 60000", name="lock_wait_range"),

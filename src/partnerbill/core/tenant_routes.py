@@ -19,6 +19,7 @@ class TenantSettingsUpdate(CamelModel):
     invoice_batch_limit: Annotated[int | None, Field(strict=True)] = None
     order_sync_limit: Annotated[int | None, Field(strict=True)] = None
     order_async_limit: Annotated[int | None, Field(strict=True)] = None
+    reseller_account_enabled: Annotated[bool | None, Field(strict=True)] = None
 
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["partnerbill"])
@@ -45,5 +46,6 @@ async def change_tenant_settings(
             invoice_batch_limit=request.invoice_batch_limit,
             order_sync_limit=request.order_sync_limit,
             order_async_limit=request.order_async_limit,
+            reseller_account_enabled=request.reseller_account_enabled,
         )
     return {"success": True, **settings.as_json()}

@@ -52,14 +52,17 @@ class TenantSettings:
     # Subscriptions and order actions per order (Zuora: 50 synchronous, 300 asynchronous).
     order_sync_limit: int
     order_async_limit: int
+    # The Reseller Account feature: `partnerAccount`, `lastMetricsUpdate` and deferred metrics.
+    reseller_account_enabled: bool
 
-    def as_json(self) -> dict[str, int]:
+    def as_json(self) -> dict[str, int | bool]:
         return {
             "metricsRefreshIntervalSeconds": self.metrics_refresh_interval_seconds,
             "lockWaitMs": self.lock_wait_ms,
             "invoiceBatchLimit": self.invoice_batch_limit,
             "orderSyncLimit": self.order_sync_limit,
             "orderAsyncLimit": self.order_async_limit,
+            "resellerAccountEnabled": self.reseller_account_enabled,
         }
 
 
@@ -117,6 +120,7 @@ async def get_settings(conn: AsyncConnection, tenant: Tenant) -> TenantSettings:
                 tenants.c.invoice_batch_limit,
                 tenants.c.order_sync_limit,
                 tenants.c.order_async_limit,
+                tenants.c.reseller_account_enabled,
             ).where(tenants.c.id == tenant.id)
         )
     ).one()
@@ -132,8 +136,9 @@ async def update_settings(
     invoice_batch_limit: int | None = None,
     order_sync_limit: int | None = None,
     order_async_limit: int | None = None,
+    reseller_account_enabled: bool | None = None,
 ) -> TenantSettings:
-    values: dict[str, int] = {}
+    values: dict[str, int | bool] = {}
     if metrics_refresh_interval_seconds is not None:
         if metrics_refresh_interval_seconds < REFRESH_INTERVAL_MIN_SECONDS:
             raise invalid_value(
@@ -153,6 +158,48 @@ async def update_settings(
             if not 1 <= value <= maximum:
                 raise invalid_value(Resource.TENANT, api_name, f"must be between 1 and {maximum}.")
             values[column] = value
+    if reseller_account_enabled is not None:
+        values["reseller_account_enabled"] = reseller_account_enabled
     if values:
         await conn.execute(update(tenants).where(tenants.c.id == tenant.id).values(**values))
+    if reseller_account_enabled is False:
+        await _refuse_disabling_with_partner_accounts(conn, tenant)
     return await get_settings(conn, tenant)
+
+
+async def _refuse_disabling_with_partner_accounts(conn: AsyncConnection, tenant: Tenant) -> None:
+    """Called after the tenant row is updated, so it holds the row lock: a request that flags a
+    partner account reads the switch under FOR SHARE of that row (`require_reseller_account`),
+    and either committed before (and is seen here) or waits and then sees the feature off."""
+    partner = await conn.scalar(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = :tenant AND partner_account)"
+        ),
+        {"tenant": tenant.id},
+    )
+    if partner:
+        raise ZuoraError(
+            Resource.TENANT,
+            Category.BUSINESS_RULE,
+            "The Reseller Account feature cannot be disabled while any account is a partner "
+            "account: switch those accounts' partnerAccount off first.",
+        )
+
+
+async def require_reseller_account(conn: AsyncConnection, tenant: Tenant) -> None:
+    """Refuse a request that sets `partnerAccount` when the tenant has the feature disabled.
+
+    FOR SHARE on the tenant row: parallel partner writes share it, and a concurrent disabling
+    (which updates the row) waits for them, then sees their partner accounts and is refused."""
+    enabled = await conn.scalar(
+        select(tenants.c.reseller_account_enabled)
+        .where(tenants.c.id == tenant.id)
+        .with_for_update(read=True)
+    )
+    if not enabled:
+        raise ZuoraError(
+            Resource.ACCOUNT,
+            Category.BUSINESS_RULE,
+            "partnerAccount: the Reseller Account feature is disabled for this tenant "
+            "(Manage Features, or PUT /v1/partnerbill/settings with resellerAccountEnabled).",
+        )
