@@ -510,6 +510,8 @@ def test_serve_killed_with_sigkill_leaves_no_orphan_and_postgres_stops_later(
     }
     assert set(workers) == {True, False}
     assert workers[True].nice() == 10 and workers[False].nice() == 0
+    assert os.sched_getscheduler(workers[True].pid) == os.SCHED_IDLE
+    assert os.sched_getscheduler(workers[False].pid) == os.SCHED_OTHER
     metrics_files = os.listdir(var_dir / "prometheus")
     assert metrics_files
 

@@ -148,6 +148,12 @@ def worker(
         str | None, typer.Option(help="Comma-separated queues to run (default: all).")
     ] = None,
     niceness: Annotated[int, typer.Option(min=0, max=19, help="Lower CPU priority by N.")] = 0,
+    idle_cpu: Annotated[
+        bool,
+        typer.Option(
+            help="Run only when no other task wants a CPU (Linux SCHED_IDLE; else niceness 19)."
+        ),
+    ] = False,
 ) -> None:
     """Run the job worker: periodic metrics refresh, stalled-job recovery, async orders, bill
     runs, query and export jobs. It reconnects when the database goes away; it exits on SIGTERM
@@ -159,7 +165,9 @@ def worker(
     configure_logging(settings.log_level)
     url = db.resolve_database_url(settings)
     chosen = [queue.strip() for queue in queues.split(",") if queue.strip()] if queues else None
-    asyncio.run(run_worker(url, concurrency or settings.job_concurrency, chosen, niceness))
+    asyncio.run(
+        run_worker(url, concurrency or settings.job_concurrency, chosen, niceness, idle_cpu)
+    )
 
 
 def worker_commands(settings: Settings) -> dict[str, list[str]]:
@@ -177,6 +185,7 @@ def worker_commands(settings: Settings) -> dict[str, list[str]]:
             ",".join(EXPORT_QUEUES),
             "--niceness",
             str(settings.export_niceness),
+            "--idle-cpu" if settings.export_idle_cpu else "--no-idle-cpu",
         ],
     }
 

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     job_concurrency: int = Field(default=2, alias="PARTNERBILL_JOB_CONCURRENCY")
     # `serve`'s worker for query and export jobs: how far below normal its CPU priority is.
     export_niceness: int = Field(default=10, ge=0, le=19, alias="PARTNERBILL_EXPORT_NICENESS")
+    # ... and whether its own process runs at the idle scheduling class (Linux SCHED_IDLE).
+    export_idle_cpu: bool = Field(default=True, alias="PARTNERBILL_EXPORT_IDLE_CPU")
     # Per process: API workers x (size + overflow) + the job worker must stay well below the
     # server's max_connections (PostgreSQL's default is 100). No overflow by default: under
     # sustained load an overflow connection is opened and closed again and again (the benchmark
