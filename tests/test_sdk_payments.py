@@ -173,6 +173,10 @@ def test_payment_apply_refund_and_credit_memo_on_a_partner_account(
 
     fetched = zc.invoices_api().get_invoice(invoice.id)
     assert money(fetched.balance) == Decimal("35")
+    # What settled it: 40 + 15 from the payment, 10 from the credit memo.
+    assert money(fetched.payment_amount) == Decimal("55")
+    assert money(fetched.credit_memo_amount) == Decimal("10")
+    assert money(fetched.amount) == money(fetched.balance) + Decimal("65")
 
     # Partner account: the metrics wait for the refresh, then show every document exactly.
     assert metrics_of(zc, account_number)["tib"] == 0
@@ -227,6 +231,7 @@ def test_unapply_and_cancel_on_a_non_partner_account(zc: ZuoraClient) -> None:
         Decimal("12.5"),
         Decimal("20"),
     )
+    assert money(zc.invoices_api().get_invoice(invoice.id).payment_amount) == Decimal("17.5")
 
     canceled = payments.cancel_payment(payment.number)
     assert canceled.success is True, canceled
@@ -234,6 +239,7 @@ def test_unapply_and_cancel_on_a_non_partner_account(zc: ZuoraClient) -> None:
     assert_payment(canceled)
     found = metrics_of(zc, account_id)
     assert (found["tib"], found["upa"], found["balance"]) == (Decimal("50"), 0, Decimal("50"))
+    assert money(zc.invoices_api().get_invoice(invoice.id).payment_amount) == 0
 
     # Refused in the envelope: an Electronic payment (no gateway), HTTP 200 and success false.
     refused = payments.create_payment(

@@ -498,9 +498,9 @@ def invoice_json(row: Mapping[Any, Any], account_number: str) -> dict[str, Any]:
         "amountWithoutTax": row["amount"],
         "taxAmount": ZERO,
         "balance": row["balance"],
-        "paymentAmount": ZERO,
+        "paymentAmount": row.get("payment_amount", ZERO),
         "refundAmount": ZERO,
-        "creditMemoAmount": ZERO,
+        "creditMemoAmount": row.get("credit_memo_amount", ZERO),
         "adjustmentAmount": ZERO,
         "creditBalanceAdjustmentAmount": ZERO,
         "discount": ZERO,
@@ -663,8 +663,16 @@ async def cancel_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
     return {"success": True, "id": canceled["id"], "jobId": None, "jobStatus": "Completed"}
 
 
+# What payments and credit memos have applied to the invoice, net of unapplications (an
+# application row is negative when it unapplies); an invoice answered at its creation or posting
+# has none, so only this read adds them.
 _INVOICE_BY_KEY = text(
-    "SELECT i.*, a.account_number FROM invoices i "
+    "SELECT i.*, a.account_number, "
+    "(SELECT coalesce(sum(p.amount), 0) FROM applications p WHERE p.tenant_id = i.tenant_id "
+    "AND p.target_id = i.id AND p.source_type = 'Payment') AS payment_amount, "
+    "(SELECT coalesce(sum(c.amount), 0) FROM applications c WHERE c.tenant_id = i.tenant_id "
+    "AND c.target_id = i.id AND c.source_type = 'CreditMemo') AS credit_memo_amount "
+    "FROM invoices i "
     "JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id "
     "WHERE i.tenant_id = :tenant_id AND (i.id = :key OR i.invoice_number = :key)"
 )
