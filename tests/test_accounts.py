@@ -12,6 +12,7 @@ from sqlalchemy import text
 from partnerbill.core import auth, db
 from partnerbill.core.tenants import create_tenant
 from partnerbill.metrics.service import PENDING_COUNT_CAP
+from tests.catalog_fixtures import new_account, plan_charge_ids, rate_plan, recurring_charge
 from tests.helpers import ApiClient, TenantCredentials, invoice_body, tenant_rows
 
 ID = re.compile(r"^[0-9a-f]{32}$")
@@ -573,3 +574,37 @@ async def test_pending_change_count_is_capped(api: ApiClient) -> None:
     assert freshness["pendingChanges"] == PENDING_COUNT_CAP
     assert freshness["pendingChangesCapped"] is True
     assert freshness["oldestPendingChange"] is not None
+
+
+async def test_summary_lists_the_six_newest_subscriptions_with_their_rate_plans(
+    api: ApiClient,
+) -> None:
+    number = (await new_account(api))["accountNumber"]
+    plan = await rate_plan(api, recurring_charge("10"), name="Seat plan")
+    (charge_id,) = await plan_charge_ids(api, plan)
+    numbers = []
+    for _ in range(7):
+        created = await api.ok(
+            "POST",
+            "/v1/subscriptions",
+            {
+                "accountKey": number,
+                "contractEffectiveDate": "2026-01-01",
+                "termType": "EVERGREEN",
+                "subscribeToRatePlans": [
+                    {
+                        "productRatePlanId": plan,
+                        "chargeOverrides": [{"productRatePlanChargeId": charge_id, "quantity": 1}],
+                    }
+                ],
+            },
+        )
+        numbers.append(created["subscriptionNumber"])
+    listed = (await summary(api, number))["subscriptions"]
+    assert [s["subscriptionNumber"] for s in listed] == numbers[:0:-1]
+    assert all(s["termType"] == "EVERGREEN" and s["initialTerm"] is None for s in listed)
+    assert all(
+        s["ratePlans"]
+        == [{"productName": s["ratePlans"][0]["productName"], "ratePlanName": "Seat plan"}]
+        for s in listed
+    )

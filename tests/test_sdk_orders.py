@@ -214,3 +214,18 @@ def test_create_subscription_order_with_run_billing_through_the_sdk(zc: ZuoraCli
     assert _money(payer.metrics.contracted_mrr) == 0
     assert _money(payer.metrics.total_invoice_balance) == monthly
     assert _money(payer.metrics.balance) == monthly
+
+    # The summary lists the subscription on its owner, with its rate plan; the payer owns none.
+    summary = zc.accounts_api().get_account_summary(owner_number)
+    (listed,) = summary.subscriptions
+    assert listed.id == subscription_id
+    assert listed.subscription_number == subscription_number
+    assert listed.status == "Active"
+    assert listed.term_type == "TERMED"
+    assert (listed.initial_term, listed.renewal_term, listed.auto_renew) == ("12", "12", True)
+    assert _day(listed.subscription_start_date) == ORDER_DATE
+    assert _day(listed.term_start_date) == ORDER_DATE
+    assert _day(listed.term_end_date) == date(2027, 3, 1)
+    (plan,) = listed.rate_plans
+    assert (plan.product_name, plan.rate_plan_name) == ("SDK Order Product", "SDK Order Monthly")
+    assert zc.accounts_api().get_account_summary(payer_number).subscriptions == []

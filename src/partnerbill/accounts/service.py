@@ -39,9 +39,13 @@ from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import MetricsSnapshot
 from partnerbill.payments.tables import payments
+from partnerbill.subscriptions.tables import rate_plans, subscriptions
 
 RECENT_INVOICES = 6
 RECENT_PAYMENTS = 6
+# The summary lists the account's newest subscriptions, as it does invoices and payments: a
+# reseller's account may own 100,000, which the paged subscription list serves instead.
+RECENT_SUBSCRIPTIONS = 6
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -413,7 +417,7 @@ async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -
         "metricsFreshness": snapshot.freshness_json(),
         "billToContact": account.bill_to_contact,
         "soldToContact": account.sold_to_contact,
-        "subscriptions": [],
+        "subscriptions": await _recent_subscriptions(conn, tenant, account.id),
         "invoices": [
             {
                 "id": row.id,
@@ -444,6 +448,50 @@ async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -
         ],
         "usage": [],
     }
+
+
+async def _recent_subscriptions(
+    conn: AsyncConnection, tenant: Tenant, account_id: str
+) -> list[dict[str, Any]]:
+    """The summary's subscriptions owned by the account, newest first, with their rate plans
+    that are not removed (terms as texts, as Zuora writes them there)."""
+    recent = (
+        await conn.execute(
+            select(subscriptions)
+            .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.account_id == account_id)
+            .order_by(subscriptions.c.created_at.desc(), subscriptions.c.id.desc())
+            .limit(RECENT_SUBSCRIPTIONS)
+        )
+    ).all()
+    plans: dict[str, list[dict[str, str]]] = {row.id: [] for row in recent}
+    for plan in await conn.execute(
+        select(rate_plans.c.subscription_id, rate_plans.c.product_name, rate_plans.c.name)
+        .where(
+            rate_plans.c.tenant_id == tenant.id,
+            rate_plans.c.subscription_id.in_(list(plans)),
+            rate_plans.c.last_change_type != "Remove",
+        )
+        .order_by(rate_plans.c.created_at, rate_plans.c.id)
+    ):
+        plans[plan.subscription_id].append(
+            {"productName": plan.product_name, "ratePlanName": plan.name}
+        )
+    return [
+        {
+            "id": row.version_id,
+            "subscriptionNumber": row.subscription_number,
+            "status": row.status,
+            "termType": row.term_type,
+            "subscriptionStartDate": row.contract_effective_date,
+            "termStartDate": row.term_start_date,
+            "termEndDate": row.term_end_date,
+            "initialTerm": None if row.initial_term is None else str(row.initial_term),
+            "renewalTerm": None if row.renewal_term is None else str(row.renewal_term),
+            "autoRenew": row.auto_renew,
+            "ratePlans": plans[row.id],
+        }
+        for row in recent
+    ]
 
 
 async def refresh_metrics(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
