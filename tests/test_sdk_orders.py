@@ -229,3 +229,25 @@ def test_create_subscription_order_with_run_billing_through_the_sdk(zc: ZuoraCli
     (plan,) = listed.rate_plans
     assert (plan.product_name, plan.rate_plan_name) == ("SDK Order Product", "SDK Order Monthly")
     assert zc.accounts_api().get_account_summary(payer_number).subscriptions == []
+
+    # The order read back: its subscription with the order action as it was given.
+    read = zc.orders_api().get_order(order.order_number)
+    assert read.success is True, read
+    assert read.order.order_number == order.order_number
+    (ordered,) = read.order.subscriptions
+    assert ordered.subscription_number == subscription_number
+    assert ordered.subscription_owner_account_number == owner_number
+    (action,) = ordered.order_actions
+    assert action.type == "CreateSubscription" and action.sequence == 1 and action.id
+    assert {t.name for t in action.trigger_dates} == {
+        "ContractEffective",
+        "ServiceActivation",
+        "CustomerAcceptance",
+    }
+    created_sub = action.create_subscription
+    assert created_sub.subscription_owner_account_number == owner_number
+    assert created_sub.terms.initial_term.period == 12
+    (plan_override,) = created_sub.subscribe_to_rate_plans
+    assert plan_override.product_rate_plan_id == plan_id
+    (charge_override,) = plan_override.charge_overrides
+    assert charge_override.pricing.recurring_per_unit.quantity == QUANTITY

@@ -36,6 +36,18 @@ class AsyncJob(Succeeded):
     result: Documented | None = None
 
 
+class OrderActionAnswer(Documented):
+    id: str
+    sequence: int
+    type: str
+
+
+class OrderedSubscription(OrderSubscription):
+    sequence: int | None = None
+    subscriptionOwnerAccountNumber: str | None = None
+    orderActions: list[OrderActionAnswer]
+
+
 class Order(Documented):
     orderNumber: str
     orderDate: date
@@ -43,8 +55,10 @@ class Order(Documented):
     category: str | None = None
     description: str | None = None
     existingAccountNumber: str
-    subscriptions: list[OrderSubscription]
+    subscriptions: list[OrderedSubscription]
     invoiceNumbers: list[str]
+    createdDate: str
+    updatedDate: str
 
 
 class OrderAnswer(Succeeded):

@@ -15,8 +15,8 @@ from partnerbill.core.responses import ok
 from partnerbill.core.tenants import get_settings
 from partnerbill.orders import responses as answers
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.service import create_order
-from partnerbill.orders.tables import async_jobs, orders
+from partnerbill.orders.service import create_order, order_json
+from partnerbill.orders.tables import async_jobs
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
 
@@ -87,27 +87,4 @@ async def get_async_job(job_id: str, tenant: CurrentTenant) -> dict[str, Any]:
 @router.get("/v1/orders/{order_number}", responses=ok(answers.OrderAnswer))
 async def get_order(order_number: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
-        order = (
-            await conn.execute(
-                select(orders).where(
-                    orders.c.tenant_id == tenant.id,
-                    (orders.c.order_number == order_number) | (orders.c.id == order_number),
-                )
-            )
-        ).one_or_none()
-    if order is None:
-        raise not_found(Resource.ORDER, "order", order_number)
-    created = order.response
-    return {
-        "success": True,
-        "order": {
-            "orderNumber": order.order_number,
-            "orderDate": order.order_date,
-            "status": order.status,
-            "category": order.category,
-            "description": order.description,
-            "existingAccountNumber": created["accountNumber"],
-            "subscriptions": created["subscriptions"],
-            "invoiceNumbers": created["invoiceNumbers"],
-        },
-    }
+        return await order_json(conn, tenant, order_number)

@@ -21,9 +21,17 @@ from partnerbill.accounts.service import WritableAccount, lock_for_write
 from partnerbill.billing.engine import BilledInvoice, bill, subscription_batches
 from partnerbill.catalog.enums import ChargeType, PriceFormat, Tier
 from partnerbill.catalog.service import CatalogRatePlan, load_rate_plans
-from partnerbill.core.errors import Category, Resource, ZuoraError, business_rule, invalid_value
+from partnerbill.core.errors import (
+    Category,
+    Resource,
+    ZuoraError,
+    business_rule,
+    invalid_value,
+    not_found,
+)
 from partnerbill.core.ids import new_id
 from partnerbill.core.input_policy import derived_date
+from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.tenants import Tenant, next_numbers
@@ -619,6 +627,7 @@ async def create_order(
                     "type": action.type,
                     "subscription_id": sub["id"],
                     "subscription_number": sub["subscription_number"],
+                    "detail": action.model_dump(by_alias=True, exclude_unset=True),
                 }
             )
         assert sub is not None
@@ -705,6 +714,69 @@ async def _run_billing(
         excluded=[ChargeType(t) for t in (billing.charge_type_to_exclude if billing else [])],
         deltas=deltas,
     )
+
+
+async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+    """GET /v1/orders/{orderNumber} (or its id): the order, its subscriptions in the order's
+    sequence, each with the order actions that changed it as they were given."""
+    order = (
+        await conn.execute(
+            select(orders).where(
+                orders.c.tenant_id == tenant.id,
+                (orders.c.order_number == key) | (orders.c.id == key),
+            )
+        )
+    ).one_or_none()
+    if order is None:
+        raise not_found(ORDER, "order", key)
+    created = order.response
+    entries: dict[str, dict[str, Any]] = {}
+    for action in await conn.execute(
+        select(order_actions)
+        .where(order_actions.c.tenant_id == tenant.id, order_actions.c.order_id == order.id)
+        .order_by(order_actions.c.sequence)
+    ):
+        entry = entries.setdefault(
+            action.subscription_number,
+            {
+                "sequence": len(entries) + 1,
+                "subscriptionNumber": action.subscription_number,
+                "orderActions": [],
+            },
+        )
+        entry["orderActions"].append(
+            {
+                **(action.detail or {}),
+                "id": action.id,
+                "sequence": action.sequence,
+                "type": action.type,
+            }
+        )
+    subscriptions = []
+    for answered in created["subscriptions"]:
+        entry = entries.get(answered["subscriptionNumber"], {"orderActions": []})
+        subscriptions.append(
+            {
+                **answered,
+                **entry,
+                "subscriptionOwnerAccountNumber": answered["subscriptionOwnerNumber"],
+            }
+        )
+    return {
+        "success": True,
+        "order": {
+            "orderNumber": order.order_number,
+            "orderDate": order.order_date,
+            "status": order.status,
+            "category": order.category,
+            "description": order.description,
+            "existingAccountNumber": created["accountNumber"],
+            "subscriptions": subscriptions,
+            "invoiceNumbers": created["invoiceNumbers"],
+            "createdDate": v1_datetime(order.created_at),
+            "updatedDate": v1_datetime(order.created_at),
+        },
+    }
 
 
 def _response(

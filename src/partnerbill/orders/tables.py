@@ -46,6 +46,8 @@ order_actions = Table(
     Column("type", String(32), nullable=False),
     Column("subscription_id", String(32), nullable=False),
     Column("subscription_number", String(100), nullable=False),
+    # The action as the request gave it (camelCase); null for orders placed before it was kept.
+    Column("detail", JSONB),
     Column("created_at", DateTime(timezone=True), server_default=func.now()),
     PrimaryKeyConstraint("tenant_id", "id"),
     Index("ix_order_actions_order", "tenant_id", "order_id"),
