@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from partnerbill.accounts.routes import router as accounts_router
 from partnerbill.billing.bill_run_routes import router as bill_runs_router
+from partnerbill.billing.document_routes import router as billing_documents_router
 from partnerbill.billing.routes import router as billing_router
 from partnerbill.catalog.routes import router as catalog_router
 from partnerbill.core import auth, db, openapi, tenant_routes
@@ -152,6 +153,7 @@ def create_app() -> FastAPI:
         auth.router,
         accounts_router,
         billing_router,
+        billing_documents_router,
         catalog_router,
         orders_router,
         subscriptions_router,

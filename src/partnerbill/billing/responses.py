@@ -69,3 +69,20 @@ class BillRun(Succeeded):
     billCycleDay: int | str | None = None  # a day, or AllBillCycleDays
     invoiceCount: int
     errorMessage: str | None = None
+
+
+class BillingDocument(Documented):
+    id: str
+    documentType: str
+    documentNumber: str
+    documentDate: date
+    amount: Money
+    balance: Money
+    status: str
+    currency: str
+    accountId: str
+
+
+class BillingDocuments(Succeeded):
+    documents: list[BillingDocument]
+    nextPage: str | None = None
