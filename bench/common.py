@@ -38,14 +38,17 @@ async def call(
 
 
 def account_body(name: str, partner: bool) -> dict[str, Any]:
-    """A USD account for a benchmark, partner or not."""
-    return {
+    """A USD account for a benchmark, partner or not. The flag is sent only for a partner: a
+    tenant with the Reseller Account feature disabled refuses `partnerAccount` of either value."""
+    body: dict[str, Any] = {
         "name": name,
         "currency": "USD",
         "billCycleDay": 1,
         "billToContact": {"firstName": "Bench", "lastName": "Mark"},
-        "partnerAccount": partner,
     }
+    if partner:
+        body["partnerAccount"] = True
+    return body
 
 
 async def account(http: httpx.AsyncClient, name: str, partner: bool) -> dict[str, Any]:

@@ -684,7 +684,8 @@ async def reconcile(bench: Bench) -> dict[str, Any]:
     mismatches = []
     for number in sorted(owners):
         before = await bench.api.ok("GET", f"/v1/accounts/{number}")
-        partner = bool(before["basicInfo"]["partnerAccount"])
+        # Absent when the tenant has the Reseller Account feature disabled.
+        partner = bool(before["basicInfo"].get("partnerAccount"))
         freshness = before.get("metricsFreshness") or {}
         oldest = _parse_v1(freshness.get("oldestPendingChange"))
         entry: dict[str, Any] = {

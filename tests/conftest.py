@@ -21,6 +21,9 @@ from partnerbill.core import auth, db, migrate
 from tests.faults import running_server
 from tests.helpers import ApiClient, TenantCredentials, new_tenant, new_tenant_on_own_engine
 
+# Connections of the `live_api` client: room for the parallel tests' requests in flight.
+LIVE_CONNECTIONS = 64
+
 
 def _server_url(tmp_root: Path) -> str:
     configured = os.environ.get("DATABASE_URL")
@@ -81,6 +84,21 @@ def live_server(database_url: str) -> Iterator[str]:
     """The real server over real HTTP: uvicorn with two worker processes on the test database."""
     with running_server(database_url, workers=2) as server:
         yield server.base_url
+
+
+@pytest.fixture
+async def live_api(
+    live_server: str, tenant_credentials: TenantCredentials
+) -> AsyncIterator[ApiClient]:
+    """An authenticated client of the real server for a fresh tenant, able to hold
+    LIVE_CONNECTIONS requests in flight (its `http` serves other tenants' clients too)."""
+    limits = httpx.Limits(
+        max_connections=LIVE_CONNECTIONS, max_keepalive_connections=LIVE_CONNECTIONS
+    )
+    async with httpx.AsyncClient(base_url=live_server, limits=limits, timeout=60) as http:
+        client = ApiClient(http, tenant_credentials)
+        await client.authenticate()
+        yield client
 
 
 def _sdk_tenant(database_url: str) -> TenantCredentials:

@@ -606,4 +606,6 @@ def test_a_built_wheel_alone_migrates_and_serves(tmp_path: Path, processes: Proc
     base_url, process = _serve(processes, var_dir, tmp_path / "serve.log", env=env)
     saved = json.loads((var_dir / "demo-client.json").read_text())
     assert _use_server(base_url, saved["client_id"], saved["client_secret"])
+    # The API docs' assets are package data: the wheel serves them too.
+    assert httpx.get(f"{base_url}/docs/assets/swagger-ui-bundle.js", timeout=30).status_code == 200
     _stop(process)

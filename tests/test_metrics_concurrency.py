@@ -10,8 +10,6 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -19,21 +17,9 @@ from partnerbill.billing import service as billing
 from partnerbill.core.errors import LOCK_COMPETITION_MESSAGE
 from partnerbill.core.tenants import Tenant
 from partnerbill.metrics import service as metrics
-from tests.helpers import ApiClient, TenantCredentials, invoice_body, one_item_invoice
+from tests.helpers import ApiClient, invoice_body, one_item_invoice
 
 PARALLEL = 32
-
-
-@pytest.fixture
-async def live_api(
-    live_server: str, tenant_credentials: TenantCredentials
-) -> AsyncIterator[ApiClient]:
-    """An authenticated client of the real server, able to hold PARALLEL requests in flight."""
-    limits = httpx.Limits(max_connections=PARALLEL * 2, max_keepalive_connections=PARALLEL * 2)
-    async with httpx.AsyncClient(base_url=live_server, limits=limits, timeout=60) as http:
-        client = ApiClient(http, tenant_credentials)
-        await client.authenticate()
-        yield client
 
 
 def amounts_for(n: int) -> list[Decimal]:

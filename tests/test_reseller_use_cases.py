@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 from bench.scenarios.reseller import SEAT_PRICE, seat_charge_body
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from partnerbill.billing.bill_runs import execute_bill_run
 from partnerbill.core.tenants import Tenant
 from partnerbill.metrics import service as metrics
-from tests.helpers import ApiClient, TenantCredentials
+from tests.helpers import ApiClient
 
 PARALLEL = 32
 ORDER_DATE = "2026-01-01"
@@ -33,18 +32,6 @@ CALLS_TIMEOUT = 50
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def live_api(
-    live_server: str, tenant_credentials: TenantCredentials
-) -> AsyncIterator[ApiClient]:
-    """An authenticated client of the real server, able to hold PARALLEL requests in flight."""
-    limits = httpx.Limits(max_connections=PARALLEL * 2, max_keepalive_connections=PARALLEL * 2)
-    async with httpx.AsyncClient(base_url=live_server, limits=limits, timeout=60) as http:
-        client = ApiClient(http, tenant_credentials)
-        await client.authenticate()
-        yield client
 
 
 async def _created(api: ApiClient, path: str, body: dict[str, Any]) -> str:

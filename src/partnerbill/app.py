@@ -25,7 +25,7 @@ from partnerbill.billing.bill_run_routes import router as bill_runs_router
 from partnerbill.billing.document_routes import router as billing_documents_router
 from partnerbill.billing.routes import router as billing_router
 from partnerbill.catalog.routes import router as catalog_router
-from partnerbill.core import auth, db, openapi, tenant_routes
+from partnerbill.core import api_docs, auth, db, openapi, tenant_routes
 from partnerbill.core.admission import WriteAdmission
 from partnerbill.core.answers import error_answer
 from partnerbill.core.errors import (
@@ -148,6 +148,8 @@ def create_app() -> FastAPI:
         default_response_class=ZuoraJSONResponse,
         # Metrics are Prometheus (`/metrics`); FastAPI's OpenTelemetry probe ran on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,  # `api_docs` serves /docs from vendored assets; there is no /redoc
+        redoc_url=None,
     )
     for router in (
         auth.router,
@@ -170,6 +172,7 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     openapi.install(app)
+    api_docs.install(app)
 
     @app.exception_handler(ZuoraError)
     async def zuora_error(request: Request, exc: ZuoraError) -> Response:

@@ -106,6 +106,14 @@ def settings_command(
     order_async_limit: Annotated[
         int | None, typer.Option(help="Subscriptions and actions per asynchronous order.")
     ] = None,
+    reseller_account: Annotated[
+        bool | None,
+        typer.Option(
+            "--reseller-account/--no-reseller-account",
+            help="Enable or disable the Reseller Account feature (partnerAccount); disabling is "
+            "refused while any account is a partner account.",
+        ),
+    ] = None,
 ) -> None:
     """Show the tenant's settings, changing those given."""
 
@@ -119,6 +127,7 @@ def settings_command(
             invoice_batch_limit=invoice_batch_limit,
             order_sync_limit=order_sync_limit,
             order_async_limit=order_async_limit,
+            reseller_account_enabled=reseller_account,
         )
 
     table = Table("setting", "value")

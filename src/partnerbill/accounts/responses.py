@@ -1,8 +1,18 @@
-"""Documented answers of the account routes (OpenAPI only; see `core.responses`)."""
+"""Documented answers of the account routes (OpenAPI only; see `core.responses`).
+
+The Reseller Account feature's fields (`partnerAccount`, `lastMetricsUpdate`, `metricsFreshness`)
+are optional: a tenant with the feature disabled gets answers without them.
+"""
 
 from datetime import date
+from typing import Annotated
+
+from pydantic import Field
+from pydantic.json_schema import SkipJsonSchema
 
 from partnerbill.core.responses import Documented, Money, Succeeded
+
+_WITH_FEATURE = "Absent when the tenant has the Reseller Account feature disabled."
 
 
 class CreatedAccount(Succeeded):
@@ -32,8 +42,8 @@ class BasicInfo(Documented):
     batch: str | None = None
     crmId: str | None = None
     notes: str | None = None
-    partnerAccount: bool
-    lastMetricsUpdate: str | None = None
+    partnerAccount: Annotated[bool | SkipJsonSchema[None], Field(description=_WITH_FEATURE)] = None
+    lastMetricsUpdate: Annotated[str | None, Field(description=_WITH_FEATURE)] = None
 
 
 class BillingAndPayment(Documented):
@@ -58,7 +68,9 @@ class Account(Succeeded):
     basicInfo: BasicInfo
     billingAndPayment: BillingAndPayment
     metrics: AccountMetrics
-    metricsFreshness: MetricsFreshness
+    metricsFreshness: Annotated[
+        MetricsFreshness | SkipJsonSchema[None], Field(description=_WITH_FEATURE)
+    ] = None
     billToContact: Contact | None = None
     soldToContact: Contact | None = None
 
@@ -93,7 +105,9 @@ class SummaryPayment(Documented):
 
 class AccountSummary(Succeeded):
     basicInfo: SummaryBasicInfo
-    metricsFreshness: MetricsFreshness
+    metricsFreshness: Annotated[
+        MetricsFreshness | SkipJsonSchema[None], Field(description=_WITH_FEATURE)
+    ] = None
     billToContact: Contact | None = None
     soldToContact: Contact | None = None
     subscriptions: list[Documented]
@@ -106,5 +120,5 @@ class RefreshedMetrics(Succeeded):
     accountId: str
     accountNumber: str
     foldedChanges: int
-    lastMetricsUpdate: str | None = None
+    lastMetricsUpdate: Annotated[str | None, Field(description=_WITH_FEATURE)] = None
     durationMs: float

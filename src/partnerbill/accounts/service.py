@@ -1,4 +1,10 @@
-"""Accounts: create, update, read; and the read-for-write every document path starts with."""
+"""Accounts: create, update, read; and the read-for-write every document path starts with.
+
+The Reseller Account feature (a tenant setting) governs `partnerAccount`: with it disabled, a
+request carrying the flag is refused (`check_partner_flag`) and answers leave out
+`partnerAccount`, `lastMetricsUpdate` and `metricsFreshness`. No account of such a tenant is a
+partner (disabling is refused while one is), so its metrics are always current.
+"""
 
 import re
 from collections import OrderedDict
@@ -35,7 +41,8 @@ from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import trimmed
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tables import tenants
+from partnerbill.core.tenants import Tenant, get_settings, next_numbers, require_reseller_account
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import MetricsSnapshot
 from partnerbill.payments.tables import payments
@@ -107,7 +114,16 @@ def _variant(key: str) -> int:
 
 
 _FIND = _by_key(lambda match: select(accounts).where(match))
-_FIND_WITH_METRICS = _by_key(lambda match: metrics.with_metrics(select(accounts).where(match)))
+# With the tenant's Reseller Account switch: an account read stays one round trip.
+_RESELLER_ACCOUNT_ENABLED = (
+    select(tenants.c.reseller_account_enabled)
+    .where(tenants.c.id == accounts.c.tenant_id)
+    .scalar_subquery()
+    .label("reseller_account_enabled")
+)
+_FIND_WITH_METRICS = _by_key(
+    lambda match: metrics.with_metrics(select(accounts, _RESELLER_ACCOUNT_ENABLED).where(match))
+)
 _FIND_FOR_UPDATE = _by_key(lambda match: select(accounts).where(match).with_for_update())
 _WRITABLE = _by_key(
     lambda match: select(
@@ -183,9 +199,21 @@ def _contact_json(contact: Contact | ContactUpdate, contact_id: str) -> dict[str
     }
 
 
+async def check_partner_flag(
+    conn: AsyncConnection, tenant: Tenant, partner_account: bool | None
+) -> None:
+    """A request that carries `partnerAccount` (either value) needs the Reseller Account feature.
+    Checked under the tenant row's FOR SHARE (`require_reseller_account`), held to the commit:
+    a concurrent disabling waits for this request, then sees its partner account and is refused.
+    Only account create, update and an order's new account come here, never a document write."""
+    if partner_account is not None:
+        await require_reseller_account(conn, tenant)
+
+
 async def create_account(
     conn: AsyncConnection, tenant: Tenant, request: CreateAccountRequest
 ) -> dict[str, Any]:
+    await check_partner_flag(conn, tenant, request.partner_account)
     custom_fields = request.custom_fields()
     bill_to = _contact_json(request.bill_to_contact, new_id())
     sold_to = (
@@ -250,6 +278,7 @@ def _profile_values(request: CreateAccountRequest | UpdateAccountRequest) -> dic
 async def update_account(
     conn: AsyncConnection, tenant: Tenant, key: str, request: UpdateAccountRequest
 ) -> None:
+    await check_partner_flag(conn, tenant, request.partner_account)
     custom_fields = request.custom_fields()
     # FOR UPDATE only for a flag switch: it must wait out in-flight document writes. A profile edit
     # takes the weaker row lock of a plain UPDATE, which never blocks document writers.
@@ -324,6 +353,26 @@ async def _find_with_metrics(
     return row, MetricsSnapshot.of(row)
 
 
+def _reseller_fields(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
+    """`partnerAccount` and `lastMetricsUpdate`, or nothing when the feature is disabled."""
+    if not account.reseller_account_enabled:
+        return {}
+    return {
+        "partnerAccount": account.partner_account,
+        # Null while the account is not a partner: its metrics are always current then.
+        "lastMetricsUpdate": (
+            v1_datetime(snapshot.last_metrics_update) if account.partner_account else None
+        ),
+    }
+
+
+def _freshness(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
+    """`metricsFreshness` (ours), part of the Reseller Account feature's answer too."""
+    if not account.reseller_account_enabled:
+        return {}
+    return {"metricsFreshness": snapshot.freshness_json()}
+
+
 def _basic_info(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
     return {
         "id": account.id,
@@ -336,11 +385,7 @@ def _basic_info(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
         "salesRep": account.sales_rep,
         "purchaseOrderNumber": account.purchase_order_number,
         "customerServiceRepName": account.customer_service_rep_name,
-        "partnerAccount": account.partner_account,
-        # Null while the account is not a partner: its metrics are always current then.
-        "lastMetricsUpdate": (
-            v1_datetime(snapshot.last_metrics_update) if account.partner_account else None
-        ),
+        **_reseller_fields(account, snapshot),
         **account.custom_fields,
     }
 
@@ -372,7 +417,7 @@ async def get_account(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[s
             "unappliedCreditMemoAmount": m.unapplied_credit_memo_amount,
             "unappliedPaymentAmount": m.unapplied_payment_amount,
         },
-        "metricsFreshness": snapshot.freshness_json(),
+        **_freshness(account, snapshot),
         "billToContact": account.bill_to_contact,
         "soldToContact": account.sold_to_contact,
     }
@@ -414,7 +459,7 @@ async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -
             "lastPaymentDate": m.last_payment_date,
             "defaultPaymentMethod": None,
         },
-        "metricsFreshness": snapshot.freshness_json(),
+        **_freshness(account, snapshot),
         "billToContact": account.bill_to_contact,
         "soldToContact": account.sold_to_contact,
         "subscriptions": await _recent_subscriptions(conn, tenant, account.id),
@@ -499,11 +544,13 @@ async def refresh_metrics(conn: AsyncConnection, tenant: Tenant, key: str) -> di
     account = await _find(conn, tenant, key)
     result = await metrics.refresh_account(conn, tenant, account.id, wait=True)
     assert result is not None  # wait=True never skips
-    return {
+    answer: dict[str, Any] = {
         "success": True,
         "accountId": account.id,
         "accountNumber": account.account_number,
         "foldedChanges": result.folded_changes,
-        "lastMetricsUpdate": v1_datetime(result.refreshed_at),
         "durationMs": round(result.duration_seconds * 1000, 3),
     }
+    if (await get_settings(conn, tenant)).reseller_account_enabled:
+        answer["lastMetricsUpdate"] = v1_datetime(result.refreshed_at)
+    return answer

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import insert, select
 
+from partnerbill.accounts.service import check_partner_flag
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
@@ -47,6 +48,9 @@ async def create_order_asynchronously(
                 f"'subscriptions': at most {limit} subscriptions and order actions per "
                 "asynchronous order (tenant setting).",
             )
+        if request.new_account is not None:
+            # Refused now, not by the job: the client learns it without polling.
+            await check_partner_flag(conn, tenant, request.new_account.partner_account)
         await conn.execute(
             insert(async_jobs).values(
                 tenant_id=tenant.id,

@@ -17,7 +17,7 @@ not in the `export` context: Export ZOQL reaches them through the relation (`Acc
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -66,6 +66,9 @@ class Field:
     label: str = ""
     export: bool = True  # selectable by Export ZOQL (foreign keys are not)
     filterable: bool = False  # an Object Query filter[] / sort[] field
+    # Part of the Reseller Account feature: Object Query leaves it out for a tenant that has the
+    # feature disabled (`as_seen`); the views keep it for every tenant.
+    reseller_account: bool = False
 
     @property
     def column(self) -> str:
@@ -250,8 +253,8 @@ ACCOUNT = QueryObject(
         ),
         key("BillToId", "a.bill_to_contact->>'id'"),
         key("SoldToId", "a.sold_to_contact->>'id'"),
-        f("PartnerAccount", "a.partner_account", B, filterable=True),
-        f("LastMetricsUpdate", "m.last_metrics_update", DT, filterable=True),
+        f("PartnerAccount", "a.partner_account", B, filterable=True, reseller_account=True),
+        f("LastMetricsUpdate", "m.last_metrics_update", DT, filterable=True, reseller_account=True),
         f("Balance", BALANCE, D, label="Account Balance", filterable=True),
         f("TotalInvoiceBalance", "m.total_invoice_balance", D),
         f("TotalDebitMemoBalance", "m.total_debit_memo_balance", D),
@@ -841,11 +844,28 @@ OBJECTS: tuple[QueryObject, ...] = (
 _BY_NAME = {o.name.lower(): o for o in OBJECTS}
 _BY_TABLE = {o.table: o for o in OBJECTS}
 _BY_PATH = {o.path: o for o in OBJECTS}
+_WITHOUT_RESELLER_ACCOUNT = {
+    o.name: replace(o, fields=tuple(x for x in o.fields if not x.reseller_account))
+    for o in OBJECTS
+    if any(x.reseller_account for x in o.fields)
+}
 
 
 def by_name(name: str) -> QueryObject | None:
     """The object with API name `name`, in any case (ZOQL, Export ZOQL, describe)."""
     return _BY_NAME.get(name.lower())
+
+
+def as_seen(obj: QueryObject, *, reseller_account_enabled: bool) -> QueryObject:
+    """`obj` as a tenant sees it: without the Reseller Account feature's fields while the
+    tenant has the feature disabled."""
+    if reseller_account_enabled:
+        return obj
+    return _WITHOUT_RESELLER_ACCOUNT.get(obj.name, obj)
+
+
+def has_reseller_account_fields(obj: QueryObject) -> bool:
+    return obj.name in _WITHOUT_RESELLER_ACCOUNT
 
 
 def by_table(table: str) -> QueryObject | None:

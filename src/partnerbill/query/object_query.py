@@ -24,6 +24,10 @@ Rules (where Zuora is silent or contradicts itself, the choice made here):
   not equal to a value). LT/GT/LE/GE compare text case-sensitively in the database's order.
   SW is for text only, comparisons for every type but booleans. Beyond Zuora, accounts filter
   and sort on `partnerAccount` and `lastMetricsUpdate`.
+- Those two fields belong to the Reseller Account feature: for a tenant that has it disabled,
+  accounts (listed, by key, or expanded) have no such fields, and naming one in `fields[]`,
+  `filter[]` or `sort[]` is a 400 saying the feature is disabled. A request showing accounts
+  reads the tenant's switch first (one short read); the others never do.
 - `cursor`/`nextPage`: base64 of the keyset as Zuora writes it, `[{"value": ..., "orderBy":
   {"field": "UpdatedDate", "order": "DESC"}}, {"value": "<id>", "orderBy": {"field": "Id",
   ...}}]`, PascalCase names, the exact stored values (datetimes to the microsecond). A cursor
@@ -68,10 +72,19 @@ from fastapi import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from partnerbill.core.db import autocommit
 from partnerbill.core.errors import Resource, ZuoraError, invalid_value, not_found
 from partnerbill.core.json import dumps, loads
-from partnerbill.core.tenants import Tenant
-from partnerbill.query.catalog import Expand, Field, FieldType, QueryObject, by_name
+from partnerbill.core.tenants import Tenant, get_settings
+from partnerbill.query.catalog import (
+    Expand,
+    Field,
+    FieldType,
+    QueryObject,
+    as_seen,
+    by_name,
+    has_reseller_account_fields,
+)
 from partnerbill.query.sandbox import query_transaction
 from partnerbill.query.views import OBJECT_QUERY_VIEWS
 
@@ -278,6 +291,16 @@ def _listed(pairs: list[tuple[str, str]], name: str) -> list[str]:
     return [item.strip() for key, value in pairs if key == name for item in value.split(",")]
 
 
+def _no_field(obj: QueryObject, name: str, parameter: str) -> ZuoraError:
+    catalogued = by_name(obj.name)
+    if catalogued is not None and catalogued.field(name) is not None:  # left out by `as_seen`
+        return bad(
+            parameter,
+            f"'{name}' is a field of the Reseller Account feature, which this tenant has disabled",
+        )
+    return bad(parameter, f"'{name}' is not a field of {obj.name}")
+
+
 def _fields_of(obj: QueryObject, names: list[str], parameter: str) -> tuple[Field, ...]:
     names = [name for name in names if name]
     if not names:
@@ -286,7 +309,7 @@ def _fields_of(obj: QueryObject, names: list[str], parameter: str) -> tuple[Fiel
     for name in names:
         found = obj.field(name)
         if found is None:
-            raise bad(parameter, f"'{name}' is not a field of {obj.name}")
+            raise _no_field(obj, name, parameter)
         chosen.add(found.name)
     return tuple(f for f in obj.fields if f.name in chosen)
 
@@ -312,7 +335,7 @@ def _include_nulls(pairs: list[tuple[str, str]]) -> bool:
 def _filterable(obj: QueryObject, name: str, parameter: str) -> Field:
     found = obj.field(name)
     if found is None:
-        raise bad(parameter, f"'{name}' is not a field of {obj.name}")
+        raise _no_field(obj, name, parameter)
     if not found.filterable:
         raise bad(parameter, f"'{found.camel}' of {obj.name} cannot be filtered or sorted on")
     return found
@@ -411,7 +434,7 @@ def decode_cursor(keyset: Sequence[SortKey], raw: str) -> tuple[object, ...]:
 
 
 def _expansions(
-    obj: QueryObject, pairs: list[tuple[str, str]]
+    obj: QueryObject, pairs: list[tuple[str, str]], reseller_account_enabled: bool
 ) -> tuple[list[Expansion], dict[str, Expansion]]:
     roots: list[Expansion] = []
     by_path: dict[str, Expansion] = {}
@@ -430,8 +453,9 @@ def _expansions(
                 expand = parent.expand(names[depth])
                 if expand is None:
                     raise bad(EXPAND, f"'{raw}': {parent.name} has no '{names[depth]}' to expand")
-                target = by_name(expand.target)
-                assert target is not None, expand
+                catalogued = by_name(expand.target)
+                assert catalogued is not None, expand
+                target = as_seen(catalogued, reseller_account_enabled=reseller_account_enabled)
                 node = Expansion(expand, target, path, target.fields)
                 by_path[path] = node
                 siblings.append(node)
@@ -455,8 +479,12 @@ def _expanded_fields(pairs: list[tuple[str, str]], by_path: dict[str, Expansion]
             node.fields = _fields_of(node.obj, _listed(pairs, name), f"{prefix}.fields[]")
 
 
-def parse(obj: QueryObject, raw_query: bytes, *, keyed: bool) -> ObjectQuery:
-    """The request's parameters, checked: a 400 naming the first bad one."""
+def parse(
+    obj: QueryObject, raw_query: bytes, *, keyed: bool, reseller_account_enabled: bool = True
+) -> ObjectQuery:
+    """The request's parameters, checked: a 400 naming the first bad one. The objects are as a
+    tenant with the Reseller Account feature `reseller_account_enabled` sees them."""
+    obj = as_seen(obj, reseller_account_enabled=reseller_account_enabled)
     pairs = query_pairs(raw_query)
     if keyed:
         for name in _KEYED_REFUSED:
@@ -464,7 +492,7 @@ def parse(obj: QueryObject, raw_query: bytes, *, keyed: bool) -> ObjectQuery:
                 raise bad(name, "does not apply to one object by key")
     keyset = _keyset(obj, pairs)
     cursor = _one(pairs, CURSOR)
-    roots, by_path = _expansions(obj, pairs)
+    roots, by_path = _expansions(obj, pairs, reseller_account_enabled)
     _expanded_fields(pairs, by_path)
     filters = [value for key, value in pairs if key == FILTER]
     if len(filters) > MAX_FILTERS:
@@ -721,6 +749,26 @@ class JSONText(Response):
     media_type = "application/json"
 
 
+def _shows_reseller_account_fields(obj: QueryObject, expansions: list[Expansion]) -> bool:
+    return has_reseller_account_fields(obj) or any(
+        _shows_reseller_account_fields(node.obj, node.children) for node in expansions
+    )
+
+
+async def _parsed(
+    tenant: Tenant, obj: QueryObject, raw_query: bytes, *, keyed: bool
+) -> ObjectQuery:
+    """The request parsed as `tenant` sees the objects. Only a request showing an object with
+    Reseller Account fields reads the tenant's switch, after the request proved valid."""
+    query = parse(obj, raw_query, keyed=keyed)
+    if _shows_reseller_account_fields(query.obj, query.expansions):
+        async with autocommit() as conn:
+            enabled = (await get_settings(conn, tenant)).reseller_account_enabled
+        if not enabled:
+            query = parse(obj, raw_query, keyed=keyed, reseller_account_enabled=False)
+    return query
+
+
 def _reading(query: ObjectQuery, tenant: Tenant) -> AbstractAsyncContextManager[AsyncConnection]:
     """The query transaction on Object Query's views; one snapshot when there are expansions."""
     return query_transaction(
@@ -733,7 +781,7 @@ def _reading(query: ObjectQuery, tenant: Tenant) -> AbstractAsyncContextManager[
 
 async def query_list(tenant: Tenant, obj: QueryObject, raw_query: bytes) -> Response:
     """`GET /object-query/{objects}`: one page, and `nextPage` when more rows follow."""
-    query = parse(obj, raw_query, keyed=False)
+    query = await _parsed(tenant, obj, raw_query, keyed=False)
     async with _reading(query, tenant) as conn:
         rows = await _rows(conn, *page_sql(query))
         more = len(rows) > query.page_size
@@ -749,7 +797,7 @@ async def query_list(tenant: Tenant, obj: QueryObject, raw_query: bytes) -> Resp
 
 async def query_key(tenant: Tenant, obj: QueryObject, key: str, raw_query: bytes) -> Response:
     """`GET /object-query/{objects}/{key}`: the object with that Id or number."""
-    query = parse(obj, raw_query, keyed=True)
+    query = await _parsed(tenant, obj, raw_query, keyed=True)
     async with _reading(query, tenant) as conn:
         rows = await _rows(conn, *key_sql(query, key))
         if not rows:
