@@ -115,6 +115,10 @@ def test_home_leads_to_sign_in_which_links_the_api_docs(
     sign_in(page, live_server, admin)
     page.goto(f"{live_server}/")
     expect(page).to_have_url(f"{live_server}/ui/accounts")
+    missing = page.goto(f"{live_server}/ui/accounts/A99999999")
+    assert missing is not None and missing.status == 404
+    expect(page.get_by_role("alert")).to_contain_text("Cannot find account by key: 'A99999999'")
+    audit(page, "not-found")
 
 
 def _text(page: Page, selector: str) -> str:

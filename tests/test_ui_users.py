@@ -20,7 +20,7 @@ from partnerbill.users.service import (
     sign_in,
 )
 from partnerbill.users.tables import ui_sessions, ui_sign_in_failures
-from tests.helpers import TenantCredentials
+from tests.helpers import ApiClient, TenantCredentials, new_tenant
 from tests.ui_support import PASSWORD, csrf_token, sign_in_over_http
 
 
@@ -143,3 +143,34 @@ async def test_home_and_pages_send_a_signed_out_browser_to_sign_in(
     sign_in_page = await browserless.get("/ui/sign-in")
     assert 'href="/docs"' in sign_in_page.text
     assert (await browserless.get("/ui/static/htmx.min.js")).status_code == 200
+
+
+def _another_tenants_pages(base_url: str, email: str, keys: list[str], name: str) -> None:
+    """Every UI route keyed by an account, called by a user of another tenant with the
+    account's id and number, answers 404; the account is not in that user's list."""
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        assert sign_in_over_http(http, email, PASSWORD).status_code == 303
+        token = csrf_token(http.get("/ui/accounts").text)
+        for key in keys:
+            for answer in (
+                http.get(f"/ui/accounts/{key}"),
+                http.get(f"/ui/accounts/{key}?tab=payments"),
+                http.get(f"/ui/accounts/{key}/edit"),
+                http.post(f"/ui/accounts/{key}/edit", data={"csrf_token": token, "name": "X"}),
+                http.post(f"/ui/accounts/{key}/refresh-metrics", headers={"X-CSRF-Token": token}),
+            ):
+                assert answer.status_code == 404, (answer.request.url, answer.status_code)
+        listed = http.get("/ui/accounts", params={"q": name})
+        assert f"<td>{name}</td>" not in listed.text and "No accounts match." in listed.text
+
+
+async def test_another_tenants_ui_user_gets_404_for_every_account_page(
+    api: ApiClient, engine: AsyncEngine, live_server: str
+) -> None:
+    name = f"Owner {uuid.uuid4().hex[:8]}"
+    account = await api.create_account(partner=True, name=name)
+    email = await _user(engine, await new_tenant(engine), Role.ADMIN)
+    keys = [account["accountId"], account["accountNumber"]]
+    await asyncio.to_thread(_another_tenants_pages, live_server, email, keys, name)
+    after = await api.ok("GET", f"/v1/accounts/{account['accountId']}")
+    assert after["basicInfo"]["name"] == name

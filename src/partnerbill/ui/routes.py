@@ -49,6 +49,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["amount"] = lambda value: "—" if value is None else format(value, "f")
 templates.env.filters["when"] = lambda value: v1_datetime(value) or "never"
 router = APIRouter(include_in_schema=False)
+UI_PREFIX = "/ui/"
 SIGN_IN = "/ui/sign-in"
 ACCOUNTS = "/ui/accounts"
 PAYMENT_TERMS = ("Due Upon Receipt", "Net 15", "Net 30", "Net 45", "Net 60", "Net 90")
@@ -272,18 +273,26 @@ async def account_page(
 @router.post(ACCOUNTS + "/{key}/refresh-metrics")
 async def refresh_metrics(request: Request, key: str) -> Response:
     """htmx: refresh now (as `POST /v1/partnerbill/accounts/{key}/refresh-metrics`), answer
-    the Key Metrics panel with the refresh's duration and folded changes."""
+    the Key Metrics panel with the refresh's duration and folded changes, or its refusal."""
     user = await signed_in(request)
     await checked_form(request, user)
-    async with transaction() as conn:
-        refreshed = await accounts.refresh_metrics(conn, user.tenant, key)
-    account, settings, snapshot = await _account_view(user, key)
+    refreshed, refusal = None, None
+    try:
+        async with transaction() as conn:
+            refreshed = await accounts.refresh_metrics(conn, user.tenant, key)
+        account, settings, snapshot = await _account_view(user, key)
+    except ZuoraError as error:
+        if error.http_status == 404:
+            return _page(request, "not_found.html", user, 404, message=error.reasons[0].message)
+        refusal = error.reasons[0].message
+        account, settings, snapshot = await _account_view(user, key)
     return _page(
         request,
         "_metrics.html",
         user,
         **_metrics_context(account, settings, snapshot),
         refreshed=refreshed,
+        refusal=refusal,
     )
 
 
