@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import FormData
 
 from partnerbill.accounts import service as accounts
@@ -25,7 +26,7 @@ from partnerbill.core.errors import ZuoraError
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import CURRENCIES
 from partnerbill.core.tenant_routes import TenantSettingsUpdate
-from partnerbill.metrics.service import read_metrics
+from partnerbill.metrics.service import MetricsSnapshot, read_metrics
 from partnerbill.ui import forms, queries
 from partnerbill.ui.session import (
     SESSION_COOKIE,
@@ -217,19 +218,18 @@ async def create_account(request: Request) -> Response:
 
 
 async def _account_view(
-    user: SignedIn, key: str
-) -> tuple[dict[str, Any], tenants.TenantSettings, Any]:
+    conn: AsyncConnection, user: SignedIn, key: str
+) -> tuple[dict[str, Any], tenants.TenantSettings, MetricsSnapshot]:
     """The account as `GET /v1/accounts/{key}` answers it, the tenant's settings, and the
     metrics snapshot (the eight metrics with their freshness)."""
-    async with transaction() as conn:
-        account = await accounts.get_account(conn, user.tenant, key)
-        settings = await tenants.get_settings(conn, user.tenant)
-        snapshot = await read_metrics(conn, user.tenant, account["basicInfo"]["id"])
+    account = await accounts.get_account(conn, user.tenant, key)
+    settings = await tenants.get_settings(conn, user.tenant)
+    snapshot = await read_metrics(conn, user.tenant, account["basicInfo"]["id"])
     return account, settings, snapshot
 
 
 def _metrics_context(
-    account: dict[str, Any], settings: tenants.TenantSettings, snapshot: Any
+    account: dict[str, Any], settings: tenants.TenantSettings, snapshot: MetricsSnapshot
 ) -> dict[str, Any]:
     basic = account["basicInfo"]
     reseller = settings.reseller_account_enabled
@@ -248,15 +248,15 @@ async def account_page(
     request: Request, key: str, tab: str = "invoices", after: str | None = None
 ) -> Response:
     user = await signed_in(request)
+    document_tab = queries.document_tab(tab)
     try:
-        account, settings, snapshot = await _account_view(user, key)
+        async with transaction() as conn:
+            account, settings, snapshot = await _account_view(conn, user, key)
+            documents = await queries.document_page(
+                conn, user.tenant, account["basicInfo"]["id"], document_tab, after
+            )
     except ZuoraError as error:
         return _page(request, "not_found.html", user, 404, message=error.reasons[0].message)
-    document_tab = queries.document_tab(tab)
-    async with transaction() as conn:
-        documents = await queries.document_page(
-            conn, user.tenant, account["basicInfo"]["id"], document_tab, after
-        )
     return _page(
         request,
         "account.html",
@@ -280,12 +280,12 @@ async def refresh_metrics(request: Request, key: str) -> Response:
     try:
         async with transaction() as conn:
             refreshed = await accounts.refresh_metrics(conn, user.tenant, key)
-        account, settings, snapshot = await _account_view(user, key)
     except ZuoraError as error:
         if error.http_status == 404:
             return _page(request, "not_found.html", user, 404, message=error.reasons[0].message)
         refusal = error.reasons[0].message
-        account, settings, snapshot = await _account_view(user, key)
+    async with transaction() as conn:
+        account, settings, snapshot = await _account_view(conn, user, key)
     return _page(
         request,
         "_metrics.html",
@@ -327,7 +327,8 @@ def _edit_values(account: dict[str, Any]) -> dict[str, Any]:
 async def edit_account_page(request: Request, key: str) -> Response:
     user = await signed_in(request)
     try:
-        account, settings, _ = await _account_view(user, key)
+        async with transaction() as conn:
+            account, settings, _ = await _account_view(conn, user, key)
     except ZuoraError as error:
         return _page(request, "not_found.html", user, 404, message=error.reasons[0].message)
     return _account_form(
@@ -345,7 +346,8 @@ async def edit_account(request: Request, key: str) -> Response:
     user = await signed_in(request)
     form = await checked_form(request, user)
     try:
-        account, settings, _ = await _account_view(user, key)
+        async with transaction() as conn:
+            account, settings, _ = await _account_view(conn, user, key)
     except ZuoraError as error:
         return _page(request, "not_found.html", user, 404, message=error.reasons[0].message)
     reseller = settings.reseller_account_enabled
