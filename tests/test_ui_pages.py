@@ -223,6 +223,34 @@ def test_partner_account_from_the_check_box_to_refreshed_and_switched_off_metric
     assert after["metrics"]["totalInvoiceBalance"] == Decimal("100.00") * INVOICES
 
 
+def test_switching_an_account_to_partner_is_confirmed_and_starts_deferral(
+    page: Page, live_server: str, admin: str, api: Api
+) -> None:
+    created = api.ok(
+        "POST",
+        "/v1/accounts",
+        {
+            "name": "Direct Co",
+            "currency": "EUR",
+            "billToContact": {"firstName": "Grace", "lastName": "Hopper"},
+        },
+    )
+    sign_in(page, live_server, admin)
+    page.goto(f"{live_server}/ui/accounts/{created['accountId']}")
+    expect(page.locator("#metrics-current")).to_be_visible()
+    page.get_by_role("link", name="Edit account").click()
+    page.get_by_label("Sales rep").fill("Lin")
+    page.get_by_label("Partner Account").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#switch-explanation")).to_contain_text("stay as they are")
+    page.get_by_role("button", name="Confirm the switch").click()
+    expect(page.locator("#partner-flag")).to_have_text("Yes")
+    expect(page.locator("#metrics-last-updated")).to_be_visible()
+    account = api.ok("GET", f"/v1/accounts/{created['accountId']}")["basicInfo"]
+    assert (account["partnerAccount"], account["salesRep"]) == (True, "Lin")
+    assert account["lastMetricsUpdate"] == _text(page, "#metrics-last-updated")
+
+
 def _api_reason(api: Api, method: str, path: str, body: dict[str, Any], field: str) -> str:
     payload = api.call(method, path, body)
     assert payload["success"] is False, payload
