@@ -207,9 +207,19 @@ def worker_commands(settings: Settings) -> dict[str, list[str]]:
     }
 
 
+def _kept(saved: Path, created: dict[str, str] | None) -> dict[str, str] | None:
+    """Demo credentials just created, written to `saved` (owner-only); else those saved there by
+    the first start."""
+    if created is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(created))
+        saved.chmod(0o600)
+        return created
+    return json.loads(saved.read_text()) if saved.exists() else None
+
+
 def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
     """Create the demo tenant and client on a fresh database; return the saved demo client."""
-    saved = var_dir / "demo-client.json"
 
     async def work(conn: AsyncConnection) -> dict[str, str] | None:
         if await conn.scalar(select(tenants_table.c.id).limit(1)) is not None:
@@ -218,13 +228,7 @@ def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
         credentials = await auth.create_client(conn, tenant, "demo")
         return {"client_id": credentials.client_id, "client_secret": credentials.client_secret}
 
-    created = _run(work)
-    if created is not None:
-        var_dir.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(created))
-        saved.chmod(0o600)
-        return created
-    return json.loads(saved.read_text()) if saved.exists() else None
+    return _kept(var_dir / "demo-client.json", _run(work))
 
 
 def _demo_admin(var_dir: Path) -> dict[str, str] | None:
@@ -232,8 +236,6 @@ def _demo_admin(var_dir: Path) -> dict[str, str] | None:
     yet); return the saved e-mail and password."""
     from partnerbill.users.service import Role, create_user
     from partnerbill.users.tables import ui_users
-
-    saved = var_dir / "demo-admin.json"
 
     async def work(conn: AsyncConnection) -> dict[str, str] | None:
         demo = await conn.scalar(
@@ -247,13 +249,7 @@ def _demo_admin(var_dir: Path) -> dict[str, str] | None:
         created = await create_user(conn, tenant, DEMO_ADMIN_EMAIL, Role.ADMIN)
         return {"email": created.email, "password": created.password}
 
-    created = _run(work)
-    if created is not None:
-        var_dir.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(created))
-        saved.chmod(0o600)
-        return created
-    return json.loads(saved.read_text()) if saved.exists() else None
+    return _kept(var_dir / "demo-admin.json", _run(work))
 
 
 def api_app() -> FastAPI:
