@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +35,7 @@ SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 MAX_EMAIL_LENGTH = 254
+PURGE_BATCH = 100
 _HASHER = PasswordHasher()
 _dummy_hash: str | None = None
 
@@ -131,13 +132,13 @@ async def sign_in(conn: AsyncConnection, email: str, password: str) -> SignInAns
         text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
         {"key": f"ui_sign_in:{address}"},
     )
-    await conn.execute(
-        delete(ui_sign_in_failures).where(
+    await _purge_expired(conn)
+    failures = await conn.scalar(
+        select(func.count()).where(
             ui_sign_in_failures.c.email == address,
-            ui_sign_in_failures.c.failed_at < func.now() - FAILURE_WINDOW,
+            ui_sign_in_failures.c.failed_at >= func.now() - FAILURE_WINDOW,
         )
     )
-    failures = await conn.scalar(select(func.count()).where(ui_sign_in_failures.c.email == address))
     if (failures or 0) >= MAX_FAILED_SIGN_INS:
         minutes = int(FAILURE_WINDOW.total_seconds() // 60)
         return SignInAnswer(
@@ -150,11 +151,6 @@ async def sign_in(conn: AsyncConnection, email: str, password: str) -> SignInAns
         await conn.execute(insert(ui_sign_in_failures).values(email=address))
         return SignInAnswer(None, "Wrong e-mail or password.")
     await conn.execute(delete(ui_sign_in_failures).where(ui_sign_in_failures.c.email == address))
-    await conn.execute(
-        delete(ui_sessions).where(
-            ui_sessions.c.email == address, ui_sessions.c.expires_at < func.now()
-        )
-    )
     token = secrets.token_urlsafe(32)
     await conn.execute(
         insert(ui_sessions).values(
@@ -165,6 +161,23 @@ async def sign_in(conn: AsyncConnection, email: str, password: str) -> SignInAns
         )
     )
     return SignInAnswer(token, None)
+
+
+async def _purge_expired(conn: AsyncConnection) -> None:
+    """Each sign-in deletes up to `PURGE_BATCH` expired sessions and out-of-window failures
+    left by anyone (found by their time indexes), so neither table grows with e-mails never
+    seen again."""
+    for table, key, expired in (
+        (ui_sessions, [ui_sessions.c.token_sha256], ui_sessions.c.expires_at < func.now()),
+        (
+            ui_sign_in_failures,
+            [ui_sign_in_failures.c.email, ui_sign_in_failures.c.id],
+            ui_sign_in_failures.c.failed_at < func.now() - FAILURE_WINDOW,
+        ),
+    ):
+        # SKIP LOCKED: parallel sign-ins purge different rows and never wait for each other.
+        oldest = select(*key).where(expired).limit(PURGE_BATCH).with_for_update(skip_locked=True)
+        await conn.execute(delete(table).where(tuple_(*key).in_(oldest)))
 
 
 async def session_user(conn: AsyncConnection, token: str) -> SignedIn | None:

@@ -48,6 +48,7 @@ ui_sessions = Table(
     PrimaryKeyConstraint("token_sha256"),
     ForeignKeyConstraint(["email"], ["ui_users.email"], ondelete="CASCADE"),
     Index("ix_ui_sessions_email", "email"),
+    Index("ix_ui_sessions_expires_at", "expires_at"),
 )
 
 ui_sign_in_failures = Table(
@@ -57,4 +58,5 @@ ui_sign_in_failures = Table(
     Column("id", BigInteger, Identity(), nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("email", "id"),
+    Index("ix_ui_sign_in_failures_failed_at", "failed_at"),
 )

@@ -56,6 +56,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_ui_sessions_email", "ui_sessions", ["email"])
+    op.create_index("ix_ui_sessions_expires_at", "ui_sessions", ["expires_at"])
     op.create_table(
         "ui_sign_in_failures",
         sa.Column("email", sa.String(254), nullable=False),
@@ -65,6 +66,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("email", "id", name="pk_ui_sign_in_failures"),
     )
+    op.create_index("ix_ui_sign_in_failures_failed_at", "ui_sign_in_failures", ["failed_at"])
     for table in ACCOUNT_DOCUMENTS:
         op.create_index(f"ix_{table}_account_id_order", table, ["tenant_id", "account_id", "id"])
 
@@ -72,7 +74,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ACCOUNT_DOCUMENTS:
         op.drop_index(f"ix_{table}_account_id_order", table_name=table)
+    op.drop_index("ix_ui_sign_in_failures_failed_at", table_name="ui_sign_in_failures")
     op.drop_table("ui_sign_in_failures")
+    op.drop_index("ix_ui_sessions_expires_at", table_name="ui_sessions")
     op.drop_index("ix_ui_sessions_email", table_name="ui_sessions")
     op.drop_table("ui_sessions")
     op.drop_index("ix_ui_users_tenant_id", table_name="ui_users")
