@@ -24,6 +24,7 @@ import pytest
 from partnerbill.core.json import dumps, loads
 from tests.faults import free_port
 from tests.helpers import ApiClient, TenantCredentials, invoice_body
+from tests.ui_support import sign_in_over_http
 
 CLI = [sys.executable, "-m", "partnerbill.cli"]
 CLI_TIMEOUT = 120
@@ -154,6 +155,40 @@ async def test_duplicate_tenant_and_unknown_tenant_fail(cli_env: dict[str, str])
     assert "client_secret" not in output
     # Several tenants exist in the test database: commands need --tenant.
     assert "--tenant" in _failed(await _cli(["settings"], cli_env))
+
+
+def _ui_role(base_url: str, email: str, password: str) -> str:
+    """Sign in to the web UI; "admin" or "user" by what Manage Features answers, or the
+    sign-in page's refusal."""
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        signed_in = sign_in_over_http(http, email, password)
+        if signed_in.status_code != 303:
+            return signed_in.text
+        assert signed_in.headers["location"] == "/ui/accounts"
+        features = http.get("/ui/features").status_code
+    return {200: "admin", 403: "user"}[features]
+
+
+async def test_user_create_prints_a_generated_password_that_signs_in(
+    cli_env: dict[str, str], live_server: str
+) -> None:
+    name, _, _ = await _tenant_with_client(cli_env)
+    email = f"Ops-{uuid.uuid4().hex[:8]}@Example.com"
+    created = _ok(await _cli(["user", "create", "--tenant", name, "--email", email], cli_env))
+    password = re.search(r"password:\s+(\S+)", created)
+    assert password and len(password.group(1)) >= 12, created
+    assert await asyncio.to_thread(_ui_role, live_server, email, password.group(1)) == "user"
+
+    admin = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    chosen = "a password of my own"
+    args = ["user", "create", "--tenant", name, "--email", admin, "--admin", "--password", chosen]
+    assert "password:" not in _ok(await _cli(args, cli_env))
+    assert await asyncio.to_thread(_ui_role, live_server, admin.upper(), chosen) == "admin"
+
+    again = ["user", "create", "--tenant", name, "--email", email.lower()]
+    assert "already exists" in _failed(await _cli(again, cli_env))
+    short = ["user", "create", "--tenant", name, "--email", f"x{email}", "--password", "short"]
+    assert "12 to 256 characters" in _failed(await _cli(short, cli_env))
 
 
 async def test_settings_shows_and_changes_values(
@@ -458,6 +493,15 @@ def test_embedded_serve_first_start_creates_demo_client(
 
     account = _use_server(base_url, saved["client_id"], saved["client_secret"])
     assert account["basicInfo"]["accountNumber"] == "A00000001"
+
+    # The demo UI admin, printed with the client and kept beside it.
+    ui_email = re.search(r"demo UI admin:\s+(\S+)", output)
+    ui_password = re.search(r"demo UI password:\s+(\S+)", output)
+    assert ui_email and ui_password, output
+    admin = json.loads((var_dir / "demo-admin.json").read_text())
+    assert admin == {"email": ui_email.group(1), "password": ui_password.group(1)}
+    assert (var_dir / "demo-admin.json").stat().st_mode & 0o777 == 0o600
+    assert _ui_role(base_url, admin["email"], admin["password"]) == "admin"
 
     # The CLI sees the demo tenant on the same embedded server.
     demo_settings = _settings_table(

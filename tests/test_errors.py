@@ -227,7 +227,13 @@ async def test_invoice_for_unknown_account_is_404(api: ApiClient, engine: AsyncE
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v1/nothing-here"), ("POST", "/v1/nothing"), ("GET", "/"), ("GET", "/v2/accounts")],
+    # `GET /` is the web UI's entry (it leads to the sign-in page).
+    [
+        ("GET", "/v1/nothing-here"),
+        ("POST", "/v1/nothing"),
+        ("GET", "/nothing-here"),
+        ("GET", "/v2/accounts"),
+    ],
 )
 async def test_unknown_route_is_404_envelope(api: ApiClient, method: str, path: str) -> None:
     response = await _raw(api, method, path, b"{}" if method == "POST" else None)

@@ -50,6 +50,7 @@ from partnerbill.query.file_routes import router as files_router
 from partnerbill.query.object_query_routes import router as object_query_router
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.routes import router as subscriptions_router
+from partnerbill.ui.routes import install as install_ui
 
 log = structlog.get_logger("partnerbill.app")
 MAX_TRACK_ID_LENGTH = 64
@@ -173,6 +174,7 @@ def create_app() -> FastAPI:
         app.include_router(router)
     openapi.install(app)
     api_docs.install(app)
+    install_ui(app)
 
     @app.exception_handler(ZuoraError)
     async def zuora_error(request: Request, exc: ZuoraError) -> Response:

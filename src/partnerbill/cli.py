@@ -29,12 +29,15 @@ from partnerbill.settings import Settings, get_settings
 app = typer.Typer(help="partnerbill: Zuora-compatible billing for hot partner accounts.")
 tenant_app = typer.Typer(help="Manage tenants.")
 client_app = typer.Typer(help="Manage OAuth clients.")
+user_app = typer.Typer(help="Manage web UI users.")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(client_app, name="client")
+app.add_typer(user_app, name="user")
 console = Console()
 T = TypeVar("T")
 
 DEMO_TENANT = "demo"
+DEMO_ADMIN_EMAIL = "admin@demo.example.com"
 TenantOption = Annotated[
     str | None, typer.Option("--tenant", help="Tenant name (optional when only one exists).")
 ]
@@ -86,6 +89,29 @@ def client_create(
     credentials = _run(work)
     console.print(f"client_id:     {credentials.client_id}")
     console.print(f"client_secret: {credentials.client_secret}")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="The e-mail the user signs in with.")],
+    tenant: TenantOption = None,
+    admin: Annotated[bool, typer.Option(help="May manage features and billing settings.")] = False,
+    password: Annotated[
+        str | None, typer.Option(help="At least 12 characters (default: one is generated).")
+    ] = None,
+) -> None:
+    """Create a web UI user; prints the password when it was generated (shown once)."""
+    from partnerbill.users.service import CreatedUser, Role, create_user
+
+    async def work(conn: AsyncConnection) -> CreatedUser:
+        found = await tenants.find_tenant(conn, tenant)
+        return await create_user(conn, found, email, Role.ADMIN if admin else Role.USER, password)
+
+    created = _run(work)
+    role = "admin" if admin else "user"
+    console.print(f"UI {role} [bold]{created.email}[/bold] created.")
+    if created.generated:
+        console.print(f"password: {created.password}")
 
 
 @app.command("settings")
@@ -199,9 +225,19 @@ def worker_commands(settings: Settings) -> dict[str, list[str]]:
     }
 
 
+def _kept(saved: Path, created: dict[str, str] | None) -> dict[str, str] | None:
+    """Demo credentials just created, written to `saved` (owner-only); else those saved there by
+    the first start."""
+    if created is not None:
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps(created))
+        saved.chmod(0o600)
+        return created
+    return json.loads(saved.read_text()) if saved.exists() else None
+
+
 def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
     """Create the demo tenant and client on a fresh database; return the saved demo client."""
-    saved = var_dir / "demo-client.json"
 
     async def work(conn: AsyncConnection) -> dict[str, str] | None:
         if await conn.scalar(select(tenants_table.c.id).limit(1)) is not None:
@@ -210,13 +246,28 @@ def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
         credentials = await auth.create_client(conn, tenant, "demo")
         return {"client_id": credentials.client_id, "client_secret": credentials.client_secret}
 
-    created = _run(work)
-    if created is not None:
-        var_dir.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(created))
-        saved.chmod(0o600)
-        return created
-    return json.loads(saved.read_text()) if saved.exists() else None
+    return _kept(var_dir / "demo-client.json", _run(work))
+
+
+def _demo_admin(var_dir: Path) -> dict[str, str] | None:
+    """Create the demo tenant's UI admin once (on a database whose demo tenant has no UI user
+    yet); return the saved e-mail and password."""
+    from partnerbill.users.service import Role, create_user
+    from partnerbill.users.tables import ui_users
+
+    async def work(conn: AsyncConnection) -> dict[str, str] | None:
+        demo = await conn.scalar(
+            select(tenants_table.c.id).where(tenants_table.c.name == DEMO_TENANT)
+        )
+        if demo is None or await conn.scalar(
+            select(ui_users.c.email).where(ui_users.c.tenant_id == demo).limit(1)
+        ):
+            return None
+        tenant = await tenants.find_tenant(conn, DEMO_TENANT)
+        created = await create_user(conn, tenant, DEMO_ADMIN_EMAIL, Role.ADMIN)
+        return {"email": created.email, "password": created.password}
+
+    return _kept(var_dir / "demo-admin.json", _run(work))
 
 
 def api_app() -> FastAPI:
@@ -271,6 +322,7 @@ def serve(
     url = db.resolve_database_url(settings)  # starts the embedded server when needed
     migrate.upgrade(url)
     credentials = _demo_credentials(settings.var_dir)
+    demo_admin = _demo_admin(settings.var_dir)
     api_workers = workers or settings.api_workers
     metrics_dir = settings.var_dir.resolve() / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -289,6 +341,10 @@ def serve(
     if credentials is not None:
         console.print(f"demo client_id:     {credentials['client_id']}")
         console.print(f"demo client_secret: {credentials['client_secret']}")
+    if demo_admin is not None:
+        console.print(f"web UI at {base_url}/ui/sign-in")
+        console.print(f"demo UI admin:      {demo_admin['email']}")
+        console.print(f"demo UI password:   {demo_admin['password']}")
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through Python (not the
     # default handler) runs the `finally` below and stops the embedded PostgreSQL.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

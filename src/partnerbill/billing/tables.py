@@ -46,6 +46,8 @@ invoices = Table(
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "invoice_number"),
     Index("ix_invoices_bill_run", "tenant_id", "bill_run_id"),
+    # The account page's invoices tab: a keyset page in id order.
+    Index("ix_invoices_account_id_order", "tenant_id", "account_id", "id"),
     ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
     # Covers the metrics recompute (sum of balances, max date of posted invoices) and the
     # summary's recent invoices without touching the heap.

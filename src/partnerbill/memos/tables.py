@@ -42,6 +42,7 @@ def _memo_table(name: str, extra: list[Column]) -> Table:
         UniqueConstraint("tenant_id", "memo_number"),
         ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
         Index(f"ix_{name}_account", "tenant_id", "account_id", "status"),
+        Index(f"ix_{name}_account_id_order", "tenant_id", "account_id", "id"),
         Index(f"ix_{name}_invoice", "tenant_id", "referred_invoice_id"),
     )
 

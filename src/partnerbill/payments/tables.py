@@ -47,6 +47,7 @@ payments = Table(
     UniqueConstraint("tenant_id", "payment_number"),
     ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
     # The account's payments, and its last one (by effective date, then creation).
+    Index("ix_payments_account_id_order", "tenant_id", "account_id", "id"),
     Index(
         "ix_payments_account", "tenant_id", "account_id", "status", "effective_date", "created_at"
     ),

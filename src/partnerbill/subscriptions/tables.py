@@ -74,6 +74,7 @@ subscriptions = Table(
         ["tenant_id", "invoice_owner_account_id"], ["accounts.tenant_id", "accounts.id"]
     ),
     Index("ix_subscriptions_owner", "tenant_id", "account_id"),
+    Index("ix_subscriptions_account_id_order", "tenant_id", "account_id", "id"),
     Index("ix_subscriptions_invoice_owner", "tenant_id", "invoice_owner_account_id", "id"),
 )
 
