@@ -522,6 +522,16 @@ async def test_a_date_not_written_as_yyyy_mm_dd_is_refused_not_read_as_unix_time
     await refused(
         api, "POST", "/v1/bill-runs", {"targetDate": value, "accountId": number}, field="targetDate"
     )
+    await refused(
+        api, "PUT", "/v1/bill-runs/BR-00000001/post", {"invoiceDate": value}, field="invoiceDate"
+    )
+    response = await api.http.get(
+        "/v1/billing-documents",
+        params={"accountNumber": number, "documentDate": str(value)},
+        headers={"Authorization": f"Bearer {api.token}"},
+    )
+    assert response.status_code == 400, response.text
+    assert "documentDate" in response.text
 
 
 async def test_a_method_a_path_does_not_serve_is_a_405_allowing_every_method_it_does(

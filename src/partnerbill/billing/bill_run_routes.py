@@ -1,6 +1,5 @@
 """`/v1/bill-runs`."""
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -12,13 +11,13 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import ok
-from partnerbill.core.schemas import CamelModel
+from partnerbill.core.schemas import CamelModel, Date
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Bill runs"])
 
 
 class PostBillRunRequest(CamelModel):
-    invoice_date: date | None = None
+    invoice_date: Date | None = None
 
 
 @router.post("/v1/bill-runs", responses=ok(BillRun))

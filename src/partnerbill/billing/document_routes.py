@@ -1,6 +1,5 @@
 """`GET /v1/billing-documents`: an account's invoices, credit memos and debit memos."""
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,6 +11,7 @@ from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.core.responses import ok
+from partnerbill.core.schemas import Date
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Billing Documents"])
 
@@ -22,7 +22,7 @@ async def get_billing_documents(
     http_request: Request,
     account_id: Annotated[str | None, Query(alias="accountId", max_length=32)] = None,
     account_number: Annotated[str | None, Query(alias="accountNumber", max_length=70)] = None,
-    document_date: Annotated[date | None, Query(alias="documentDate")] = None,
+    document_date: Annotated[Date | None, Query(alias="documentDate")] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
     sort: Annotated[str | None, Query(max_length=64)] = None,
     page: Page = 1,
