@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from partnerbill.core.errors import DATABASE_TOO_SLOW_MESSAGE
 from partnerbill.core.jobs import QUEUES, build_app
 from partnerbill.core.tenants import Tenant
-from partnerbill.query import jobs
+from partnerbill.query import files, jobs
 from partnerbill.query.files import (
     CHUNK_BYTES,
     Compression,
@@ -556,3 +556,23 @@ async def test_cancel_and_finish_never_undo_each_other(
     assert [job.id for job in first.jobs] == [done, running] and first.next_after == running
     assert [job.id for job in second.jobs] == [queued] and second.next_after is None
     assert {job.id for job in only_cancelled.jobs} == {queued, running}
+
+
+async def test_the_writer_rests_its_ratio_of_the_time_each_piece_took() -> None:
+    now = [100.0]
+    rests: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        rests.append(seconds)
+        now[0] += seconds
+
+    pace = files.Pace(1.5, clock=lambda: now[0], sleep=sleep)
+    for worked in (0.2, 0.0, 1.0):
+        now[0] += worked
+        await pace.rest()
+    assert rests == pytest.approx([0.3, 0.0, 1.5])
+
+    idle = files.Pace(0, clock=lambda: now[0], sleep=sleep)
+    now[0] += 5
+    await idle.rest()
+    assert len(rests) == 3

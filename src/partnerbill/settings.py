@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     export_niceness: int = Field(default=10, ge=0, le=19, alias="PARTNERBILL_EXPORT_NICENESS")
     # ... and whether its own process runs at the idle scheduling class (Linux SCHED_IDLE).
     export_idle_cpu: bool = Field(default=True, alias="PARTNERBILL_EXPORT_IDLE_CPU")
+    # ... and how long a result-file writer rests after each piece, as a multiple of the time
+    # the piece took: its database work then shares the CPU with the API's (0: no rest).
+    export_rest_ratio: float = Field(
+        default=1.0, ge=0, le=10, alias="PARTNERBILL_EXPORT_REST_RATIO"
+    )
     # Per process: API workers x (size + overflow) + the job worker must stay well below the
     # server's max_connections (PostgreSQL's default is 100). No overflow by default: under
     # sustained load an overflow connection is opened and closed again and again (the benchmark
