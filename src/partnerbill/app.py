@@ -51,6 +51,7 @@ from partnerbill.query.object_query_routes import router as object_query_router
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.routes import router as subscriptions_router
 from partnerbill.ui.routes import install as install_ui
+from partnerbill.unsupported.routes import router as unsupported_router
 
 log = structlog.get_logger("partnerbill.app")
 MAX_TRACK_ID_LENGTH = 64
@@ -154,6 +155,8 @@ def create_app() -> FastAPI:
     )
     for router in (
         auth.router,
+        # Before the features: `/v1/invoices/pdf-status` is not an invoice key.
+        unsupported_router,
         accounts_router,
         billing_router,
         billing_documents_router,
