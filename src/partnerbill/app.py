@@ -25,6 +25,7 @@ from partnerbill.billing.bill_run_routes import router as bill_runs_router
 from partnerbill.billing.document_routes import router as billing_documents_router
 from partnerbill.billing.routes import router as billing_router
 from partnerbill.catalog.routes import router as catalog_router
+from partnerbill.contacts.routes import router as contacts_router
 from partnerbill.core import api_docs, auth, db, openapi, tenant_routes
 from partnerbill.core.admission import WriteAdmission
 from partnerbill.core.answers import error_answer
@@ -156,6 +157,7 @@ def create_app() -> FastAPI:
     for router in (
         auth.router,
         accounts_router,
+        contacts_router,
         billing_router,
         billing_documents_router,
         catalog_router,
