@@ -25,6 +25,7 @@ from partnerbill.billing.bill_run_routes import router as bill_runs_router
 from partnerbill.billing.document_routes import router as billing_documents_router
 from partnerbill.billing.routes import router as billing_router
 from partnerbill.catalog.routes import router as catalog_router
+from partnerbill.contacts.routes import router as contacts_router
 from partnerbill.core import api_docs, auth, db, openapi, tenant_routes
 from partnerbill.core.admission import WriteAdmission
 from partnerbill.core.answers import error_answer
@@ -41,6 +42,7 @@ from partnerbill.core.logging import configure_logging
 from partnerbill.core.schemas import validation_reasons
 from partnerbill.memos.routes import router as memos_router
 from partnerbill.orders.routes import router as orders_router
+from partnerbill.payment_methods.routes import router as payment_methods_router
 from partnerbill.payments.routes import router as payments_router
 from partnerbill.query.aqua_routes import router as aqua_router
 from partnerbill.query.data_query_routes import router as data_query_router
@@ -158,6 +160,7 @@ def create_app() -> FastAPI:
         # Before the features: `/v1/invoices/pdf-status` is not an invoice key.
         unsupported_router,
         accounts_router,
+        contacts_router,
         billing_router,
         billing_documents_router,
         catalog_router,
@@ -165,6 +168,7 @@ def create_app() -> FastAPI:
         subscriptions_router,
         bill_runs_router,
         payments_router,
+        payment_methods_router,
         memos_router,
         files_router,
         describe_router,

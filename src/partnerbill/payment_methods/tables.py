@@ -1,0 +1,41 @@
+"""`payment_methods`: one row per external payment method of an account.
+
+The account's default is the row with `is_default`; a partial unique index keeps at most one
+per account, and every switch of the default holds the account's advisory lock (see service).
+"""
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    func,
+    text,
+)
+
+from partnerbill.core.db import metadata
+
+payment_methods = Table(
+    "payment_methods",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("status", String(16), nullable=False, server_default="Active"),
+    Column("is_default", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    Index("ix_payment_methods_account", "tenant_id", "account_id", "id"),
+    Index(
+        "uq_payment_methods_default",
+        "tenant_id",
+        "account_id",
+        unique=True,
+        postgresql_where=text("is_default"),
+    ),
+)
