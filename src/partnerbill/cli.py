@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core import auth, db, migrate, tenants
 from partnerbill.core.errors import ZuoraError
-from partnerbill.core.logging import configure_logging
+from partnerbill.core.logging import configure_logging, process_started, process_stopped
 from partnerbill.core.processes import SUPERVISOR_PID_ENV, Supervised, die_with_supervisor
 from partnerbill.core.tables import tenants as tenants_table
 from partnerbill.settings import Settings, get_settings
@@ -200,9 +200,13 @@ def worker(
     configure_logging(settings.log_level)
     url = db.resolve_database_url(settings)
     chosen = [queue.strip() for queue in queues.split(",") if queue.strip()] if queues else None
-    asyncio.run(
-        run_worker(url, concurrency or settings.job_concurrency, chosen, niceness, idle_cpu)
-    )
+    process_started("worker", queues=chosen or "all")
+    try:
+        asyncio.run(
+            run_worker(url, concurrency or settings.job_concurrency, chosen, niceness, idle_cpu)
+        )
+    finally:
+        process_stopped("worker")
 
 
 def worker_commands(settings: Settings) -> dict[str, list[str]]:

@@ -126,8 +126,11 @@ async def tenant_of(authorization: str) -> Tenant:
 
 
 async def current_tenant(request: Request) -> Tenant:
-    """The tenant of the request's bearer token (FastAPI dependency)."""
-    return await tenant_of(request.headers.get("authorization", ""))
+    """The tenant of the request's bearer token (FastAPI dependency); its id goes into the
+    request's access log line."""
+    tenant = await tenant_of(request.headers.get("authorization", ""))
+    request.scope.setdefault("state", {})["tenant_id"] = tenant.id
+    return tenant
 
 
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
