@@ -1,10 +1,14 @@
 """A new user's first hour: the README's examples run as written against the live server."""
 
+import json
 import os
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+
+import httpx
 
 from tests.helpers import TenantCredentials
 
@@ -39,3 +43,74 @@ def test_readme_sdk_snippet_runs_verbatim(
     # A partner account not refreshed yet: its metrics were never computed.
     assert "lastMetricsUpdate: None" in lines
     assert any(line.startswith("metricsFreshness: {'pendingChanges': 0") for line in lines)
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "partnerbill.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, (done.args, done.stdout, done.stderr)
+    return done.stdout
+
+
+def _token_status(base_url: str, client_id: str, secret: str) -> int:
+    answer = httpx.post(
+        f"{base_url}/oauth/token",
+        data={"client_id": client_id, "client_secret": secret, "grant_type": "client_credentials"},
+    )
+    return answer.status_code
+
+
+def test_cli_defaults_to_the_saved_demo_tenant_lists_and_revokes_clients(
+    database_url: str, live_server: str, tmp_path: Path
+) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "DATABASE_URL" and not key.startswith("PARTNERBILL_")
+    }
+    env.update(
+        COLUMNS="250",
+        NO_COLOR="1",
+        TERM="dumb",
+        DATABASE_URL=database_url,
+        PARTNERBILL_VAR_DIR=str(tmp_path),
+    )
+    demo = f"demo-{uuid.uuid4().hex[:10]}"
+    bench = f"bench-hot-account-{uuid.uuid4().hex[:10]}"
+    _ok(_cli(["tenant", "create", demo], env))
+    _ok(_cli(["tenant", "create", bench], env))
+    # Several tenants exist: without a saved demo tenant, --tenant is required.
+    assert _cli(["client", "list"], env).returncode == 1
+    created = _ok(_cli(["client", "create", "--tenant", demo, "--name", "first"], env))
+    client_id = re.search(r"client_id:\s+(\S+)", created)
+    secret = re.search(r"client_secret:\s+(\S+)", created)
+    assert client_id and secret
+    _ok(_cli(["client", "create", "--tenant", bench], env))
+    (tmp_path / "demo-client.json").write_text(
+        json.dumps({"tenant": demo, "client_id": client_id[1], "client_secret": secret[1]})
+    )
+    listed = _ok(_cli(["tenant", "list"], env))
+    assert demo in listed and bench in listed
+    # The saved demo tenant is the default; the benchmark's tenant changes nothing.
+    clients = _ok(_cli(["client", "list"], env))
+    assert client_id[1] in clients and bench not in clients
+    assert len(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-", clients)) == 1
+    both = _ok(_cli(["client", "create", "--name", "second"], env))
+    assert len(re.findall(r"[0-9a-f]{8}-[0-9a-f]{4}-", _ok(_cli(["client", "list"], env)))) == 2
+    assert "client_id" in both
+    assert bench in _ok(_cli(["client", "list", "--tenant", bench], env))
+
+    assert _token_status(live_server, client_id[1], secret[1]) == 200
+    assert "revoked" in _ok(_cli(["client", "revoke", client_id[1]], env))
+    assert _token_status(live_server, client_id[1], secret[1]) == 401
+    assert client_id[1] not in _ok(_cli(["client", "list"], env))
+    assert _cli(["client", "revoke", client_id[1]], env).returncode == 1
