@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import TenantCredentials
+from tests.job_worker import running_worker
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -114,3 +115,61 @@ def test_cli_defaults_to_the_saved_demo_tenant_lists_and_revokes_clients(
     assert _token_status(live_server, client_id[1], secret[1]) == 401
     assert client_id[1] not in _ok(_cli(["client", "list"], env))
     assert _cli(["client", "revoke", client_id[1]], env).returncode == 1
+
+
+def test_demo_loads_a_reseller_once_and_says_so_on_rerun(
+    database_url: str, live_server: str, sdk_credentials: TenantCredentials, tmp_path: Path
+) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key != "DATABASE_URL" and not key.startswith("PARTNERBILL_")
+    }
+    env.update(COLUMNS="250", NO_COLOR="1", TERM="dumb", PARTNERBILL_VAR_DIR=str(tmp_path))
+    (tmp_path / "demo-client.json").write_text(
+        json.dumps(
+            {
+                "tenant": "demo",
+                "client_id": sdk_credentials.client_id,
+                "client_secret": sdk_credentials.client_secret,
+            }
+        )
+    )
+    with running_worker(database_url):
+        first = _ok(_cli(["demo", "--url", live_server], env))
+    assert "Sample reseller loaded" in first
+    reseller = re.search(r"reseller \(invoice owner\):\s+(A\d{8})", first)
+    owners = re.search(r"subscription owners:\s+(.+)", first)
+    invoices = re.search(r"invoices:\s+(.+)", first)
+    payments = re.search(r"payments:\s+(.+)", first)
+    assert reseller and owners and invoices and payments, first
+    assert len(owners[1].split(", ")) == 3
+    # One invoice per owner per run unless invoiceSeparately: the reseller gets one.
+    assert re.fullmatch(r"INV\d{8}", invoices[1].strip()), invoices[1]
+
+    token = httpx.post(
+        f"{live_server}/oauth/token",
+        data={
+            "client_id": sdk_credentials.client_id,
+            "client_secret": sdk_credentials.client_secret,
+            "grant_type": "client_credentials",
+        },
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    account = httpx.get(f"{live_server}/v1/accounts/{reseller[1]}", headers=headers).json()
+    assert account["basicInfo"]["partnerAccount"] is True
+    assert account["basicInfo"]["lastMetricsUpdate"] is not None
+    # 12 + 5 + 30 seats at 12.50 and three support plans at 99.00, January in advance (884.50),
+    # less the two payments (300.00 and 250.00).
+    assert str(account["metrics"]["totalInvoiceBalance"]) in ("334.5", "334.50")
+    assert len(payments[1].split(", ")) == 2
+
+    again = _ok(_cli(["demo", "--url", live_server], env))
+    assert "already loaded" in again
+    assert reseller[1] in again
+    documents = httpx.get(
+        f"{live_server}/v1/billing-documents",
+        params={"accountNumber": reseller[1]},
+        headers=headers,
+    ).json()["documents"]
+    assert len(documents) == 1

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import httpx
 import typer
 from fastapi import FastAPI
 from rich.console import Console
@@ -432,6 +433,51 @@ def serve(
     finally:
         for process in supervised:
             process.stop()
+
+
+@app.command("demo")
+def demo(
+    url: Annotated[
+        str | None, typer.Option(help="The running server (default: serve's host and port).")
+    ] = None,
+) -> None:
+    """Load a sample reseller into the demo tenant through the HTTP API of a running `serve`
+    (it needs the job worker for the bill run): a partner invoice owner, three partner
+    subscription owners, a small catalog, orders, a bill run, payments. A second run loads
+    nothing and prints the same accounts (delete var/demo-reseller.json for another set)."""
+    from partnerbill.demo import DemoError, load_demo
+
+    settings = get_settings()
+    saved = settings.var_dir / "demo-client.json"
+    if not saved.exists():
+        console.print("[red]No demo client: start `partnerbill serve` once first.[/red]")
+        raise typer.Exit(1)
+    client = json.loads(saved.read_text())
+    base_url = url or f"http://{settings.host}:{settings.port}"
+    try:
+        loaded = load_demo(
+            base_url,
+            client["client_id"],
+            client["client_secret"],
+            settings.var_dir / "demo-reseller.json",
+        )
+    except (DemoError, httpx.HTTPError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    tenant = client.get("tenant", DEMO_TENANT)
+    if loaded.already_loaded:
+        console.print(f"The sample reseller is already loaded in tenant {tenant}.")
+    else:
+        console.print(f"Sample reseller loaded into tenant {tenant}.")
+    console.print(f"reseller (invoice owner):  {loaded.reseller}")
+    console.print(f"subscription owners:       {', '.join(loaded.owners)}")
+    console.print(f"subscriptions:             {', '.join(loaded.subscriptions)}")
+    console.print(f"invoices:                  {', '.join(loaded.invoices)}")
+    console.print(f"payments:                  {', '.join(loaded.payments)}")
+    console.print(
+        f"look at them: {base_url}/ (the web UI, demo admin in var/demo-admin.json), or "
+        f'curl -s {base_url}/v1/accounts/{loaded.reseller} -H "Authorization: Bearer $TOKEN"'
+    )
 
 
 CHECKOUT = Path(__file__).resolve().parents[2]
