@@ -5,18 +5,24 @@
 - `partnerbill_metrics_pending_changes{tenant}` and `partnerbill_metrics_refresh_lag_seconds
   {tenant}`: the partner-account changes not folded yet and the age of the oldest, per tenant
   name, from one grouped query over the change log (no lock taken; a tenant with nothing
-  pending is absent). The existing counters stay where they are: lock competition is
+  pending is absent; all are absent while the database cannot answer). The existing counters
+  stay where they are: lock competition is
   `partnerbill_error_answers_total{category="lock_competition"}` (core/errors.py), refresh
   durations `partnerbill_metrics_refresh_*` (metrics/service.py).
 """
 
+from typing import Any
+
+import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from partnerbill.core import db
 
+log = structlog.get_logger("partnerbill.scrape")
 _PENDING = text(
     "SELECT t.name, count(*), extract(epoch FROM now() - min(c.changed_at)) "
     "FROM metrics_changes c JOIN tenants t ON t.id = c.tenant_id GROUP BY t.name"
@@ -31,8 +37,14 @@ class ScrapeTimeGauges(Collector):
     @classmethod
     async def read(cls) -> CollectorRegistry:
         engine = db.get_engine()
-        async with engine.connect() as conn:
-            rows = (await conn.execute(_PENDING)).all()
+        rows: list[Any] = []
+        try:
+            async with engine.connect() as conn:
+                rows = list((await conn.execute(_PENDING)).all())
+        except (SQLAlchemyError, OSError) as error:
+            # A scrape still answers while the database cannot: the counters (5xx and 503
+            # answers among them) matter most then; only the per-tenant gauges are absent.
+            log.warning("metrics_scrape_without_database", error=str(error))
         pool = engine.pool
         sizes = {
             "in_use": int(getattr(pool, "checkedout", lambda: 0)()),
