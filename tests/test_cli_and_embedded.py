@@ -488,7 +488,13 @@ def test_embedded_serve_first_start_creates_demo_client(
     client_secret = re.search(r"demo client_secret:\s+(\S+)", output)
     assert client_id and client_secret, output
     saved = json.loads((var_dir / "demo-client.json").read_text())
-    assert saved == {"client_id": client_id.group(1), "client_secret": client_secret.group(1)}
+    # The demo tenant's name is printed and kept with its client (the CLI's default --tenant).
+    assert re.search(r"demo tenant:\s+demo\b", output), output
+    assert saved == {
+        "tenant": "demo",
+        "client_id": client_id.group(1),
+        "client_secret": client_secret.group(1),
+    }
     assert (var_dir / "demo-client.json").stat().st_mode & 0o777 == 0o600
 
     account = _use_server(base_url, saved["client_id"], saved["client_secret"])

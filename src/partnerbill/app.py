@@ -7,14 +7,25 @@ and then re-raises; `RequestBoundary`, outside it, ends the exception there.
 """
 
 import os
+import re
+import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import iter_route_contexts
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
@@ -38,8 +49,9 @@ from partnerbill.core.errors import (
 from partnerbill.core.idempotency import IdempotencyMiddleware, mark_retryable
 from partnerbill.core.input_policy import RefuseNulBytes
 from partnerbill.core.json import ZuoraJSONResponse
-from partnerbill.core.logging import configure_logging
+from partnerbill.core.logging import configure_logging, process_started, process_stopped
 from partnerbill.core.schemas import validation_reasons
+from partnerbill.core.scrape import ScrapeTimeGauges
 from partnerbill.memos.routes import router as memos_router
 from partnerbill.orders.routes import router as orders_router
 from partnerbill.payment_methods.routes import router as payment_methods_router
@@ -56,13 +68,34 @@ from partnerbill.ui.routes import install as install_ui
 from partnerbill.unsupported.routes import router as unsupported_router
 
 log = structlog.get_logger("partnerbill.app")
+access_log = structlog.get_logger("partnerbill.access")
 MAX_TRACK_ID_LENGTH = 64
+# A caller's X-Request-Id is kept when it is a plain token; anything else gets a fresh id.
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+REQUESTS = Counter(
+    "partnerbill_http_requests_total",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "partnerbill_http_request_duration_seconds",
+    "Time from a request's arrival to its last response byte, by route template and status.",
+    ["route", "method", "status"],
+)
+SERVER_ERRORS = Counter(
+    "partnerbill_http_server_errors_total",
+    "Answers with a 5xx status, by route template.",
+    ["route"],
+)
 _RETRYABLE = frozenset({Category.LOCK_COMPETITION, Category.INTERNAL, Category.TEMPORARY})
 
 
 class RequestBoundary:
-    """The outermost layer of every request. Gives it an id (`Zuora-Request-Id`, and the log
-    lines' `request_id`), echoes the caller's `Zuora-Track-Id`, and ends its exceptions: one
+    """The outermost layer of every request. Gives it an id (the caller's `X-Request-Id` when
+    it sent a plain one, else a fresh one; echoed as `X-Request-Id` and `Zuora-Request-Id`, and
+    the log lines' `request_id`), echoes the caller's `Zuora-Track-Id`, writes its access log
+    line (request id, tenant id once authenticated, route template, method, status,
+    duration_ms) and counts it in Prometheus, and ends its exceptions: one
     answered already is dropped, one not yet is answered here (500 in the envelope). Only a
     response cut off halfway still closes the connection: nothing else can end it."""
 
@@ -73,19 +106,25 @@ class RequestBoundary:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        request_id = given.decode() if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        began = time.perf_counter()
+        status = 500
         track_id = next((v for k, v in scope["headers"] if k == b"zuora-track-id"), b"")[
             :MAX_TRACK_ID_LENGTH
         ]
         started = complete = False
 
         async def send_with_ids(message: Message) -> None:
-            nonlocal started, complete
+            nonlocal started, complete, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"zuora-request-id", request_id.encode()))
+                headers.append((b"x-request-id", request_id.encode()))
                 if track_id:
                     headers.append((b"zuora-track-id", track_id))
                 message["headers"] = headers
@@ -105,7 +144,25 @@ class RequestBoundary:
             answer = error_answer(scope["path"], request_id, _internal_error())
             await answer(scope, receive, send_with_ids)
         finally:
+            self._account(scope, state, status, time.perf_counter() - began)
             structlog.contextvars.unbind_contextvars("request_id")
+
+    @staticmethod
+    def _account(scope: Scope, state: dict[str, object], status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        method = scope["method"]
+        REQUESTS.labels(route, method, str(status)).inc()
+        REQUEST_SECONDS.labels(route, method, str(status)).observe(seconds)
+        if status >= 500:
+            SERVER_ERRORS.labels(route).inc()
+        access_log.info(
+            "request",
+            tenant=state.get("tenant_id"),
+            route=route,
+            method=method,
+            status=status,
+            duration_ms=round(seconds * 1000, 2),
+        )
 
 
 class PartnerbillAPI(FastAPI):
@@ -141,6 +198,15 @@ def _methods_serving(app: FastAPI, path: str) -> list[str]:
     return sorted({m for parameters, methods in matching if parameters == fewest for m in methods})
 
 
+@asynccontextmanager
+async def _process_lines(app: FastAPI) -> AsyncIterator[None]:
+    process_started("api")
+    try:
+        yield
+    finally:
+        process_stopped("api")
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -154,6 +220,7 @@ def create_app() -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # `api_docs` serves /docs from vendored assets; there is no /redoc
         redoc_url=None,
+        lifespan=_process_lines,
     )
     for router in (
         auth.router,
@@ -224,11 +291,13 @@ def create_app() -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
-        registry = REGISTRY
+        registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            registry = CollectorRegistry()
             MultiProcessCollector(registry)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        else:
+            registry = REGISTRY
+        answer = generate_latest(registry) + generate_latest(await ScrapeTimeGauges.read())
+        return Response(answer, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, bool]:

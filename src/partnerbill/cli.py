@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
+import httpx
 import typer
 from fastapi import FastAPI
 from rich.console import Console
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core import auth, db, migrate, tenants
 from partnerbill.core.errors import ZuoraError
-from partnerbill.core.logging import configure_logging
+from partnerbill.core.logging import configure_logging, process_started, process_stopped
 from partnerbill.core.processes import SUPERVISOR_PID_ENV, Supervised, die_with_supervisor
 from partnerbill.core.tables import tenants as tenants_table
 from partnerbill.settings import Settings, get_settings
@@ -39,8 +40,27 @@ T = TypeVar("T")
 DEMO_TENANT = "demo"
 DEMO_ADMIN_EMAIL = "admin@demo.example.com"
 TenantOption = Annotated[
-    str | None, typer.Option("--tenant", help="Tenant name (optional when only one exists).")
+    str | None,
+    typer.Option(
+        "--tenant",
+        help="Tenant name (default: the demo tenant saved by the first `serve`, else the only "
+        "tenant).",
+    ),
 ]
+# `partnerbill bench` names its tenants so; they never stand in for the demo tenant.
+BENCH_TENANT_PREFIX = "bench-"
+
+
+def _default_tenant(given: str | None) -> str | None:
+    """The tenant a command works on: the one given, else the demo tenant the first start
+    saved in `var/demo-client.json` (other tenants, a benchmark's included, do not change that
+    default), else none (then the only tenant, see `tenants.find_tenant`)."""
+    if given is not None:
+        return given
+    saved = get_settings().var_dir / "demo-client.json"
+    if not saved.exists():
+        return None
+    return str(json.loads(saved.read_text()).get("tenant", DEMO_TENANT))
 
 
 def _run(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -76,6 +96,42 @@ def tenant_create(name: str) -> None:
     console.print(f"Tenant [bold]{name}[/bold] created: id {tenant.id}, number {tenant.number}.")
 
 
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """List the tenants: name, id, number."""
+    table = Table("name", "id", "number")
+    for name, tenant_id, number in _run(tenants.list_tenants):
+        table.add_row(name, tenant_id, str(number))
+    console.print(table)
+
+
+@client_app.command("list")
+def client_list(tenant: TenantOption = None) -> None:
+    """List OAuth clients (of the demo tenant by default): client id, tenant, label, created."""
+
+    async def work(conn: AsyncConnection) -> list[tuple[str, str, str, str]]:
+        found = await tenants.find_tenant(conn, _default_tenant(tenant))
+        return [
+            (client_id, tenant_name, label, f"{created:%Y-%m-%d %H:%M:%S}")
+            for client_id, tenant_name, label, created in await auth.list_clients(conn, found)
+        ]
+
+    table = Table("client_id", "tenant", "name", "created")
+    for row in _run(work):
+        table.add_row(*row)
+    console.print(table)
+
+
+@client_app.command("revoke")
+def client_revoke(client_id: str) -> None:
+    """Delete an OAuth client: it gets no new token. Tokens already issued stay valid until they
+    expire (at most an hour)."""
+    if not _run(lambda conn: auth.revoke_client(conn, client_id)):
+        console.print(f"[red]No OAuth client {client_id}.[/red]")
+        raise typer.Exit(1)
+    console.print(f"Client {client_id} revoked: no new tokens; those issued expire within an hour.")
+
+
 @client_app.command("create")
 def client_create(
     tenant: TenantOption = None,
@@ -84,7 +140,9 @@ def client_create(
     """Create an OAuth client; prints its 36-character client id and its secret (shown once)."""
 
     async def work(conn: AsyncConnection) -> auth.ClientCredentials:
-        return await auth.create_client(conn, await tenants.find_tenant(conn, tenant), name)
+        return await auth.create_client(
+            conn, await tenants.find_tenant(conn, _default_tenant(tenant)), name
+        )
 
     credentials = _run(work)
     console.print(f"client_id:     {credentials.client_id}")
@@ -104,7 +162,7 @@ def user_create(
     from partnerbill.users.service import CreatedUser, Role, create_user
 
     async def work(conn: AsyncConnection) -> CreatedUser:
-        found = await tenants.find_tenant(conn, tenant)
+        found = await tenants.find_tenant(conn, _default_tenant(tenant))
         return await create_user(conn, found, email, Role.ADMIN if admin else Role.USER, password)
 
     created = _run(work)
@@ -144,7 +202,7 @@ def settings_command(
     """Show the tenant's settings, changing those given."""
 
     async def work(conn: AsyncConnection) -> tenants.TenantSettings:
-        found = await tenants.find_tenant(conn, tenant)
+        found = await tenants.find_tenant(conn, _default_tenant(tenant))
         return await tenants.update_settings(
             conn,
             found,
@@ -171,7 +229,9 @@ def refresh_metrics(
     from partnerbill.accounts.service import refresh_metrics as refresh
 
     async def work(conn: AsyncConnection) -> dict[str, object]:
-        return await refresh(conn, await tenants.find_tenant(conn, tenant), account)
+        return await refresh(
+            conn, await tenants.find_tenant(conn, _default_tenant(tenant)), account
+        )
 
     console.print_json(json.dumps(_run(work)))
 
@@ -200,9 +260,13 @@ def worker(
     configure_logging(settings.log_level)
     url = db.resolve_database_url(settings)
     chosen = [queue.strip() for queue in queues.split(",") if queue.strip()] if queues else None
-    asyncio.run(
-        run_worker(url, concurrency or settings.job_concurrency, chosen, niceness, idle_cpu)
-    )
+    process_started("worker", queues=chosen or "all")
+    try:
+        asyncio.run(
+            run_worker(url, concurrency or settings.job_concurrency, chosen, niceness, idle_cpu)
+        )
+    finally:
+        process_stopped("worker")
 
 
 def worker_commands(settings: Settings) -> dict[str, list[str]]:
@@ -237,14 +301,22 @@ def _kept(saved: Path, created: dict[str, str] | None) -> dict[str, str] | None:
 
 
 def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
-    """Create the demo tenant and client on a fresh database; return the saved demo client."""
+    """Create the demo tenant and client on a fresh database (one without tenants, a
+    benchmark's aside); return the saved demo client and its tenant's name."""
 
     async def work(conn: AsyncConnection) -> dict[str, str] | None:
-        if await conn.scalar(select(tenants_table.c.id).limit(1)) is not None:
+        others = select(tenants_table.c.id).where(
+            ~tenants_table.c.name.startswith(BENCH_TENANT_PREFIX)
+        )
+        if await conn.scalar(others.limit(1)) is not None:
             return None
         tenant = await tenants.create_tenant(conn, DEMO_TENANT)
         credentials = await auth.create_client(conn, tenant, "demo")
-        return {"client_id": credentials.client_id, "client_secret": credentials.client_secret}
+        return {
+            "tenant": DEMO_TENANT,
+            "client_id": credentials.client_id,
+            "client_secret": credentials.client_secret,
+        }
 
     return _kept(var_dir / "demo-client.json", _run(work))
 
@@ -339,6 +411,7 @@ def serve(
     console.print(f"database: {_database_in_use(settings, url)}")
     console.print(f"stop with Ctrl-C or SIGTERM (kill {os.getpid()}); its workers stop with it")
     if credentials is not None:
+        console.print(f"demo tenant:        {credentials.get('tenant', DEMO_TENANT)}")
         console.print(f"demo client_id:     {credentials['client_id']}")
         console.print(f"demo client_secret: {credentials['client_secret']}")
     if demo_admin is not None:
@@ -360,6 +433,51 @@ def serve(
     finally:
         for process in supervised:
             process.stop()
+
+
+@app.command("demo")
+def demo(
+    url: Annotated[
+        str | None, typer.Option(help="The running server (default: serve's host and port).")
+    ] = None,
+) -> None:
+    """Load a sample reseller into the demo tenant through the HTTP API of a running `serve`
+    (it needs the job worker for the bill run): a partner invoice owner, three partner
+    subscription owners, a small catalog, orders, a bill run, payments. A second run loads
+    nothing and prints the same accounts (delete var/demo-reseller.json for another set)."""
+    from partnerbill.demo import DemoError, load_demo
+
+    settings = get_settings()
+    saved = settings.var_dir / "demo-client.json"
+    if not saved.exists():
+        console.print("[red]No demo client: start `partnerbill serve` once first.[/red]")
+        raise typer.Exit(1)
+    client = json.loads(saved.read_text())
+    base_url = url or f"http://{settings.host}:{settings.port}"
+    try:
+        loaded = load_demo(
+            base_url,
+            client["client_id"],
+            client["client_secret"],
+            settings.var_dir / "demo-reseller.json",
+        )
+    except (DemoError, httpx.HTTPError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from error
+    tenant = client.get("tenant", DEMO_TENANT)
+    if loaded.already_loaded:
+        console.print(f"The sample reseller is already loaded in tenant {tenant}.")
+    else:
+        console.print(f"Sample reseller loaded into tenant {tenant}.")
+    console.print(f"reseller (invoice owner):  {loaded.reseller}")
+    console.print(f"subscription owners:       {', '.join(loaded.owners)}")
+    console.print(f"subscriptions:             {', '.join(loaded.subscriptions)}")
+    console.print(f"invoices:                  {', '.join(loaded.invoices)}")
+    console.print(f"payments:                  {', '.join(loaded.payments)}")
+    console.print(
+        f"look at them: {base_url}/ (the web UI, demo admin in var/demo-admin.json), or "
+        f'curl -s {base_url}/v1/accounts/{loaded.reseller} -H "Authorization: Bearer $TOKEN"'
+    )
 
 
 CHECKOUT = Path(__file__).resolve().parents[2]

@@ -13,10 +13,11 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.db import transaction
@@ -64,6 +65,35 @@ async def create_client(conn: AsyncConnection, tenant: Tenant, name: str) -> Cli
         )
     )
     return credentials
+
+
+async def list_clients(
+    conn: AsyncConnection, tenant: Tenant | None
+) -> list[tuple[str, str, str, datetime]]:
+    """OAuth clients (client id, tenant name, label, created), of one tenant or all; never a
+    secret (only its hash is kept)."""
+    query = (
+        select(
+            oauth_clients.c.client_id,
+            tenants.c.name.label("tenant"),
+            oauth_clients.c.name,
+            oauth_clients.c.created_at,
+        )
+        .join(tenants, tenants.c.id == oauth_clients.c.tenant_id)
+        .order_by(tenants.c.number, oauth_clients.c.created_at)
+    )
+    if tenant is not None:
+        query = query.where(oauth_clients.c.tenant_id == tenant.id)
+    return [(r.client_id, r.tenant, r.name, r.created_at) for r in await conn.execute(query)]
+
+
+async def revoke_client(conn: AsyncConnection, client_id: str) -> bool:
+    """Delete an OAuth client: `POST /oauth/token` refuses it from now on. Tokens it was issued
+    are signed, not stored, so they stay valid until they expire (at most an hour)."""
+    deleted = await conn.execute(
+        delete(oauth_clients).where(oauth_clients.c.client_id == client_id)
+    )
+    return bool(deleted.rowcount)
 
 
 async def signing_key() -> bytes:
@@ -126,8 +156,11 @@ async def tenant_of(authorization: str) -> Tenant:
 
 
 async def current_tenant(request: Request) -> Tenant:
-    """The tenant of the request's bearer token (FastAPI dependency)."""
-    return await tenant_of(request.headers.get("authorization", ""))
+    """The tenant of the request's bearer token (FastAPI dependency); its id goes into the
+    request's access log line."""
+    tenant = await tenant_of(request.headers.get("authorization", ""))
+    request.scope.setdefault("state", {})["tenant_id"] = tenant.id
+    return tenant
 
 
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]

@@ -96,6 +96,12 @@ async def create_tenant(conn: AsyncConnection, name: str) -> Tenant:
     return tenant
 
 
+async def list_tenants(conn: AsyncConnection) -> list[tuple[str, str, int]]:
+    """Every tenant as (name, id, number), in creation order."""
+    query = select(tenants.c.name, tenants.c.id, tenants.c.number).order_by(tenants.c.number)
+    return [(row.name, row.id, row.number) for row in await conn.execute(query)]
+
+
 async def find_tenant(conn: AsyncConnection, name: str | None) -> Tenant:
     """The tenant called `name`; without a name, the only tenant (the demo setup)."""
     query = select(tenants.c.id, tenants.c.number).order_by(tenants.c.number)
