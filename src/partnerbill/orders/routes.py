@@ -15,11 +15,13 @@ from partnerbill.core.json import DecimalJSONRoute, ZuoraJSONResponse
 from partnerbill.core.responses import ok
 from partnerbill.core.tenants import get_settings
 from partnerbill.orders import responses as answers
+from partnerbill.orders.lookup_routes import router as lookup_router
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import create_order, order_json
 from partnerbill.orders.tables import async_jobs
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
+router.include_router(lookup_router)
 
 
 @router.post("/v1/orders", responses=ok(answers.CreatedOrder))

@@ -1,0 +1,158 @@
+"""Order lists and the draft-only changes through the official SDK's OrdersApi against the live
+server: three orders each creating a subscription (owner and invoice owner apart), then the lists
+by invoice owner, subscription owner, subscription and tenant, paged and filtered as the SDK sends
+it; and update, activate, cancel, delete (sync and async) of a completed order refused with a
+business rule (category 30) in the envelope."""
+
+from datetime import date
+
+import pytest
+import zuora_sdk as sdk
+from zuora_sdk.exceptions import NotFoundException
+from zuora_sdk.zuora_client import ZuoraClient
+
+from tests.test_sdk_orders import _account, _catalog
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk"),
+    pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning"),
+]
+
+ORDER_DATES = (date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1))
+
+
+def _create_subscription(
+    zc: ZuoraClient, plan_id: str, owner: str, payer: str, order_date: date
+) -> tuple[str, str]:
+    """An order creating one subscription: (order number, subscription number)."""
+    trigger = [
+        sdk.TriggerDate(name=name, trigger_date=order_date)
+        for name in ("ContractEffective", "ServiceActivation", "CustomerAcceptance")
+    ]
+    order = zc.orders_api().create_order(
+        sdk.CreateOrderRequest(
+            order_date=order_date,
+            existing_account_number=payer,
+            subscriptions=[
+                sdk.CreateOrderSubscription(
+                    order_actions=[
+                        sdk.CreateOrderAction(
+                            type="CreateSubscription",
+                            trigger_dates=trigger,
+                            create_subscription=sdk.CreateOrderCreateSubscription(
+                                subscription_owner_account_number=owner,
+                                invoice_owner_account_number=payer,
+                                terms=sdk.OrderActionCreateSubscriptionTerms(
+                                    initial_term=sdk.InitialTerm(
+                                        term_type="TERMED",
+                                        period=12,
+                                        period_type="Month",
+                                        start_date=order_date,
+                                    ),
+                                    renewal_setting="RENEW_WITH_SPECIFIC_TERM",
+                                    renewal_terms=[sdk.RenewalTerm(period=12, period_type="Month")],
+                                    auto_renew=True,
+                                ),
+                                subscribe_to_rate_plans=[
+                                    sdk.CreateOrderRatePlanOverride(product_rate_plan_id=plan_id)
+                                ],
+                            ),
+                        )
+                    ]
+                )
+            ],
+        )
+    )
+    assert order.success is True, order
+    (subscription_number,) = order.subscription_numbers
+    return str(order.order_number), str(subscription_number)
+
+
+def _numbers(listed: sdk.GetOrdersResponse) -> list[str]:
+    assert listed.success is True, listed
+    return [str(o.order_number) for o in listed.orders or []]
+
+
+def _refused_as_business_rule(answer: object, order_number: str) -> None:
+    assert getattr(answer, "success") is False, answer
+    (reason,) = getattr(answer, "reasons")
+    assert reason.code % 100 == 30, reason
+    assert order_number in reason.message and "Completed" in reason.message, reason
+
+
+def test_order_lists_and_changes_of_a_completed_order(zc: ZuoraClient) -> None:
+    plan_id, _ = _catalog(zc)
+    _, owner = _account(zc, "Lookup Subscription Owner")
+    _, payer = _account(zc, "Lookup Invoice Owner")
+    placed = [_create_subscription(zc, plan_id, owner, payer, d) for d in ORDER_DATES]
+    order_numbers = [o for o, _ in placed]
+    orders = zc.orders_api()
+
+    # Owners: the payer bills all three, the owner owns all three, and bills none.
+    assert _numbers(orders.get_orders_by_invoice_owner(payer)) == order_numbers
+    assert _numbers(orders.get_orders_by_subscription_owner(owner)) == order_numbers
+    assert _numbers(orders.get_orders_by_invoice_owner(owner)) == []
+    assert _numbers(orders.get_orders_by_subscription_owner(payer)) == []
+    listed = orders.get_orders_by_invoice_owner(payer).orders
+    assert listed is not None
+    assert listed[0].subscriptions[0].subscription_number == placed[0][1]
+    assert listed[0].status == "Completed"
+
+    # The tenant's list, paged: two, then the third with no further page.
+    first = orders.get_orders(page=1, page_size=2)
+    assert _numbers(first) == order_numbers[:2]
+    assert first.next_page is not None and "page=2" in first.next_page
+    second = orders.get_orders(page=2, page_size=2)
+    assert _numbers(second) == order_numbers[2:]
+    assert second.next_page is None
+
+    # Date filters on the order date, inclusive on both ends.
+    window = orders.get_orders(start_date=ORDER_DATES[1], end_date=ORDER_DATES[1])
+    assert _numbers(window) == [order_numbers[1]]
+    later = orders.get_orders_by_invoice_owner(
+        payer, date_filter_option="orderDate", start_date=ORDER_DATES[1]
+    )
+    assert _numbers(later) == order_numbers[1:]
+    # updatedDate is the day the order was placed (today): none was placed before 2026-03-01.
+    assert _numbers(
+        orders.get_orders(date_filter_option="updatedDate", end_date=date(2000, 1, 1))
+    ) == []
+
+    # By subscription, with the status filter as the SDK sends it.
+    order_number, subscription_number = placed[1]
+    by_sub = orders.get_orders_by_subscription_number(subscription_number)
+    assert _numbers(by_sub) == [order_number]
+    completed = orders.get_orders_by_subscription_number(
+        subscription_number, status=sdk.OrderStatusParameter.COMPLETED
+    )
+    assert _numbers(completed) == [order_number]
+    drafts = orders.get_orders_by_subscription_number(
+        subscription_number, status=sdk.OrderStatusParameter.DRAFT
+    )
+    assert _numbers(drafts) == []
+    assert _numbers(orders.get_pending_orders_by_subscription_number(subscription_number)) == []
+
+    # A completed order cannot be changed: each change answers a business rule, writes nothing.
+    _refused_as_business_rule(
+        orders.update_order(
+            order_number,
+            sdk.UpdateOrderRequest(
+                order_date=ORDER_DATES[1], existing_account_number=payer, subscriptions=[]
+            ),
+        ),
+        order_number,
+    )
+    _refused_as_business_rule(orders.activate_order(order_number), order_number)
+    _refused_as_business_rule(
+        orders.cancel_order(order_number, body=sdk.CancelOrderRequest(cancel_reason="no")),
+        order_number,
+    )
+    _refused_as_business_rule(orders.delete_order(order_number), order_number)
+    _refused_as_business_rule(orders.delete_order_asynchronously(order_number), order_number)
+    still = orders.get_order(order_number)
+    assert still.success is True and still.order.status == "Completed"
+
+    # An unknown order is not found (category 40, HTTP 404), not a business rule.
+    with pytest.raises(NotFoundException) as missing:
+        orders.delete_order("O-NO-SUCH")
+    assert "O-NO-SUCH" in str(missing.value.body)
