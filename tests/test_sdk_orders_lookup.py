@@ -5,13 +5,15 @@ it; and update, activate, cancel, delete (sync and async) of a completed order r
 business rule (category 30) in the envelope."""
 
 from datetime import date
+from decimal import Decimal
+from typing import Any
 
 import pytest
 import zuora_sdk as sdk
 from zuora_sdk.exceptions import NotFoundException
 from zuora_sdk.zuora_client import ZuoraClient
 
-from tests.test_sdk_orders import _account, _catalog
+from tests.test_sdk_orders import _account, _catalog, _day
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk"),
@@ -73,9 +75,10 @@ def _numbers(listed: sdk.GetOrdersResponse) -> list[str]:
     return [str(o.order_number) for o in listed.orders or []]
 
 
-def _refused_as_business_rule(answer: object, order_number: str) -> None:
-    assert getattr(answer, "success") is False, answer
-    (reason,) = getattr(answer, "reasons")
+def _refused_as_business_rule(answer: Any, order_number: str) -> None:
+    """`answer`: any of the SDK's response models (each has `success` and `reasons`)."""
+    assert answer.success is False, answer
+    (reason,) = answer.reasons
     assert reason.code % 100 == 30, reason
     assert order_number in reason.message and "Completed" in reason.message, reason
 
@@ -114,9 +117,10 @@ def test_order_lists_and_changes_of_a_completed_order(zc: ZuoraClient) -> None:
     )
     assert _numbers(later) == order_numbers[1:]
     # updatedDate is the day the order was placed (today): none was placed before 2026-03-01.
-    assert _numbers(
-        orders.get_orders(date_filter_option="updatedDate", end_date=date(2000, 1, 1))
-    ) == []
+    assert (
+        _numbers(orders.get_orders(date_filter_option="updatedDate", end_date=date(2000, 1, 1)))
+        == []
+    )
 
     # By subscription, with the status filter as the SDK sends it.
     order_number, subscription_number = placed[1]
@@ -156,3 +160,78 @@ def test_order_lists_and_changes_of_a_completed_order(zc: ZuoraClient) -> None:
     with pytest.raises(NotFoundException) as missing:
         orders.delete_order("O-NO-SUCH")
     assert "O-NO-SUCH" in str(missing.value.body)
+
+
+def test_preview_order_bills_through_the_date_and_writes_nothing(zc: ZuoraClient) -> None:
+    plan_id, charge_id = _catalog(zc)
+    _, owner = _account(zc, "Preview Subscription Owner")
+    _, payer = _account(zc, "Preview Invoice Owner")
+    start = ORDER_DATES[0]
+    trigger = [
+        sdk.TriggerDate(name=name, trigger_date=start)
+        for name in ("ContractEffective", "ServiceActivation", "CustomerAcceptance")
+    ]
+    previewed = zc.orders_api().preview_order(
+        sdk.PreviewOrderRequest(
+            order_date=start,
+            existing_account_number=payer,
+            preview_options=sdk.PreviewOptions(
+                preview_thru_type="SpecificDate",
+                specific_preview_thru_date=date(2026, 4, 15),
+                preview_types=["BillingDocs"],
+            ),
+            subscriptions=[
+                sdk.PreviewOrderSubscriptions(
+                    order_actions=[
+                        sdk.PreviewOrderOrderAction(
+                            type="CreateSubscription",
+                            trigger_dates=trigger,
+                            create_subscription=sdk.PreviewOrderCreateSubscription(
+                                subscription_owner_account_number=owner,
+                                invoice_owner_account_number=payer,
+                                terms=sdk.PreviewOrderCreateSubscriptionTerms(
+                                    initial_term=sdk.InitialTerm(
+                                        term_type="TERMED",
+                                        period=12,
+                                        period_type="Month",
+                                        start_date=start,
+                                    ),
+                                    renewal_setting="RENEW_WITH_SPECIFIC_TERM",
+                                    renewal_terms=[sdk.RenewalTerm(period=12, period_type="Month")],
+                                    auto_renew=True,
+                                ),
+                                subscribe_to_rate_plans=[
+                                    sdk.PreviewOrderRatePlanOverride(product_rate_plan_id=plan_id)
+                                ],
+                            ),
+                        )
+                    ]
+                )
+            ],
+        )
+    )
+    assert previewed.success is True, previewed
+    result = previewed.preview_result
+    assert result is not None
+    (invoice,) = result.invoices or []
+    # Billed in advance through 2026-04-15: March and April, one seat each at the list price.
+    periods = [
+        (_day(i.service_start_date), _day(i.service_end_date)) for i in invoice.invoice_items
+    ]
+    assert periods == [(date(2026, 3, 1), date(2026, 3, 31)), (date(2026, 4, 1), date(2026, 4, 30))]
+    amounts = [Decimal(str(i.amount_without_tax)) for i in invoice.invoice_items]
+    assert amounts == [Decimal("19.99")] * 2
+    assert Decimal(str(invoice.amount)) == Decimal("39.98")
+    assert {i.product_rate_plan_charge_id for i in invoice.invoice_items} == {charge_id}
+    (subscription_number,) = result.additional_properties["subscriptionNumbers"]
+    assert {i.subscription_number for i in invoice.invoice_items} == {subscription_number}
+
+    # Nothing was written: no order, no subscription, no invoice, no balance.
+    assert _numbers(zc.orders_api().get_orders_by_invoice_owner(payer)) == []
+    with pytest.raises(NotFoundException):
+        zc.subscriptions_api().get_subscription_by_key(subscription_number)
+    summary = zc.accounts_api().get_account(payer)
+    assert Decimal(str(summary.metrics.balance)) == 0
+    # No billing document either.
+    documents = zc.billing_documents_api().get_billing_documents(account_id=summary.basic_info.id)
+    assert not documents.documents, documents

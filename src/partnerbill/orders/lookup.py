@@ -112,7 +112,9 @@ def _date_window(
     # updatedDate: the creation time (a placed order never changes), compared by calendar day
     # in UTC, the day the v1 answers print.
     if start_date is not None:
-        condition &= orders.c.created_at >= func.timezone("UTC", datetime.combine(start_date, time()))
+        condition &= orders.c.created_at >= func.timezone(
+            "UTC", datetime.combine(start_date, time())
+        )
     if end_date is not None:
         next_day = datetime.combine(end_date + timedelta(days=1), time())
         condition &= orders.c.created_at < func.timezone("UTC", next_day)

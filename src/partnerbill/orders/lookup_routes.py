@@ -1,5 +1,6 @@
-"""Order lists (`/v1/orders`, by invoice owner, subscription owner and subscription, pending)
-and the changes of a placed order that Zuora allows only on draft or pending orders."""
+"""Order lists (`/v1/orders`, by invoice owner, subscription owner and subscription, pending),
+the order preview, and the changes of a placed order that Zuora allows only on draft or pending
+orders."""
 
 from datetime import date
 from typing import Annotated, Any
@@ -12,9 +13,11 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
-from partnerbill.core.responses import Succeeded, ok
-from partnerbill.orders import lookup
+from partnerbill.core.responses import Documented, Succeeded, ok
+from partnerbill.core.tenants import get_settings
+from partnerbill.orders import lookup, preview
 from partnerbill.orders.lookup import DateFilterOption, OrderChange, OrderStatusFilter
+from partnerbill.orders.preview import PreviewOrderRequest
 from partnerbill.orders.responses import Order
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
@@ -175,9 +178,7 @@ async def get_pending_orders_by_subscription_number(
 ) -> dict[str, Any]:
     """Always empty: every order is completed as it is placed."""
     async with transaction() as conn:
-        return await _page(
-            http_request, tenant, false(), None, "orderDate", None, None, 1, 1, conn
-        )
+        return await _page(http_request, tenant, false(), None, "orderDate", None, None, 1, 1, conn)
 
 
 async def _refuse(tenant: CurrentTenant, order_number: str, change: OrderChange) -> None:
@@ -209,3 +210,14 @@ async def delete_order(order_number: str, tenant: CurrentTenant) -> None:
 async def delete_order_asynchronously(order_number: str, tenant: CurrentTenant) -> None:
     """Refused at once (no job): the rule needs only the order's status."""
     await _refuse(tenant, order_number, "delete")
+
+
+class PreviewedOrder(Succeeded):
+    previewResult: Documented
+
+
+@router.post("/v1/orders/preview", responses=ok(PreviewedOrder))
+async def preview_order(request: PreviewOrderRequest, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        limit = (await get_settings(conn, tenant)).order_sync_limit
+        return await preview.preview_order(conn, tenant, request, limit=limit)
