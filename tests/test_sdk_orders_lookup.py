@@ -4,6 +4,7 @@ by invoice owner, subscription owner, subscription and tenant, paged and filtere
 it; and update, activate, cancel, delete (sync and async) of a completed order refused with a
 business rule (category 30) in the envelope."""
 
+import time
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,8 @@ import zuora_sdk as sdk
 from zuora_sdk.exceptions import NotFoundException
 from zuora_sdk.zuora_client import ZuoraClient
 
+from tests.job_worker import running_worker
+from tests.test_async_orders import raw_job_status
 from tests.test_sdk_orders import _account, _catalog, _day
 
 pytestmark = [
@@ -162,54 +165,57 @@ def test_order_lists_and_changes_of_a_completed_order(zc: ZuoraClient) -> None:
     assert "O-NO-SUCH" in str(missing.value.body)
 
 
-def test_preview_order_bills_through_the_date_and_writes_nothing(zc: ZuoraClient) -> None:
-    plan_id, charge_id = _catalog(zc)
-    _, owner = _account(zc, "Preview Subscription Owner")
-    _, payer = _account(zc, "Preview Invoice Owner")
+def _preview_request(plan_id: str, owner: str, payer: str) -> sdk.PreviewOrderRequest:
+    """A CreateSubscription order on `plan_id` previewed through 2026-04-15."""
     start = ORDER_DATES[0]
     trigger = [
         sdk.TriggerDate(name=name, trigger_date=start)
         for name in ("ContractEffective", "ServiceActivation", "CustomerAcceptance")
     ]
-    previewed = zc.orders_api().preview_order(
-        sdk.PreviewOrderRequest(
-            order_date=start,
-            existing_account_number=payer,
-            preview_options=sdk.PreviewOptions(
-                preview_thru_type="SpecificDate",
-                specific_preview_thru_date=date(2026, 4, 15),
-                preview_types=["BillingDocs"],
-            ),
-            subscriptions=[
-                sdk.PreviewOrderSubscriptions(
-                    order_actions=[
-                        sdk.PreviewOrderOrderAction(
-                            type="CreateSubscription",
-                            trigger_dates=trigger,
-                            create_subscription=sdk.PreviewOrderCreateSubscription(
-                                subscription_owner_account_number=owner,
-                                invoice_owner_account_number=payer,
-                                terms=sdk.PreviewOrderCreateSubscriptionTerms(
-                                    initial_term=sdk.InitialTerm(
-                                        term_type="TERMED",
-                                        period=12,
-                                        period_type="Month",
-                                        start_date=start,
-                                    ),
-                                    renewal_setting="RENEW_WITH_SPECIFIC_TERM",
-                                    renewal_terms=[sdk.RenewalTerm(period=12, period_type="Month")],
-                                    auto_renew=True,
+    return sdk.PreviewOrderRequest(
+        order_date=start,
+        existing_account_number=payer,
+        preview_options=sdk.PreviewOptions(
+            preview_thru_type="SpecificDate",
+            specific_preview_thru_date=date(2026, 4, 15),
+            preview_types=["BillingDocs"],
+        ),
+        subscriptions=[
+            sdk.PreviewOrderSubscriptions(
+                order_actions=[
+                    sdk.PreviewOrderOrderAction(
+                        type="CreateSubscription",
+                        trigger_dates=trigger,
+                        create_subscription=sdk.PreviewOrderCreateSubscription(
+                            subscription_owner_account_number=owner,
+                            invoice_owner_account_number=payer,
+                            terms=sdk.PreviewOrderCreateSubscriptionTerms(
+                                initial_term=sdk.InitialTerm(
+                                    term_type="TERMED",
+                                    period=12,
+                                    period_type="Month",
+                                    start_date=start,
                                 ),
-                                subscribe_to_rate_plans=[
-                                    sdk.PreviewOrderRatePlanOverride(product_rate_plan_id=plan_id)
-                                ],
+                                renewal_setting="RENEW_WITH_SPECIFIC_TERM",
+                                renewal_terms=[sdk.RenewalTerm(period=12, period_type="Month")],
+                                auto_renew=True,
                             ),
-                        )
-                    ]
-                )
-            ],
-        )
+                            subscribe_to_rate_plans=[
+                                sdk.PreviewOrderRatePlanOverride(product_rate_plan_id=plan_id)
+                            ],
+                        ),
+                    )
+                ]
+            )
+        ],
     )
+
+
+def test_preview_order_bills_through_the_date_and_writes_nothing(zc: ZuoraClient) -> None:
+    plan_id, charge_id = _catalog(zc)
+    _, owner = _account(zc, "Preview Subscription Owner")
+    _, payer = _account(zc, "Preview Invoice Owner")
+    previewed = zc.orders_api().preview_order(_preview_request(plan_id, owner, payer))
     assert previewed.success is True, previewed
     result = previewed.preview_result
     assert result is not None
@@ -235,3 +241,27 @@ def test_preview_order_bills_through_the_date_and_writes_nothing(zc: ZuoraClient
     # No billing document either.
     documents = zc.billing_documents_api().get_billing_documents(account_id=summary.basic_info.id)
     assert not documents.documents, documents
+
+
+def test_async_preview_order_result_through_the_job(zc: ZuoraClient, database_url: str) -> None:
+    plan_id, _ = _catalog(zc)
+    _, owner = _account(zc, "Async Preview Owner")
+    _, payer = _account(zc, "Async Preview Payer")
+    request = _preview_request(plan_id, owner, payer).to_dict()
+    accepted = zc.orders_api().preview_order_asynchronously(
+        sdk.PreviewOrderAsyncRequest.from_dict(request)
+    )
+    # PreviewOrderAsyncResponse carries only the job id.
+    assert accepted.job_id
+    with running_worker(database_url) as worker:
+        deadline = time.monotonic() + 60
+        while (job := raw_job_status(zc, accepted.job_id))["status"] == "Processing":
+            assert worker.poll() is None, "the worker died"
+            assert time.monotonic() < deadline, "the job did not complete"
+            time.sleep(0.2)
+    assert job["status"] == "Completed", job
+    assert job["result"]["jobType"] == "AsyncPreviewOrder"
+    (invoice,) = job["result"]["previewResult"]["invoices"]
+    assert Decimal(str(invoice["amount"])) == Decimal("39.98")
+    # The preview wrote nothing: the payer has no order.
+    assert _numbers(zc.orders_api().get_orders_by_invoice_owner(payer)) == []
