@@ -14,6 +14,7 @@ from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import Documented, Succeeded, ok
+from partnerbill.core.schemas import Date
 from partnerbill.core.tenants import get_settings
 from partnerbill.orders import lookup, preview
 from partnerbill.orders.lookup import DateFilterOption, OrderChange, OrderStatusFilter
@@ -26,8 +27,8 @@ DEFAULT_PAGE_SIZE = 20
 
 Status = Annotated[OrderStatusFilter | None, Query()]
 DateOption = Annotated[DateFilterOption, Query(alias="dateFilterOption")]
-StartDate = Annotated[date | None, Query(alias="startDate")]
-EndDate = Annotated[date | None, Query(alias="endDate")]
+StartDate = Annotated[Date | None, Query(alias="startDate")]
+EndDate = Annotated[Date | None, Query(alias="endDate")]
 # The bodies of changes that are refused whatever they say (see `lookup`).
 AnyBody = Annotated[dict[str, Any] | None, Body()]
 

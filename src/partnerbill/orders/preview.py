@@ -12,7 +12,7 @@ Only `previewThruType: SpecificDate` is supported (the billing engine bills thro
 TermEnd and NumberOfPeriods are refused naming the field. Taxes are not computed: taxAmount 0.
 """
 
-from datetime import date as Date
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.billing.tables import invoice_items
 from partnerbill.core.errors import Resource, invalid_value
 from partnerbill.core.money import ZERO
-from partnerbill.core.schemas import CamelModel
+from partnerbill.core.schemas import CamelModel, Date
 from partnerbill.core.tenants import Tenant
 from partnerbill.orders.schemas import BillingOptions, CreateOrderRequest, ProcessingOptions
 from partnerbill.orders.service import create_order
@@ -81,7 +81,7 @@ async def preview_order(
 
 
 async def _invoice(
-    conn: AsyncConnection, tenant: Tenant, invoice_id: str, target: Date
+    conn: AsyncConnection, tenant: Tenant, invoice_id: str, target: date
 ) -> dict[str, Any]:
     items = []
     total: Decimal = ZERO
