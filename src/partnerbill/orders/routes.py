@@ -15,11 +15,14 @@ from partnerbill.core.json import DecimalJSONRoute, ZuoraJSONResponse
 from partnerbill.core.responses import ok
 from partnerbill.core.tenants import get_settings
 from partnerbill.orders import responses as answers
+from partnerbill.orders.lookup_routes import router as lookup_router
+from partnerbill.orders.preview import PreviewOrderRequest
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import create_order, order_json
 from partnerbill.orders.tables import async_jobs
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
+router.include_router(lookup_router)
 
 
 @router.post("/v1/orders", responses=ok(answers.CreatedOrder))
@@ -38,6 +41,21 @@ async def create_order_asynchronously(
     request: CreateOrderRequest, tenant: CurrentTenant
 ) -> ZuoraJSONResponse:
     """Answers 202 with a job id (the SDK reads only 202 here); the order runs in the worker."""
+    return await _accept_job(request, tenant, "AsyncCreateOrder")
+
+
+@router.post("/v1/async/orders/preview", status_code=202, responses=ok(answers.AcceptedJob, 202))
+async def preview_order_asynchronously(
+    request: PreviewOrderRequest, tenant: CurrentTenant
+) -> ZuoraJSONResponse:
+    """Answers 202 with a job id; the worker previews the order (writing nothing) and the job's
+    result holds the `previewResult`."""
+    return await _accept_job(request, tenant, "AsyncPreviewOrder")
+
+
+async def _accept_job(
+    request: CreateOrderRequest, tenant: CurrentTenant, job_type: str
+) -> ZuoraJSONResponse:
     job_id = str(uuid.uuid4())
     async with transaction() as conn:
         limit = (await get_settings(conn, tenant)).order_async_limit
@@ -55,7 +73,7 @@ async def create_order_asynchronously(
             insert(async_jobs).values(
                 tenant_id=tenant.id,
                 id=job_id,
-                job_type="AsyncCreateOrder",
+                job_type=job_type,
                 status="Processing",
                 request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
             )

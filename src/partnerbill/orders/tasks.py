@@ -1,4 +1,5 @@
-"""Asynchronous orders: the job behind `POST /v1/async/orders`."""
+"""Asynchronous orders: the job behind `POST /v1/async/orders` and `POST /v1/async/orders/preview`
+(the job type says which; a preview writes nothing but its job's outcome)."""
 
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import func, select, update
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import ZuoraError
 from partnerbill.core.tenants import Tenant, get_settings
+from partnerbill.orders.preview import PreviewOrderRequest, preview_order
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import create_order
 from partnerbill.orders.tables import async_jobs
@@ -30,15 +32,19 @@ async def process_async_order(tenant_id: str, tenant_number: int, job_id: str) -
             ).one_or_none()
             if job is None or job.status != "Processing":
                 return "skipped"
-            request = CreateOrderRequest.model_validate(job.request)
             limit = (await get_settings(conn, tenant)).order_async_limit
-            result = await create_order(conn, tenant, request, limit=limit, return_ids=False)
+            if job.job_type == "AsyncPreviewOrder":
+                preview = PreviewOrderRequest.model_validate(job.request)
+                result = await preview_order(conn, tenant, preview, limit=limit)
+            else:
+                request = CreateOrderRequest.model_validate(job.request)
+                result = await create_order(conn, tenant, request, limit=limit, return_ids=False)
             await conn.execute(
                 update(async_jobs)
                 .where(where)
                 .values(
                     status="Completed",
-                    result={**result, "jobType": "AsyncCreateOrder"},
+                    result={**result, "jobType": job.job_type},
                     updated_at=func.now(),
                 )
             )

@@ -1,0 +1,178 @@
+"""Reading orders in lists (by invoice owner, subscription owner, subscription, or all of the
+tenant's) and the rule for changing a placed order.
+
+Locks: none; every read is one tenant-scoped query per page plus one `order_json` per order on
+it (at most `MAX_PAGE_SIZE`).
+
+Rules:
+- An order is listed under an account when one of its actions changed a subscription that
+  account now owns (subscription owner) or now bills (invoice owner): a transferred
+  subscription's orders follow it to its new owner, as its invoices do.
+- `status` filters as the SDK sends it (lower case: draft, pending, completed, cancelled,
+  scheduled, executing, failed, all); `dateFilterOption` is orderDate (default) or updatedDate,
+  bounded by `startDate`/`endDate` inclusive. An order's updatedDate is its creation date:
+  a placed order never changes.
+- partnerbill completes every order as it is placed; Draft, Pending and Scheduled orders do not
+  exist here. Updating, activating, cancelling or deleting an order is Zuora's business rule
+  for draft, pending (and, to delete, scheduled) orders only, so each of them answers
+  category 30 naming the order's status; an unknown order answers category 40. A pending-orders
+  list is always empty.
+"""
+
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal, NoReturn
+
+from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts.tables import accounts
+from partnerbill.core.errors import Resource, business_rule, not_found
+from partnerbill.core.pagination import MAX_PAGE_SIZE
+from partnerbill.core.tenants import Tenant
+from partnerbill.orders.service import order_json
+from partnerbill.orders.tables import order_actions, orders
+from partnerbill.subscriptions.tables import subscriptions
+
+ORDER = Resource.ORDER
+
+OrderStatusFilter = Literal[
+    "draft", "pending", "completed", "cancelled", "scheduled", "executing", "failed", "all"
+]
+DateFilterOption = Literal["orderDate", "updatedDate"]
+OwnerRole = Literal["invoiceOwner", "subscriptionOwner"]
+
+# What each change asks of the order's status, in Zuora's words.
+_CHANGES = {
+    "update": ("updated", ("Draft", "Pending")),
+    "activate": ("activated", ("Draft", "Pending")),
+    "cancel": ("cancelled", ("Draft", "Pending")),
+    "delete": ("deleted", ("Draft", "Pending", "Scheduled")),
+}
+OrderChange = Literal["update", "activate", "cancel", "delete"]
+
+
+async def _account_id(conn: AsyncConnection, tenant: Tenant, account_number: str) -> str:
+    account_id = (
+        await conn.execute(
+            select(accounts.c.id).where(
+                accounts.c.tenant_id == tenant.id,
+                (accounts.c.account_number == account_number) | (accounts.c.id == account_number),
+            )
+        )
+    ).scalar_one_or_none()
+    if account_id is None:
+        raise not_found(ORDER, "account", account_number)
+    return str(account_id)
+
+
+def _orders_of_subscriptions(tenant: Tenant, which: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Orders with an action on a subscription matching `which`."""
+    return orders.c.id.in_(
+        select(order_actions.c.order_id)
+        .join(
+            subscriptions,
+            (subscriptions.c.tenant_id == order_actions.c.tenant_id)
+            & (subscriptions.c.id == order_actions.c.subscription_id),
+        )
+        .where(order_actions.c.tenant_id == tenant.id, which)
+    )
+
+
+async def owner_filter(
+    conn: AsyncConnection, tenant: Tenant, role: OwnerRole, account_number: str
+) -> ColumnElement[bool]:
+    account_id = await _account_id(conn, tenant, account_number)
+    owner = (
+        subscriptions.c.invoice_owner_account_id
+        if role == "invoiceOwner"
+        else subscriptions.c.account_id
+    )
+    return _orders_of_subscriptions(tenant, owner == account_id)
+
+
+def subscription_filter(tenant: Tenant, subscription_number: str) -> ColumnElement[bool]:
+    return orders.c.id.in_(
+        select(order_actions.c.order_id).where(
+            order_actions.c.tenant_id == tenant.id,
+            order_actions.c.subscription_number == subscription_number,
+        )
+    )
+
+
+def _date_window(
+    option: DateFilterOption, start_date: date | None, end_date: date | None
+) -> ColumnElement[bool]:
+    condition: ColumnElement[bool] = true()
+    if option == "orderDate":
+        if start_date is not None:
+            condition &= orders.c.order_date >= start_date
+        if end_date is not None:
+            condition &= orders.c.order_date <= end_date
+        return condition
+    # updatedDate: the creation time (a placed order never changes), compared by calendar day
+    # in UTC, the day the v1 answers print.
+    if start_date is not None:
+        condition &= orders.c.created_at >= func.timezone(
+            "UTC", datetime.combine(start_date, time())
+        )
+    if end_date is not None:
+        next_day = datetime.combine(end_date + timedelta(days=1), time())
+        condition &= orders.c.created_at < func.timezone("UTC", next_day)
+    return condition
+
+
+async def list_orders(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    which: ColumnElement[bool],
+    *,
+    status: OrderStatusFilter | None,
+    date_filter_option: DateFilterOption,
+    start_date: date | None,
+    end_date: date | None,
+    page: int,
+    page_size: int,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of orders, oldest first (order date, then number); and whether more follow."""
+    assert 1 <= page_size <= MAX_PAGE_SIZE
+    condition = which & _date_window(date_filter_option, start_date, end_date)
+    if status is not None and status != "all":
+        condition &= func.lower(orders.c.status) == status
+    numbers = (
+        (
+            await conn.execute(
+                select(orders.c.order_number)
+                .where(orders.c.tenant_id == tenant.id, condition)
+                .order_by(orders.c.order_date, orders.c.order_number)
+                .offset((page - 1) * page_size)
+                .limit(page_size + 1)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    found = [(await order_json(conn, tenant, n))["order"] for n in numbers[:page_size]]
+    return found, len(numbers) > page_size
+
+
+async def refuse_change(
+    conn: AsyncConnection, tenant: Tenant, order_number: str, change: OrderChange
+) -> NoReturn:
+    """Raise the business-rule error for changing `order_number` (see the module docstring)."""
+    status = (
+        await conn.execute(
+            select(orders.c.status).where(
+                orders.c.tenant_id == tenant.id,
+                (orders.c.order_number == order_number) | (orders.c.id == order_number),
+            )
+        )
+    ).scalar_one_or_none()
+    if status is None:
+        raise not_found(ORDER, "order", order_number)
+    verb, allowed = _CHANGES[change]
+    assert status not in allowed, "partnerbill places no draft, pending or scheduled orders"
+    raise business_rule(
+        ORDER,
+        f"Only {', '.join(allowed[:-1])} or {allowed[-1]} orders can be {verb}; order "
+        f"'{order_number}' is {status}.",
+    )

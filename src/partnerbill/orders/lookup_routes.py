@@ -1,0 +1,224 @@
+"""Order lists (`/v1/orders`, by invoice owner, subscription owner and subscription, pending),
+the order preview, and the changes of a placed order that Zuora allows only on draft or pending
+orders."""
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request
+from sqlalchemy import ColumnElement, false, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.core.auth import CurrentTenant
+from partnerbill.core.db import transaction
+from partnerbill.core.json import DecimalJSONRoute
+from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
+from partnerbill.core.responses import Documented, Succeeded, ok
+from partnerbill.core.schemas import Date
+from partnerbill.core.tenants import get_settings
+from partnerbill.orders import lookup, preview
+from partnerbill.orders.lookup import DateFilterOption, OrderChange, OrderStatusFilter
+from partnerbill.orders.preview import PreviewOrderRequest
+from partnerbill.orders.responses import Order
+
+router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
+
+DEFAULT_PAGE_SIZE = 20
+
+Status = Annotated[OrderStatusFilter | None, Query()]
+DateOption = Annotated[DateFilterOption, Query(alias="dateFilterOption")]
+StartDate = Annotated[Date | None, Query(alias="startDate")]
+EndDate = Annotated[Date | None, Query(alias="endDate")]
+# The bodies of changes that are refused whatever they say (see `lookup`).
+AnyBody = Annotated[dict[str, Any] | None, Body()]
+
+
+class Orders(Succeeded):
+    orders: list[Order]
+    nextPage: str | None = None
+
+
+async def _page(
+    http_request: Request,
+    tenant: CurrentTenant,
+    which: ColumnElement[bool],
+    status: OrderStatusFilter | None,
+    option: DateFilterOption,
+    start_date: date | None,
+    end_date: date | None,
+    page: int,
+    page_size: int,
+    conn: AsyncConnection,
+) -> dict[str, Any]:
+    size = min(page_size, MAX_PAGE_SIZE)
+    rows, more = await lookup.list_orders(
+        conn,
+        tenant,
+        which,
+        status=status,
+        date_filter_option=option,
+        start_date=start_date,
+        end_date=end_date,
+        page=page,
+        page_size=size,
+    )
+    return paged("orders", rows, more, http_request, page, size)
+
+
+@router.get("/v1/orders", responses=ok(Orders))
+async def get_orders(
+    http_request: Request,
+    tenant: CurrentTenant,
+    page: Page = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    date_filter_option: DateOption = "orderDate",
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await _page(
+            http_request,
+            tenant,
+            true(),
+            None,
+            date_filter_option,
+            start_date,
+            end_date,
+            page,
+            page_size,
+            conn,
+        )
+
+
+@router.get("/v1/orders/invoiceOwner/{account_number}", responses=ok(Orders))
+async def get_orders_by_invoice_owner(
+    account_number: str,
+    http_request: Request,
+    tenant: CurrentTenant,
+    page: Page = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    status: Status = None,
+    date_filter_option: DateOption = "orderDate",
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        which = await lookup.owner_filter(conn, tenant, "invoiceOwner", account_number)
+        return await _page(
+            http_request,
+            tenant,
+            which,
+            status,
+            date_filter_option,
+            start_date,
+            end_date,
+            page,
+            page_size,
+            conn,
+        )
+
+
+@router.get("/v1/orders/subscriptionOwner/{account_number}", responses=ok(Orders))
+async def get_orders_by_subscription_owner(
+    account_number: str,
+    http_request: Request,
+    tenant: CurrentTenant,
+    page: Page = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    status: Status = None,
+    date_filter_option: DateOption = "orderDate",
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        which = await lookup.owner_filter(conn, tenant, "subscriptionOwner", account_number)
+        return await _page(
+            http_request,
+            tenant,
+            which,
+            status,
+            date_filter_option,
+            start_date,
+            end_date,
+            page,
+            page_size,
+            conn,
+        )
+
+
+@router.get("/v1/orders/subscription/{subscription_number}", responses=ok(Orders))
+async def get_orders_by_subscription_number(
+    subscription_number: str,
+    http_request: Request,
+    tenant: CurrentTenant,
+    page: Page = 1,
+    page_size: PageSize = DEFAULT_PAGE_SIZE,
+    status: Status = None,
+    date_filter_option: DateOption = "orderDate",
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await _page(
+            http_request,
+            tenant,
+            lookup.subscription_filter(tenant, subscription_number),
+            status,
+            date_filter_option,
+            start_date,
+            end_date,
+            page,
+            page_size,
+            conn,
+        )
+
+
+@router.get("/v1/orders/subscription/{subscription_key}/pending", responses=ok(Orders))
+async def get_pending_orders_by_subscription_number(
+    subscription_key: str, http_request: Request, tenant: CurrentTenant
+) -> dict[str, Any]:
+    """Always empty: every order is completed as it is placed."""
+    async with transaction() as conn:
+        return await _page(http_request, tenant, false(), None, "orderDate", None, None, 1, 1, conn)
+
+
+async def _refuse(tenant: CurrentTenant, order_number: str, change: OrderChange) -> None:
+    async with transaction() as conn:
+        await lookup.refuse_change(conn, tenant, order_number, change)
+
+
+@router.put("/v1/orders/{order_number}", responses=ok(Succeeded))
+async def update_order(order_number: str, tenant: CurrentTenant, body: AnyBody = None) -> None:
+    await _refuse(tenant, order_number, "update")
+
+
+@router.put("/v1/orders/{order_number}/activate", responses=ok(Succeeded))
+async def activate_order(order_number: str, tenant: CurrentTenant) -> None:
+    await _refuse(tenant, order_number, "activate")
+
+
+@router.put("/v1/orders/{order_number}/cancel", responses=ok(Succeeded))
+async def cancel_order(order_number: str, tenant: CurrentTenant, body: AnyBody = None) -> None:
+    await _refuse(tenant, order_number, "cancel")
+
+
+@router.delete("/v1/orders/{order_number}", responses=ok(Succeeded))
+async def delete_order(order_number: str, tenant: CurrentTenant) -> None:
+    await _refuse(tenant, order_number, "delete")
+
+
+@router.delete("/v1/async/orders/{order_number}", responses=ok(Succeeded))
+async def delete_order_asynchronously(order_number: str, tenant: CurrentTenant) -> None:
+    """Refused at once (no job): the rule needs only the order's status."""
+    await _refuse(tenant, order_number, "delete")
+
+
+class PreviewedOrder(Succeeded):
+    previewResult: Documented
+
+
+@router.post("/v1/orders/preview", responses=ok(PreviewedOrder))
+async def preview_order(request: PreviewOrderRequest, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        limit = (await get_settings(conn, tenant)).order_sync_limit
+        return await preview.preview_order(conn, tenant, request, limit=limit)
