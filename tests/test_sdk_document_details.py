@@ -1,0 +1,126 @@
+"""Application parts of payments, credit memos, invoices and debit memos through the official
+Zuora Python SDK (zuora-sdk) against the live server over real HTTP."""
+
+from decimal import Decimal
+
+import pytest
+from zuora_sdk import (
+    ApplyCreditMemoRequest,
+    ApplyCreditMemoToInvoice,
+    ApplyPaymentInvoiceApplication,
+    ApplyPaymentRequest,
+    CreateCreditMemoFromInvoiceRequest,
+    CreatePaymentInvoiceApplication,
+    CreatePaymentRequest,
+    CreditMemoItemFromInvoiceItem,
+    UnapplyPaymentInvoiceApplication,
+    UnapplyPaymentRequest,
+)
+from zuora_sdk.exceptions import ApiException
+from zuora_sdk.zuora_client import ZuoraClient
+
+from tests.test_sdk_payments import money, new_account, posted_invoice
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk")
+
+
+def test_parts_follow_applies_and_unapplies(zc: ZuoraClient) -> None:
+    account_id, _ = new_account(zc, partner=False)
+    first = posted_invoice(zc, account_id, "100.00")
+    second = posted_invoice(zc, account_id, "30.00")
+    payments = zc.payments_api()
+    payment = payments.create_payment(
+        CreatePaymentRequest(
+            account_id=account_id,
+            amount=70.0,
+            currency="USD",
+            type="External",
+            invoices=[CreatePaymentInvoiceApplication(invoice_id=first.id, amount=40.0)],
+        )
+    )
+    assert payment.success is True, payment
+    # A second apply to the same invoice grows the same part; one to another invoice adds one.
+    payments.apply_payment(
+        payment.id,
+        ApplyPaymentRequest(
+            invoices=[
+                ApplyPaymentInvoiceApplication(invoice_id=first.id, amount=10.0),
+                ApplyPaymentInvoiceApplication(invoice_id=second.id, amount=20.0),
+            ]
+        ),
+    )
+    listed = payments.get_payment_parts(payment.number)
+    assert listed.success is True
+    by_invoice = {part.invoice_id: part for part in listed.parts}
+    assert set(by_invoice) == {first.id, second.id}
+    assert money(by_invoice[first.id].amount) == Decimal("50")
+    assert money(by_invoice[second.id].amount) == Decimal("20")
+    assert all(part.debit_memo_id is None for part in listed.parts)
+
+    one = payments.get_payment_part(by_invoice[second.id].id, payment.id)
+    assert one.success is True
+    assert one.payment_part.invoice_id == second.id
+    assert money(one.payment_part.amount) == Decimal("20")
+
+    # Unapplied in full, the part is gone; the other part keeps its id.
+    payments.unapply_payment(
+        payment.id,
+        UnapplyPaymentRequest(
+            invoices=[UnapplyPaymentInvoiceApplication(invoice_id=second.id, amount=20.0)]
+        ),
+    )
+    after = payments.get_payment_parts(payment.id).parts
+    assert [(part.id, part.invoice_id) for part in after] == [(by_invoice[first.id].id, first.id)]
+    with pytest.raises(ApiException) as missing:
+        payments.get_payment_part(by_invoice[second.id].id, payment.id)
+    assert "Cannot find part" in str(missing.value.body)
+
+    # The invoice's side: what each source has on it.
+    items = zc.invoices_api().get_invoice_items(first.id)
+    memos = zc.credit_memos_api()
+    memo = memos.create_credit_memo_from_invoice(
+        first.id,
+        CreateCreditMemoFromInvoiceRequest(
+            items=[
+                CreditMemoItemFromInvoiceItem(
+                    invoice_item_id=items.invoice_items[0].id, amount=8.0, sku_name="Credit"
+                )
+            ]
+        ),
+    )
+    memos.post_credit_memo(memo.id)
+    memos.apply_credit_memo(
+        memo.number,
+        ApplyCreditMemoRequest(
+            invoices=[ApplyCreditMemoToInvoice(invoice_id=first.id, amount=8.0)]
+        ),
+    )
+    memo_parts = memos.get_credit_memo_parts(memo.number)
+    assert [(part.invoice_id, money(part.amount)) for part in memo_parts.parts] == [
+        (first.id, Decimal("8"))
+    ]
+    memo_part = memos.get_credit_memo_part(memo_parts.parts[0].id, memo.id)
+    assert memo_part.invoice_id == first.id
+    assert money(memo_part.amount) == Decimal("8")
+
+    applied = zc.invoices_api().get_invoice_application_parts(first.invoice_number)
+    assert applied.success is True
+    found = {
+        (part.payment_id, part.credit_memo_id): money(part.applied_amount)
+        for part in applied.application_parts
+    }
+    assert found == {(payment.id, None): Decimal("50"), (None, memo.id): Decimal("8")}
+    untouched = zc.invoices_api().get_invoice_application_parts(second.id)
+    assert untouched.application_parts == []
+
+
+def test_parts_of_an_unknown_document_are_not_found(zc: ZuoraClient) -> None:
+    for call in (
+        lambda: zc.payments_api().get_payment_parts("P-none"),
+        lambda: zc.credit_memos_api().get_credit_memo_parts("CM-none"),
+        lambda: zc.invoices_api().get_invoice_application_parts("INV-none"),
+        lambda: zc.debit_memos_api().get_debit_memo_application_parts("DM-none"),
+    ):
+        with pytest.raises(ApiException) as failed:
+            call()
+        assert "Cannot find" in str(failed.value.body)
