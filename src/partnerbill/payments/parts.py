@@ -46,7 +46,7 @@ async def document_id(conn: AsyncConnection, tenant: Tenant, kind: str, key: str
     return str(found)
 
 
-def _timestamp(row: Mapping[str, Any], column: str) -> str:
+def _timestamp(row: Mapping[Any, Any], column: str) -> str:
     return str(row[column].strftime("%Y-%m-%d %H:%M:%S"))
 
 
@@ -59,7 +59,7 @@ async def parts(
     page: int = 1,
     page_size: int = MAX_PAGE_SIZE,
     part_id: str | None = None,
-) -> tuple[list[Mapping[str, Any]], int, bool]:
+) -> tuple[list[Mapping[Any, Any]], int, bool]:
     """One page of the parts of `document`, which is the ledger's `side` ("source" or
     "target"); only the part `part_id` when it is given. Returns the page, its size and whether
     another page follows."""
@@ -95,7 +95,7 @@ async def parts(
     return [row._mapping for row in rows[:page_size]], page_size, len(rows) > page_size
 
 
-def source_part_json(part: Mapping[str, Any]) -> dict[str, Any]:
+def source_part_json(part: Mapping[Any, Any]) -> dict[str, Any]:
     """A part as its source (payment or credit memo) shows it: the target it is on."""
     return {
         "id": part["id"],
@@ -107,7 +107,7 @@ def source_part_json(part: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def target_part_json(part: Mapping[str, Any]) -> dict[str, Any]:
+def target_part_json(part: Mapping[Any, Any]) -> dict[str, Any]:
     """A part as its target (invoice or debit memo) shows it: the source applied to it."""
     return {
         "appliedAmount": part["amount"],
