@@ -10,9 +10,11 @@ from zuora_sdk import (
     ApplyPaymentInvoiceApplication,
     ApplyPaymentRequest,
     CreateCreditMemoFromInvoiceRequest,
+    CreateDebitMemoFromInvoiceRequest,
     CreatePaymentInvoiceApplication,
     CreatePaymentRequest,
     CreditMemoItemFromInvoiceItem,
+    DebitMemoItemFromInvoiceItemRequest,
     UnapplyPaymentInvoiceApplication,
     UnapplyPaymentRequest,
 )
@@ -124,3 +126,48 @@ def test_parts_of_an_unknown_document_are_not_found(zc: ZuoraClient) -> None:
         with pytest.raises(ApiException) as failed:
             call()
         assert "Cannot find" in str(failed.value.body)
+
+
+def test_one_memo_item_by_its_id(zc: ZuoraClient) -> None:
+    account_id, _ = new_account(zc, partner=False)
+    invoice = posted_invoice(zc, account_id, "40.00")
+    items = zc.invoices_api().get_invoice_items(invoice.id)
+    memos = zc.credit_memos_api()
+    memo = memos.create_credit_memo_from_invoice(
+        invoice.id,
+        CreateCreditMemoFromInvoiceRequest(
+            items=[
+                CreditMemoItemFromInvoiceItem(
+                    invoice_item_id=items.invoice_items[0].id, amount=12.5, sku_name="Credit"
+                )
+            ]
+        ),
+    )
+    listed = memos.get_credit_memo_items(memo.id)
+    item = memos.get_credit_memo_item(memo.number, listed.items[0].id)
+    assert item.success is True
+    assert item.id == listed.items[0].id
+    assert money(item.amount) == Decimal("12.5")
+    assert item.source_item_id == items.invoice_items[0].id
+    with pytest.raises(ApiException) as missing:
+        memos.get_credit_memo_item(memo.id, "no-such-item")
+    assert "Cannot find credit memo item" in str(missing.value.body)
+
+    debit = zc.debit_memos_api()
+    debit_memo = debit.create_debit_memo_from_invoice(
+        invoice.id,
+        CreateDebitMemoFromInvoiceRequest(
+            items=[
+                DebitMemoItemFromInvoiceItemRequest(
+                    invoice_item_id=items.invoice_items[0].id, amount=7.0, sku_name="Debit"
+                )
+            ]
+        ),
+    )
+    debit_items = debit.get_debit_memo_items(debit_memo.id)
+    one = debit.get_debit_memo_item(debit_memo.number, debit_items.items[0].id)
+    assert money(one.amount) == Decimal("7")
+    # An item of another memo is not this memo's item.
+    with pytest.raises(ApiException) as elsewhere:
+        debit.get_debit_memo_item(debit_memo.id, listed.items[0].id)
+    assert "Cannot find debit memo item" in str(elsewhere.value.body)

@@ -115,6 +115,15 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
             )
         return paged("items", rows, more, http_request, page, size)
 
+    @router.get(
+        f"{prefix}/{{memo_key}}/items/{{item_id}}",
+        name=f"get_{list_key}_item",
+        responses=ok(answers.MemoItemAnswer),
+    )
+    async def get_memo_item(memo_key: str, item_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.get_memo_item(conn, tenant, kind, memo_key, item_id)
+
 
 _routes(CREDIT, "/v1/credit-memos", "creditmemos")
 _routes(DEBIT, "/v1/debit-memos", "debitmemos")

@@ -744,22 +744,44 @@ async def get_memo_items(
             .limit(limit + 1)
         )
     ).all()
-    found = [
-        {
-            "id": row.id,
-            "amount": row.amount,
-            "amountWithoutTax": row.amount,
-            "taxAmount": ZERO,
-            "skuName": row.sku_name,
-            "description": row.description,
-            "comment": row.comment,
-            "quantity": row.quantity,
-            "serviceStartDate": row.service_start_date,
-            "serviceEndDate": row.service_end_date,
-            "sourceItemId": row.invoice_item_id or row.product_rate_plan_charge_id,
-            "sourceItemType": "InvoiceDetail" if row.invoice_item_id else "ProductRatePlanCharge",
-            "productRatePlanChargeId": row.product_rate_plan_charge_id,
-        }
-        for row in rows[:limit]
-    ]
+    found = [item_json(row._mapping) for row in rows[:limit]]
     return found, limit, len(rows) > limit
+
+
+async def get_memo_item(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, item_id: str
+) -> dict[str, Any]:
+    """One item of the memo `key`; not found when the item belongs to another memo."""
+    memo = await get_memo(conn, tenant, kind, key)
+    items = kind.items
+    row = (
+        await conn.execute(
+            select(items).where(
+                items.c.tenant_id == tenant.id,
+                items.c.memo_id == memo["id"],
+                items.c.id == item_id,
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise not_found(kind.resource, f"{kind.name} item", item_id)
+    return {"success": True, **item_json(row._mapping)}
+
+
+def item_json(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A memo item as Zuora shows it: no tax is computed, so the amount is without tax."""
+    return {
+        "id": row["id"],
+        "amount": row["amount"],
+        "amountWithoutTax": row["amount"],
+        "taxAmount": ZERO,
+        "skuName": row["sku_name"],
+        "description": row["description"],
+        "comment": row["comment"],
+        "quantity": row["quantity"],
+        "serviceStartDate": row["service_start_date"],
+        "serviceEndDate": row["service_end_date"],
+        "sourceItemId": row["invoice_item_id"] or row["product_rate_plan_charge_id"],
+        "sourceItemType": "InvoiceDetail" if row["invoice_item_id"] else "ProductRatePlanCharge",
+        "productRatePlanChargeId": row["product_rate_plan_charge_id"],
+    }
