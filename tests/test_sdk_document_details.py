@@ -13,10 +13,13 @@ from zuora_sdk import (
     CreateDebitMemoFromInvoiceRequest,
     CreatePaymentInvoiceApplication,
     CreatePaymentRequest,
+    CreateRefundRequest,
     CreditMemoItemFromInvoiceItem,
     DebitMemoItemFromInvoiceItemRequest,
     UnapplyPaymentInvoiceApplication,
     UnapplyPaymentRequest,
+    UpdatePaymentRequest,
+    UpdateRefundRequest,
 )
 from zuora_sdk.exceptions import ApiException
 from zuora_sdk.zuora_client import ZuoraClient
@@ -171,3 +174,49 @@ def test_one_memo_item_by_its_id(zc: ZuoraClient) -> None:
     with pytest.raises(ApiException) as elsewhere:
         debit.get_debit_memo_item(debit_memo.id, listed.items[0].id)
     assert "Cannot find debit memo item" in str(elsewhere.value.body)
+
+
+def test_update_payment_and_refund_and_refund_parts(zc: ZuoraClient) -> None:
+    account_id, _ = new_account(zc, partner=False)
+    payments = zc.payments_api()
+    payment = payments.create_payment(
+        CreatePaymentRequest(
+            account_id=account_id,
+            amount=25.0,
+            currency="USD",
+            type="External",
+            comment="first",
+            reference_id="REF-1",
+        )
+    )
+    updated = payments.update_payment(payment.id, UpdatePaymentRequest(comment="checked"))
+    assert updated.success is True, updated
+    assert updated.comment == "checked"
+    assert updated.reference_id == "REF-1"  # not sent, so kept
+    assert money(updated.amount) == Decimal("25")
+    assert payments.get_payment(payment.number).comment == "checked"
+
+    refund = payments.create_refund_payment(
+        payment.id, CreateRefundRequest(type="External", total_amount=10.0, method_type="Check")
+    )
+    refunds = zc.refunds_api()
+    changed = refunds.update_refund(
+        refund.id, UpdateRefundRequest(reference_id="BANK-7", reason_code="Standard Refund")
+    )
+    assert changed.success is True, changed
+    assert changed.reference_id == "BANK-7"
+    assert refunds.get_refund(refund.number).reason_code == "Standard Refund"
+
+    refund_parts = refunds.get_refund_parts(refund.number)
+    ((part_id, paid_from, amount),) = [
+        (part.id, part.payment_id, money(part.amount)) for part in refund_parts.parts
+    ]
+    assert (paid_from, amount) == (payment.id, Decimal("10"))
+    one = refunds.get_refund_part(part_id, refund.id)
+    assert one.payment_id == payment.id and one.credit_memo_id is None
+
+    # A value beyond the field's limit is refused and writes nothing.
+    with pytest.raises(ApiException) as too_long:
+        payments.update_payment(payment.id, UpdatePaymentRequest(reference_id="x" * 101))
+    assert "referenceId" in str(too_long.value.body)
+    assert payments.get_payment(payment.id).reference_id == "REF-1"

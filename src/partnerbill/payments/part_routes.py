@@ -2,7 +2,8 @@
 
 `/v1/payments/{key}/parts` and `/v1/credit-memos/{key}/parts` list what the source has on
 each target; `/v1/invoices/{key}/application-parts` and
-`/v1/debit-memos/{key}/application-parts` list what each source has on the target."""
+`/v1/debit-memos/{key}/application-parts` list what each source has on the target;
+`/v1/refunds/{key}/parts` names what a refund refunds."""
 
 from typing import Any
 
@@ -17,6 +18,8 @@ from partnerbill.core.responses import Documented, ok
 from partnerbill.payments import parts
 from partnerbill.payments.responses import (
     PaymentPartAnswer,
+    RefundPartAnswer,
+    RefundParts,
     SourcePartAnswer,
     SourceParts,
     TargetParts,
@@ -94,3 +97,20 @@ _source_routes(
 )
 _target_route("Invoice", "/v1/invoices", "invoice")
 _target_route("DebitMemo", "/v1/debit-memos", "debit_memo")
+
+
+@router.get("/v1/refunds/{key}/parts", responses=ok(RefundParts))
+async def get_refund_parts(key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    """A refund has one part: the payment or credit memo it refunds, under the refund's id."""
+    async with transaction() as conn:
+        refund = await parts.refund(conn, tenant, key)
+    return {"success": True, "parts": [parts.refund_part_json(refund)]}
+
+
+@router.get("/v1/refunds/{key}/parts/{part_id}", responses=ok(RefundPartAnswer))
+async def get_refund_part(key: str, part_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        refund = await parts.refund(conn, tenant, key)
+    if refund["id"] != part_id:
+        raise not_found(Resource.PAYMENT, "part", part_id)
+    return {"success": True, **parts.refund_part_json(refund)}

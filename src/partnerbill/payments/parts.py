@@ -4,8 +4,9 @@ The `applications` ledger is append-only (apply adds a positive row, unapply a n
 so a part is the sum of a (source, target) pair's rows. Its id is the smallest id among the
 pair's ledger rows, which later applies and unapplies never change; its `createdDate` is the
 pair's first row's time and its `updatedDate` its latest row's. A pair whose sum is zero (fully
-unapplied) is no part, as Zuora drops a part that is unapplied in full. Read-only: no locks.
-Parts are listed oldest first, paged like every v1 list.
+unapplied) is no part, as Zuora drops a part that is unapplied in full. Parts are listed
+oldest first, paged like every v1 list. A refund has one part, the whole refund from its
+payment or credit memo, under the refund's id. Read-only: no locks.
 """
 
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant
 from partnerbill.memos.tables import credit_memos, debit_memos
-from partnerbill.payments.tables import applications, payments
+from partnerbill.payments.tables import applications, payments, refunds
 
 # Each document a part can name: its table, its number column, its resource and its name.
 _DOCUMENTS: dict[str, tuple[Table, str, Resource, str]] = {
@@ -115,4 +116,31 @@ def target_part_json(part: Mapping[Any, Any]) -> dict[str, Any]:
         "creditMemoId": part["source_id"] if part["source_type"] == "CreditMemo" else None,
         "createdDate": _timestamp(part, "created_at"),
         "updatedDate": _timestamp(part, "updated_at"),
+    }
+
+
+async def refund(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[Any, Any]:
+    """The refund whose id or number is `key`; not found otherwise."""
+    row = (
+        await conn.execute(
+            select(refunds).where(
+                refunds.c.tenant_id == tenant.id,
+                (refunds.c.id == key) | (refunds.c.refund_number == key),
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise not_found(Resource.PAYMENT, "refund", key)
+    return row._mapping
+
+
+def refund_part_json(refund: Mapping[Any, Any]) -> dict[str, Any]:
+    """A refund's one part: the whole refund, from its payment or credit memo."""
+    return {
+        "id": refund["id"],
+        "amount": refund["amount"],
+        "paymentId": refund["payment_id"],
+        "creditMemoId": refund["credit_memo_id"],
+        "createdDate": _timestamp(refund, "created_at"),
+        "updatedDate": _timestamp(refund, "created_at"),
     }

@@ -88,3 +88,20 @@ class TargetPart(Documented):
 class TargetParts(Succeeded):
     applicationParts: list[TargetPart]
     nextPage: str | None = None
+
+
+class RefundPart(Documented):
+    id: str
+    amount: Money
+    paymentId: str | None = None
+    creditMemoId: str | None = None
+    createdDate: str
+    updatedDate: str
+
+
+class RefundPartAnswer(Succeeded, RefundPart):
+    pass
+
+
+class RefundParts(Succeeded):
+    parts: list[RefundPart]
