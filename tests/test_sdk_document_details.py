@@ -1,6 +1,7 @@
 """Application parts of payments, credit memos, invoices and debit memos through the official
 Zuora Python SDK (zuora-sdk) against the live server over real HTTP."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -18,6 +19,9 @@ from zuora_sdk import (
     DebitMemoItemFromInvoiceItemRequest,
     UnapplyPaymentInvoiceApplication,
     UnapplyPaymentRequest,
+    UpdateCreditMemoRequest,
+    UpdateDebitMemoRequest,
+    UpdateInvoiceRequest,
     UpdatePaymentRequest,
     UpdateRefundRequest,
 )
@@ -220,3 +224,66 @@ def test_update_payment_and_refund_and_refund_parts(zc: ZuoraClient) -> None:
         payments.update_payment(payment.id, UpdatePaymentRequest(reference_id="x" * 101))
     assert "referenceId" in str(too_long.value.body)
     assert payments.get_payment(payment.id).reference_id == "REF-1"
+
+
+def test_update_invoice_and_memos(zc: ZuoraClient) -> None:
+    account_id, _ = new_account(zc, partner=False)
+    invoice = posted_invoice(zc, account_id, "60.00")
+    invoices = zc.invoices_api()
+    updated = invoices.update_invoice(
+        invoice.id, UpdateInvoiceRequest(comments="net 45", due_date=date(2026, 12, 16))
+    )
+    assert updated.success is True, updated
+    assert str(updated.due_date) == "2026-12-16"
+    assert invoices.get_invoice(invoice.invoice_number).comments == "net 45"
+    assert money(invoices.get_invoice(invoice.id).balance) == Decimal("60")
+
+    # Posted: the invoice date stays; a due date before it is refused; neither writes anything.
+    # (A business rule is answered with HTTP 200 and `success: false`, an invalid value with 400.)
+    dated = invoices.update_invoice(
+        invoice.id, UpdateInvoiceRequest(invoice_date=date(2026, 11, 2))
+    )
+    assert dated.success is False
+    assert "invoiceDate" in dated.reasons[0].message
+    with pytest.raises(ApiException) as early:
+        invoices.update_invoice(invoice.id, UpdateInvoiceRequest(due_date=date(2026, 10, 1)))
+    assert "dueDate" in str(early.value.body)
+    assert str(invoices.get_invoice(invoice.id).due_date) == "2026-12-16"
+
+    items = invoices.get_invoice_items(invoice.id)
+    memos = zc.credit_memos_api()
+    memo = memos.create_credit_memo_from_invoice(
+        invoice.id,
+        CreateCreditMemoFromInvoiceRequest(
+            items=[
+                CreditMemoItemFromInvoiceItem(
+                    invoice_item_id=items.invoice_items[0].id, amount=5.0, sku_name="Credit"
+                )
+            ]
+        ),
+    )
+    changed = memos.update_credit_memo(
+        memo.number, UpdateCreditMemoRequest(comment="goodwill", reason_code="Correcting invoice")
+    )
+    assert changed.success is True, changed
+    assert changed.comment == "goodwill"
+    assert memos.get_credit_memo(memo.id).reason_code == "Correcting invoice"
+    assert money(changed.amount) == Decimal("5")
+
+    debit = zc.debit_memos_api()
+    debit_memo = debit.create_debit_memo_from_invoice(
+        invoice.id,
+        CreateDebitMemoFromInvoiceRequest(
+            items=[
+                DebitMemoItemFromInvoiceItemRequest(
+                    invoice_item_id=items.invoice_items[0].id, amount=3.0, sku_name="Debit"
+                )
+            ]
+        ),
+    )
+    moved = debit.update_debit_memo(
+        debit_memo.id, UpdateDebitMemoRequest(due_date=date(2027, 1, 31), comment="later")
+    )
+    assert moved.success is True, moved
+    assert str(moved.due_date) == "2027-01-31"
+    assert debit.get_debit_memo(debit_memo.number).comment == "later"

@@ -12,7 +12,11 @@ from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.core.responses import ok
 from partnerbill.memos import responses as answers
 from partnerbill.memos import service
-from partnerbill.memos.schemas import CreateMemoFromChargesRequest, CreateMemoFromInvoiceRequest
+from partnerbill.memos.schemas import (
+    CreateMemoFromChargesRequest,
+    CreateMemoFromInvoiceRequest,
+    UpdateMemoRequest,
+)
 from partnerbill.memos.service import CREDIT, DEBIT, MemoKind
 from partnerbill.payments.responses import RefundAnswer
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
@@ -96,6 +100,15 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
     async def get_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
         async with transaction() as conn:
             return await service.get_memo(conn, tenant, kind, memo_key)
+
+    @router.put(
+        f"{prefix}/{{memo_key}}", name=f"update_{list_key}", responses=ok(answers.MEMO[list_key])
+    )
+    async def update_memo(
+        memo_key: str, request: UpdateMemoRequest, tenant: CurrentTenant
+    ) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.update_memo(conn, tenant, kind, memo_key, request)
 
     @router.get(
         f"{prefix}/{{memo_key}}/items",
