@@ -8,7 +8,8 @@ Subscription metrics follow Zuora's definitions with partnerbill's catalog, whic
 discounts: contractedMrr is the MRR of the recurring charges' open last segments (0 once
 cancelled), totalContractedValue the subscription's TCV, and the "net" figures equal the gross
 ones. asOfDayGrossMrr is the MRR of the recurring segments in effect on `asOfDay` (today when
-not given): 0 from the cancellation date, or from the current term's end.
+not given): 0 from the cancellation date, or from the current term's end. An unknown number
+is an invalid value of the query (400), as the route has no key in its path.
 """
 
 from collections.abc import Sequence
@@ -107,7 +108,11 @@ async def subscription_metrics(
     }
     for number in numbers:
         if number not in rows:
-            raise not_found(Resource.SUBSCRIPTION, "subscription", number)
+            raise ZuoraError(
+                Resource.SUBSCRIPTION,
+                Category.INVALID_VALUE,
+                f"'subscriptionNumbers': no subscription {number}.",
+            )
     segments: dict[str, list[dict[str, Any]]] = {sub["id"]: [] for sub in rows.values()}
     for segment in await conn.execute(
         select(rate_plan_charges).where(
