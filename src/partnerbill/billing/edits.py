@@ -27,7 +27,9 @@ async def update_invoice(
     number = invoice["invoice_number"]
     if invoice["status"] == "Canceled":
         raise business_rule(Resource.INVOICE, f"Invoice {number} is cancelled; it is not edited.")
-    values = request.model_dump(include=set(type(request).model_fields), exclude_unset=True)
+    values = request.model_dump(
+        by_alias=False, include=set(type(request).model_fields), exclude_unset=True
+    )
     if "invoice_date" in values and invoice["status"] != "Draft":
         raise business_rule(
             Resource.INVOICE, f"The invoiceDate of invoice {number} changes only while Draft."

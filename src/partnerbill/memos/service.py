@@ -796,7 +796,9 @@ async def update_memo(
     memo and not before its memo date. No amount changes, so no metrics change; the memo is
     locked `FOR UPDATE` as a status change locks it. Every check runs before the one UPDATE."""
     memo = await _lock_memo(conn, tenant, kind, key)
-    values = request.model_dump(include=set(type(request).model_fields), exclude_unset=True)
+    values = request.model_dump(
+        by_alias=False, include=set(type(request).model_fields), exclude_unset=True
+    )
     if memo["status"] == "Canceled":
         raise _wrong_status(kind, memo, "edited", "Draft or Posted")
     if "due_date" in values and kind.is_credit:

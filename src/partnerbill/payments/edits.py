@@ -43,7 +43,9 @@ async def update_payment(
         raise not_found(Resource.PAYMENT, "payment", key)
     if found.status == CANCELED:
         raise business_rule(Resource.PAYMENT, f"Payment {found.payment_number} is cancelled.")
-    values = request.model_dump(include=set(type(request).model_fields), exclude_unset=True)
+    values = request.model_dump(
+        by_alias=False, include=set(type(request).model_fields), exclude_unset=True
+    )
     row = found
     if values:
         row = (
@@ -83,7 +85,9 @@ async def update_refund(
         raise not_found(Resource.PAYMENT, "refund", key)
     if found.status == CANCELED:
         raise business_rule(Resource.PAYMENT, f"Refund {found.refund_number} is cancelled.")
-    values = request.model_dump(include=set(type(request).model_fields), exclude_unset=True)
+    values = request.model_dump(
+        by_alias=False, include=set(type(request).model_fields), exclude_unset=True
+    )
     row = found
     if values:
         row = (
