@@ -55,6 +55,7 @@ from partnerbill.core.scrape import ScrapeTimeGauges
 from partnerbill.memos.routes import router as memos_router
 from partnerbill.orders.routes import router as orders_router
 from partnerbill.payment_methods.routes import router as payment_methods_router
+from partnerbill.payments.part_routes import router as application_parts_router
 from partnerbill.payments.routes import router as payments_router
 from partnerbill.query.aqua_routes import router as aqua_router
 from partnerbill.query.data_query_routes import router as data_query_router
@@ -236,6 +237,7 @@ def create_app() -> FastAPI:
         bill_runs_router,
         payments_router,
         payment_methods_router,
+        application_parts_router,
         memos_router,
         files_router,
         describe_router,

@@ -4,12 +4,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
+from partnerbill.billing import edits, service
 from partnerbill.billing import responses as answers
-from partnerbill.billing import service
 from partnerbill.billing.schemas import (
     BulkCreateInvoicesRequest,
     CreateInvoiceRequest,
     PostInvoiceRequest,
+    UpdateInvoiceRequest,
 )
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
@@ -96,3 +97,11 @@ async def unpost_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, A
 async def cancel_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.cancel_invoice(conn, tenant, invoice_key)
+
+
+@router.put("/v1/invoices/{invoice_key}", responses=ok(answers.Invoice))
+async def update_invoice(
+    invoice_key: str, request: UpdateInvoiceRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await edits.update_invoice(conn, tenant, invoice_key, request)

@@ -116,3 +116,13 @@ class BulkCreateInvoicesRequest(CamelModel):
 
 class PostInvoiceRequest(CamelModel):
     invoice_date: Date | None = None
+
+
+class UpdateInvoiceRequest(CamelModel):
+    """The fields of an invoice that change without touching its amount (Zuora's update
+    invoice): `invoiceDate` only while Draft."""
+
+    auto_pay: Flag | None = None
+    comments: Annotated[str | None, Field(max_length=255)] = None
+    due_date: Date | None = None
+    invoice_date: Date | None = None

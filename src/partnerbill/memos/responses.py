@@ -59,6 +59,10 @@ class MemoItem(Documented):
     productRatePlanChargeId: str | None = None
 
 
+class MemoItemAnswer(Succeeded, MemoItem):
+    pass
+
+
 class MemoItems(Succeeded):
     items: list[MemoItem]
     nextPage: str | None = None

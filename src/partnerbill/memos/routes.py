@@ -12,7 +12,11 @@ from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.core.responses import ok
 from partnerbill.memos import responses as answers
 from partnerbill.memos import service
-from partnerbill.memos.schemas import CreateMemoFromChargesRequest, CreateMemoFromInvoiceRequest
+from partnerbill.memos.schemas import (
+    CreateMemoFromChargesRequest,
+    CreateMemoFromInvoiceRequest,
+    UpdateMemoRequest,
+)
 from partnerbill.memos.service import CREDIT, DEBIT, MemoKind
 from partnerbill.payments.responses import RefundAnswer
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
@@ -97,6 +101,15 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         async with transaction() as conn:
             return await service.get_memo(conn, tenant, kind, memo_key)
 
+    @router.put(
+        f"{prefix}/{{memo_key}}", name=f"update_{list_key}", responses=ok(answers.MEMO[list_key])
+    )
+    async def update_memo(
+        memo_key: str, request: UpdateMemoRequest, tenant: CurrentTenant
+    ) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.update_memo(conn, tenant, kind, memo_key, request)
+
     @router.get(
         f"{prefix}/{{memo_key}}/items",
         name=f"get_{list_key}_items",
@@ -114,6 +127,15 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
                 conn, tenant, kind, memo_key, page, page_size
             )
         return paged("items", rows, more, http_request, page, size)
+
+    @router.get(
+        f"{prefix}/{{memo_key}}/items/{{item_id}}",
+        name=f"get_{list_key}_item",
+        responses=ok(answers.MemoItemAnswer),
+    )
+    async def get_memo_item(memo_key: str, item_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+        async with transaction() as conn:
+            return await service.get_memo_item(conn, tenant, kind, memo_key, item_id)
 
 
 _routes(CREDIT, "/v1/credit-memos", "creditmemos")

@@ -68,3 +68,13 @@ class CreateMemoFromChargesRequest(MemoOptions):
     charges: Annotated[list[MemoCharge], Field(min_length=1, max_length=MAX_ITEMS_PER_MEMO)]
     currency: Annotated[str | None, Field(min_length=3, max_length=3)] = None
     number: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+
+
+class UpdateMemoRequest(CamelModel):
+    """The fields of a memo that change without touching its amount: `effectiveDate` only while
+    Draft; `dueDate` only on a debit memo."""
+
+    comment: Annotated[str | None, Field(max_length=255)] = None
+    reason_code: Annotated[str | None, Field(max_length=100)] = None
+    effective_date: Date | None = None
+    due_date: Date | None = None

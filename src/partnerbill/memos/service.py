@@ -51,6 +51,7 @@ from partnerbill.memos.schemas import (
     CreateMemoFromChargesRequest,
     CreateMemoFromInvoiceRequest,
     MemoItemDetails,
+    UpdateMemoRequest,
 )
 from partnerbill.memos.tables import (
     credit_memo_items,
@@ -744,22 +745,82 @@ async def get_memo_items(
             .limit(limit + 1)
         )
     ).all()
-    found = [
-        {
-            "id": row.id,
-            "amount": row.amount,
-            "amountWithoutTax": row.amount,
-            "taxAmount": ZERO,
-            "skuName": row.sku_name,
-            "description": row.description,
-            "comment": row.comment,
-            "quantity": row.quantity,
-            "serviceStartDate": row.service_start_date,
-            "serviceEndDate": row.service_end_date,
-            "sourceItemId": row.invoice_item_id or row.product_rate_plan_charge_id,
-            "sourceItemType": "InvoiceDetail" if row.invoice_item_id else "ProductRatePlanCharge",
-            "productRatePlanChargeId": row.product_rate_plan_charge_id,
-        }
-        for row in rows[:limit]
-    ]
+    found = [item_json(row._mapping) for row in rows[:limit]]
     return found, limit, len(rows) > limit
+
+
+async def get_memo_item(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, item_id: str
+) -> dict[str, Any]:
+    """One item of the memo `key`; not found when the item belongs to another memo."""
+    memo = await get_memo(conn, tenant, kind, key)
+    items = kind.items
+    row = (
+        await conn.execute(
+            select(items).where(
+                items.c.tenant_id == tenant.id,
+                items.c.memo_id == memo["id"],
+                items.c.id == item_id,
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        raise not_found(kind.resource, f"{kind.name} item", item_id)
+    return {"success": True, **item_json(row._mapping)}
+
+
+def item_json(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """A memo item as Zuora shows it: no tax is computed, so the amount is without tax."""
+    return {
+        "id": row["id"],
+        "amount": row["amount"],
+        "amountWithoutTax": row["amount"],
+        "taxAmount": ZERO,
+        "skuName": row["sku_name"],
+        "description": row["description"],
+        "comment": row["comment"],
+        "quantity": row["quantity"],
+        "serviceStartDate": row["service_start_date"],
+        "serviceEndDate": row["service_end_date"],
+        "sourceItemId": row["invoice_item_id"] or row["product_rate_plan_charge_id"],
+        "sourceItemType": "InvoiceDetail" if row["invoice_item_id"] else "ProductRatePlanCharge",
+        "productRatePlanChargeId": row["product_rate_plan_charge_id"],
+    }
+
+
+async def update_memo(
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, request: UpdateMemoRequest
+) -> dict[str, Any]:
+    """PUT /v1/credit-memos/{key} and /v1/debit-memos/{key}: comment and reasonCode on a Draft
+    or Posted memo, `effectiveDate` (the memo date) only while Draft, `dueDate` only on a debit
+    memo and not before its memo date. No amount changes, so no metrics change; the memo is
+    locked `FOR UPDATE` as a status change locks it. Every check runs before the one UPDATE."""
+    memo = await _lock_memo(conn, tenant, kind, key)
+    values = request.model_dump(
+        by_alias=False, include=set(type(request).model_fields), exclude_unset=True
+    )
+    if memo["status"] == "Canceled":
+        raise _wrong_status(kind, memo, "edited", "Draft or Posted")
+    if "due_date" in values and kind.is_credit:
+        raise invalid_value(kind.resource, "dueDate", "a credit memo has no due date.")
+    for field, name in (("effective_date", "effectiveDate"), ("due_date", "dueDate")):
+        if field in values and values[field] is None:
+            raise invalid_value(kind.resource, name, "may not be null.")
+    if "effective_date" in values and memo["status"] != "Draft":
+        raise _wrong_status(kind, memo, "given another effectiveDate", "Draft")
+    changes = {
+        column: values[field]
+        for field, column in (
+            ("comment", "comment"),
+            ("reason_code", "reason_code"),
+            ("effective_date", "memo_date"),
+            ("due_date", "due_date"),
+        )
+        if field in values
+    }
+    memo_date = changes.get("memo_date", memo["memo_date"])
+    if not kind.is_credit and changes.get("due_date", memo["due_date"]) < memo_date:
+        raise invalid_value(kind.resource, "dueDate", "may not be before the memo date.")
+    if changes:
+        await _update_memo(conn, tenant, kind, memo, **changes)
+    return await get_memo(conn, tenant, kind, memo["id"])

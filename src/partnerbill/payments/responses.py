@@ -53,3 +53,55 @@ class RefundAnswer(Succeeded, Refund):
 class Refunds(Succeeded):
     refunds: list[Refund]
     nextPage: str | None = None
+
+
+class SourcePart(Documented):
+    id: str
+    amount: Money
+    invoiceId: str | None = None
+    debitMemoId: str | None = None
+    createdDate: str
+    updatedDate: str
+
+
+class SourcePartAnswer(Succeeded, SourcePart):
+    pass
+
+
+class PaymentPartAnswer(Succeeded):
+    paymentPart: SourcePart
+
+
+class SourceParts(Succeeded):
+    parts: list[SourcePart]
+    nextPage: str | None = None
+
+
+class TargetPart(Documented):
+    appliedAmount: Money
+    paymentId: str | None = None
+    creditMemoId: str | None = None
+    createdDate: str
+    updatedDate: str
+
+
+class TargetParts(Succeeded):
+    applicationParts: list[TargetPart]
+    nextPage: str | None = None
+
+
+class RefundPart(Documented):
+    id: str
+    amount: Money
+    paymentId: str | None = None
+    creditMemoId: str | None = None
+    createdDate: str
+    updatedDate: str
+
+
+class RefundPartAnswer(Succeeded, RefundPart):
+    pass
+
+
+class RefundParts(Succeeded):
+    parts: list[RefundPart]

@@ -14,12 +14,14 @@ from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.tenants import Tenant
+from partnerbill.payments import edits, service
 from partnerbill.payments import responses as answers
-from partnerbill.payments import service
 from partnerbill.payments.schemas import (
     ApplyPaymentRequest,
     CreatePaymentRequest,
     CreateRefundRequest,
+    UpdatePaymentRequest,
+    UpdateRefundRequest,
 )
 from partnerbill.payments.tables import payments, refunds
 
@@ -60,6 +62,22 @@ async def refund_payment(
 async def cancel_payment(payment_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.cancel_payment(conn, tenant, payment_key)
+
+
+@router.put("/v1/payments/{payment_key}", responses=ok(answers.PaymentAnswer))
+async def update_payment(
+    payment_key: str, request: UpdatePaymentRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await edits.update_payment(conn, tenant, payment_key, request)
+
+
+@router.put("/v1/refunds/{refund_key}", responses=ok(answers.RefundAnswer))
+async def update_refund(
+    refund_key: str, request: UpdateRefundRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await edits.update_refund(conn, tenant, refund_key, request)
 
 
 async def _account_numbers(

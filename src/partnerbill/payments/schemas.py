@@ -50,3 +50,17 @@ class CreateRefundRequest(CamelModel):
     reason_code: Annotated[str | None, Field(max_length=100)] = None
     reference_id: Annotated[str | None, Field(max_length=100)] = None
     comment: Annotated[str | None, Field(max_length=255)] = None
+
+
+class UpdatePaymentRequest(CamelModel):
+    """The descriptive fields of a payment; money fields change only through apply, refund and
+    cancel."""
+
+    comment: Annotated[str | None, Field(max_length=255)] = None
+    reference_id: Annotated[str | None, Field(max_length=100)] = None
+
+
+class UpdateRefundRequest(CamelModel):
+    comment: Annotated[str | None, Field(max_length=255)] = None
+    reason_code: Annotated[str | None, Field(max_length=100)] = None
+    reference_id: Annotated[str | None, Field(max_length=100)] = None

@@ -87,3 +87,17 @@ class AmendedSubscription(Succeeded):
     cancelledDate: date | None = None
     termEndDate: date | None = None
     invoiceNumbers: list[str]
+
+
+class SubscriptionMetrics(Documented):
+    subscriptionNumber: str
+    contractedMrr: Money
+    contractedNetMrr: Money
+    asOfDayGrossMrr: Money
+    asOfDayNetMrr: Money
+    totalContractedValue: Money
+    netTotalContractedValue: Money
+
+
+class SubscriptionMetricsAnswer(Succeeded):
+    subscriptionMetrics: list[SubscriptionMetrics]

@@ -4,7 +4,7 @@ amendments. Each write is carried out as an order (one code path for both APIs).
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,6 +30,7 @@ from partnerbill.orders.service import create_order
 from partnerbill.subscriptions import responses as answers
 from partnerbill.subscriptions.service import subscription_json
 from partnerbill.subscriptions.tables import subscriptions
+from partnerbill.subscriptions.versions import subscription_metrics, subscription_version_json
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Subscriptions"])
 
@@ -124,6 +125,34 @@ async def create_subscription(
         response["invoiceId"] = order["invoiceIds"][0]
         response["invoiceNumber"] = order["invoiceNumbers"][0]
     return response
+
+
+@router.get(
+    "/v1/subscriptions/subscription-metrics", responses=ok(answers.SubscriptionMetricsAnswer)
+)
+async def get_metrics_by_subscription_numbers(
+    tenant: CurrentTenant,
+    numbers: Annotated[list[str] | None, Query(alias="subscriptionNumbers[]")] = None,
+    listed: Annotated[str | None, Query(alias="subscriptionNumbers")] = None,
+    as_of_day: Annotated[date | None, Query(alias="asOfDay")] = None,
+) -> dict[str, Any]:
+    """Numbers come as the SDK sends them (`subscriptionNumbers[]` repeated) or comma-separated
+    in `subscriptionNumbers`."""
+    wanted = [*(numbers or []), *(n for n in (listed or "").split(",") if n)]
+    async with transaction() as conn:
+        found = await subscription_metrics(conn, tenant, wanted, as_of_day or today())
+    return {"success": True, "subscriptionMetrics": found}
+
+
+@router.get(
+    "/v1/subscriptions/{subscription_key}/versions/{version}",
+    responses=ok(answers.SubscriptionAnswer),
+)
+async def get_subscription_by_key_and_version(
+    subscription_key: str, version: str, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await subscription_version_json(conn, tenant, subscription_key, version)
 
 
 @router.get("/v1/subscriptions/{subscription_key}", responses=ok(answers.SubscriptionAnswer))

@@ -1,0 +1,108 @@
+"""Edits of a payment's or refund's descriptive fields (comment, referenceId, reasonCode).
+
+No money moves, so no metrics change and no account is touched. The edited row is locked
+`FOR UPDATE` (a bounded wait, as every document lock) so an edit never interleaves with a
+cancel or a refund of the same payment. Only the fields the request sets are written; a field
+set to null clears it. A cancelled payment or refund keeps its fields as they were.
+"""
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.accounts.tables import accounts
+from partnerbill.core.errors import Resource, business_rule, not_found
+from partnerbill.core.locks import execute_locking
+from partnerbill.core.tenants import Tenant
+from partnerbill.payments.schemas import UpdatePaymentRequest, UpdateRefundRequest
+from partnerbill.payments.service import payment_json, refund_json
+from partnerbill.payments.tables import payments, refunds
+
+CANCELED = "Canceled"
+
+
+async def update_payment(
+    conn: AsyncConnection, tenant: Tenant, key: str, request: UpdatePaymentRequest
+) -> dict[str, Any]:
+    """PUT /v1/payments/{paymentId}."""
+    found = (
+        await execute_locking(
+            conn,
+            tenant,
+            select(payments)
+            .where(
+                payments.c.tenant_id == tenant.id,
+                (payments.c.id == key) | (payments.c.payment_number == key),
+            )
+            .with_for_update(),
+            resource=Resource.PAYMENT,
+        )
+    ).one_or_none()
+    if found is None:
+        raise not_found(Resource.PAYMENT, "payment", key)
+    if found.status == CANCELED:
+        raise business_rule(Resource.PAYMENT, f"Payment {found.payment_number} is cancelled.")
+    values = request.model_dump(
+        by_alias=False, include=set(type(request).model_fields), exclude_unset=True
+    )
+    row = found
+    if values:
+        row = (
+            await conn.execute(
+                update(payments)
+                .where(payments.c.tenant_id == tenant.id, payments.c.id == found.id)
+                .values(**values, updated_at=func.now())
+                .returning(*payments.c)
+            )
+        ).one()
+    number = await conn.scalar(
+        select(accounts.c.account_number).where(
+            accounts.c.tenant_id == tenant.id, accounts.c.id == row.account_id
+        )
+    )
+    return payment_json(row._mapping, str(number))
+
+
+async def update_refund(
+    conn: AsyncConnection, tenant: Tenant, key: str, request: UpdateRefundRequest
+) -> dict[str, Any]:
+    """PUT /v1/refunds/{refundId}."""
+    found = (
+        await execute_locking(
+            conn,
+            tenant,
+            select(refunds)
+            .where(
+                refunds.c.tenant_id == tenant.id,
+                (refunds.c.id == key) | (refunds.c.refund_number == key),
+            )
+            .with_for_update(),
+            resource=Resource.PAYMENT,
+        )
+    ).one_or_none()
+    if found is None:
+        raise not_found(Resource.PAYMENT, "refund", key)
+    if found.status == CANCELED:
+        raise business_rule(Resource.PAYMENT, f"Refund {found.refund_number} is cancelled.")
+    values = request.model_dump(
+        by_alias=False, include=set(type(request).model_fields), exclude_unset=True
+    )
+    row = found
+    if values:
+        row = (
+            await conn.execute(
+                update(refunds)
+                .where(refunds.c.tenant_id == tenant.id, refunds.c.id == found.id)
+                .values(**values)
+                .returning(*refunds.c)
+            )
+        ).one()
+    payment_number = None
+    if row.payment_id is not None:
+        payment_number = await conn.scalar(
+            select(payments.c.payment_number).where(
+                payments.c.tenant_id == tenant.id, payments.c.id == row.payment_id
+            )
+        )
+    return refund_json(row._mapping, payment_number)
