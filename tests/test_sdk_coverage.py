@@ -68,6 +68,18 @@ def sdk_operations() -> list[Operation]:
 
 
 OPERATIONS = sdk_operations()
+# Operations a reseller integration uses that are still to be built: tracked here so that this
+# list, the README and the server agree; an operation leaves it when its route lands.
+NOT_YET_BUILT = frozenset(
+    {
+        "InvoicesApi.write_off_invoice",
+        "DebitMemosApi.write_off_debit_memo",
+        "ContactsApi.create_contact",
+        "ContactsApi.transfer_contact",
+        "ContactsApi.scrub_contact",
+        "SubscriptionsApi.update_subscription",
+    }
+)
 _UNSUPPORTED_KEYS = {(u.method, _PARAMETER.sub("X1", u.path)) for u in UNSUPPORTED}
 
 
@@ -93,11 +105,19 @@ def test_the_sdk_surface_is_the_one_this_test_was_written_for() -> None:
     # zuora-sdk 3.21.0: a changed count means the SDK moved; re-read what it now offers.
     assert len(OPERATIONS) == 194
     assert len(set(OPERATIONS)) == len(OPERATIONS)
+    assert {key(o) for o in OPERATIONS} >= NOT_YET_BUILT
 
 
-@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda o: f"{o.area}.{o.name}")
+def key(operation: Operation) -> str:
+    return f"{operation.area}.{operation.name}"
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=key)
 def test_every_sdk_operation_has_exactly_one_route(app: FastAPI, operation: Operation) -> None:
     routes = _serving_routes(app, operation)
+    if key(operation) in NOT_YET_BUILT:
+        assert not routes, f"{key(operation)} has a route now: take it off NOT_YET_BUILT"
+        return
     assert routes, f"{operation.method} {operation.path} would answer 404"
     assert len(routes) == 1, f"{operation.method} {operation.path} is served twice: {routes}"
 
@@ -111,7 +131,7 @@ def test_every_refusal_names_an_sdk_operation() -> None:
 @pytest.mark.parametrize(
     "operation",
     [o for o in OPERATIONS if is_unsupported(o)],
-    ids=lambda o: f"{o.area}.{o.name}",
+    ids=key,
 )
 async def test_a_refusal_is_a_business_rule_answer_saying_why(
     live_api: ApiClient, operation: Operation
@@ -131,15 +151,22 @@ async def test_a_refusal_is_a_business_rule_answer_saying_why(
 
 
 def coverage_table() -> str:
-    rows = ["| SDK area | operations | implemented | not supported |", "|---|---:|---:|---:|"]
+    rows = [
+        "| SDK area | operations | implemented | not supported | not yet built |",
+        "|---|---:|---:|---:|---:|",
+    ]
     totals: Counter[str] = Counter()
     for area in SDK_AREAS:
         mine = [o for o in OPERATIONS if o.area == area]
         refused = sum(1 for o in mine if is_unsupported(o))
-        counts = Counter(total=len(mine), implemented=len(mine) - refused, refused=refused)
-        totals.update(counts)
-        rows.append(f"| `{area}` | {len(mine)} | {len(mine) - refused} | {refused} |")
-    rows.append(f"| **all** | {totals['total']} | {totals['implemented']} | {totals['refused']} |")
+        missing = sum(1 for o in mine if key(o) in NOT_YET_BUILT)
+        built = len(mine) - refused - missing
+        totals.update(total=len(mine), built=built, refused=refused, missing=missing)
+        rows.append(f"| `{area}` | {len(mine)} | {built} | {refused} | {missing} |")
+    rows.append(
+        f"| **all** | {totals['total']} | {totals['built']} | {totals['refused']}"
+        f" | {totals['missing']} |"
+    )
     return "\n".join(rows)
 
 

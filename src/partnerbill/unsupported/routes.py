@@ -45,6 +45,14 @@ NO_BULK = (
     "partnerbill serves them concurrently, without account lock competition."
 )
 NO_CUSTOM_FIELDS = "partnerbill stores no custom fields."
+DOCUMENTS_KEPT = (
+    "Billing documents and payments are kept once created, as the account's record: cancel "
+    "one instead of deleting it."
+)
+NO_ITEM_PARTS = (
+    "Applications are recorded per document, not per item: read the document-level parts "
+    "(.../parts) instead."
+)
 NO_COMMITMENTS = "partnerbill has no commitments (prepaid or minimum-commit balances)."
 
 
@@ -181,7 +189,16 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
         "Credit memos are not written off (only invoices and debit memos are): refund or "
         "cancel the credit instead.",
     ),
+    Unsupported("DELETE", "/v1/invoices/{invoiceKey}", DOCUMENTS_KEPT),
+    Unsupported("DELETE", "/v1/credit-memos/{creditMemoKey}", DOCUMENTS_KEPT),
+    Unsupported("GET", "/v1/credit-memos/{creditMemoKey}/parts/{partId}/item-parts", NO_ITEM_PARTS),
+    Unsupported(
+        "GET",
+        "/v1/credit-memos/{creditMemoKey}/parts/{partId}/item-parts/{itemPartId}",
+        NO_ITEM_PARTS,
+    ),
     # Debit memos
+    Unsupported("DELETE", "/v1/debit-memos/{debitMemoKey}", DOCUMENTS_KEPT),
     Unsupported("POST", "/v1/debit-memos/bulk", NO_BULK),
     Unsupported("PUT", "/v1/debit-memos/bulk", NO_BULK),
     Unsupported("PUT", "/v1/debit-memos", NO_BULK),
@@ -222,10 +239,32 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
         "actions pending on trigger dates.",
     ),
     Unsupported(
+        "GET",
+        "/v1/orders/deltaMetrics/{orderNumber}",
+        "Order delta metrics are not computed: read the subscriptions' metrics "
+        "(GET /v1/subscriptions/subscription-metrics).",
+    ),
+    Unsupported(
         "POST", "/v1/orders/commitments/{commitmentNumber}/associations/rescan", NO_COMMITMENTS
     ),
     # Payments and refunds
     Unsupported("PUT", "/v1/payment-profile", NO_GATEWAY),
+    Unsupported("DELETE", "/v1/payments/{paymentKey}", DOCUMENTS_KEPT),
+    Unsupported("GET", "/v1/payments/{paymentKey}/parts/{partId}/item-parts", NO_ITEM_PARTS),
+    Unsupported(
+        "GET", "/v1/payments/{paymentKey}/parts/{partId}/item-parts/{itemPartId}", NO_ITEM_PARTS
+    ),
+    Unsupported("GET", "/v1/refunds/{refundKey}/parts/{refundPartId}/item-parts", NO_ITEM_PARTS),
+    Unsupported(
+        "GET",
+        "/v1/refunds/{refundKey}/parts/{refundPartId}/item-parts/{itemPartId}",
+        NO_ITEM_PARTS,
+    ),
+    Unsupported(
+        "PUT",
+        "/v1/payment-methods/{payment-method-id}/scrub",
+        "External payment methods hold no card or bank data to scrub.",
+    ),
     Unsupported(
         "POST",
         "/v1/payments/create-async",

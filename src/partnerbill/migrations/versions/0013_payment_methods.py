@@ -1,6 +1,6 @@
 """external payment methods
 
-Revision ID: 0014
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-02 13:00:00.000000
 
