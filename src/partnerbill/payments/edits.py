@@ -8,7 +8,7 @@ set to null clears it. A cancelled payment or refund keeps its fields as they we
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Column, Row, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import accounts
@@ -22,40 +22,55 @@ from partnerbill.payments.tables import payments, refunds
 CANCELED = "Canceled"
 
 
-async def update_payment(
-    conn: AsyncConnection, tenant: Tenant, key: str, request: UpdatePaymentRequest
-) -> dict[str, Any]:
-    """PUT /v1/payments/{paymentId}."""
+async def _edit(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    table: Table,
+    number: Column[str],
+    kind: str,
+    key: str,
+    request: UpdatePaymentRequest | UpdateRefundRequest,
+) -> Row[Any]:
+    """Lock the payment or refund by id or number, refuse a cancelled one, write what the
+    request sets; the row as it now is."""
     found = (
         await execute_locking(
             conn,
             tenant,
-            select(payments)
-            .where(
-                payments.c.tenant_id == tenant.id,
-                (payments.c.id == key) | (payments.c.payment_number == key),
-            )
+            select(table)
+            .where(table.c.tenant_id == tenant.id, (table.c.id == key) | (number == key))
             .with_for_update(),
             resource=Resource.PAYMENT,
         )
     ).one_or_none()
     if found is None:
-        raise not_found(Resource.PAYMENT, "payment", key)
+        raise not_found(Resource.PAYMENT, kind, key)
     if found.status == CANCELED:
-        raise business_rule(Resource.PAYMENT, f"Payment {found.payment_number} is cancelled.")
+        raise business_rule(
+            Resource.PAYMENT, f"{kind.capitalize()} {found._mapping[number.name]} is cancelled."
+        )
     values = request.model_dump(
         by_alias=False, include=set(type(request).model_fields), exclude_unset=True
     )
-    row = found
-    if values:
-        row = (
-            await conn.execute(
-                update(payments)
-                .where(payments.c.tenant_id == tenant.id, payments.c.id == found.id)
-                .values(**values, updated_at=func.now())
-                .returning(*payments.c)
-            )
-        ).one()
+    if not values:
+        return found
+    if "updated_at" in table.c:
+        values["updated_at"] = func.now()
+    return (
+        await conn.execute(
+            update(table)
+            .where(table.c.tenant_id == tenant.id, table.c.id == found.id)
+            .values(**values)
+            .returning(*table.c)
+        )
+    ).one()
+
+
+async def update_payment(
+    conn: AsyncConnection, tenant: Tenant, key: str, request: UpdatePaymentRequest
+) -> dict[str, Any]:
+    """PUT /v1/payments/{paymentId}."""
+    row = await _edit(conn, tenant, payments, payments.c.payment_number, "payment", key, request)
     number = await conn.scalar(
         select(accounts.c.account_number).where(
             accounts.c.tenant_id == tenant.id, accounts.c.id == row.account_id
@@ -68,36 +83,7 @@ async def update_refund(
     conn: AsyncConnection, tenant: Tenant, key: str, request: UpdateRefundRequest
 ) -> dict[str, Any]:
     """PUT /v1/refunds/{refundId}."""
-    found = (
-        await execute_locking(
-            conn,
-            tenant,
-            select(refunds)
-            .where(
-                refunds.c.tenant_id == tenant.id,
-                (refunds.c.id == key) | (refunds.c.refund_number == key),
-            )
-            .with_for_update(),
-            resource=Resource.PAYMENT,
-        )
-    ).one_or_none()
-    if found is None:
-        raise not_found(Resource.PAYMENT, "refund", key)
-    if found.status == CANCELED:
-        raise business_rule(Resource.PAYMENT, f"Refund {found.refund_number} is cancelled.")
-    values = request.model_dump(
-        by_alias=False, include=set(type(request).model_fields), exclude_unset=True
-    )
-    row = found
-    if values:
-        row = (
-            await conn.execute(
-                update(refunds)
-                .where(refunds.c.tenant_id == tenant.id, refunds.c.id == found.id)
-                .values(**values)
-                .returning(*refunds.c)
-            )
-        ).one()
+    row = await _edit(conn, tenant, refunds, refunds.c.refund_number, "refund", key, request)
     payment_number = None
     if row.payment_id is not None:
         payment_number = await conn.scalar(
