@@ -250,7 +250,7 @@ async def test_unknown_route_without_token_is_404_envelope(api: ApiClient) -> No
 
 
 async def test_wrong_method_is_an_envelope(api: ApiClient) -> None:
-    response = await _raw(api, "DELETE", "/v1/accounts/A00000001", None)
+    response = await _raw(api, "PATCH", "/v1/accounts/A00000001", None)
     assert response.status_code == 405, response.text
     assert response.headers["content-type"].startswith("application/json")
     assert loads(response.content)["success"] is False
