@@ -13,6 +13,7 @@ partnerbill's model does not have. `UNSUPPORTED` is the one list: the routes and
 coverage test both read it.
 """
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -356,23 +357,35 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
 router = APIRouter(tags=["Not supported"])
 
 
-def _route_path(zuora_path: str) -> str:
+def _route_path(zuora_path: str) -> tuple[str, list[str]]:
     """Zuora's parameter names (`{account-key}`) are not identifiers; number them instead."""
-    names = iter(range(100))
-    return re.sub(r"\{[^}]+\}", lambda _: f"{{p{next(names)}}}", zuora_path)
+    names: list[str] = []
+
+    def rename(_: re.Match[str]) -> str:
+        names.append(f"p{len(names)}")
+        return f"{{{names[-1]}}}"
+
+    return re.sub(r"\{[^}]+\}", rename, zuora_path), names
 
 
-def _answer(reason: str) -> Callable[[Tenant], Awaitable[None]]:
-    async def not_supported(tenant: CurrentTenant) -> None:
+def _answer(reason: str, parameters: list[str]) -> Callable[..., Awaitable[None]]:
+    async def not_supported(tenant: Tenant, **_: str) -> None:
         raise business_rule(Resource.GENERIC, f"Not supported: {reason}")
 
+    # Declared, so that the OpenAPI document (and so `Allow`) lists each refusal exactly.
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    not_supported.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("tenant", keyword, annotation=CurrentTenant)]
+        + [inspect.Parameter(name, keyword, annotation=str) for name in parameters]
+    )
     return not_supported
 
 
 for _operation in UNSUPPORTED:
+    _path, _parameters = _route_path(_operation.path)
     router.add_api_route(
-        _route_path(_operation.path),
-        _answer(_operation.reason),
+        _path,
+        _answer(_operation.reason, _parameters),
         methods=[_operation.method],
-        include_in_schema=False,
+        summary=f"Not supported: {_operation.reason}",
     )
