@@ -66,7 +66,7 @@ from partnerbill.query.object_query_routes import router as object_query_router
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.routes import router as subscriptions_router
 from partnerbill.ui.routes import install as install_ui
-from partnerbill.unsupported.routes import router as unsupported_router
+from partnerbill.unsupported.routes import refusals
 
 log = structlog.get_logger("partnerbill.app")
 access_log = structlog.get_logger("partnerbill.access")
@@ -223,10 +223,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
         lifespan=_process_lines,
     )
-    for router in (
-        auth.router,
-        # Before the features: `/v1/invoices/pdf-status` is not an invoice key.
-        unsupported_router,
+    features = (
         accounts_router,
         contacts_router,
         billing_router,
@@ -246,7 +243,10 @@ def create_app() -> FastAPI:
         aqua_router,
         export_router,
         tenant_routes.router,
-    ):
+    )
+    paths = [route.path for router in features for route in iter_route_contexts(router.routes)]
+    # The refusals before the features: `/v1/invoices/pdf-status` is not an invoice key.
+    paths = [r.path for router in features for r in iter_route_contexts(router.routes) if r.path]
         app.include_router(router)
     openapi.install(app)
     api_docs.install(app)

@@ -354,38 +354,47 @@ UNSUPPORTED: tuple[Unsupported, ...] = (
     Unsupported("PUT", "/v1/orders/{orderNumber}/customFields", NO_CUSTOM_FIELDS),
 )
 
-router = APIRouter(tags=["Not supported"])
+_PARAMETER = re.compile(r"\{[^}]+\}")
+# Every refusal's endpoint: the isolation sweep leaves them out (they read nothing).
+REFUSAL_ENDPOINTS: set[Callable[..., Awaitable[None]]] = set()
 
 
-def _route_path(zuora_path: str) -> tuple[str, list[str]]:
-    """Zuora's parameter names (`{account-key}`) are not identifiers; number them instead."""
-    names: list[str] = []
-
-    def rename(_: re.Match[str]) -> str:
-        names.append(f"p{len(names)}")
-        return f"{{{names[-1]}}}"
-
-    return re.sub(r"\{[^}]+\}", rename, zuora_path), names
+def _route_path(zuora_path: str, feature_paths: list[str]) -> str:
+    """The feature route's own path where one has the same shape (so that the OpenAPI document
+    shows one resource with all its methods, as `Allow` does); else the parameters, which in
+    Zuora's spelling (`{account-key}`) are not identifiers, numbered."""
+    shape = _PARAMETER.sub("{}", zuora_path)
+    for path in feature_paths:
+        if _PARAMETER.sub("{}", path) == shape:
+            return path
+    numbers = iter(range(len(zuora_path)))
+    return _PARAMETER.sub(lambda _: f"{{p{next(numbers)}}}", zuora_path)
 
 
 def _answer(reason: str, parameters: list[str]) -> Callable[..., Awaitable[None]]:
     async def not_supported(tenant: Tenant, **_: str) -> None:
         raise business_rule(Resource.GENERIC, f"Not supported: {reason}")
 
-    # Declared, so that the OpenAPI document (and so `Allow`) lists each refusal exactly.
+    # Declared, so that the OpenAPI document lists each refusal with its path parameters.
     keyword = inspect.Parameter.KEYWORD_ONLY
     not_supported.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("tenant", keyword, annotation=CurrentTenant)]
         + [inspect.Parameter(name, keyword, annotation=str) for name in parameters]
     )
+    REFUSAL_ENDPOINTS.add(not_supported)
     return not_supported
 
 
-for _operation in UNSUPPORTED:
-    _path, _parameters = _route_path(_operation.path)
-    router.add_api_route(
-        _path,
-        _answer(_operation.reason, _parameters),
-        methods=[_operation.method],
-        summary=f"Not supported: {_operation.reason}",
-    )
+def refusals(feature_paths: list[str]) -> APIRouter:
+    """A router answering every `UNSUPPORTED` operation; `feature_paths` are the paths the
+    feature routers serve."""
+    router = APIRouter(tags=["Not supported"])
+    for operation in UNSUPPORTED:
+        path = _route_path(operation.path, feature_paths)
+        router.add_api_route(
+            path,
+            _answer(operation.reason, re.findall(r"\{(\w+)\}", path)),
+            methods=[operation.method],
+            summary=f"Not supported: {operation.reason}",
+        )
+    return router
