@@ -244,9 +244,9 @@ def create_app() -> FastAPI:
         export_router,
         tenant_routes.router,
     )
-    paths = [route.path for router in features for route in iter_route_contexts(router.routes)]
-    # The refusals before the features: `/v1/invoices/pdf-status` is not an invoice key.
     paths = [r.path for router in features for r in iter_route_contexts(router.routes) if r.path]
+    # The refusals before the features: `/v1/invoices/pdf-status` is not an invoice key.
+    for router in (auth.router, refusals(paths), *features):
         app.include_router(router)
     openapi.install(app)
     api_docs.install(app)
