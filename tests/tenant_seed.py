@@ -35,6 +35,18 @@ PATH_KEY_KINDS = {
     "credit-memos/{memo_key}": "credit_memo",
     "debit-memos/{memo_key}": "debit_memo",
     "{file_id}": "result_file",
+    "{contact_id}": "contact",
+    "{payment_method_id}": "payment_method",
+    "{version}": "subscription_version",
+    "invoiceOwner/{account_number}": "account_number",
+    "subscriptionOwner/{account_number}": "account_number",
+    "subscription/{subscription_number}": "subscription_number",
+    # A key under another: the parent's segment and key decide.
+    "credit-memos/{memo_key}/items/{item_id}": "credit_memo_item",
+    "debit-memos/{memo_key}/items/{item_id}": "debit_memo_item",
+    "payments/{key}/parts/{part_id}": "payment_part",
+    "credit-memos/{key}/parts/{part_id}": "credit_memo_part",
+    "refunds/{key}/parts/{part_id}": "refund_part",
     # Object Query: /object-query/{objects}/{key}
     "accounts/{key}": "account",
     "contacts/{key}": "contact",
@@ -91,9 +103,11 @@ def path_key_kind(path: str, param: str) -> str | None:
     """The object kind the `{param}` of a route path names, or None when the map has none."""
     segments = path.split("/")
     where = segments.index(f"{{{param}}}")
-    return PATH_KEY_KINDS.get(
-        f"{segments[where - 1]}/{{{param}}}", PATH_KEY_KINDS.get(f"{{{param}}}")
-    )
+    for start in (where - 3, where - 1):
+        kind = PATH_KEY_KINDS.get("/".join(segments[max(start, 0) : where + 1]))
+        if kind is not None:
+            return kind
+    return PATH_KEY_KINDS.get(f"{{{param}}}")
 
 
 @dataclass
@@ -125,6 +139,11 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
     seeded = SeededKeys()
     account = await api.create_account(billCycleDay=1)
     seeded.add("account", account["accountId"], account["accountNumber"])
+    seeded.add("account_number", account["accountNumber"])
+    method = await api.ok(
+        "POST", "/v1/payment-methods", {"type": "Check", "accountKey": account["accountId"]}
+    )
+    seeded.add("payment_method", method["id"])
 
     product = await _object(
         api,
@@ -160,6 +179,8 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
     number = order["subscriptionNumbers"][0]
     subscription = await api.ok("GET", f"/v1/subscriptions/{number}")
     seeded.add("subscription", subscription["id"], number)
+    seeded.add("subscription_number", number)
+    seeded.add("subscription_version", str(subscription["version"]))
 
     invoice = await api.ok(
         "POST", "/v1/invoices", invoice_body(account["accountNumber"], "100.00", "50.00")
@@ -189,6 +210,11 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
         {"items": [{"amount": "7.00", "skuName": "Late fee"}], "autoPost": True},
     )
     seeded.add("debit_memo", debit["id"], debit["number"])
+    for kind, memo in (("credit_memo", credit), ("debit_memo", debit)):
+        memo_items = await api.ok("GET", f"/v1/{kind.replace('_', '-')}s/{memo['id']}/items")
+        seeded.add(f"{kind}_item", *(item["id"] for item in memo_items["items"]))
+    credit_parts = await api.ok("GET", f"/v1/credit-memos/{credit['id']}/parts")
+    seeded.add("credit_memo_part", *(part["id"] for part in credit_parts["parts"]))
 
     payment = await api.ok(
         "POST",
@@ -209,6 +235,10 @@ async def seed_tenant(api: ApiClient) -> SeededKeys:
         {"type": "External", "totalAmount": "10.00", "refundDate": "2026-11-06"},
     )
     seeded.add("refund", refund["id"], refund["number"])
+    payment_parts = await api.ok("GET", f"/v1/payments/{payment['id']}/parts")
+    seeded.add("payment_part", *(part["id"] for part in payment_parts["parts"]))
+    refund_parts = await api.ok("GET", f"/v1/refunds/{refund['id']}/parts")
+    seeded.add("refund_part", *(part["id"] for part in refund_parts["parts"]))
 
     bill_run = await api.ok(
         "POST",

@@ -90,6 +90,21 @@ async def owner_filter(
     return _orders_of_subscriptions(tenant, owner == account_id)
 
 
+async def known_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> None:
+    """A subscription number (or a version's id) the tenant does not have answers 404, as an
+    unknown account does for the owner lists."""
+    found = await conn.scalar(
+        select(subscriptions.c.id)
+        .where(
+            subscriptions.c.tenant_id == tenant.id,
+            (subscriptions.c.subscription_number == key) | (subscriptions.c.id == key),
+        )
+        .limit(1)
+    )
+    if found is None:
+        raise not_found(Resource.SUBSCRIPTION, "subscription", key)
+
+
 def subscription_filter(tenant: Tenant, subscription_number: str) -> ColumnElement[bool]:
     return orders.c.id.in_(
         select(order_actions.c.order_id).where(

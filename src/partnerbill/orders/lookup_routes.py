@@ -159,6 +159,7 @@ async def get_orders_by_subscription_number(
     end_date: EndDate = None,
 ) -> dict[str, Any]:
     async with transaction() as conn:
+        await lookup.known_subscription(conn, tenant, subscription_number)
         return await _page(
             http_request,
             tenant,
@@ -179,6 +180,7 @@ async def get_pending_orders_by_subscription_number(
 ) -> dict[str, Any]:
     """Always empty: every order is completed as it is placed."""
     async with transaction() as conn:
+        await lookup.known_subscription(conn, tenant, subscription_key)
         return await _page(http_request, tenant, false(), None, "orderDate", None, None, 1, 1, conn)
 
 
