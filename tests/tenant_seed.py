@@ -34,6 +34,7 @@ PATH_KEY_KINDS = {
     "product-rate-plan-charge/{id}": "product_rate_plan_charge",
     "credit-memos/{memo_key}": "credit_memo",
     "debit-memos/{memo_key}": "debit_memo",
+    "debitmemos/{debit_memo_key}": "debit_memo",
     "{file_id}": "result_file",
     "{contact_id}": "contact",
     "{payment_method_id}": "payment_method",

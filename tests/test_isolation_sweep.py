@@ -71,6 +71,8 @@ BODIES: dict[tuple[str, str], Body] = {
     ("PUT", "/v1/payment-methods/{payment_method_id}"): lambda _: {"makeDefault": True},
     ("PUT", "/v1/credit-memos/{memo_key}"): lambda _: {"comment": "Edited"},
     ("PUT", "/v1/debit-memos/{memo_key}"): lambda _: {"comment": "Edited"},
+    ("PUT", "/v1/invoices/{invoice_key}/write-off"): lambda _: {},
+    ("PUT", "/v1/debitmemos/{debit_memo_key}/write-off"): lambda _: {},
 }
 
 

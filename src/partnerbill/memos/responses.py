@@ -71,3 +71,13 @@ class MemoItems(Succeeded):
 # By the routes' list key, as the routes are built per memo kind.
 MEMO: dict[str, type[Memo]] = {"creditmemos": CreditMemo, "debitmemos": DebitMemo}
 MEMO_LIST: dict[str, type[Succeeded]] = {"creditmemos": CreditMemos, "debitmemos": DebitMemos}
+
+
+class WrittenOffMemo(Documented):
+    id: str
+
+
+class WrittenOff(Succeeded):
+    """A write-off's answer: the credit memo that wrote the document off."""
+
+    creditMemo: WrittenOffMemo

@@ -1,5 +1,6 @@
 """`/v1/credit-memos` and `/v1/debit-memos`: create from an invoice or from charges; post,
-unpost, cancel; read and list; apply, unapply and refund a credit memo."""
+unpost, cancel; read and list; apply, unapply and refund a credit memo; write off an invoice or
+a debit memo."""
 
 from typing import Annotated, Any
 
@@ -11,13 +12,14 @@ from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.core.responses import ok
 from partnerbill.memos import responses as answers
-from partnerbill.memos import service
+from partnerbill.memos import service, write_offs
 from partnerbill.memos.schemas import (
     CreateMemoFromChargesRequest,
     CreateMemoFromInvoiceRequest,
     UpdateMemoRequest,
 )
 from partnerbill.memos.service import CREDIT, DEBIT, MemoKind
+from partnerbill.memos.write_offs import WriteOffRequest
 from partnerbill.payments.responses import RefundAnswer
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
 
@@ -164,3 +166,20 @@ async def refund_credit_memo(
 ) -> dict[str, Any]:
     async with transaction() as conn:
         return await service.refund_credit_memo(conn, tenant, memo_key, request)
+
+
+@router.put("/v1/invoices/{invoice_key}/write-off", responses=ok(answers.WrittenOff))
+async def write_off_invoice(
+    invoice_key: str, request: WriteOffRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await write_offs.write_off_invoice(conn, tenant, invoice_key, request)
+
+
+# Zuora's path for this one has no hyphen in "debitmemos".
+@router.put("/v1/debitmemos/{debit_memo_key}/write-off", responses=ok(answers.WrittenOff))
+async def write_off_debit_memo(
+    debit_memo_key: str, request: WriteOffRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await write_offs.write_off_debit_memo(conn, tenant, debit_memo_key, request)

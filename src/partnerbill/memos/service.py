@@ -51,6 +51,7 @@ from partnerbill.memos.schemas import (
     CreateMemoFromChargesRequest,
     CreateMemoFromInvoiceRequest,
     MemoItemDetails,
+    MemoOptions,
     UpdateMemoRequest,
 )
 from partnerbill.memos.tables import (
@@ -101,7 +102,7 @@ DEBIT = MemoKind(
 # --- create ------------------------------------------------------------------------------------
 
 
-def _item_row(
+def item_row(
     tenant: Tenant,
     memo_id: str,
     position: int,
@@ -127,12 +128,12 @@ def _item_row(
     }
 
 
-def _memo_row(
+def memo_row(
     tenant: Tenant,
     kind: MemoKind,
     account: WritableAccount,
     currency: str,
-    request: CreateMemoFromInvoiceRequest | CreateMemoFromChargesRequest,
+    request: MemoOptions,
     items: Sequence[dict[str, Any]],
     *,
     memo_id: str,
@@ -171,7 +172,7 @@ def _memo_row(
     return row
 
 
-async def _write_memo(
+async def write_memo(
     conn: AsyncConnection,
     tenant: Tenant,
     kind: MemoKind,
@@ -234,7 +235,9 @@ async def create_from_invoice(
             )
         )
     }
-    creditable = await _creditable(conn, tenant, invoice["id"], sources) if kind.is_credit else {}
+    creditable = (
+        await creditable_amounts(conn, tenant, invoice["id"], sources) if kind.is_credit else {}
+    )
     memo_id = new_id()
     items = []
     for i, item in enumerate(request.items):
@@ -265,8 +268,8 @@ async def create_from_invoice(
                         f"invoice item {item.invoice_item_id}: {left}.",
                     )
                 creditable[item.invoice_item_id] = left - item.amount
-        items.append(_item_row(tenant, memo_id, i, item, item.amount, **source))
-    row = _memo_row(
+        items.append(item_row(tenant, memo_id, i, item, item.amount, **source))
+    row = memo_row(
         tenant,
         kind,
         account,
@@ -277,7 +280,7 @@ async def create_from_invoice(
         number=None,
         referred_invoice_id=invoice["id"],
     )
-    return await _write_memo(conn, tenant, kind, account, row, items)
+    return await write_memo(conn, tenant, kind, account, row, items)
 
 
 def _from_invoice_item(invoice_item: Mapping[Any, Any]) -> dict[str, Any]:
@@ -291,7 +294,7 @@ def _from_invoice_item(invoice_item: Mapping[Any, Any]) -> dict[str, Any]:
     }
 
 
-async def _creditable(
+async def creditable_amounts(
     conn: AsyncConnection,
     tenant: Tenant,
     invoice_id: str,
@@ -372,7 +375,7 @@ async def create_from_charges(
         if charge_id not in names:
             raise not_found(kind.resource, "product rate plan charge", charge_id)
         items.append(
-            _item_row(
+            item_row(
                 tenant,
                 memo_id,
                 i,
@@ -382,7 +385,7 @@ async def create_from_charges(
                 description=names[charge_id],
             )
         )
-    row = _memo_row(
+    row = memo_row(
         tenant,
         kind,
         account,
@@ -393,7 +396,7 @@ async def create_from_charges(
         number=request.number,
         referred_invoice_id=None,
     )
-    return await _write_memo(conn, tenant, kind, account, row, items)
+    return await write_memo(conn, tenant, kind, account, row, items)
 
 
 # --- status changes ----------------------------------------------------------------------------
@@ -429,7 +432,7 @@ def _memo_query(kind: MemoKind, lock: str = "") -> Any:
 _LOCK_MEMO = "FOR UPDATE OF m FOR KEY SHARE OF a"
 
 
-async def _lock_memo(
+async def lock_memo(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
 ) -> Mapping[Any, Any]:
     """The memo `FOR UPDATE` (it is about to change), its account `FOR KEY SHARE`."""
@@ -473,7 +476,7 @@ def _wrong_status(kind: MemoKind, memo: Mapping[Any, Any], action: str, needed: 
 async def post_memo(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
 ) -> dict[str, Any]:
-    memo = await _lock_memo(conn, tenant, kind, key)
+    memo = await lock_memo(conn, tenant, kind, key)
     if memo["status"] != "Draft":
         raise _wrong_status(kind, memo, "posted", "Draft")
     posted = await _update_memo(conn, tenant, kind, memo, status="Posted", posted_date=func.now())
@@ -484,7 +487,7 @@ async def post_memo(
 async def unpost_memo(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
 ) -> dict[str, Any]:
-    memo = await _lock_memo(conn, tenant, kind, key)
+    memo = await lock_memo(conn, tenant, kind, key)
     if memo["status"] != "Posted":
         raise _wrong_status(kind, memo, "unposted", "Posted")
     settled = (
@@ -506,7 +509,7 @@ async def unpost_memo(
 async def cancel_memo(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
 ) -> dict[str, Any]:
-    memo = await _lock_memo(conn, tenant, kind, key)
+    memo = await lock_memo(conn, tenant, kind, key)
     if memo["status"] != "Draft":
         raise _wrong_status(kind, memo, "canceled", "Draft")
     # A Draft memo never counted in the metrics, so canceling it changes none.
@@ -530,7 +533,7 @@ async def apply_credit_memo(
     if not allocations:
         raise missing_field(CREDIT.resource, "invoices")
     async with bounded_lock_wait(conn, tenant, CREDIT.resource):
-        memo = await _lock_memo(conn, tenant, CREDIT, key)
+        memo = await lock_memo(conn, tenant, CREDIT, key)
         targets = await lock_targets(conn, tenant, allocations)
     if memo["status"] != "Posted":
         action = "applied" if direction > 0 else "unapplied"
@@ -565,7 +568,7 @@ async def refund_credit_memo(
     conn: AsyncConnection, tenant: Tenant, key: str, request: CreateRefundRequest
 ) -> dict[str, Any]:
     """Refund (part of) a posted credit memo's unapplied amount, recorded as External."""
-    memo = await _lock_memo(conn, tenant, CREDIT, key)
+    memo = await lock_memo(conn, tenant, CREDIT, key)
     if request.type == "Electronic":
         raise business_rule(
             CREDIT.resource,
@@ -795,7 +798,7 @@ async def update_memo(
     or Posted memo, `effectiveDate` (the memo date) only while Draft, `dueDate` only on a debit
     memo and not before its memo date. No amount changes, so no metrics change; the memo is
     locked `FOR UPDATE` as a status change locks it. Every check runs before the one UPDATE."""
-    memo = await _lock_memo(conn, tenant, kind, key)
+    memo = await lock_memo(conn, tenant, kind, key)
     values = request.model_dump(
         by_alias=False, include=set(type(request).model_fields), exclude_unset=True
     )
