@@ -86,6 +86,7 @@ BODY_KEY_KINDS = {
     "accountId": "account",
     "accountNumber": "account",
     "accountKey": "account",
+    "destinationAccountKey": "account",
     "existingAccountNumber": "account",
     "invoiceOwnerAccountKey": "account",
     "invoiceOwnerAccountNumber": "account",

@@ -65,6 +65,9 @@ BODIES: dict[tuple[str, str], Body] = {
     ("PUT", "/v1/credit-memos/{memo_key}/unapply"): _application,
     ("POST", "/v1/credit-memos/{memo_key}/refund"): _refund,
     ("PUT", "/v1/contacts/{contact_id}"): lambda _: {"city": "Lyon"},
+    ("PUT", "/v1/contacts/{contact_id}/transfer"): lambda keys: {
+        "destinationAccountKey": keys.of("account")[0]
+    },
     ("PUT", "/v1/invoices/{invoice_key}"): lambda _: {"comments": "Edited"},
     ("PUT", "/v1/payments/{payment_key}"): lambda _: {"comment": "Edited"},
     ("PUT", "/v1/refunds/{refund_key}"): lambda _: {"comment": "Edited"},

@@ -72,9 +72,6 @@ OPERATIONS = sdk_operations()
 # list, the README and the server agree; an operation leaves it when its route lands.
 NOT_YET_BUILT = frozenset(
     {
-        "ContactsApi.create_contact",
-        "ContactsApi.transfer_contact",
-        "ContactsApi.scrub_contact",
         "SubscriptionsApi.update_subscription",
     }
 )

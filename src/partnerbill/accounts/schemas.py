@@ -4,7 +4,7 @@ import re
 from datetime import date, timedelta
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from partnerbill.core.errors import Resource
 from partnerbill.core.input_policy import derived_date
@@ -110,3 +110,25 @@ class UpdateAccountRequest(AccountFields):
     name: Annotated[str | None, Field(min_length=1, max_length=255)] = None
     bill_to_contact: ContactUpdate | None = None
     sold_to_contact: ContactUpdate | None = None
+    # Another contact of the account takes the role; the one it replaces stays a contact.
+    bill_to_contact_id: Annotated[str | None, Field(min_length=1, max_length=32)] = None
+    sold_to_contact_id: Annotated[str | None, Field(min_length=1, max_length=32)] = None
+
+    @model_validator(mode="after")
+    def _one_way_per_role(self) -> "UpdateAccountRequest":
+        if self.bill_to_contact is not None and self.bill_to_contact_id is not None:
+            raise ValueError("billToContactId: give billToContact or billToContactId, not both")
+        if self.sold_to_contact is not None and self.sold_to_contact_id is not None:
+            raise ValueError("soldToContactId: give soldToContact or soldToContactId, not both")
+        return self
+
+    def changes_contacts(self) -> bool:
+        return any(
+            value is not None
+            for value in (
+                self.bill_to_contact,
+                self.sold_to_contact,
+                self.bill_to_contact_id,
+                self.sold_to_contact_id,
+            )
+        )

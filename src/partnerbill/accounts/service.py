@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from partnerbill.accounts.contacts import AccountContacts, assign_roles
 from partnerbill.accounts.schemas import (
     Contact,
     ContactUpdate,
@@ -125,6 +126,9 @@ _FIND_WITH_METRICS = _by_key(
     lambda match: metrics.with_metrics(select(accounts, _RESELLER_ACCOUNT_ENABLED).where(match))
 )
 _FIND_FOR_UPDATE = _by_key(lambda match: select(accounts).where(match).with_for_update())
+_FIND_FOR_NO_KEY_UPDATE = _by_key(
+    lambda match: select(accounts).where(match).with_for_update(key_share=True)
+)
 _WRITABLE = _by_key(
     lambda match: select(
         accounts.c.id,
@@ -281,8 +285,14 @@ async def update_account(
     await check_partner_flag(conn, tenant, request.partner_account)
     custom_fields = request.custom_fields()
     # FOR UPDATE only for a flag switch: it must wait out in-flight document writes. A profile edit
-    # takes the weaker row lock of a plain UPDATE, which never blocks document writers.
-    query = (_FIND if request.partner_account is None else _FIND_FOR_UPDATE)[_variant(key)]
+    # takes the weaker row lock of a plain UPDATE, which never blocks document writers; a contact
+    # change takes that lock before it reads the contacts (`accounts.contacts`).
+    if request.partner_account is not None:
+        query = _FIND_FOR_UPDATE[_variant(key)]
+    elif request.changes_contacts():
+        query = _FIND_FOR_NO_KEY_UPDATE[_variant(key)]
+    else:
+        query = _FIND[_variant(key)]
     found = await execute_locking(
         conn, tenant, query, {"tenant_id": tenant.id, "key": key}, Resource.ACCOUNT
     )
@@ -297,22 +307,29 @@ async def update_account(
         values["bcd_setting_option"] = "AutoSet" if request.bill_cycle_day == 0 else "ManualSet"
     if custom_fields:
         values["custom_fields"] = {**current.custom_fields, **custom_fields}
+    bill_to, sold_to = current.bill_to_contact, current.sold_to_contact
+    if request.bill_to_contact_id is not None or request.sold_to_contact_id is not None:
+        roles = {
+            "billToContactId": request.bill_to_contact_id,
+            "soldToContactId": request.sold_to_contact_id,
+        }
+        account = AccountContacts(current.id, current.account_number, bill_to, sold_to)
+        values |= await assign_roles(conn, tenant, account, roles, Resource.ACCOUNT)
+        bill_to, sold_to = values["bill_to_contact"], values["sold_to_contact"]
     # An account created without a sold-to contact uses its bill-to contact for both (one id):
     # an edit of that contact shows on both, an edit of the sold-to alone splits it off.
-    shared = current.bill_to_contact["id"] == current.sold_to_contact["id"]
+    shared = bill_to["id"] == sold_to["id"]
     if request.bill_to_contact is not None:
-        existing = current.bill_to_contact
         values["bill_to_contact"] = {
-            **existing,
-            **_contact_json(request.bill_to_contact, existing["id"]),
+            **bill_to,
+            **_contact_json(request.bill_to_contact, bill_to["id"]),
         }
         if shared and request.sold_to_contact is None:
             values["sold_to_contact"] = values["bill_to_contact"]
     if request.sold_to_contact is not None:
-        existing = current.sold_to_contact
-        contact_id = new_id() if shared else existing["id"]
+        contact_id = new_id() if shared else sold_to["id"]
         values["sold_to_contact"] = {
-            **existing,
+            **sold_to,
             **_contact_json(request.sold_to_contact, contact_id),
         }
     if values:

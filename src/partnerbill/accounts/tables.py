@@ -1,10 +1,17 @@
 """The customer account. Its metrics live in `account_metrics` (metrics feature), never here, so
-profile edits and metric writes never contend for the same row."""
+profile edits and metric writes never contend for the same row.
+
+Its bill-to and sold-to contacts are JSON on its row (one shared object when it has no separate
+sold-to); its other contacts are rows of `account_contacts`. A contact id lives in exactly one
+of the two places: switching a role moves the contact's JSON between them (`accounts.contacts`).
+"""
 
 from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    ForeignKeyConstraint,
+    Index,
     PrimaryKeyConstraint,
     SmallInteger,
     String,
@@ -12,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -46,4 +54,20 @@ accounts = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "account_number"),
+    Index("ix_accounts_bill_to_contact_id", "tenant_id", text("(bill_to_contact ->> 'id')")),
+    Index("ix_accounts_sold_to_contact_id", "tenant_id", text("(sold_to_contact ->> 'id')")),
+)
+
+account_contacts = Table(
+    "account_contacts",
+    metadata,
+    Column("tenant_id", String(32), nullable=False),
+    Column("id", String(32), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("contact", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
+    Index("ix_account_contacts_account", "tenant_id", "account_id", "id"),
 )

@@ -1,1 +1,1 @@
-"""An account's contacts read, edited and deleted by contact id (`/v1/contacts/{contactId}`)."""
+"""An account's contacts by contact id (`/v1/contacts`): the bill-to, the sold-to and the others."""

@@ -11,3 +11,4 @@ class ContactAnswer(Succeeded):
     lastName: str
     asBillTo: bool
     asSoldTo: bool
+    asShipTo: bool

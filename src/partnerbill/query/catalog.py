@@ -286,17 +286,21 @@ CONTACT = QueryObject(
     name="Contact",
     table="contact",
     path="contacts",
-    # An account's contacts are JSON on its row; one shared by bill-to and sold-to is one contact.
+    # An account's bill-to and sold-to contacts are JSON on its row (one shared by both roles is
+    # one contact); its other contacts are rows of account_contacts.
     source=(
-        "accounts a CROSS JOIN LATERAL (SELECT DISTINCT ON (c->>'id') c FROM"
-        " (VALUES (a.bill_to_contact), (a.sold_to_contact)) AS v(c)) AS k"
+        "(SELECT a.tenant_id, a.id AS account_id, r.c, a.created_at, a.updated_at FROM accounts a"
+        " CROSS JOIN LATERAL (SELECT DISTINCT ON (c->>'id') c FROM"
+        " (VALUES (a.bill_to_contact), (a.sold_to_contact)) AS v(c)) AS r"
+        " UNION ALL SELECT x.tenant_id, x.account_id, x.contact, x.created_at, x.updated_at"
+        " FROM account_contacts x) AS k"
     ),
-    tenant="a.tenant_id",
+    tenant="k.tenant_id",
     fields=(
         f("Id", "k.c->>'id'", filterable=True),
-        key("AccountId", "a.id"),
+        key("AccountId", "k.account_id"),
         *contact_fields("k.c"),
-        *audit("a"),
+        *audit("k"),
     ),
     relations=(Relation("Account", "Account", "accountid"),),
     expands=(Expand("account", "Account", "accountid", "id", many=False),),
