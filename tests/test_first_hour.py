@@ -20,6 +20,25 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
+def _curl_blocks() -> list[str]:
+    """The README's shell examples that call the API (they take a token first)."""
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    return [block for block in blocks if "/oauth/token" in block]
+
+
+def _run_curl_block(block: str, base_url: str, var_dir: Path, cwd: Path) -> str:
+    """Run a README shell example as written, in a checkout whose `var/` is `var_dir`, against
+    the live server in place of the default address."""
+    cwd.mkdir()
+    (cwd / "var").symlink_to(var_dir, target_is_directory=True)
+    script = "set -euo pipefail\n" + block.replace("http://127.0.0.1:8000", base_url)
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    return done.stdout
+
+
 def test_readme_sdk_snippet_runs_verbatim(
     live_server: str, sdk_credentials: TenantCredentials, tmp_path: Path
 ) -> None:
@@ -173,3 +192,15 @@ def test_demo_loads_a_reseller_once_and_says_so_on_rerun(
         headers=headers,
     ).json()["documents"]
     assert len(documents) == 1
+
+    # The README's shell examples, as written: the Quick start's partner account, then the
+    # demo's reseller and its billing documents.
+    quick_start, demo_reads = _curl_blocks()
+    created = json.loads(_run_curl_block(quick_start, live_server, tmp_path, tmp_path / "qs"))
+    assert created["success"] is True and created["accountNumber"], created
+    printed = _run_curl_block(demo_reads, live_server, tmp_path, tmp_path / "demo")
+    account_text, documents_text = printed.split("\n}\n", 1)
+    read = json.loads(account_text + "\n}")
+    assert read["basicInfo"]["accountNumber"] == reseller[1]
+    assert read["basicInfo"]["partnerAccount"] is True
+    assert len(json.loads(documents_text)["documents"]) == 1

@@ -46,6 +46,17 @@ def _refund(_: SeededKeys) -> dict[str, Any]:
 # any), so that the route gets as far as looking the key up.
 BODIES: dict[tuple[str, str], Body] = {
     ("PUT", "/v1/accounts/{account_key}"): lambda _: {"name": "Renamed"},
+    ("PUT", "/v1/subscriptions/{subscription_key}"): lambda _: {"notes": "Swept"},
+    ("PUT", "/v1/orders/{order_number}"): lambda keys: {
+        "orderDate": "2026-11-01",
+        "existingAccountNumber": keys.of("account")[0],
+        "subscriptions": [
+            {
+                "subscriptionNumber": keys.of("subscription")[-1],
+                "orderActions": [{"type": "RenewSubscription"}],
+            }
+        ],
+    },
     ("PUT", "/v1/subscriptions/{subscription_key}/cancel"): lambda _: {
         "cancellationPolicy": "SpecificDate",
         "cancellationEffectiveDate": "2026-12-01",

@@ -1,8 +1,8 @@
-"""Order lists and the draft-only changes through the official SDK's OrdersApi against the live
-server: three orders each creating a subscription (owner and invoice owner apart), then the lists
-by invoice owner, subscription owner, subscription and tenant, paged and filtered as the SDK sends
-it; and update, activate, cancel, delete (sync and async) of a completed order refused with a
-business rule (category 30) in the envelope."""
+"""Order lists and the draft-only changes of a completed order through the official SDK's
+OrdersApi against the live server: three orders each creating a subscription (owner and invoice
+owner apart), then the lists by invoice owner, subscription owner, subscription and tenant, paged
+and filtered as the SDK sends it; and update, activate, cancel, delete (sync and async) of a
+completed order refused with a business rule (category 30) in the envelope."""
 
 import time
 from datetime import date
@@ -144,7 +144,14 @@ def test_order_lists_and_changes_of_a_completed_order(zc: ZuoraClient) -> None:
         orders.update_order(
             order_number,
             sdk.UpdateOrderRequest(
-                order_date=ORDER_DATES[1], existing_account_number=payer, subscriptions=[]
+                order_date=ORDER_DATES[1],
+                existing_account_number=payer,
+                subscriptions=[
+                    sdk.CreateOrderSubscription(
+                        subscription_number=subscription_number,
+                        order_actions=[sdk.CreateOrderAction(type="RenewSubscription")],
+                    )
+                ],
             ),
         ),
         order_number,

@@ -1,6 +1,6 @@
 """External payment methods through the official Zuora Python SDK (zuora-sdk) against the live
 server over real HTTP: create (first one default, makeDefault moves it), read, list per account,
-the account's default, delete, and the refusal of gateway types."""
+the account's default, delete, a payment naming its method, and the refusal of gateway types."""
 
 import pytest
 from zuora_sdk import (
@@ -8,6 +8,7 @@ from zuora_sdk import (
     CreateAccountRequest,
     CreateOpenPaymentMethod,
     CreatePaymentMethodRequest,
+    CreatePaymentRequest,
     UpdateOpenPaymentMethod,
     UpdatePaymentMethodRequest,
 )
@@ -115,3 +116,36 @@ def test_unknown_account_and_unknown_method(zc: ZuoraClient) -> None:
     with pytest.raises(ApiException) as no_account:
         create(zc, "no-such-account", "Check")
     assert no_account.value.status == 404
+
+
+def test_a_payment_names_the_payment_method_it_was_made_with(zc: ZuoraClient) -> None:
+    account_id = new_account(zc)
+    check = create(zc, account_id, "Check")
+    payments = zc.payments_api()
+    paid = payments.create_payment(
+        CreatePaymentRequest(
+            account_id=account_id,
+            amount=12.5,
+            currency="USD",
+            type="External",
+            payment_method_id=check,
+        )
+    )
+    assert paid.success is True, paid
+    read = payments.get_payment(paid.id)
+    assert read.payment_method_id == check
+    assert read.additional_properties["paymentMethodType"] == "Check"
+
+    stranger = create(zc, new_account(zc), "Cash")
+    with pytest.raises(ApiException) as refused:
+        payments.create_payment(
+            CreatePaymentRequest(
+                account_id=account_id,
+                amount=1,
+                currency="USD",
+                type="External",
+                payment_method_id=stranger,
+            )
+        )
+    assert refused.value.status == 400
+    assert "paymentMethodId" in str(refused.value.body)

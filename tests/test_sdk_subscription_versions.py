@@ -123,6 +123,12 @@ def test_versions_and_metrics_before_and_after_a_cancellation(zc: ZuoraClient) -
     with pytest.raises(ApiException) as missing:
         subs.get_subscription_by_key_and_version(number, "3")
     assert "Cannot find subscription version" in str(missing.value.body)
+    # Not a version number: a superscript digit (a digit to str.isdigit) and ten digits.
+    for version in ("\u00b2", "1234567890", "0"):
+        with pytest.raises(ApiException) as invalid:
+            subs.get_subscription_by_key_and_version(number, version)
+        assert invalid.value.status == 400
+        assert "'version'" in str(invalid.value.body)
     with pytest.raises(ApiException) as unknown:
         subs.get_metrics_by_subscription_numbers([number, "A-S-none"])
     assert "A-S-none" in str(unknown.value.body)

@@ -12,15 +12,17 @@ Rules:
   scheduled, executing, failed, all); `dateFilterOption` is orderDate (default) or updatedDate,
   bounded by `startDate`/`endDate` inclusive. An order's updatedDate is its creation date:
   a placed order never changes.
-- partnerbill completes every order as it is placed; Draft, Pending and Scheduled orders do not
-  exist here. Updating, activating, cancelling or deleting an order is Zuora's business rule
-  for draft, pending (and, to delete, scheduled) orders only, so each of them answers
-  category 30 naming the order's status; an unknown order answers category 40. A pending-orders
-  list is always empty.
+- An order completes as it is placed unless it is placed as a draft (`orders.drafts`); Pending
+  and Scheduled orders do not exist here. Updating, activating, cancelling or deleting an order
+  is Zuora's business rule for draft, pending (and, to delete, scheduled) orders only: any other
+  status answers category 30 naming it (`check_change`); an unknown order answers category 40.
+  A pending-orders list is always empty.
+- A draft is listed by the tenant-wide list only: the owner and subscription lists follow the
+  actions an order ran, and a draft has run none.
 """
 
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -170,24 +172,24 @@ async def list_orders(
     return found, len(numbers) > page_size
 
 
-async def refuse_change(
-    conn: AsyncConnection, tenant: Tenant, order_number: str, change: OrderChange
-) -> NoReturn:
-    """Raise the business-rule error for changing `order_number` (see the module docstring)."""
-    status = (
-        await conn.execute(
-            select(orders.c.status).where(
-                orders.c.tenant_id == tenant.id,
-                (orders.c.order_number == order_number) | (orders.c.id == order_number),
-            )
+async def known_order(conn: AsyncConnection, tenant: Tenant, order_number: str) -> None:
+    """Refused (not found) unless the tenant has the order (by number or id)."""
+    found = await conn.scalar(
+        select(orders.c.id).where(
+            orders.c.tenant_id == tenant.id,
+            (orders.c.order_number == order_number) | (orders.c.id == order_number),
         )
-    ).scalar_one_or_none()
-    if status is None:
-        raise not_found(ORDER, "order", order_number)
-    verb, allowed = _CHANGES[change]
-    assert status not in allowed, "partnerbill places no draft, pending or scheduled orders"
-    raise business_rule(
-        ORDER,
-        f"Only {', '.join(allowed[:-1])} or {allowed[-1]} orders can be {verb}; order "
-        f"'{order_number}' is {status}.",
     )
+    if found is None:
+        raise not_found(ORDER, "order", order_number)
+
+
+def check_change(status: str, order_number: str, change: OrderChange) -> None:
+    """Zuora's rule: which statuses an order may be updated, activated, cancelled or deleted in."""
+    verb, allowed = _CHANGES[change]
+    if status not in allowed:
+        raise business_rule(
+            ORDER,
+            f"Only {', '.join(allowed[:-1])} or {allowed[-1]} orders can be {verb}; order "
+            f"'{order_number}' is {status}.",
+        )

@@ -1,6 +1,5 @@
 """Order lists (`/v1/orders`, by invoice owner, subscription owner and subscription, pending),
-the order preview, and the changes of a placed order that Zuora allows only on draft or pending
-orders."""
+the order preview, and the changes Zuora allows on draft orders (see `drafts`)."""
 
 from datetime import date
 from typing import Annotated, Any
@@ -16,10 +15,11 @@ from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import Documented, Succeeded, ok
 from partnerbill.core.schemas import Date
 from partnerbill.core.tenants import get_settings
-from partnerbill.orders import lookup, preview
-from partnerbill.orders.lookup import DateFilterOption, OrderChange, OrderStatusFilter
+from partnerbill.orders import drafts, lookup, preview
+from partnerbill.orders.lookup import DateFilterOption, OrderStatusFilter
 from partnerbill.orders.preview import PreviewOrderRequest
-from partnerbill.orders.responses import Order
+from partnerbill.orders.responses import CancelledOrder, CreatedOrder, Order
+from partnerbill.orders.schemas import CreateOrderRequest
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
 
@@ -29,7 +29,7 @@ Status = Annotated[OrderStatusFilter | None, Query()]
 DateOption = Annotated[DateFilterOption, Query(alias="dateFilterOption")]
 StartDate = Annotated[Date | None, Query(alias="startDate")]
 EndDate = Annotated[Date | None, Query(alias="endDate")]
-# The bodies of changes that are refused whatever they say (see `lookup`).
+# A cancel's body (`cancelReason`), accepted and not kept.
 AnyBody = Annotated[dict[str, Any] | None, Body()]
 
 
@@ -184,35 +184,43 @@ async def get_pending_orders_by_subscription_number(
         return await _page(http_request, tenant, false(), None, "orderDate", None, None, 1, 1, conn)
 
 
-async def _refuse(tenant: CurrentTenant, order_number: str, change: OrderChange) -> None:
+@router.put("/v1/orders/{order_number}", responses=ok(CreatedOrder))
+async def update_order(
+    order_number: str, request: CreateOrderRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    """A draft's request replaced (see `orders.drafts`)."""
     async with transaction() as conn:
-        await lookup.refuse_change(conn, tenant, order_number, change)
+        limit = (await get_settings(conn, tenant)).order_sync_limit
+        return await drafts.update_draft(conn, tenant, order_number, request, limit)
 
 
-@router.put("/v1/orders/{order_number}", responses=ok(Succeeded))
-async def update_order(order_number: str, tenant: CurrentTenant, body: AnyBody = None) -> None:
-    await _refuse(tenant, order_number, "update")
+@router.put("/v1/orders/{order_number}/activate", responses=ok(CreatedOrder))
+async def activate_order(order_number: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        limit = (await get_settings(conn, tenant)).order_sync_limit
+        return await drafts.activate_draft(conn, tenant, order_number, limit)
 
 
-@router.put("/v1/orders/{order_number}/activate", responses=ok(Succeeded))
-async def activate_order(order_number: str, tenant: CurrentTenant) -> None:
-    await _refuse(tenant, order_number, "activate")
-
-
-@router.put("/v1/orders/{order_number}/cancel", responses=ok(Succeeded))
-async def cancel_order(order_number: str, tenant: CurrentTenant, body: AnyBody = None) -> None:
-    await _refuse(tenant, order_number, "cancel")
+@router.put("/v1/orders/{order_number}/cancel", responses=ok(CancelledOrder))
+async def cancel_order(
+    order_number: str, tenant: CurrentTenant, body: AnyBody = None
+) -> dict[str, Any]:
+    """`cancelReason` is accepted and not kept."""
+    async with transaction() as conn:
+        return await drafts.cancel_draft(conn, tenant, order_number)
 
 
 @router.delete("/v1/orders/{order_number}", responses=ok(Succeeded))
-async def delete_order(order_number: str, tenant: CurrentTenant) -> None:
-    await _refuse(tenant, order_number, "delete")
+async def delete_order(order_number: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await drafts.delete_draft(conn, tenant, order_number)
 
 
 @router.delete("/v1/async/orders/{order_number}", responses=ok(Succeeded))
-async def delete_order_asynchronously(order_number: str, tenant: CurrentTenant) -> None:
-    """Refused at once (no job): the rule needs only the order's status."""
-    await _refuse(tenant, order_number, "delete")
+async def delete_order_asynchronously(order_number: str, tenant: CurrentTenant) -> dict[str, Any]:
+    """Deleted at once (no job): deleting a draft is one row."""
+    async with transaction() as conn:
+        return await drafts.delete_draft(conn, tenant, order_number)
 
 
 class PreviewedOrder(Succeeded):

@@ -57,6 +57,7 @@ async def preview_order(
     target = options.specific_preview_thru_date or request.order_date
     order = request.model_copy(
         update={
+            "status": None,
             "processing_options": ProcessingOptions(
                 run_billing=True,
                 billing_options=BillingOptions(
@@ -65,13 +66,13 @@ async def preview_order(
                     generate_draft_invoice=True,
                     charge_type_to_exclude=options.charge_type_to_exclude,
                 ),
-            )
+            ),
         }
     )
     savepoint = await conn.begin_nested()
     try:
         created = await create_order(conn, tenant, order, limit=limit, return_ids=True)
-        invoices = [await _invoice(conn, tenant, i, target) for i in created["invoiceIds"]]
+        invoices = [await preview_invoice(conn, tenant, i, target) for i in created["invoiceIds"]]
     finally:
         await savepoint.rollback()
     result: dict[str, Any] = {"subscriptionNumbers": created["subscriptionNumbers"]}
@@ -80,7 +81,7 @@ async def preview_order(
     return {"success": True, "previewResult": result}
 
 
-async def _invoice(
+async def preview_invoice(
     conn: AsyncConnection, tenant: Tenant, invoice_id: str, target: date
 ) -> dict[str, Any]:
     items = []

@@ -26,6 +26,12 @@ class CreatedOrder(Succeeded):
     invoiceIds: list[str] | None = None
 
 
+class CancelledOrder(Succeeded):
+    orderNumber: str
+    accountNumber: str
+    status: str
+
+
 class AcceptedJob(Succeeded):
     jobId: str
 

@@ -15,10 +15,11 @@ from partnerbill.core.json import DecimalJSONRoute, ZuoraJSONResponse
 from partnerbill.core.responses import ok
 from partnerbill.core.tenants import get_settings
 from partnerbill.orders import responses as answers
+from partnerbill.orders.drafts import place_order
 from partnerbill.orders.lookup_routes import router as lookup_router
 from partnerbill.orders.preview import PreviewOrderRequest
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.service import create_order, order_json
+from partnerbill.orders.service import order_json
 from partnerbill.orders.tables import async_jobs
 
 router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
@@ -33,7 +34,7 @@ async def create_order_synchronously(
 ) -> dict[str, Any]:
     async with transaction() as conn:
         limit = (await get_settings(conn, tenant)).order_sync_limit
-        return await create_order(conn, tenant, request, limit=limit, return_ids=return_ids)
+        return await place_order(conn, tenant, request, limit=limit, return_ids=return_ids)
 
 
 @router.post("/v1/async/orders", status_code=202, responses=ok(answers.AcceptedJob, 202))

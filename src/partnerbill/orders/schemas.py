@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from partnerbill.accounts.schemas import AccountFields, Contact
 from partnerbill.core.input_policy import MAX_PERIODS, Key, Periods, Word
@@ -298,6 +298,8 @@ class CreateOrderRequest(CamelModel):
     order_number: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     category: Literal["NewSales", "Return"] = "NewSales"
     description: Annotated[str | None, Field(max_length=500)] = None
+    # Draft: stored, run on activation (see `orders.drafts`); otherwise it runs at once.
+    status: Literal["Draft", "Completed"] | None = None
     existing_account_number: Key | None = None
     new_account: NewAccount | None = None
     subscriptions: Annotated[list[OrderSubscription], Field(min_length=1)]
@@ -358,3 +360,100 @@ class LegacyResumeRequest(Resume):
 
 class LegacyRenewRequest(CamelModel):
     order_date: Date | None = None
+
+
+class LegacyActionDates(CamelModel):
+    """When a legacy amendment of one rate plan takes effect (contract effective required)."""
+
+    contract_effective_date: Date
+    service_activation_date: Date | None = None
+    customer_acceptance_date: Date | None = None
+
+
+class LegacyAddRatePlan(RatePlanSubscription, LegacyActionDates):
+    pass
+
+
+class LegacyRatePlanKey(LegacyActionDates):
+    rate_plan_id: Key | None = None
+    subscription_rate_plan_number: Key | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> "LegacyRatePlanKey":
+        if self.rate_plan_id is None and self.subscription_rate_plan_number is None:
+            raise ValueError("ratePlanId: name the rate plan (or subscriptionRatePlanNumber)")
+        return self
+
+
+class LegacyChargeUpdate(CamelModel):
+    rate_plan_charge_id: Key
+    quantity: Annotated[Decimal | None, Field(ge=0)] = None
+    price: Decimal | None = None
+    tiers: list[PriceTier] | None = None
+    description: Annotated[str | None, Field(max_length=500)] = None
+
+
+class LegacyUpdateRatePlan(LegacyRatePlanKey):
+    specific_update_date: Date | None = None
+    charge_update_details: list[LegacyChargeUpdate] = []
+
+
+class LegacyUpdateRequest(CamelModel):
+    """Legacy amend: `PUT /v1/subscriptions/{key}` (Zuora's UpdateSubscriptionRequest)."""
+
+    add: Annotated[list[LegacyAddRatePlan], Field(max_length=MAX_RATE_PLANS_PER_SUBSCRIPTION)] = []
+    remove: Annotated[
+        list[LegacyRatePlanKey], Field(max_length=MAX_RATE_PLANS_PER_SUBSCRIPTION)
+    ] = []
+    update: Annotated[
+        list[LegacyUpdateRatePlan], Field(max_length=MAX_RATE_PLANS_PER_SUBSCRIPTION)
+    ] = []
+    change: list[dict[str, object]] = []
+    auto_renew: Flag | None = None
+    renewal_setting: RenewalSetting | None = None
+    renewal_term: Annotated[int | None, Field(ge=0, le=MAX_PERIODS)] = None
+    renewal_term_period_type: PeriodType | None = None
+    current_term: Periods | None = None
+    current_term_period_type: PeriodType | None = None
+    term_type: TermType | None = None
+    term_start_date: Date | None = None
+    invoice_separately: Flag | None = None
+    notes: Notes | None = None
+    run_billing: Flag = False
+    invoice: Flag = False
+    target_date: Date | None = None
+    invoice_target_date: Date | None = None
+    document_date: Date | None = None
+    collect: Flag = False
+    invoice_collect: Flag = False
+    preview: Flag = False
+
+    @field_validator("change")
+    @classmethod
+    def _no_change(cls, value: list[dict[str, object]]) -> list[dict[str, object]]:
+        if value:
+            raise ValueError("replacing a rate plan in place is not supported: remove it and add")
+        return value
+
+    @field_validator("collect", "invoice_collect")
+    @classmethod
+    def _no_collect(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("collecting needs a payment gateway, which partnerbill does not have")
+        return value
+
+    def changes_terms(self) -> bool:
+        return any(
+            value is not None
+            for value in (
+                self.auto_renew,
+                self.renewal_setting,
+                self.renewal_term,
+                self.renewal_term_period_type,
+                self.current_term,
+                self.current_term_period_type,
+                self.term_type,
+                self.term_start_date,
+                self.invoice_separately,
+            )
+        )

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -80,17 +81,22 @@ def _dates(action: OrderAction, order_date: date) -> ActionDates:
 
 
 async def _catalog(
-    conn: AsyncConnection, tenant: Tenant, requests: list[RatePlanSubscription], where: str
+    conn: AsyncConnection,
+    tenant: Tenant,
+    requests: list[RatePlanSubscription],
+    paths: list[str],
 ) -> list[tuple[CatalogRatePlan, RatePlanSubscription]]:
+    """The catalog rate plan of each request; `paths[i]` is where request i sits in the body."""
     found = await load_rate_plans(conn, tenant, [r.plan_key for r in requests])
     plans = []
-    for i, request in enumerate(requests):
+    for request, path in zip(requests, paths, strict=True):
         plan = found.get(request.plan_key)
         if plan is None:
+            key = "productRatePlanId" if request.product_rate_plan_id else "productRatePlanNumber"
             raise ZuoraError(
                 ORDER,
                 Category.INVALID_VALUE,
-                f"'{where}[{i}]': product rate plan '{request.plan_key}' does not exist.",
+                f"'{path}.{key}': product rate plan '{request.plan_key}' does not exist.",
             )
         plans.append((plan, request))
     return plans
@@ -174,7 +180,8 @@ async def _create_subscription(
     term_type = terms.initial_term.term_type if terms else "EVERGREEN"
     renewal = terms.renewal_terms[0] if terms and terms.renewal_terms else None
     field = "subscribeToProducts" if create.subscribe_to_products else "subscribeToRatePlans"
-    plans = await _catalog(conn, tenant, create.rate_plans, f"{where}.{field}")
+    paths = [f"{where}.{field}[{i}]" for i in range(len(create.rate_plans))]
+    plans = await _catalog(conn, tenant, create.rate_plans, paths)
     subscription_id = await subs.create_subscription(
         conn,
         tenant,
@@ -226,7 +233,7 @@ async def _amend(
     match action.type:
         case "AddProduct":
             assert action.add_product is not None
-            plans = await _catalog(conn, tenant, [action.add_product], f"{where}.addProduct")
+            plans = await _catalog(conn, tenant, [action.add_product], [f"{where}.addProduct"])
             invoice_owner = state.accounts_by_key[sub["invoice_owner_account_id"]]
             await subs.add_rate_plans(
                 conn,
@@ -558,15 +565,8 @@ async def _resume(
     await subs.save(conn, tenant, sub, **values)
 
 
-async def create_order(
-    conn: AsyncConnection,
-    tenant: Tenant,
-    request: CreateOrderRequest,
-    *,
-    limit: int,
-    return_ids: bool,
-) -> dict[str, Any]:
-    """Process a whole order in the caller's transaction; returns the CreateOrderResponse."""
+def check_order_limit(request: CreateOrderRequest, limit: int) -> None:
+    """The tenant's bound on one order's subscriptions and actions."""
     if len(request.subscriptions) > limit or request.action_count > limit:
         raise ZuoraError(
             ORDER,
@@ -574,6 +574,20 @@ async def create_order(
             f"'subscriptions': at most {limit} subscriptions and {limit} order actions per order "
             f"(tenant setting); got {len(request.subscriptions)} and {request.action_count}.",
         )
+
+
+async def create_order(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    request: CreateOrderRequest,
+    *,
+    limit: int,
+    return_ids: bool,
+    order_id: str | None = None,
+) -> dict[str, Any]:
+    """Process a whole order in the caller's transaction; returns the CreateOrderResponse.
+    `order_id`: the id to give it (an activated draft keeps its own)."""
+    check_order_limit(request, limit)
     state = _OrderState()
     if request.new_account is not None:
         created = await accounts.create_account(
@@ -583,7 +597,7 @@ async def create_order(
     else:
         assert request.existing_account_number is not None
         order_account = await _account(conn, tenant, state, request.existing_account_number)
-    order_id = new_id()
+    order_id = order_id or new_id()
     order_number = request.order_number
     if order_number is None:
         (sequence,) = await next_numbers(conn, tenant, "order_number", 1)
@@ -730,6 +744,8 @@ async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[st
     if order is None:
         raise not_found(ORDER, "order", key)
     created = order.response
+    if "draft" in created:
+        return _draft_json(order)
     entries: dict[str, dict[str, Any]] = {}
     for action in await conn.execute(
         select(order_actions)
@@ -773,6 +789,39 @@ async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[st
             "existingAccountNumber": created["accountNumber"],
             "subscriptions": subscriptions,
             "invoiceNumbers": created["invoiceNumbers"],
+            "createdDate": v1_datetime(order.created_at),
+            "updatedDate": v1_datetime(order.created_at),
+        },
+    }
+
+
+def _draft_json(order: Row[Any]) -> dict[str, Any]:
+    """A draft (or cancelled draft) order: its request as stored, nothing run."""
+    draft = order.response["draft"]
+    return {
+        "success": True,
+        "order": {
+            "orderNumber": order.order_number,
+            "orderDate": order.order_date,
+            "status": order.status,
+            "category": order.category,
+            "description": order.description,
+            "existingAccountNumber": order.response["accountNumber"],
+            "subscriptions": [
+                {
+                    "sequence": i + 1,
+                    **(
+                        {"subscriptionNumber": e["subscriptionNumber"]}
+                        if "subscriptionNumber" in e
+                        else {}
+                    ),
+                    "orderActions": [
+                        {**action, "sequence": j + 1} for j, action in enumerate(e["orderActions"])
+                    ],
+                }
+                for i, e in enumerate(draft["subscriptions"])
+            ],
+            "invoiceNumbers": [],
             "createdDate": v1_datetime(order.created_at),
             "updatedDate": v1_datetime(order.created_at),
         },

@@ -10,9 +10,9 @@ from sqlalchemy import func, select, update
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import ZuoraError
 from partnerbill.core.tenants import Tenant, get_settings
+from partnerbill.orders.drafts import place_order
 from partnerbill.orders.preview import PreviewOrderRequest, preview_order
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.service import create_order
 from partnerbill.orders.tables import async_jobs
 
 log = structlog.get_logger(__name__)
@@ -38,7 +38,7 @@ async def process_async_order(tenant_id: str, tenant_number: int, job_id: str) -
                 result = await preview_order(conn, tenant, preview, limit=limit)
             else:
                 request = CreateOrderRequest.model_validate(job.request)
-                result = await create_order(conn, tenant, request, limit=limit, return_ids=False)
+                result = await place_order(conn, tenant, request, limit=limit, return_ids=False)
             await conn.execute(
                 update(async_jobs)
                 .where(where)

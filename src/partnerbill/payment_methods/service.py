@@ -20,7 +20,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts import service as accounts
-from partnerbill.core.errors import Resource, business_rule, missing_field, not_found
+from partnerbill.core.errors import Resource, business_rule, invalid_value, missing_field, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.tenants import Tenant
 from partnerbill.payment_methods.schemas import (
@@ -115,6 +115,26 @@ async def _find(conn: AsyncConnection, tenant: Tenant, pm_id: str) -> Row[Any]:
     if row is None:
         raise not_found(PAYMENT, "payment method", pm_id)
     return row
+
+
+async def payment_method_type(
+    conn: AsyncConnection, tenant: Tenant, account_id: str, pm_id: str, resource: Resource
+) -> str:
+    """The type of the account's active payment method `pm_id`, which a payment names
+    (`paymentMethodId`); refused naming the field when it is not one."""
+    kind = await conn.scalar(
+        select(payment_methods.c.type).where(
+            payment_methods.c.tenant_id == tenant.id,
+            payment_methods.c.id == pm_id,
+            payment_methods.c.account_id == account_id,
+            payment_methods.c.status == "Active",
+        )
+    )
+    if kind is None:
+        raise invalid_value(
+            resource, "paymentMethodId", f"'{pm_id}' is not an active payment method of the account"
+        )
+    return str(kind)
 
 
 async def get_payment_method(conn: AsyncConnection, tenant: Tenant, pm_id: str) -> dict[str, Any]:

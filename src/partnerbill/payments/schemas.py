@@ -29,6 +29,7 @@ class CreatePaymentRequest(CamelModel):
     account_number: Key | None = None
     effective_date: Date | None = None
     payment_method_type: Annotated[str | None, Field(max_length=32)] = None
+    payment_method_id: Key | None = None
     invoices: list[InvoiceApplication] = []
     debit_memos: list[DebitMemoApplication] = []
     reference_id: Annotated[str | None, Field(max_length=100)] = None

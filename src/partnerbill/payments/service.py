@@ -23,6 +23,7 @@ from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.payment_methods.service import payment_method_type
 from partnerbill.payments.applications import (
     Allocation,
     Applied,
@@ -60,6 +61,7 @@ def payment_json(payment: Mapping[Any, Any], account_number: str) -> dict[str, A
         "effectiveDate": payment["effective_date"],
         "currency": payment["currency"],
         "paymentMethodType": payment["payment_method_type"],
+        "paymentMethodId": payment["payment_method_id"],
         "referenceId": payment["reference_id"],
         "comment": payment["comment"],
         "standalone": False,
@@ -102,6 +104,11 @@ async def create_payment(
         check_amount(request.amount, request.currency, "amount", PAYMENT)
         allocations = allocations_from(request.invoices, request.debit_memos)
         targets = await lock_targets(conn, tenant, allocations)
+    method_type = request.payment_method_type
+    if request.payment_method_id is not None:
+        method_type = await payment_method_type(
+            conn, tenant, account.id, request.payment_method_id, PAYMENT
+        )
     payment_id = new_id()
     number = request.number
     if number is None:
@@ -120,7 +127,8 @@ async def create_payment(
         "status": "Processed",
         "type": request.type,
         "effective_date": effective,
-        "payment_method_type": request.payment_method_type,
+        "payment_method_type": method_type,
+        "payment_method_id": request.payment_method_id,
         "reference_id": request.reference_id,
         "comment": request.comment,
     }

@@ -39,6 +39,7 @@ payments = Table(
     Column("type", String(16), nullable=False),  # External | Electronic
     Column("effective_date", Date, nullable=False),
     Column("payment_method_type", String(32)),
+    Column("payment_method_id", String(32)),  # an account's external payment method, if named
     Column("reference_id", String(100)),
     Column("comment", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -1,6 +1,7 @@
 """Documented answers of the subscription routes (OpenAPI only; see `core.responses`)."""
 
 from datetime import date
+from typing import Any
 
 from partnerbill.core.responses import Documented, Money, Succeeded
 
@@ -87,6 +88,21 @@ class AmendedSubscription(Succeeded):
     cancelledDate: date | None = None
     termEndDate: date | None = None
     invoiceNumbers: list[str]
+
+
+class UpdatedSubscription(Succeeded):
+    """An amendment's answer; a preview's carries the invoice it would create instead of ids."""
+
+    totalDeltaMrr: Money
+    totalDeltaTcv: Money
+    subscriptionId: str | None = None
+    orderNumbers: list[str] | None = None
+    invoiceId: str | None = None
+    invoiceTargetDate: date | None = None
+    amount: Money | None = None
+    amountWithoutTax: Money | None = None
+    taxAmount: Money | None = None
+    invoiceItems: list[dict[str, Any]] | None = None
 
 
 class SubscriptionMetrics(Documented):

@@ -1,5 +1,6 @@
-"""Legacy subscription endpoints: subscribe, read, and the cancel/suspend/resume/renew
-amendments. Each write is carried out as an order (one code path for both APIs)."""
+"""Legacy subscription endpoints: subscribe, read, amend (`PUT /v1/subscriptions/{key}`, see
+`amend`), and the cancel/suspend/resume/renew amendments. Each write is carried out as an order
+(one code path for both APIs)."""
 
 from datetime import date
 from typing import Annotated, Any
@@ -25,8 +26,10 @@ from partnerbill.orders.schemas import (
     LegacyRenewRequest,
     LegacyResumeRequest,
     LegacySuspendRequest,
+    LegacyUpdateRequest,
 )
 from partnerbill.orders.service import create_order
+from partnerbill.subscriptions import amend
 from partnerbill.subscriptions import responses as answers
 from partnerbill.subscriptions.service import subscription_json
 from partnerbill.subscriptions.tables import subscriptions
@@ -241,6 +244,14 @@ async def _amend(
         "termEndDate": subscription["termEndDate"],
         "invoiceNumbers": order["invoiceNumbers"],
     }
+
+
+@router.put("/v1/subscriptions/{subscription_key}", responses=ok(answers.UpdatedSubscription))
+async def update_subscription(
+    subscription_key: str, request: LegacyUpdateRequest, tenant: CurrentTenant
+) -> dict[str, Any]:
+    async with transaction() as conn:
+        return await amend.update_subscription(conn, tenant, subscription_key, request)
 
 
 @router.put(

@@ -12,6 +12,7 @@ not given): 0 from the cancellation date, or from the current term's end. An unk
 is an invalid value of the query (400), as the route has no key in its path.
 """
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -51,15 +52,20 @@ async def _subscription_id(conn: AsyncConnection, tenant: Tenant, key: str) -> s
     return str(live)
 
 
+VERSION = re.compile(r"[0-9]{1,9}")
+
+
 async def subscription_version_json(
     conn: AsyncConnection, tenant: Tenant, key: str, version: str
 ) -> dict[str, Any]:
     """GET /v1/subscriptions/{key}/versions/{version}."""
-    if not version.isdigit() or int(version) < 1:
+    # ASCII digits only: str.isdigit also accepts '²', which int() refuses; at most 9 of them,
+    # so the number fits the version column.
+    if not VERSION.fullmatch(version) or int(version) < 1:
         raise ZuoraError(
             Resource.SUBSCRIPTION,
             Category.INVALID_VALUE,
-            "'version': must be a whole number of 1 or more.",
+            "'version': must be a whole number of 1 or more (at most 9 digits).",
         )
     subscription_id = await _subscription_id(conn, tenant, key)
     current = (
