@@ -36,6 +36,14 @@ def _day(value: object) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
+def trigger_dates(day: date) -> list[sdk.TriggerDate]:
+    """An order action's three trigger dates, all on `day`."""
+    return [
+        sdk.TriggerDate(name=name, trigger_date=day)
+        for name in ("ContractEffective", "ServiceActivation", "CustomerAcceptance")
+    ]
+
+
 def _catalog(zc: ZuoraClient) -> tuple[str, str]:
     """A product with one rate plan and a monthly per-unit recurring charge: (plan, charge)."""
     product = zc.products_api().create_product(
@@ -101,11 +109,7 @@ def test_create_subscription_order_with_run_billing_through_the_sdk(zc: ZuoraCli
                     order_actions=[
                         sdk.CreateOrderAction(
                             type="CreateSubscription",
-                            trigger_dates=[
-                                sdk.TriggerDate(name="ContractEffective", trigger_date=ORDER_DATE),
-                                sdk.TriggerDate(name="ServiceActivation", trigger_date=ORDER_DATE),
-                                sdk.TriggerDate(name="CustomerAcceptance", trigger_date=ORDER_DATE),
-                            ],
+                            trigger_dates=trigger_dates(ORDER_DATE),
                             create_subscription=sdk.CreateOrderCreateSubscription(
                                 subscription_owner_account_number=owner_number,
                                 invoice_owner_account_number=payer_number,

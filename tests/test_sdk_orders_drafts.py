@@ -10,7 +10,7 @@ import zuora_sdk as sdk
 from zuora_sdk.exceptions import ApiException, NotFoundException
 from zuora_sdk.zuora_client import ZuoraClient
 
-from tests.test_sdk_orders import _account, _catalog
+from tests.test_sdk_orders import _account, _catalog, trigger_dates
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk"),
@@ -31,14 +31,7 @@ def _draft(plan_id: str, account_number: str, months: int) -> dict[str, Any]:
                 order_actions=[
                     sdk.CreateOrderAction(
                         type="CreateSubscription",
-                        trigger_dates=[
-                            sdk.TriggerDate(name=name, trigger_date=START)
-                            for name in (
-                                "ContractEffective",
-                                "ServiceActivation",
-                                "CustomerAcceptance",
-                            )
-                        ],
+                        trigger_dates=trigger_dates(START),
                         create_subscription=sdk.CreateOrderCreateSubscription(
                             terms=sdk.OrderActionCreateSubscriptionTerms(
                                 initial_term=sdk.InitialTerm(
@@ -57,6 +50,15 @@ def _draft(plan_id: str, account_number: str, months: int) -> dict[str, Any]:
             )
         ],
     }
+
+
+def _place(zc: ZuoraClient, plan_id: str, account_number: str) -> str:
+    """A 12-month draft placed: its order number."""
+    placed = zc.orders_api().create_order(
+        sdk.CreateOrderRequest(**_draft(plan_id, account_number, 12))
+    )
+    assert (placed.success, placed.status) == (True, "Draft"), placed
+    return str(placed.order_number)
 
 
 def _subscriptions(zc: ZuoraClient, account_number: str) -> list[Any]:
@@ -109,30 +111,18 @@ def test_cancel_and_delete_a_draft(zc: ZuoraClient) -> None:
     plan_id, _ = _catalog(zc)
     _, account_number = _account(zc, "Draft Cancel")
     orders = zc.orders_api()
-    cancelled = str(
-        orders.create_order(
-            sdk.CreateOrderRequest(**_draft(plan_id, account_number, 12))
-        ).order_number
-    )
+    cancelled = _place(zc, plan_id, account_number)
     answer = orders.cancel_order(cancelled, body=sdk.CancelOrderRequest(cancel_reason="lost deal"))
     assert answer.success is True, answer
     assert orders.get_order(cancelled).order.status == "Cancelled"
     _refused(orders.activate_order(cancelled), "Cancelled")
     _refused(orders.delete_order(cancelled), "Cancelled")
 
-    deleted = str(
-        orders.create_order(
-            sdk.CreateOrderRequest(**_draft(plan_id, account_number, 12))
-        ).order_number
-    )
+    deleted = _place(zc, plan_id, account_number)
     assert orders.delete_order(deleted).success is True
     with pytest.raises(NotFoundException):
         orders.get_order(deleted)
-    another = str(
-        orders.create_order(
-            sdk.CreateOrderRequest(**_draft(plan_id, account_number, 12))
-        ).order_number
-    )
+    another = _place(zc, plan_id, account_number)
     assert orders.delete_order_asynchronously(another).success is True
     with pytest.raises(NotFoundException):
         orders.get_order(another)

@@ -16,7 +16,7 @@ from zuora_sdk.zuora_client import ZuoraClient
 
 from tests.job_worker import running_worker
 from tests.test_async_orders import raw_job_status
-from tests.test_sdk_orders import _account, _catalog, _day
+from tests.test_sdk_orders import _account, _catalog, _day, trigger_dates
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk"),
@@ -30,10 +30,7 @@ def _create_subscription(
     zc: ZuoraClient, plan_id: str, owner: str, payer: str, order_date: date
 ) -> tuple[str, str]:
     """An order creating one subscription: (order number, subscription number)."""
-    trigger = [
-        sdk.TriggerDate(name=name, trigger_date=order_date)
-        for name in ("ContractEffective", "ServiceActivation", "CustomerAcceptance")
-    ]
+    trigger = trigger_dates(order_date)
     order = zc.orders_api().create_order(
         sdk.CreateOrderRequest(
             order_date=order_date,
@@ -175,10 +172,7 @@ def test_order_lists_and_changes_of_a_completed_order(zc: ZuoraClient) -> None:
 def _preview_request(plan_id: str, owner: str, payer: str) -> sdk.PreviewOrderRequest:
     """A CreateSubscription order on `plan_id` previewed through 2026-04-15."""
     start = ORDER_DATES[0]
-    trigger = [
-        sdk.TriggerDate(name=name, trigger_date=start)
-        for name in ("ContractEffective", "ServiceActivation", "CustomerAcceptance")
-    ]
+    trigger = trigger_dates(start)
     return sdk.PreviewOrderRequest(
         order_date=start,
         existing_account_number=payer,

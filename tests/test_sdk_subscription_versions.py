@@ -9,7 +9,7 @@ import zuora_sdk as sdk
 from zuora_sdk.exceptions import ApiException
 from zuora_sdk.zuora_client import ZuoraClient
 
-from tests.test_sdk_orders import QUANTITY, UNIT_PRICE, _account, _catalog
+from tests.test_sdk_orders import QUANTITY, UNIT_PRICE, _account, _catalog, trigger_dates
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:zuora_sdk"),
@@ -31,14 +31,7 @@ def _subscribe(zc: ZuoraClient) -> str:
                     order_actions=[
                         sdk.CreateOrderAction(
                             type="CreateSubscription",
-                            trigger_dates=[
-                                sdk.TriggerDate(name=name, trigger_date=START)
-                                for name in (
-                                    "ContractEffective",
-                                    "ServiceActivation",
-                                    "CustomerAcceptance",
-                                )
-                            ],
+                            trigger_dates=trigger_dates(START),
                             create_subscription=sdk.CreateOrderCreateSubscription(
                                 terms=sdk.OrderActionCreateSubscriptionTerms(
                                     initial_term=sdk.InitialTerm(

@@ -778,26 +778,12 @@ async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[st
                 "subscriptionOwnerAccountNumber": answered["subscriptionOwnerNumber"],
             }
         )
-    return {
-        "success": True,
-        "order": {
-            "orderNumber": order.order_number,
-            "orderDate": order.order_date,
-            "status": order.status,
-            "category": order.category,
-            "description": order.description,
-            "existingAccountNumber": created["accountNumber"],
-            "subscriptions": subscriptions,
-            "invoiceNumbers": created["invoiceNumbers"],
-            "createdDate": v1_datetime(order.created_at),
-            "updatedDate": v1_datetime(order.created_at),
-        },
-    }
+    return _order_answer(order, subscriptions, created["invoiceNumbers"])
 
 
-def _draft_json(order: Row[Any]) -> dict[str, Any]:
-    """A draft (or cancelled draft) order: its request as stored, nothing run."""
-    draft = order.response["draft"]
+def _order_answer(
+    order: Row[Any], subscriptions: list[dict[str, Any]], invoice_numbers: list[str]
+) -> dict[str, Any]:
     return {
         "success": True,
         "order": {
@@ -807,25 +793,29 @@ def _draft_json(order: Row[Any]) -> dict[str, Any]:
             "category": order.category,
             "description": order.description,
             "existingAccountNumber": order.response["accountNumber"],
-            "subscriptions": [
-                {
-                    "sequence": i + 1,
-                    **(
-                        {"subscriptionNumber": e["subscriptionNumber"]}
-                        if "subscriptionNumber" in e
-                        else {}
-                    ),
-                    "orderActions": [
-                        {**action, "sequence": j + 1} for j, action in enumerate(e["orderActions"])
-                    ],
-                }
-                for i, e in enumerate(draft["subscriptions"])
-            ],
-            "invoiceNumbers": [],
+            "subscriptions": subscriptions,
+            "invoiceNumbers": invoice_numbers,
             "createdDate": v1_datetime(order.created_at),
             "updatedDate": v1_datetime(order.created_at),
         },
     }
+
+
+def _draft_json(order: Row[Any]) -> dict[str, Any]:
+    """A draft (or cancelled draft) order: its request as stored, nothing run."""
+    subscriptions = [
+        {
+            "sequence": i + 1,
+            **(
+                {"subscriptionNumber": e["subscriptionNumber"]} if "subscriptionNumber" in e else {}
+            ),
+            "orderActions": [
+                {**action, "sequence": j + 1} for j, action in enumerate(e["orderActions"])
+            ],
+        }
+        for i, e in enumerate(order.response["draft"]["subscriptions"])
+    ]
+    return _order_answer(order, subscriptions, [])
 
 
 def _response(

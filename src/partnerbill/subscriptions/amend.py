@@ -44,16 +44,27 @@ SUBSCRIPTION = Resource.SUBSCRIPTION
 _ACTION_FIELD = re.compile(r"'subscriptions\[0\]\.orderActions\[(\d+)\](?:\.[A-Za-z]+)?([^']*)'")
 
 
-def _trigger_dates(entry: LegacyActionDates) -> list[dict[str, Any]]:
+def trigger_dates(
+    contract_effective: date | None,
+    service_activation: date | None,
+    customer_acceptance: date | None,
+) -> list[dict[str, Any]]:
+    """An order action's `triggerDates` from a legacy request's three dates (those given)."""
     return [
         {"name": name, "triggerDate": day}
         for name, day in (
-            ("ContractEffective", entry.contract_effective_date),
-            ("ServiceActivation", entry.service_activation_date),
-            ("CustomerAcceptance", entry.customer_acceptance_date),
+            ("ContractEffective", contract_effective),
+            ("ServiceActivation", service_activation),
+            ("CustomerAcceptance", customer_acceptance),
         )
         if day is not None
     ]
+
+
+def _trigger_dates(entry: LegacyActionDates) -> list[dict[str, Any]]:
+    return trigger_dates(
+        entry.contract_effective_date, entry.service_activation_date, entry.customer_acceptance_date
+    )
 
 
 def _plan_key(entry: LegacyUpdateRatePlan | Any) -> dict[str, Any]:

@@ -54,15 +54,11 @@ async def create_subscription(
         invoice_owner = owner
         if request.invoice_owner_account_key is not None:
             invoice_owner = await lock_for_write(conn, tenant, request.invoice_owner_account_key)
-        trigger_dates = [
-            {"name": name, "triggerDate": day}
-            for name, day in (
-                ("ContractEffective", request.contract_effective_date),
-                ("ServiceActivation", request.service_activation_date),
-                ("CustomerAcceptance", request.customer_acceptance_date),
-            )
-            if day is not None
-        ]
+        triggers = amend.trigger_dates(
+            request.contract_effective_date,
+            request.service_activation_date,
+            request.customer_acceptance_date,
+        )
         terms: dict[str, Any] = {
             "initialTerm": {
                 "termType": request.term_type,
@@ -90,7 +86,7 @@ async def create_subscription(
                         "orderActions": [
                             {
                                 "type": "CreateSubscription",
-                                "triggerDates": trigger_dates,
+                                "triggerDates": triggers,
                                 "createSubscription": {
                                     "subscriptionNumber": request.subscription_number,
                                     "invoiceOwnerAccountNumber": invoice_owner.account_number,
