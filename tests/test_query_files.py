@@ -576,3 +576,22 @@ async def test_the_writer_rests_its_ratio_of_the_time_each_piece_took() -> None:
     now[0] += 5
     await idle.rest()
     assert len(rests) == 3
+
+
+async def test_exports_have_zuoras_own_queued_limit(
+    tenant_credentials: TenantCredentials, engine: AsyncEngine
+) -> None:
+    """An ETL tool's discovery probes every object with an export before the worker has run
+    any: Zuora lets 50 exports wait, and so must this server."""
+    tenant = tenant_credentials.tenant
+    submitted = []
+    async with engine.begin() as conn:
+        for n in range(jobs.EXPORT_QUEUED_LIMIT):
+            submitted.append(await jobs.submit_job(conn, tenant, "export", {"n": n}, TASK))
+    try:
+        async with engine.begin() as conn:
+            with pytest.raises(QueryLimitExceeded) as refused:
+                await jobs.submit_job(conn, tenant, "export", {}, TASK)
+        assert refused.value.limit == 50
+    finally:
+        await _cleanup_deferred(engine, submitted)

@@ -7,8 +7,10 @@ after the end, or an end that comes after a cancel, leaves the job as it was. A 
 after its worker died finds its job `in_progress` and starts it over (`start_job` says run it);
 the file its first run left incomplete is purged.
 
-Limits, per tenant and kind (Data Query's Live limits, applied to every kind):
-- `QUEUED_LIMIT` jobs may be `accepted` at once; a submit past it raises `QueryLimitExceeded`.
+Limits, per tenant and kind (Data Query's Live limits, applied to AQuA too; exports have Zuora's
+own, 50 Pending or Processing, which ETL tools rely on when they probe every object at once):
+- `QUEUED_LIMITS[kind]` jobs may be `accepted` at once; a submit past it raises
+  `QueryLimitExceeded`.
   The check and the insert run under a transaction-scoped advisory lock of the tenant and kind,
   so parallel submits cannot both pass it; the wait for that lock is bounded by the tenant's
   lockWaitMs (past it, the lock-competition `ZuoraError`).
@@ -42,6 +44,8 @@ from partnerbill.query.tables import query_jobs
 
 KINDS = frozenset({"dataquery", "aqua", "export"})
 QUEUED_LIMIT = 10
+EXPORT_QUEUED_LIMIT = 50
+QUEUED_LIMITS = {"dataquery": QUEUED_LIMIT, "aqua": QUEUED_LIMIT, "export": EXPORT_QUEUED_LIMIT}
 RUNNING_LIMIT = 5
 LIST_PAGE_MAX = 1000
 # Seeds the 64-bit hash naming a tenant and kind's advisory lock, apart from other lock users.
@@ -134,11 +138,13 @@ async def submit_job(
     conn: AsyncConnection, tenant: Tenant, kind: str, request: dict[str, Any], task_name: str
 ) -> str:
     """Record an `accepted` job and defer `task_name` for it on the caller's transaction; the
-    job's id. Raises `QueryLimitExceeded` when `QUEUED_LIMIT` jobs of `kind` are queued."""
+    job's id. Raises `QueryLimitExceeded` when `QUEUED_LIMITS[kind]` jobs of `kind` are
+    queued."""
     assert kind in KINDS, kind
+    limit = QUEUED_LIMITS[kind]
     await _lock_kind(conn, tenant, kind)
-    if await _count(conn, tenant, kind, JobStatus.ACCEPTED) >= QUEUED_LIMIT:
-        raise QueryLimitExceeded(kind, QUEUED_LIMIT)
+    if await _count(conn, tenant, kind, JobStatus.ACCEPTED) >= limit:
+        raise QueryLimitExceeded(kind, limit)
     job_id = str(uuid7())
     await conn.execute(
         insert(query_jobs).values(
