@@ -41,14 +41,16 @@ from partnerbill.metrics.tasks import refresh_partner_account
 # Change rows per INSERT: one statement for a million rows would hold its whole WAL at once.
 SEED_ROWS_PER_STATEMENT = 250_000
 
+# Rows with deltas (of nothing: the metrics stay exact), as partner writes log them.
 _SEED = text(
-    "INSERT INTO metrics_changes (tenant_id, account_id) "
-    "SELECT :tenant_id, :account_id FROM generate_series(1, :rows)"
+    "INSERT INTO metrics_changes (tenant_id, account_id, recompute) "
+    "SELECT :tenant_id, :account_id, false FROM generate_series(1, :rows)"
 )
 
 
 async def seed_changes(engine: AsyncEngine, tenant: Tenant, account_id: str, changes: int) -> None:
-    """`changes` pending change rows for the account, as that many partner writes would leave."""
+    """`changes` pending change rows for the account, as that many partner writes would leave
+    (each with a zero delta, so the metrics stay what the documents say)."""
     for start in range(0, changes, SEED_ROWS_PER_STATEMENT):
         rows = min(SEED_ROWS_PER_STATEMENT, changes - start)
         async with engine.begin() as conn:

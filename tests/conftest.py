@@ -18,11 +18,22 @@ from zuora_sdk.zuora_client import ZuoraClient
 
 from partnerbill.app import create_app
 from partnerbill.core import auth, db, migrate
+from partnerbill.metrics.service import METRICS_DRIFT
 from tests.faults import running_server
 from tests.helpers import ApiClient, TenantCredentials, new_tenant, new_tenant_on_own_engine
 
 # Connections of the `live_api` client: room for the parallel tests' requests in flight.
 LIVE_CONNECTIONS = 64
+
+
+@pytest.fixture(autouse=True)
+def no_metrics_drift(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A refresh in this process never finds folded metrics that differ from a recompute: a
+    drift is a bug in a write path's deltas, so the test that caused it fails."""
+    before = METRICS_DRIFT._value.get()
+    yield
+    if request.node.get_closest_marker("injects_drift") is None:
+        assert METRICS_DRIFT._value.get() == before, "a verification found drifted metrics"
 
 
 def _server_url(tmp_root: Path) -> str:

@@ -45,7 +45,9 @@ WITH invoice AS (
            %(day)s, %(day)s
     FROM invoice
 )
-INSERT INTO metrics_changes (tenant_id, account_id) VALUES (%(tenant)s, %(account)s)
+INSERT INTO metrics_changes (tenant_id, account_id, total_invoice_balance, posted_invoice_date,
+                             recompute)
+VALUES (%(tenant)s, %(account)s, %(amount)s, %(day)s, false)
 """
 
 

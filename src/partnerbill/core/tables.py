@@ -37,7 +37,7 @@ tenants = Table(
     Column("order_async_limit", Integer, nullable=False, server_default="300"),
     Column("reseller_account_enabled", Boolean, nullable=False, server_default=true()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    CheckConstraint("metrics_refresh_interval_seconds >= 60", name="refresh_interval_min"),
+    CheckConstraint("metrics_refresh_interval_seconds >= 1", name="refresh_interval_min"),
     CheckConstraint("lock_wait_ms BETWEEN 1 AND 60000", name="lock_wait_range"),
     CheckConstraint("invoice_batch_limit BETWEEN 1 AND 1000", name="batch_limit_range"),
     CheckConstraint("order_sync_limit BETWEEN 1 AND 1000", name="order_sync_limit_range"),

@@ -31,7 +31,7 @@ DOCUMENT_SEQUENCES = (
     "debit_memo_number",
 )
 
-REFRESH_INTERVAL_MIN_SECONDS = 60
+REFRESH_INTERVAL_MIN_SECONDS = 1
 LOCK_WAIT_MAX_MS = 60_000
 INVOICE_BATCH_LIMIT_MAX = 1000
 ORDER_SYNC_LIMIT_MAX = 1000
@@ -150,8 +150,7 @@ async def update_settings(
             raise invalid_value(
                 Resource.TENANT,
                 "metricsRefreshIntervalSeconds",
-                f"must be at least {REFRESH_INTERVAL_MIN_SECONDS} (the scheduler ticks every "
-                "minute; use the on-demand refresh for anything faster).",
+                f"must be at least {REFRESH_INTERVAL_MIN_SECONDS} second.",
             )
         values["metrics_refresh_interval_seconds"] = metrics_refresh_interval_seconds
     for column, api_name, value, maximum in (

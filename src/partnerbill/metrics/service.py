@@ -22,14 +22,29 @@ pending changes.
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from prometheus_client import Counter, Histogram
-from sqlalchemy import Row, Select, and_, bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Numeric,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import TextClause
 
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.tables import invoices
@@ -45,6 +60,8 @@ from partnerbill.metrics.tables import account_metrics, metrics_changes
 from partnerbill.payments.tables import payments
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 
+log = structlog.get_logger(__name__)
+
 # A hot partner account gathers thousands of changes between refreshes; counting past this costs
 # every account read more than the exact figure tells (reads stay fast under write load: 8,000
 # pending rows took 2.7 ms to count, 1,000 under 1 ms). The cap is reported
@@ -56,10 +73,10 @@ FOLD_CHUNK_CHANGES = 20_000
 # A refresh that folded this many changes vacuums the change log right away (`vacuum_change_log`)
 # instead of leaving the dead rows to autovacuum.
 VACUUM_AFTER_FOLDED_CHANGES = 50_000
+# How often a refresh also compares the folded metrics with a full recompute (`verify_account`).
+VERIFY_INTERVAL_SECONDS = 600
 # Accounts refreshed by one scheduler tick; the rest wait for the next tick.
 REFRESH_ACCOUNTS_PER_TICK = 1_000
-# A due check this early still counts, so a 60 s interval is served by a 60 s tick.
-DUE_SLACK_SECONDS = 5
 
 REFRESH_DURATION = Histogram(
     "partnerbill_metrics_refresh_duration_seconds",
@@ -69,7 +86,11 @@ REFRESH_DURATION = Histogram(
 REFRESH_LAG = Histogram(
     "partnerbill_metrics_refresh_lag_seconds",
     "Age of the oldest change a refresh folded: how stale the metrics were.",
-    buckets=(1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 7200, 14400, 86400),
+    buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 15, 60, 300, 900, 3600, 7200, 14400, 86400),
+)
+METRICS_DRIFT = Counter(
+    "partnerbill_metrics_drift_total",
+    "Verifications that found folded metrics differing from a full recompute (a bug).",
 )
 REFRESHED_CHANGES = Counter(
     "partnerbill_metrics_refreshed_changes_total", "Change-log rows folded by refreshes."
@@ -166,8 +187,8 @@ def _sum(expression: Any, *where: Any) -> Any:
     return select(func.coalesce(func.sum(expression), ZERO)).where(*where).scalar_subquery()
 
 
-async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> AccountMetrics:
-    """Every metric of one account, derived exactly from its documents, in one statement.
+def _recompute_columns(tenant: Tenant, account_id: str) -> list[Any]:
+    """Every metric of one account as a labeled scalar subquery over its documents.
 
     Document metrics belong to the account on the document (the invoice owner); contractedMrr
     to the subscription owner.
@@ -195,51 +216,52 @@ async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> A
         )
         .scalar_subquery()
     )
-    row = (
-        await conn.execute(
-            select(
-                _sum(invoices.c.balance, *posted_invoices).label("total_invoice_balance"),
-                select(func.max(invoices.c.invoice_date))
-                .where(*posted_invoices)
-                .scalar_subquery()
-                .label("last_invoice_date"),
-                _sum(
-                    debit_memos.c.balance,
-                    debit_memos.c.tenant_id == tenant.id,
-                    debit_memos.c.account_id == account_id,
-                    debit_memos.c.status == "Posted",
-                ).label("total_debit_memo_balance"),
-                _sum(
-                    payments.c.amount - payments.c.applied_amount - payments.c.refund_amount,
-                    payments.c.tenant_id == tenant.id,
-                    payments.c.account_id == account_id,
-                    payments.c.status == "Processed",
-                ).label("unapplied_payment_amount"),
-                _sum(
-                    credit_memos.c.amount
-                    - credit_memos.c.applied_amount
-                    - credit_memos.c.refund_amount,
-                    credit_memos.c.tenant_id == tenant.id,
-                    credit_memos.c.account_id == account_id,
-                    credit_memos.c.status == "Posted",
-                ).label("unapplied_credit_memo_amount"),
-                contracted_mrr.label("contracted_mrr"),
-                _last_payment(tenant, account_id, payments.c.effective_date).label(
-                    "last_payment_date"
-                ),
-                _last_payment(tenant, account_id, payments.c.amount).label("last_payment_amount"),
-            )
+    return [
+        _sum(invoices.c.balance, *posted_invoices).label("total_invoice_balance"),
+        _last_invoice_date(tenant, account_id).label("last_invoice_date"),
+        _sum(
+            debit_memos.c.balance,
+            debit_memos.c.tenant_id == tenant.id,
+            debit_memos.c.account_id == account_id,
+            debit_memos.c.status == "Posted",
+        ).label("total_debit_memo_balance"),
+        _sum(
+            payments.c.amount - payments.c.applied_amount - payments.c.refund_amount,
+            payments.c.tenant_id == tenant.id,
+            payments.c.account_id == account_id,
+            payments.c.status == "Processed",
+        ).label("unapplied_payment_amount"),
+        _sum(
+            credit_memos.c.amount - credit_memos.c.applied_amount - credit_memos.c.refund_amount,
+            credit_memos.c.tenant_id == tenant.id,
+            credit_memos.c.account_id == account_id,
+            credit_memos.c.status == "Posted",
+        ).label("unapplied_credit_memo_amount"),
+        contracted_mrr.label("contracted_mrr"),
+        _last_payment(tenant, account_id, payments.c.effective_date).label("last_payment_date"),
+        _last_payment(tenant, account_id, payments.c.amount).label("last_payment_amount"),
+        # Not derived from documents under Invoice Settlement: always zero.
+        literal(ZERO, Numeric).label("credit_balance"),
+        literal(ZERO, Numeric).label("reserved_payment_amount"),
+    ]
+
+
+async def recompute(conn: AsyncConnection, tenant: Tenant, account_id: str) -> AccountMetrics:
+    """Every metric of one account, derived exactly from its documents, in one statement."""
+    row = (await conn.execute(select(*_recompute_columns(tenant, account_id)))).one()
+    return AccountMetrics.from_mapping(row._mapping)
+
+
+def _last_invoice_date(tenant: Tenant, account_id: Any) -> Any:
+    """The date of the account's latest posted invoice (an index-only lookup)."""
+    return (
+        select(func.max(invoices.c.invoice_date))
+        .where(
+            invoices.c.tenant_id == tenant.id,
+            invoices.c.account_id == account_id,
+            invoices.c.status == "Posted",
         )
-    ).one()
-    return AccountMetrics(
-        total_invoice_balance=row.total_invoice_balance,
-        total_debit_memo_balance=row.total_debit_memo_balance,
-        unapplied_payment_amount=row.unapplied_payment_amount,
-        unapplied_credit_memo_amount=row.unapplied_credit_memo_amount,
-        contracted_mrr=row.contracted_mrr,
-        last_invoice_date=row.last_invoice_date,
-        last_payment_date=row.last_payment_date,
-        last_payment_amount=row.last_payment_amount,
+        .scalar_subquery()
     )
 
 
@@ -272,22 +294,55 @@ async def create_metrics(
     )
 
 
-# Appends one change row per deferred account. A write that inserts its documents in one
-# statement embeds this as a CTE (`touch(..., logged=True)` then skips it): one round trip less.
-# The accounts come as a JSON array (`changed_accounts`): cheaper to encode than a text[].
+# The parts of a delta a change row carries (besides the account).
+DELTA_FIELDS = (
+    *ADDITIVE_METRICS,
+    "posted_invoice_date",
+    "posted_invoice_removed",
+    "payments_changed",
+)
+_DELTA_TYPES = {
+    **dict.fromkeys(ADDITIVE_METRICS, "numeric"),
+    "posted_invoice_date": "date",
+    "posted_invoice_removed": "boolean",
+    "payments_changed": "boolean",
+}
+# Appends one change row per deferred account, carrying its delta. A write that inserts its
+# documents in one statement embeds this as a CTE (`touch(..., logged=True)` then skips it): one
+# round trip less. The rows come as a JSON array (`changed_accounts`): cheaper than arrays.
 LOG_CHANGES = (
-    "INSERT INTO metrics_changes (tenant_id, account_id) "
-    "SELECT :tenant_id, jsonb_array_elements_text(CAST(:changed_accounts AS jsonb))"
+    f"INSERT INTO metrics_changes (tenant_id, account_id, {', '.join(DELTA_FIELDS)}, recompute) "
+    f"SELECT :tenant_id, c.account_id, {', '.join(f'c.{name}' for name in DELTA_FIELDS)}, false "
+    "FROM jsonb_to_recordset(CAST(:changed_accounts AS jsonb)) AS c(account_id text, "
+    + ", ".join(f"{name} {kind}" for name, kind in _DELTA_TYPES.items())
+    + ")"
 )
 
 
-def _deferred_accounts(deltas: Iterable[MetricsDelta]) -> list[str]:
-    return sorted({delta.account_id for delta in deltas if delta.partner_account})
+def _merged(deltas: Iterable[MetricsDelta]) -> dict[str, MetricsDelta]:
+    """The deltas by account, those of one account merged (in a copy: the caller's stay)."""
+    merged: dict[str, MetricsDelta] = {}
+    for delta in deltas:
+        if delta.account_id in merged:
+            merged[delta.account_id].merge(delta)
+        else:
+            merged[delta.account_id] = replace(delta)
+    return merged
 
 
 def changed_accounts(deltas: Iterable[MetricsDelta]) -> str:
-    """`LOG_CHANGES`'s `changed_accounts`: the partner accounts among `deltas`, in id order."""
-    return dumps(_deferred_accounts(deltas)).decode()
+    """`LOG_CHANGES`'s `changed_accounts`: one entry per partner account among `deltas` (in id
+    order), with what the write changed there."""
+    merged = _merged(deltas)
+    return dumps(
+        [
+            {
+                "account_id": account_id,
+                **{name: getattr(merged[account_id], name) for name in DELTA_FIELDS},
+            }
+            for account_id in sorted(a for a, d in merged.items() if d.partner_account)
+        ]
+    ).decode()
 
 
 async def touch(
@@ -297,13 +352,8 @@ async def touch(
 
     `logged`: the write's own statement already ran `LOG_CHANGES` for `changed_accounts(deltas)`.
     """
-    merged: dict[str, MetricsDelta] = {}
-    for delta in deltas:
-        if delta.account_id in merged:
-            merged[delta.account_id].merge(delta)
-        else:
-            merged[delta.account_id] = delta
-    deferred = _deferred_accounts(merged.values())
+    merged = _merged(deltas)
+    deferred = any(delta.partner_account for delta in merged.values())
     # A synchronous account whose figures did not move needs no lock (e.g. the invoice owner in
     # an owner transfer).
     synchronous = sorted(
@@ -312,7 +362,7 @@ async def touch(
     if deferred and not logged:
         await conn.execute(
             text(LOG_CHANGES),
-            {"tenant_id": tenant.id, "changed_accounts": dumps(deferred).decode()},
+            {"tenant_id": tenant.id, "changed_accounts": changed_accounts(merged.values())},
         )
     if synchronous:
         await _apply_synchronously(conn, tenant, [merged[a] for a in synchronous])
@@ -362,15 +412,7 @@ async def _apply_synchronously(
                 await conn.execute(
                     update(account_metrics)
                     .where(where)
-                    .values(
-                        last_invoice_date=select(func.max(invoices.c.invoice_date))
-                        .where(
-                            invoices.c.tenant_id == tenant.id,
-                            invoices.c.account_id == delta.account_id,
-                            invoices.c.status == "Posted",
-                        )
-                        .scalar_subquery()
-                    )
+                    .values(last_invoice_date=_last_invoice_date(tenant, delta.account_id))
                 )
 
 
@@ -393,23 +435,130 @@ class FoldedChunk:
     result: RefreshResult | None
 
 
-# The oldest `chunk` change rows of the account, by id (an index scan: ids known up front, not a
-# range the planner must guess). A (chunk + 1)-th row, when there is one, stays behind, so the
-# account is still pending and its metrics are not recomputed yet. Without one, every change row
-# the statement sees is folded.
-_FOLD_CHUNK = text(
-    "WITH batch AS MATERIALIZED (SELECT id FROM metrics_changes "
-    "WHERE tenant_id = :tenant_id AND account_id = :account_id ORDER BY id LIMIT :chunk + 1), "
-    "folded AS (DELETE FROM metrics_changes "
-    "WHERE tenant_id = :tenant_id AND account_id = :account_id "
-    "AND id = ANY(ARRAY(SELECT id FROM batch ORDER BY id LIMIT :chunk)) RETURNING changed_at) "
-    "SELECT count(*), min(changed_at), now(), (SELECT count(*) FROM batch) > :chunk FROM folded"
+_ACCOUNT = "tenant_id = :tenant_id AND account_id = :account_id"
+
+
+_CHUNK = "CAST(:chunk AS integer)"
+_INVOICE_DATE = (
+    "(SELECT max(invoice_date) FROM invoices WHERE " + _ACCOUNT + " AND status = 'Posted')"
 )
-_FOLD_ALL = text(
-    "WITH folded AS (DELETE FROM metrics_changes "
-    "WHERE tenant_id = :tenant_id AND account_id = :account_id RETURNING changed_at) "
-    "SELECT count(*), min(changed_at), now(), false FROM folded"
+_METRIC_NAMES = [f.name for f in fields(AccountMetrics)]
+
+
+def _fold_statement(lock: str) -> TextClause:
+    """A whole fold in one statement, so in one round trip and from one snapshot: claim the
+    metrics row (`lock`), delete the oldest `:chunk` change rows (NULL: all it sees) by id (an
+    index scan: ids known up front, not a range the planner must guess), add up their deltas into
+    the metrics row and, with no row left behind (`more`), stamp lastMetricsUpdate. The few
+    metrics a sum cannot carry are looked up by index, only when a folded row asks: the latest
+    posted invoice date after an invoice left Posted, the latest payment after payments
+    changed. Nothing is folded when the row is held elsewhere (`claimed` false) or a row without
+    deltas is pending (`needed`: the caller recomputes)."""
+    payment = (
+        "(SELECT {column} FROM payments WHERE " + _ACCOUNT + " AND status = 'Processed' "
+        "ORDER BY effective_date DESC, created_at DESC LIMIT 1)"
+    )
+    return text(
+        "WITH claimed AS MATERIALIZED (SELECT last_verified_at > now() - "
+        "make_interval(secs => :verify_seconds) AS verified FROM account_metrics WHERE "
+        + _ACCOUNT
+        + f" {lock}), "
+        "needed AS MATERIALIZED (SELECT EXISTS (SELECT FROM metrics_changes WHERE "
+        + _ACCOUNT
+        + " AND recompute) AS needed), "
+        "go AS MATERIALIZED (SELECT EXISTS (SELECT FROM claimed) "
+        "AND NOT (SELECT needed FROM needed) AS go), "
+        "batch AS MATERIALIZED (SELECT id FROM metrics_changes WHERE "
+        + _ACCOUNT
+        + f" AND NOT recompute AND (SELECT go FROM go) ORDER BY id LIMIT {_CHUNK} + 1), "
+        "folded AS (DELETE FROM metrics_changes WHERE "
+        + _ACCOUNT
+        + f" AND id = ANY(ARRAY(SELECT id FROM batch ORDER BY id LIMIT {_CHUNK})) RETURNING *), "
+        "summed AS (SELECT count(*) AS folded, min(changed_at) AS oldest, "
+        + ", ".join(f"coalesce(sum({name}), 0) AS {name}" for name in ADDITIVE_METRICS)
+        + ", max(posted_invoice_date) AS posted_invoice_date, "
+        "coalesce(bool_or(posted_invoice_removed), false) AS posted_invoice_removed, "
+        "coalesce(bool_or(payments_changed), false) AS payments_changed, "
+        f"coalesce((SELECT count(*) FROM batch) > {_CHUNK}, false) AS more FROM folded), "
+        "applied AS (UPDATE account_metrics m SET "
+        + ", ".join(f"{name} = m.{name} + s.{name}" for name in ADDITIVE_METRICS)
+        + f", last_invoice_date = CASE WHEN s.posted_invoice_removed THEN {_INVOICE_DATE} "
+        "ELSE greatest(m.last_invoice_date, s.posted_invoice_date) END, "
+        "last_payment_date = CASE WHEN s.payments_changed THEN "
+        + payment.format(column="effective_date")
+        + " ELSE m.last_payment_date END, "
+        "last_payment_amount = CASE WHEN s.payments_changed THEN "
+        + payment.format(column="amount")
+        + " ELSE m.last_payment_amount END, "
+        "last_metrics_update = CASE WHEN s.more THEN m.last_metrics_update ELSE now() END "
+        "FROM summed s WHERE m.tenant_id = :tenant_id AND m.account_id = :account_id "
+        "AND (SELECT go FROM go) RETURNING "
+        + ", ".join(f"m.{name}" for name in _METRIC_NAMES)
+        + ") SELECT EXISTS (SELECT FROM claimed) AS claimed, "
+        "(SELECT verified FROM claimed) AS verified, (SELECT needed FROM needed) AS needed, "
+        "s.folded, s.oldest, s.more, now() AS now, "
+        + ", ".join(f"a.{name}" for name in _METRIC_NAMES)
+        + " FROM summed s LEFT JOIN applied a ON true"
+    )
+
+
+_FOLD = {False: _fold_statement("FOR UPDATE"), True: _fold_statement("FOR UPDATE SKIP LOCKED")}
+# Before a full recompute: rows with deltas fold away in chunks (their documents are what the
+# recompute reads), until at most a chunk is left for the recompute's own statement.
+_DROP_DELTAS = text(
+    "WITH batch AS MATERIALIZED (SELECT id FROM metrics_changes WHERE "
+    + _ACCOUNT
+    + f" AND NOT recompute ORDER BY id LIMIT {_CHUNK} + 1), "
+    "folded AS (DELETE FROM metrics_changes WHERE "
+    + _ACCOUNT
+    + f" AND id = ANY(ARRAY(SELECT id FROM batch ORDER BY id LIMIT {_CHUNK})) "
+    "RETURNING changed_at) SELECT count(*), min(changed_at), "
+    f"(SELECT count(*) FROM batch) > {_CHUNK} FROM folded"
 )
+
+
+async def _fold_recomputing(
+    conn: AsyncConnection, tenant: Tenant, account_id: str, chunk: int | None, started: float
+) -> FoldedChunk:
+    """Fold with a full recompute: every change row the statement sees is deleted and the
+    metrics are derived from the documents *in that same statement*, so from one snapshot (a
+    change committed after it keeps its row and its delta for the next fold)."""
+    parameters = {"tenant_id": tenant.id, "account_id": account_id, "chunk": chunk}
+    if chunk is not None:
+        dropped, oldest, more = (await conn.execute(_DROP_DELTAS, parameters)).one()
+        REFRESHED_CHANGES.inc(dropped)
+        if more:
+            return FoldedChunk(dropped, oldest, None)
+    else:
+        dropped, oldest = 0, None
+    folded = (
+        delete(metrics_changes)
+        .where(metrics_changes.c.tenant_id == tenant.id, metrics_changes.c.account_id == account_id)
+        .returning(metrics_changes.c.changed_at)
+        .cte("folded")
+    )
+    row = (
+        await conn.execute(
+            select(
+                func.count().label("folded"),
+                func.min(folded.c.changed_at).label("oldest"),
+                func.now().label("now"),
+                *_recompute_columns(tenant, account_id),
+            ).select_from(folded)
+        )
+    ).one()
+    metrics = AccountMetrics.from_mapping(row._mapping)
+    await conn.execute(
+        update(account_metrics)
+        .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
+        .values(**metrics.as_values(), last_metrics_update=row.now, last_verified_at=row.now)
+    )
+    REFRESHED_CHANGES.inc(row.folded)
+    oldest = min(filter(None, (oldest, row.oldest)), default=None)
+    result = RefreshResult(
+        account_id, dropped + row.folded, metrics, row.now, time.perf_counter() - started
+    )
+    return FoldedChunk(dropped + row.folded, oldest, result)
 
 
 async def fold_changes(
@@ -420,45 +569,130 @@ async def fold_changes(
     wait: bool,
     chunk: int | None = FOLD_CHUNK_CHANGES,
 ) -> FoldedChunk | None:
-    """Fold at most `chunk` of the account's pending changes (None: all it sees); when none
-    remain, recompute its metrics and stamp `lastMetricsUpdate`. None when the account was
-    skipped (`wait=False` and another refresh holds it).
+    """Fold at most `chunk` of the account's pending changes (None: all it sees) into its
+    metrics; when none remain, stamp `lastMetricsUpdate`. None when the account was skipped
+    (`wait=False` and another refresh holds it).
 
-    A chunk folded without the recompute leaves a change row behind, so a refresh cut off
-    between chunks leaves the account pending: the next one recomputes.
+    The cost is that of the folded rows (and at most three index lookups), whatever the number of
+    documents the account has. A chunk that leaves rows behind applies its deltas without the
+    stamp, so a refresh cut off between chunks leaves the account pending and exact as of what it
+    folded. A pending row without deltas (`recompute`) makes this fold a full recompute.
     """
     started = time.perf_counter()
-    claim = (
-        select(account_metrics.c.account_id)
-        .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
-        .with_for_update(skip_locked=not wait)
-    )
+    parameters = {
+        "tenant_id": tenant.id,
+        "account_id": account_id,
+        "chunk": chunk,
+        "verify_seconds": VERIFY_INTERVAL_SECONDS,
+    }
     if wait:
         # An on-demand refresh queues behind a running one for at most the tenant's lock bound.
         async with bounded_lock_wait(conn, tenant, Resource.ACCOUNT):
-            claimed = await conn.scalar(claim)
+            fold = (await conn.execute(_FOLD[False], parameters)).one()
     else:
-        claimed = await conn.scalar(claim)
-    if claimed is None:
+        fold = (await conn.execute(_FOLD[True], parameters)).one()
+    if not fold.claimed:
         return None
-    folded_count, oldest_change, now, more = (
+    if fold.needed:
+        return await _fold_recomputing(conn, tenant, account_id, chunk, started)
+    REFRESHED_CHANGES.inc(fold.folded)
+    if fold.more:
+        return FoldedChunk(fold.folded, fold.oldest, None)
+    metrics = AccountMetrics.from_mapping(fold._mapping)
+    if not fold.verified and await verify_account(conn, tenant, account_id) is False:
+        metrics = (await read_metrics(conn, tenant, account_id)).metrics
+    duration = time.perf_counter() - started
+    result = RefreshResult(account_id, fold.folded, metrics, fold.now, duration)
+    return FoldedChunk(fold.folded, fold.oldest, result)
+
+
+def _pending_columns(tenant: Tenant, account_id: str) -> list[Any]:
+    """What the account's pending change rows add up to, as labeled scalar subqueries."""
+    own = (metrics_changes.c.tenant_id == tenant.id, metrics_changes.c.account_id == account_id)
+
+    def aggregate(expression: Any, label: str) -> Any:
+        return select(expression).where(*own).scalar_subquery().label(label)
+
+    return [
+        *(
+            aggregate(func.coalesce(func.sum(metrics_changes.c[name]), ZERO), f"pending_{name}")
+            for name in ADDITIVE_METRICS
+        ),
+        aggregate(func.max(metrics_changes.c.posted_invoice_date), "pending_posted_invoice_date"),
+        aggregate(func.bool_or(metrics_changes.c.posted_invoice_removed), "pending_removed"),
+        aggregate(func.bool_or(metrics_changes.c.payments_changed), "pending_payments"),
+        aggregate(func.bool_or(metrics_changes.c.recompute), "pending_recompute"),
+    ]
+
+
+async def verify_account(conn: AsyncConnection, tenant: Tenant, account_id: str) -> bool | None:
+    """Compare the stored metrics of an account (whose metrics row the caller holds) with a full
+    recompute, in one statement, so from one snapshot: stored plus what the changes pending in
+    that snapshot add must equal the recompute, so a busy account is verified too. A metric a
+    pending change says nothing exact of (the last invoice date after an unpost, the last
+    payment after a payment change) is not compared that time; a pending row without deltas
+    makes the whole comparison wait (None).
+
+    A difference is a bug in a write path's deltas: it is counted
+    (`partnerbill_metrics_drift_total`), logged, and the stored metrics are corrected so that
+    folding the pending changes gives the recompute. Stamps `last_verified_at`; True when the
+    metrics agreed.
+    """
+    row = (
         await conn.execute(
-            _FOLD_ALL if chunk is None else _FOLD_CHUNK,
-            {"tenant_id": tenant.id, "account_id": account_id, "chunk": chunk},
+            select(
+                *(column.label(f"stored_{column.name}") for column in METRIC_COLUMNS),
+                *_pending_columns(tenant, account_id),
+                *_recompute_columns(tenant, account_id),
+            ).where(
+                account_metrics.c.tenant_id == tenant.id,
+                account_metrics.c.account_id == account_id,
+            )
         )
     ).one()
-    REFRESHED_CHANGES.inc(folded_count)
-    if more:
-        return FoldedChunk(folded_count, oldest_change, None)
-    metrics = await recompute(conn, tenant, account_id)
+    found = row._mapping
+    if found["pending_recompute"]:
+        return None
+    exact = AccountMetrics.from_mapping(found)
+    # Per metric compared: (what folding the pending changes into the stored value gives, what
+    # the stored value must become for that to be the recomputed one).
+    checks: dict[str, tuple[object, object, object]] = {
+        name: (
+            found[f"stored_{name}"] + found[f"pending_{name}"],
+            getattr(exact, name),
+            getattr(exact, name) - found[f"pending_{name}"],
+        )
+        for name in ADDITIVE_METRICS
+    }
+    if not found["pending_removed"]:
+        # Pending postings are committed in this snapshot, so never later than the recompute's.
+        dates = [found["stored_last_invoice_date"], found["pending_posted_invoice_date"]]
+        folded = max((d for d in dates if d is not None), default=None)
+        checks["last_invoice_date"] = (folded, exact.last_invoice_date, exact.last_invoice_date)
+    if not found["pending_payments"]:
+        for name in ("last_payment_date", "last_payment_amount"):
+            checks[name] = (found[f"stored_{name}"], getattr(exact, name), getattr(exact, name))
+    drifted = {
+        name: (folded, wanted, heal)
+        for name, (folded, wanted, heal) in checks.items()
+        if folded != wanted
+    }
+    values: dict[str, object] = {"last_verified_at": func.now()}
+    if drifted:
+        METRICS_DRIFT.inc()
+        log.error(
+            "metrics_drift",
+            tenant_id=tenant.id,
+            account_id=account_id,
+            drifted={name: [str(got), str(wanted)] for name, (got, wanted, _) in drifted.items()},
+        )
+        values |= {name: heal for name, (_, _, heal) in drifted.items()}
     await conn.execute(
         update(account_metrics)
         .where(account_metrics.c.tenant_id == tenant.id, account_metrics.c.account_id == account_id)
-        .values(**metrics.as_values(), last_metrics_update=now)
+        .values(**values)
     )
-    duration = time.perf_counter() - started
-    result = RefreshResult(account_id, folded_count, metrics, now, duration)
-    return FoldedChunk(folded_count, oldest_change, result)
+    return not drifted
 
 
 def observe_refresh(result: RefreshResult, oldest_change: datetime | None) -> None:
@@ -630,9 +864,7 @@ async def due_partner_accounts(conn: AsyncConnection, limit: int) -> list[tuple[
     interval_elapsed = account_metrics.c.last_metrics_update.is_(None) | (
         account_metrics.c.last_metrics_update
         <= func.now()
-        - func.make_interval(
-            0, 0, 0, 0, 0, 0, tenants.c.metrics_refresh_interval_seconds - DUE_SLACK_SECONDS
-        )
+        - func.make_interval(0, 0, 0, 0, 0, 0, tenants.c.metrics_refresh_interval_seconds)
     )
     rows = await conn.execute(
         select(tenants.c.id, tenants.c.number, account_metrics.c.account_id)

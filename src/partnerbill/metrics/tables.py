@@ -2,16 +2,19 @@
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
     ForeignKeyConstraint,
     Identity,
+    Index,
     Numeric,
     PrimaryKeyConstraint,
     String,
     Table,
     func,
+    text,
 )
 
 from partnerbill.core.db import metadata
@@ -34,14 +37,18 @@ account_metrics = Table(
     Column("last_payment_date", Date),
     Column("last_payment_amount", Numeric),
     Column("last_metrics_update", DateTime(timezone=True)),
+    # When the folded metrics were last compared with a full recompute (`verify_account`).
+    Column("last_verified_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("tenant_id", "account_id"),
     ForeignKeyConstraint(
         ["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"], ondelete="CASCADE"
     ),
 )
 
-# Append-only: a partner account's write path inserts one row per affected account and touches
-# nothing shared. The refresh deletes exactly the rows it folded.
+# Append-only: a partner account's write path inserts one row per affected account, carrying
+# what the write changed there, and touches nothing shared. The refresh deletes exactly the rows
+# it folds and adds up their deltas. A row with `recompute` says nothing of what changed (rows
+# logged before deltas existed, or written by hand): the refresh recomputes the account whole.
 metrics_changes = Table(
     "metrics_changes",
     metadata,
@@ -49,5 +56,20 @@ metrics_changes = Table(
     Column("account_id", String(32), nullable=False),
     Column("id", BigInteger, Identity(), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("total_invoice_balance", Numeric, nullable=False, server_default="0"),
+    Column("total_debit_memo_balance", Numeric, nullable=False, server_default="0"),
+    Column("unapplied_payment_amount", Numeric, nullable=False, server_default="0"),
+    Column("unapplied_credit_memo_amount", Numeric, nullable=False, server_default="0"),
+    Column("contracted_mrr", Numeric, nullable=False, server_default="0"),
+    Column("posted_invoice_date", Date),
+    Column("posted_invoice_removed", Boolean, nullable=False, server_default="false"),
+    Column("payments_changed", Boolean, nullable=False, server_default="false"),
+    Column("recompute", Boolean, nullable=False, server_default="true"),
     PrimaryKeyConstraint("tenant_id", "account_id", "id"),
+    Index(
+        "ix_metrics_changes_recompute",
+        "tenant_id",
+        "account_id",
+        postgresql_where=text("recompute"),
+    ),
 )
