@@ -1,4 +1,5 @@
-"""The job worker as a real process: the periodic refresh task runs in it and folds changes."""
+"""The job worker as a real process: its refresh loop folds partner changes once the tenant's
+interval has elapsed (an hour by default, a second at the shortest), and it runs bill runs."""
 
 import asyncio
 import os
@@ -7,12 +8,12 @@ import sys
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from partnerbill.core.jobs import build_app
 from tests.catalog_fixtures import new_account, order_body, rate_plan, recurring_charge
 from tests.helpers import ApiClient, invoice_body
 
@@ -26,7 +27,19 @@ def worker_process(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
     process.wait(timeout=30)
 
 
-async def test_worker_runs_the_refresh_task(
+async def _folded(api: ApiClient, number: str, worker: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """The account once the worker has folded all its pending changes (within 30 s)."""
+    deadline = time.monotonic() + 30
+    while True:
+        account = await api.ok("GET", f"/v1/accounts/{number}")
+        if account["metricsFreshness"]["pendingChanges"] == 0:
+            return account
+        assert worker.poll() is None, "the worker died"
+        assert time.monotonic() < deadline, "the worker did not refresh the account in 30 s"
+        await asyncio.sleep(0.1)
+
+
+async def test_worker_refreshes_an_account_whose_interval_has_elapsed(
     api: ApiClient,
     engine: AsyncEngine,
     database_url: str,
@@ -51,22 +64,22 @@ async def test_worker_runs_the_refresh_task(
         )
     before = await api.ok("GET", f"/v1/accounts/{number}")
 
-    jobs = build_app(database_url)
-    async with jobs.open_async():
-        # What the once-a-minute cron defers; deferring it here avoids waiting for the minute.
-        await jobs.configure_task("metrics:refresh_partner_metrics").defer_async(
-            timestamp=int(time.time())
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        after = await api.ok("GET", f"/v1/accounts/{number}")
-        if after["metricsFreshness"]["pendingChanges"] == 0:
-            break
-        assert worker_process.poll() is None, "the worker died"
-        assert time.monotonic() < deadline, "the worker did not refresh the account in 30 s"
-        await asyncio.sleep(0.2)
+    # The worker's refresh loop finds the account due within a poll.
+    after = await _folded(api, number, worker_process)
     assert after["metrics"]["totalInvoiceBalance"] == Decimal("42.50")
     assert after["basicInfo"]["lastMetricsUpdate"] > before["basicInfo"]["lastMetricsUpdate"]
+
+
+async def test_a_one_second_interval_keeps_metrics_fresh_without_any_trigger(
+    api: ApiClient, worker_process: subprocess.Popen[bytes]
+) -> None:
+    await api.ok("PUT", "/v1/partnerbill/settings", {"metricsRefreshIntervalSeconds": 1})
+    account = await api.create_account(partner=True)
+    number = account["accountNumber"]
+    for amount in ("5.00", "7.25"):
+        await api.ok("POST", "/v1/invoices", invoice_body(number, amount))
+        after = await _folded(api, number, worker_process)
+    assert after["metrics"]["totalInvoiceBalance"] == Decimal("12.25")
 
 
 async def test_worker_runs_a_bill_run(

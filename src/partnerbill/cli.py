@@ -250,10 +250,11 @@ def worker(
         ),
     ] = False,
 ) -> None:
-    """Run the job worker: periodic metrics refresh, stalled-job recovery, async orders, bill
+    """Run the job worker: the metrics refresh loop, stalled-job recovery, async orders, bill
     runs, query and export jobs. It reconnects when the database goes away; it exits on SIGTERM
     or Ctrl-C (0), or on an error it cannot recover from (non-zero)."""
     from partnerbill.core.jobs import run_worker
+    from partnerbill.metrics.tasks import refresh_loop
 
     die_with_supervisor()
     settings = get_settings()
@@ -261,9 +262,13 @@ def worker(
     url = db.resolve_database_url(settings)
     chosen = [queue.strip() for queue in queues.split(",") if queue.strip()] if queues else None
     process_started("worker", queues=chosen or "all")
+    # The worker of the metrics queue also runs the refresh loop.
+    loops = [refresh_loop] if chosen is None or "metrics" in chosen else []
     try:
         asyncio.run(
-            run_worker(url, concurrency or settings.job_concurrency, chosen, niceness, idle_cpu)
+            run_worker(
+                url, concurrency or settings.job_concurrency, chosen, niceness, idle_cpu, loops
+            )
         )
     finally:
         process_stopped("worker")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import procrastinate
@@ -170,10 +171,13 @@ async def run_worker(
     queues: list[str] | None = None,
     niceness: int = 0,
     idle_cpu: bool = False,
+    loops: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = (),
 ) -> None:
     """Run the job worker on `queues` (all by default) until SIGTERM or SIGINT, `niceness`
     below the normal CPU priority (its database sessions too, where that can be done), and with
-    `idle_cpu` at the idle scheduling class (`_run_when_idle`).
+    `idle_cpu` at the idle scheduling class (`_run_when_idle`). Each of `loops` runs beside the
+    jobs until the worker stops (it is given the stopping event, and must survive a lost
+    database itself).
 
     procrastinate's worker stops quietly when one of its side tasks (heartbeat, LISTEN, periodic
     deferrer) loses the database, and raises when fetching a job does: either way the app is
@@ -200,6 +204,7 @@ async def run_worker(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
     backoff = Backoff()
+    side_tasks = [asyncio.create_task(run(stopping)) for run in loops]
     try:
         while not stopping.is_set():
             backoff.started()
@@ -226,5 +231,7 @@ async def run_worker(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), delay)
     finally:
+        stopping.set()
+        await asyncio.gather(*side_tasks, return_exceptions=True)
         await engine.dispose()
         db.set_engine(None)
