@@ -1,8 +1,8 @@
 """One fast smoke run of each order-driven `partnerbill bench` scenario (reseller, distributor,
-owner-transfer, mixed) at tiny sizes against the live server, with a job worker beside it (the
-reseller's bill run is a job): the result files exist with their keys, the reconciliation
-passed, and partner accounts saw no lock error. Benchmarks are not tests: nothing here looks at
-timings."""
+owner-transfer, mixed, freshness) at tiny sizes against the live server, with a job worker
+beside it (the reseller's bill run is a job, the refresh loop runs in it): the result files
+exist with their keys, the reconciliation passed, and partner accounts saw no lock error.
+Benchmarks are not tests: nothing here looks at timings."""
 
 import json
 import os
@@ -28,6 +28,11 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], str, int]] = {
         "zero lock errors on the partner account",
         1,
     ),
+    "freshness": (
+        ("writers-refresh-1s", "writers-refresh-off"),
+        "zero lock errors on the partner account",
+        1,
+    ),
 }
 # scenario -> variants every run has
 VARIANTS = {
@@ -35,6 +40,7 @@ VARIANTS = {
     "distributor": {"edi-batch"},
     "owner-transfer": {"transfers-partner"},
     "mixed": {"writers-no-refresh", "writers-refresh-every-5s", "refresh-every-5s"},
+    "freshness": {"writers-refresh-1s", "writers-refresh-off"},
 }
 RESULT_KEYS = {
     "scenario",

@@ -13,6 +13,7 @@ SCENARIOS = {
     "distributor": "distributor",
     "owner-transfer": "owner_transfer",
     "mixed": "mixed",
+    "freshness": "freshness",
     "migration": "migration",
     "growth": "growth",
     "export": "export",

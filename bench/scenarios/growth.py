@@ -10,12 +10,18 @@ account from the size of the database and from the machine's noise.
 Sizes: `--sizes` (comma-separated, e.g. `0,10000,100000`), by default 0, 10k, 100k,
 200k; `--tiny`: 0, 200, 500 with 20 requests per account and round.
 
-Target (information only): latency at the largest size within 1.2x of latency at 0, for
-both flags (p50; the p99 ratio is reported beside it).
+Then the fold cost: per round, `FOLD_CHANGES` partner writes (single invoices, 16 clients) on
+each partner account, then its on-demand refresh, whose `durationMs` (the server's own time for
+the fold) is the figure, the sizes in rotating order.
+
+Targets (information only): latency at the largest size within 1.2x of latency at 0, for
+both flags (p50; the p99 ratio is reported beside it); folding `FOLD_CHANGES` changes at the
+largest size within 1.2x of at 0 and within 10 ms (median of rounds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from typing import Any
@@ -39,6 +45,9 @@ SEED_CLIENTS = {True: 4, False: 1}
 SEED_ATTEMPTS = 3
 TARGET_RATIO = 1.2
 FLAGS = {"partner": True, "non-partner": False}
+FOLD_CHANGES, TINY_FOLD_CHANGES = 1_000, 50
+FOLD_CLIENTS = 16
+FOLD_MS_TARGET = 10.0
 
 
 def sizes_of(bench: Bench) -> list[int]:
@@ -172,7 +181,70 @@ async def run(bench: Bench) -> list[dict[str, Any]]:
         ms = await measure(bench, accounts, round_number, requests)
         for size in sizes:
             per_size[size].append({flag: ms[variant(flag, size)] for flag in FLAGS})
-    return report(bench, sizes, per_size)
+    partner_accounts = {size: accounts[variant("partner", size)] for size in sizes}
+    folds = await fold_costs(bench, partner_accounts, rounds)
+    return report(bench, sizes, per_size) + fold_report(bench, sizes, folds)
+
+
+async def fold_costs(bench: Bench, accounts: dict[int, str], rounds: int) -> dict[int, list[float]]:
+    """Per size, the server's fold time (ms) of `FOLD_CHANGES` fresh changes, once per round."""
+    changes = TINY_FOLD_CHANGES if bench.config.tiny else FOLD_CHANGES
+    folds: dict[int, list[float]] = {size: [] for size in accounts}
+    gate = asyncio.Semaphore(FOLD_CLIENTS)
+
+    async def write(number: str) -> None:
+        async with gate:
+            await bench.api.ok("POST", "/v1/invoices", invoice_body(number, bench.next_index()))
+
+    sizes = list(accounts)
+    # Fold what the latency rounds left (and run a verification that is due) beforehand.
+    for number in accounts.values():
+        await refresh(bench, number)
+    for round_number in range(rounds):
+        shift = round_number % len(sizes)
+        for size in sizes[shift:] + sizes[:shift]:
+            await asyncio.gather(*(write(accounts[size]) for _ in range(changes)))
+            refreshed = await refresh(bench, accounts[size])
+            assert refreshed["foldedChanges"] == changes, refreshed
+            folds[size].append(float(refreshed["durationMs"]))
+    return folds
+
+
+def fold_report(
+    bench: Bench, sizes: list[int], folds: dict[int, list[float]]
+) -> list[dict[str, Any]]:
+    changes = TINY_FOLD_CHANGES if bench.config.tiny else FOLD_CHANGES
+    bench.notes.append(
+        f"Fold of {changes:,} changes, partner account (ms per round): "
+        + "; ".join(
+            f"{label(size)}: {', '.join(f'{v:.2f}' for v in folds[size])}" for size in sizes
+        )
+        + "."
+    )
+    smallest, largest = sizes[0], sizes[-1]
+    if largest == smallest:
+        return []
+    for base, grown in zip(folds[smallest], folds[largest], strict=True):
+        bench.ratio(
+            f"fold {label(largest)}/{label(smallest)}",
+            grown / base if base else 0.0,
+            f"fold time of {changes:,} changes at {largest:,} invoices / at {smallest:,}",
+        )
+    ratio = statistics.median(bench.ratios[f"fold {label(largest)}/{label(smallest)}"])
+    at_largest = statistics.median(folds[largest])
+    return [
+        {
+            "target": f"fold of {changes:,} changes at {label(largest)} <= {TARGET_RATIO}x "
+            f"at {label(smallest)}",
+            "measured": round(ratio, 3),
+            "met": ratio <= TARGET_RATIO,
+        },
+        {
+            "target": f"fold of {changes:,} changes at {label(largest)} <= {FOLD_MS_TARGET} ms",
+            "measured": round(at_largest, 2),
+            "met": at_largest <= FOLD_MS_TARGET,
+        },
+    ]
 
 
 def _pooled(rounds: list[dict[str, Measurement]], flag: str) -> dict[str, float | None]:
