@@ -128,3 +128,19 @@ async def _queued_cleanups(conn: AsyncConnection) -> int:
         )
         or 0
     )
+
+
+async def test_the_lock_bound_limits_the_wait_not_the_fold(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    """An on-demand refresh waits at most `lockWaitMs` for the account's metrics row; the fold
+    that follows, however large, is not cut at that bound (it is no lock wait)."""
+    tenant = api.tenant
+    account = await _partner_account_with_invoices(api)
+    await seed_changes(engine, tenant, account, 100_000)
+    await api.ok("PUT", "/v1/partnerbill/settings", {"lockWaitMs": 1})
+    refreshed = await api.refresh(account)
+    assert refreshed["foldedChanges"] == 100_003
+    async with engine.connect() as conn:
+        stored = await metrics.read_metrics(conn, tenant, account)
+        assert stored.metrics == await metrics.recompute(conn, tenant, account)

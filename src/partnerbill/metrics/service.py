@@ -586,11 +586,18 @@ async def fold_changes(
         "verify_seconds": VERIFY_INTERVAL_SECONDS,
     }
     if wait:
-        # An on-demand refresh queues behind a running one for at most the tenant's lock bound.
+        # An on-demand refresh queues behind a running one for at most the tenant's lock bound;
+        # the fold itself, however large, is not cut at that bound.
         async with bounded_lock_wait(conn, tenant, Resource.ACCOUNT):
-            fold = (await conn.execute(_FOLD[False], parameters)).one()
-    else:
-        fold = (await conn.execute(_FOLD[True], parameters)).one()
+            await conn.execute(
+                select(account_metrics.c.account_id)
+                .where(
+                    account_metrics.c.tenant_id == tenant.id,
+                    account_metrics.c.account_id == account_id,
+                )
+                .with_for_update()
+            )
+    fold = (await conn.execute(_FOLD[not wait], parameters)).one()
     if not fold.claimed:
         return None
     if fold.needed:
