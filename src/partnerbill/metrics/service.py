@@ -445,7 +445,7 @@ _INVOICE_DATE = (
 _METRIC_NAMES = [f.name for f in fields(AccountMetrics)]
 
 
-def _fold_statement(lock: str) -> TextClause:
+def _fold_statement(lock: str, chunked: bool) -> TextClause:
     """A whole fold in one statement, so in one round trip and from one snapshot: claim the
     metrics row (`lock`), delete the oldest `:chunk` change rows (NULL: all it sees) by id (an
     index scan: ids known up front, not a range the planner must guess), add up their deltas into
@@ -468,13 +468,22 @@ def _fold_statement(lock: str) -> TextClause:
         + " AND recompute) AS needed), "
         "go AS MATERIALIZED (SELECT EXISTS (SELECT FROM claimed) "
         "AND NOT (SELECT needed FROM needed) AS go), "
-        "batch AS MATERIALIZED (SELECT id FROM metrics_changes WHERE "
-        + _ACCOUNT
-        + f" AND NOT recompute AND (SELECT go FROM go) ORDER BY id LIMIT {_CHUNK} + 1), "
-        "folded AS (DELETE FROM metrics_changes WHERE "
-        + _ACCOUNT
-        + f" AND id = ANY(ARRAY(SELECT id FROM batch ORDER BY id LIMIT {_CHUNK})) RETURNING *), "
-        "summed AS (SELECT count(*) AS folded, min(changed_at) AS oldest, "
+        + (
+            "batch AS MATERIALIZED (SELECT id FROM metrics_changes WHERE "
+            + _ACCOUNT
+            + f" AND NOT recompute AND (SELECT go FROM go) ORDER BY id LIMIT {_CHUNK} + 1), "
+            "folded AS (DELETE FROM metrics_changes WHERE "
+            + _ACCOUNT
+            + f" AND id = ANY(ARRAY(SELECT id FROM batch ORDER BY id LIMIT {_CHUNK})) "
+            "RETURNING *), "
+            if chunked
+            # All it sees: the account's range of the primary key, no id list to build.
+            else "batch AS (SELECT NULL::bigint AS id WHERE false), "
+            "folded AS (DELETE FROM metrics_changes WHERE "
+            + _ACCOUNT
+            + " AND NOT recompute AND (SELECT go FROM go) RETURNING *), "
+        )
+        + "summed AS (SELECT count(*) AS folded, min(changed_at) AS oldest, "
         + ", ".join(f"coalesce(sum({name}), 0) AS {name}" for name in ADDITIVE_METRICS)
         + ", max(posted_invoice_date) AS posted_invoice_date, "
         "coalesce(bool_or(posted_invoice_removed), false) AS posted_invoice_removed, "
@@ -502,7 +511,12 @@ def _fold_statement(lock: str) -> TextClause:
     )
 
 
-_FOLD = {False: _fold_statement("FOR UPDATE"), True: _fold_statement("FOR UPDATE SKIP LOCKED")}
+# By (skip locked, chunked).
+_FOLD = {
+    (skip, chunked): _fold_statement("FOR UPDATE SKIP LOCKED" if skip else "FOR UPDATE", chunked)
+    for skip in (False, True)
+    for chunked in (False, True)
+}
 # Before a full recompute: rows with deltas fold away in chunks (their documents are what the
 # recompute reads), until at most a chunk is left for the recompute's own statement.
 _DROP_DELTAS = text(
@@ -597,7 +611,7 @@ async def fold_changes(
                 )
                 .with_for_update()
             )
-    fold = (await conn.execute(_FOLD[not wait], parameters)).one()
+    fold = (await conn.execute(_FOLD[(not wait, chunk is not None)], parameters)).one()
     if not fold.claimed:
         return None
     if fold.needed:
