@@ -125,7 +125,9 @@ def test_bench_growth_smoke(
         assert summary["lockErrors"] == 0
     assert set(result["ratios"]) == {
         f"{flag} {stat} 500/0" for flag in ("partner", "non-partner") for stat in ("p50", "p99")
-    }
+    } | {"fold 500/0"}
+    folds = [t for t in result["targets"] if t["target"].startswith("fold of")]
+    assert len(folds) == 2 and all(t["flag"] == "partner" for t in folds), folds
     assert {t["flag"] for t in result["targets"]} == {"partner", "non-partner"}
     # One measured account per flag and size, and the two warm-up accounts.
     assert result["reconciliation"]["accounts"] == 2 * len(TINY_SIZES) + 2
