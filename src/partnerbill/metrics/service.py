@@ -445,6 +445,20 @@ _INVOICE_DATE = (
 _METRIC_NAMES = [f.name for f in fields(AccountMetrics)]
 
 
+def _oldest_changes(condition: str, returning: str) -> str:
+    """CTEs `batch` (the ids of the account's oldest `:chunk` + 1 change rows with deltas, where
+    `condition`) and `folded` (the first `:chunk` of them deleted, returning `returning`)."""
+    return (
+        "batch AS MATERIALIZED (SELECT id FROM metrics_changes WHERE "
+        + _ACCOUNT
+        + f" AND NOT recompute {condition} ORDER BY id LIMIT {_CHUNK} + 1), "
+        "folded AS (DELETE FROM metrics_changes WHERE "
+        + _ACCOUNT
+        + f" AND id = ANY(ARRAY(SELECT id FROM batch ORDER BY id LIMIT {_CHUNK})) "
+        f"RETURNING {returning})"
+    )
+
+
 def _fold_statement(lock: str, chunked: bool) -> TextClause:
     """A whole fold in one statement, so in one round trip and from one snapshot: claim the
     metrics row (`lock`), delete the oldest `:chunk` change rows (NULL: all it sees) by id (an
@@ -469,13 +483,7 @@ def _fold_statement(lock: str, chunked: bool) -> TextClause:
         "go AS MATERIALIZED (SELECT EXISTS (SELECT FROM claimed) "
         "AND NOT (SELECT needed FROM needed) AS go), "
         + (
-            "batch AS MATERIALIZED (SELECT id FROM metrics_changes WHERE "
-            + _ACCOUNT
-            + f" AND NOT recompute AND (SELECT go FROM go) ORDER BY id LIMIT {_CHUNK} + 1), "
-            "folded AS (DELETE FROM metrics_changes WHERE "
-            + _ACCOUNT
-            + f" AND id = ANY(ARRAY(SELECT id FROM batch ORDER BY id LIMIT {_CHUNK})) "
-            "RETURNING *), "
+            _oldest_changes("AND (SELECT go FROM go)", "*") + ", "
             if chunked
             # All it sees: the account's range of the primary key, no id list to build.
             else "batch AS (SELECT NULL::bigint AS id WHERE false), "
@@ -520,13 +528,7 @@ _FOLD = {
 # Before a full recompute: rows with deltas fold away in chunks (their documents are what the
 # recompute reads), until at most a chunk is left for the recompute's own statement.
 _DROP_DELTAS = text(
-    "WITH batch AS MATERIALIZED (SELECT id FROM metrics_changes WHERE "
-    + _ACCOUNT
-    + f" AND NOT recompute ORDER BY id LIMIT {_CHUNK} + 1), "
-    "folded AS (DELETE FROM metrics_changes WHERE "
-    + _ACCOUNT
-    + f" AND id = ANY(ARRAY(SELECT id FROM batch ORDER BY id LIMIT {_CHUNK})) "
-    "RETURNING changed_at) SELECT count(*), min(changed_at), "
+    "WITH " + _oldest_changes("", "changed_at") + " SELECT count(*), min(changed_at), "
     f"(SELECT count(*) FROM batch) > {_CHUNK} FROM folded"
 )
 

@@ -32,6 +32,7 @@ from partnerbill.orders.preview import preview_invoice
 from partnerbill.orders.schemas import (
     CreateOrderRequest,
     LegacyActionDates,
+    LegacyRatePlanKey,
     LegacyUpdateRatePlan,
     LegacyUpdateRequest,
 )
@@ -67,7 +68,7 @@ def _trigger_dates(entry: LegacyActionDates) -> list[dict[str, Any]]:
     )
 
 
-def _plan_key(entry: LegacyUpdateRatePlan | Any) -> dict[str, Any]:
+def _plan_key(entry: LegacyRatePlanKey) -> dict[str, Any]:
     return {
         key: value
         for key, value in (
