@@ -2,8 +2,6 @@
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from partnerbill.accounts import responses as answers
 from partnerbill.accounts import service
 from partnerbill.accounts.schemas import CreateAccountRequest, UpdateAccountRequest
@@ -11,8 +9,9 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import autocommit, transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import Succeeded, ok
+from partnerbill.core.routing import FeatureRouter
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Accounts"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Accounts"])
 
 
 @router.post("/v1/accounts", responses=ok(answers.CreatedAccount))

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 
 from partnerbill.billing import bill_runs
 from partnerbill.billing.bill_runs import CreateBillRunRequest
@@ -11,9 +11,10 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.schemas import CamelModel, Date
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Bill runs"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Bill runs"])
 
 
 class PostBillRunRequest(CamelModel):

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from partnerbill.billing import responses as answers
 from partnerbill.billing.documents import DEFAULT_PAGE_SIZE, list_billing_documents
@@ -11,9 +11,10 @@ from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.core.responses import ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.schemas import Date
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Billing Documents"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Billing Documents"])
 
 
 @router.get("/v1/billing-documents", responses=ok(answers.BillingDocuments))

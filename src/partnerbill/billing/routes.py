@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import Body, Request
 
 from partnerbill.billing import edits, service
 from partnerbill.billing import responses as answers
@@ -18,9 +18,10 @@ from partnerbill.core.errors import envelope
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import get_settings
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Invoices"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Invoices"])
 
 
 @router.post("/v1/invoices", responses=ok(answers.Invoice))

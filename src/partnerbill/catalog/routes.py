@@ -4,7 +4,7 @@ through it and through the v1 catalog API (`/v1/catalog/...`, `/v1/rateplan/...`
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from partnerbill.catalog import responses as answers
 from partnerbill.catalog import service
@@ -18,8 +18,9 @@ from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.core.responses import ok
+from partnerbill.core.routing import FeatureRouter
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Catalog"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Catalog"])
 
 
 def _created(object_id: str) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from partnerbill.accounts.schemas import ContactUpdate
 from partnerbill.contacts import responses as answers
 from partnerbill.contacts import service
@@ -12,8 +10,9 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import Succeeded, ok
+from partnerbill.core.routing import FeatureRouter
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Contacts"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Contacts"])
 
 
 @router.post("/v1/contacts", responses=ok(answers.ContactAnswer))

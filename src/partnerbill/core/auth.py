@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,6 +24,7 @@ from partnerbill.core.db import transaction
 from partnerbill.core.errors import Category, Resource, ZuoraError
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import TokenResponse, ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tables import oauth_clients, signing_keys, tenants
 from partnerbill.core.tenants import Tenant
 from partnerbill.settings import get_settings
@@ -165,7 +166,7 @@ async def current_tenant(request: Request) -> Tenant:
 
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
 
-router = APIRouter(route_class=DecimalJSONRoute)
+router = FeatureRouter(route_class=DecimalJSONRoute)
 
 
 @router.post("/oauth/token", tags=["OAuth"], responses=ok(TokenResponse))

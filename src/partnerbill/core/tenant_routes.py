@@ -2,13 +2,13 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import TenantSettingsResponse, ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.schemas import CamelModel
 from partnerbill.core.tenants import get_settings, update_settings
 
@@ -22,7 +22,7 @@ class TenantSettingsUpdate(CamelModel):
     reseller_account_enabled: Annotated[bool | None, Field(strict=True)] = None
 
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["partnerbill"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["partnerbill"])
 
 
 @router.get("/v1/partnerbill/settings", responses=ok(TenantSettingsResponse))

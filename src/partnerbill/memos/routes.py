@@ -4,13 +4,14 @@ a debit memo."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.core.responses import ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.memos import responses as answers
 from partnerbill.memos import service, write_offs
 from partnerbill.memos.schemas import (
@@ -23,7 +24,7 @@ from partnerbill.memos.write_offs import WriteOffRequest
 from partnerbill.payments.responses import RefundAnswer
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Credit and debit memos"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Credit and debit memos"])
 
 
 def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:

@@ -4,7 +4,7 @@ the order preview, and the changes Zuora allows on draft orders (see `drafts`)."
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import Body, Query, Request
 from sqlalchemy import ColumnElement, false, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,6 +13,7 @@ from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import Documented, Succeeded, ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.schemas import Date
 from partnerbill.core.tenants import get_settings
 from partnerbill.orders import drafts, lookup, preview
@@ -21,7 +22,7 @@ from partnerbill.orders.preview import PreviewOrderRequest
 from partnerbill.orders.responses import CancelledOrder, CreatedOrder, Order
 from partnerbill.orders.schemas import CreateOrderRequest
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Orders"])
 
 DEFAULT_PAGE_SIZE = 20
 

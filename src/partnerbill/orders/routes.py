@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import insert, select
 
 from partnerbill.accounts.service import check_partner_flag
@@ -13,6 +13,7 @@ from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import DecimalJSONRoute, ZuoraJSONResponse
 from partnerbill.core.responses import ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import get_settings
 from partnerbill.orders import responses as answers
 from partnerbill.orders.drafts import place_order
@@ -22,7 +23,7 @@ from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import order_json
 from partnerbill.orders.tables import async_jobs
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Orders"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Orders"])
 router.include_router(lookup_router)
 
 

@@ -2,12 +2,11 @@
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import Succeeded, ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.payment_methods import responses as answers
 from partnerbill.payment_methods import service
 from partnerbill.payment_methods.schemas import (
@@ -15,7 +14,7 @@ from partnerbill.payment_methods.schemas import (
     UpdatePaymentMethodRequest,
 )
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Payment Methods"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Payment Methods"])
 
 
 @router.post("/v1/payment-methods", responses=ok(answers.Created))

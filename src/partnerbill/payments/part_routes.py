@@ -7,7 +7,7 @@ each target; `/v1/invoices/{key}/application-parts` and
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
@@ -15,6 +15,7 @@ from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.core.responses import Documented, ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.payments import parts
 from partnerbill.payments.responses import (
     PaymentPartAnswer,
@@ -25,7 +26,7 @@ from partnerbill.payments.responses import (
     TargetParts,
 )
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Application parts"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Application parts"])
 
 
 def _source_routes(

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -13,6 +13,7 @@ from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import Tenant
 from partnerbill.payments import edits, service
 from partnerbill.payments import responses as answers
@@ -25,7 +26,7 @@ from partnerbill.payments.schemas import (
 )
 from partnerbill.payments.tables import payments, refunds
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Payments"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Payments"])
 
 
 @router.post("/v1/payments", responses=ok(answers.PaymentAnswer))

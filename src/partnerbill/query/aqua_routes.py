@@ -3,16 +3,17 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from fastapi.responses import Response
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import autocommit, transaction
 from partnerbill.core.json import DecimalJSONRoute, ZuoraJSONResponse
 from partnerbill.core.responses import Documented, ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.query import aqua
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["AQuA"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["AQuA"])
 
 
 class AquaBatch(Documented):

@@ -10,13 +10,14 @@ tenant's queued-jobs limit.
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import autocommit, transaction
 from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import Documented, ErrorEnvelope, ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.query.data_query import KIND, TASK, SubmitDataQuery, job_answer
 from partnerbill.query.jobs import (
     LIST_PAGE_MAX,
@@ -28,7 +29,7 @@ from partnerbill.query.jobs import (
     submit_job,
 )
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Data Query"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Data Query"])
 UNSUPPORTED_MEDIA_TYPE = "HTTP 415 Unsupported Media Type"
 
 

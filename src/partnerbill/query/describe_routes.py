@@ -23,14 +23,15 @@ Decisions:
 from collections.abc import Awaitable, Callable
 from xml.etree import ElementTree
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from partnerbill.core.auth import current_tenant
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.query.catalog import OBJECTS, QueryObject, by_name
 from partnerbill.query.zoql import relation_label
 
 # Authenticated as every /v1 route; what the answer says is the same for every tenant.
-router = APIRouter(tags=["Describe"], dependencies=[Depends(current_tenant)])
+router = FeatureRouter(tags=["Describe"], dependencies=[Depends(current_tenant)])
 XML_MEDIA_TYPE = "text/xml"
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 

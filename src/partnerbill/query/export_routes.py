@@ -3,17 +3,16 @@
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from partnerbill.catalog.responses import CreatedObject
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import autocommit, transaction
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import Documented, ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.query import export
 from partnerbill.query.export import CreateExportRequest
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Exports"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Exports"])
 
 
 class Export(Documented):

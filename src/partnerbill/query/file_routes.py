@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import quote
 
 import structlog
-from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
 from partnerbill.core.auth import CurrentTenant
@@ -28,11 +27,12 @@ from partnerbill.core.errors import (
     not_found,
 )
 from partnerbill.core.json import ZuoraJSONResponse
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import Tenant
 from partnerbill.query.files import find_file, read_file
 
 log = structlog.get_logger(__name__)
-router = APIRouter(tags=["Files"])
+router = FeatureRouter(tags=["Files"])
 
 # The media types result files are written in; any other is still served as stored. JSON Lines
 # is `application/x-ndjson`: a body sent as `application/json` is one JSON document.

@@ -6,15 +6,16 @@ names, `+` kept); they are declared here for the OpenAPI document only."""
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.responses import Documented, ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.query import object_query
 from partnerbill.query.catalog import OBJECTS, QueryObject
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Object Query"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Object Query"])
 
 
 class ObjectQueryPage(Documented):

@@ -5,7 +5,7 @@
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import Body, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,6 +18,7 @@ from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import ok
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.schemas import (
     CreateOrderRequest,
@@ -35,7 +36,7 @@ from partnerbill.subscriptions.service import subscription_json
 from partnerbill.subscriptions.tables import subscriptions
 from partnerbill.subscriptions.versions import subscription_metrics, subscription_version_json
 
-router = APIRouter(route_class=DecimalJSONRoute, tags=["Subscriptions"])
+router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Subscriptions"])
 
 
 async def _order(conn: AsyncConnection, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -25,6 +25,7 @@ from partnerbill.core.db import transaction
 from partnerbill.core.errors import ZuoraError
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import CURRENCIES
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenant_routes import TenantSettingsUpdate
 from partnerbill.metrics.service import MetricsSnapshot, read_metrics
 from partnerbill.ui import forms, queries
@@ -49,7 +50,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 # Amounts exactly as stored (Decimal, never float); times as the v1 API writes them (UTC).
 templates.env.filters["amount"] = lambda value: "—" if value is None else format(value, "f")
 templates.env.filters["when"] = lambda value: v1_datetime(value) or "never"
-router = APIRouter(include_in_schema=False)
+router = FeatureRouter(include_in_schema=False)
 UI_PREFIX = "/ui/"
 SIGN_IN = "/ui/sign-in"
 ACCOUNTS = "/ui/accounts"

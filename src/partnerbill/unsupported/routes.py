@@ -22,6 +22,7 @@ from fastapi import APIRouter
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.errors import Resource, business_rule
+from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import Tenant
 
 NO_EMAIL = (
@@ -388,7 +389,7 @@ def _answer(reason: str, parameters: list[str]) -> Callable[..., Awaitable[None]
 def refusals(feature_paths: list[str]) -> APIRouter:
     """A router answering every `UNSUPPORTED` operation; `feature_paths` are the paths the
     feature routers serve."""
-    router = APIRouter(tags=["Not supported"])
+    router = FeatureRouter(tags=["Not supported"])
     for operation in UNSUPPORTED:
         path = _route_path(operation.path, feature_paths)
         router.add_api_route(
