@@ -246,7 +246,7 @@ def create_app() -> FastAPI:
     )
     paths = [r.path for router in features for r in iter_route_contexts(router.routes) if r.path]
     # The refusals before the features: `/v1/invoices/pdf-status` is not an invoice key.
-    for router in (auth.router, refusals(paths), *features):
+    for router in (auth.router, *refusals(paths), *features):
         app.include_router(router)
     openapi.install(app)
     api_docs.install(app)

@@ -22,7 +22,7 @@ from fastapi import APIRouter
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.errors import Resource, business_rule
-from partnerbill.core.routing import FeatureRouter
+from partnerbill.core.routing import WILDCARD, FeatureRouter, Shape, template_shape
 from partnerbill.core.tenants import Tenant
 
 NO_EMAIL = (
@@ -386,16 +386,22 @@ def _answer(reason: str, parameters: list[str]) -> Callable[..., Awaitable[None]
     return not_supported
 
 
-def refusals(feature_paths: list[str]) -> APIRouter:
-    """A router answering every `UNSUPPORTED` operation; `feature_paths` are the paths the
-    feature routers serve."""
-    router = FeatureRouter(tags=["Not supported"])
+def refusals(feature_paths: list[str]) -> list[APIRouter]:
+    """Routers answering every `UNSUPPORTED` operation; `feature_paths` are the paths the feature
+    routers serve. One router per path shape (`core/routing.py`): a request tries only the
+    refusals its path could match. Refused paths name their resource literally, so no two
+    shapes match one path and their order does not matter."""
+    routers: dict[Shape, APIRouter] = {}
     for operation in UNSUPPORTED:
         path = _route_path(operation.path, feature_paths)
+        shape = template_shape(path)
+        if shape is None or WILDCARD in shape:
+            raise ValueError(f"a refused path must name its resource: {path}")
+        router = routers.setdefault(shape, FeatureRouter(tags=["Not supported"]))
         router.add_api_route(
             path,
             _answer(operation.reason, re.findall(r"\{(\w+)\}", path)),
             methods=[operation.method],
             summary=f"Not supported: {operation.reason}",
         )
-    return router
+    return list(routers.values())
