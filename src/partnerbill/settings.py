@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=10_000, alias="PARTNERBILL_STATEMENT_TIMEOUT_MS")
     # Writes run at once per API process (0: no limit); see core/admission.py.
     write_concurrency: int = Field(default=8, alias="PARTNERBILL_WRITE_CONCURRENCY")
+    # Concurrent partner-account invoices of one process written by one statement
+    # (`billing/group_commit.py`).
+    group_commit: bool = Field(default=True, alias="PARTNERBILL_GROUP_COMMIT")
     # A job whose worker sent no heartbeat for this long is run again (the worker died mid-job).
     stalled_job_seconds: int = Field(default=60, ge=3, alias="PARTNERBILL_STALLED_JOB_SECONDS")
     # Data Query: the most rows a job may return (Zuora's live limit) and how long each of its

@@ -25,9 +25,10 @@ from partnerbill.accounts.service import (
     lock_for_write,
     read_for_write,
 )
+from partnerbill.billing.group_commit import GroupCommit, Written
 from partnerbill.billing.schemas import CreateInvoiceRequest
 from partnerbill.billing.tables import invoice_items, invoices
-from partnerbill.core.db import autocommit, transaction
+from partnerbill.core.db import autocommit, in_request_transaction, transaction
 from partnerbill.core.errors import (
     Category,
     Resource,
@@ -51,7 +52,14 @@ from partnerbill.core.money import (
 from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant, sequence_name
 from partnerbill.memos.tables import credit_memos, debit_memos
-from partnerbill.metrics.service import LOG_CHANGES, MetricsDelta, changed_accounts, touch
+from partnerbill.metrics.service import (
+    LOG_CHANGES,
+    MetricsDelta,
+    changed_accounts,
+    changes_of_writes,
+    touch,
+)
+from partnerbill.settings import get_settings
 from partnerbill.subscriptions.tables import subscriptions
 
 DEFAULT_PAGE_SIZE = 20
@@ -191,29 +199,58 @@ async def create_invoice(tenant: Tenant, request: CreateInvoiceRequest) -> dict[
     SHARE` lock itself and inserts nothing unless the account still is what the invoice was
     prepared with, a partner account and not canceled. If not (a flag switch, a cancellation or a
     profile edit won the race, or the remembered account was stale) the request runs the general
-    way: `create_invoices` in one transaction, as for any other account.
+    way: `create_invoices` in one transaction, as for any other account. The statement carries
+    the other invoices the process is writing for the tenant at that moment (`group_commit`).
     """
     key = _account_key(request, "")
-    async with autocommit() as conn:
-        remembered = RECENT_PARTNER_ACCOUNTS.get(tenant, key)
-        account = remembered or await read_for_write(conn, tenant, key)
-        if account.partner_account and account.status != "Canceled":
-            try:
-                invoice = _prepare(tenant, request, account, datetime.now(UTC), "")
-                await _reject_taken_numbers(conn, tenant, [(0, invoice)], [InvoiceOutcome()], True)
-                inserted = await _insert(conn, tenant, [invoice], guarded=True)
-            except ZuoraError:
-                if remembered is None:
-                    raise
-                inserted = False  # perhaps judged on a stale account: the general way decides
-            if inserted:
-                RECENT_PARTNER_ACCOUNTS.remember(tenant, key, account)
-                return invoice_json(invoice.row, account.account_number)
-        RECENT_PARTNER_ACCOUNTS.forget(tenant, key)
+    remembered = RECENT_PARTNER_ACCOUNTS.get(tenant, key)
+    account = remembered or await _read_account(tenant, key)
+    if account.partner_account and account.status != "Canceled":
+        try:
+            invoice = _prepare(tenant, request, account, datetime.now(UTC), "")
+            if invoice.row["invoice_number"] is not None:
+                async with autocommit() as conn:
+                    await _reject_taken_numbers(
+                        conn, tenant, [(0, invoice)], [InvoiceOutcome()], True
+                    )
+            inserted = await _insert_partner_invoice(tenant, invoice)
+        except ZuoraError:
+            if remembered is None:
+                raise
+            inserted = False  # perhaps judged on a stale account: the general way decides
+        if inserted:
+            RECENT_PARTNER_ACCOUNTS.remember(tenant, key, account)
+            return invoice_json(invoice.row, account.account_number)
+    RECENT_PARTNER_ACCOUNTS.forget(tenant, key)
     async with transaction() as conn:
         (outcome,) = await create_invoices(conn, tenant, [request], all_or_nothing=True)
     assert outcome.invoice is not None
     return outcome.invoice
+
+
+async def _read_account(tenant: Tenant, key: str) -> WritableAccount:
+    async with autocommit() as conn:
+        return await read_for_write(conn, tenant, key)
+
+
+async def _insert_partner_invoice(tenant: Tenant, invoice: PreparedInvoice) -> bool:
+    """The guarded insert of one partner-account invoice, with others of the process where
+    group commit is on and the request has no transaction of its own."""
+    if get_settings().group_commit and not in_request_transaction():
+        written = await PARTNER_INVOICES.write(tenant, invoice)
+        if written is not Written.ALONE:
+            return written is Written.INSERTED
+    async with autocommit() as conn:
+        return await _insert_guarded(conn, tenant, [invoice])
+
+
+async def _insert_guarded(
+    conn: AsyncConnection, tenant: Tenant, prepared: list[PreparedInvoice]
+) -> bool:
+    return await _insert(conn, tenant, prepared, guarded=True)
+
+
+PARTNER_INVOICES = GroupCommit(_insert_guarded)
 
 
 async def create_invoices(
@@ -332,11 +369,11 @@ WITH guard AS (
                     'INV' || lpad(nextval(CAST(:sequence AS regclass))::text, 8, '0')),
            v.account_id, v.status, 'Standalone', v.currency, v.invoice_date, v.due_date,
            v.payment_term, v.amount, v.amount, v.auto_pay, v.comments, v.custom_fields,
-           CASE WHEN v.status = 'Posted' THEN :now END, :now, :now
+           CASE WHEN v.status = 'Posted' THEN v.created_at END, v.created_at, v.created_at
     FROM jsonb_to_recordset(CAST(:invoices AS jsonb))
          AS v(position integer, id text, invoice_number text, account_id text, status text,
               currency text, invoice_date date, due_date date, payment_term text, amount numeric,
-              auto_pay boolean, comments text, custom_fields jsonb)
+              auto_pay boolean, comments text, custom_fields jsonb, created_at timestamptz)
     WHERE (SELECT count(*) FROM guard) = jsonb_array_length(CAST(:guarded_accounts AS jsonb))
     ORDER BY v.position
     RETURNING id, invoice_number
@@ -373,6 +410,7 @@ _INVOICE_FIELDS = (
     "auto_pay",
     "comments",
     "custom_fields",
+    "created_at",
 )
 
 
@@ -382,7 +420,6 @@ def _insert_parameters(
     return {
         "tenant_id": tenant.id,
         "sequence": sequence_name(tenant, "invoice_number"),
-        "now": prepared[0].row["created_at"],
         "invoices": dumps(
             [
                 {"position": position, **{name: p.row[name] for name in _INVOICE_FIELDS}}
@@ -390,16 +427,24 @@ def _insert_parameters(
             ]
         ).decode(),
         "items": dumps([item for p in prepared for item in p.items]).decode(),
-        "changed_accounts": changed_accounts(_posting_deltas(prepared)),
+        # Guarded: single-invoice requests, perhaps several of a group commit, one change each.
+        "changed_accounts": changes_of_writes(_posting_deltas([p]) for p in prepared)
+        if guarded
+        else changed_accounts(_posting_deltas(prepared)),
+        # Each distinct account as each invoice saw it: two requests of one group commit may
+        # have seen one account before and after an edit, and then the guard declines both.
         "guarded_accounts": dumps(
             [
-                {
-                    "id": account.id,
-                    "account_number": account.account_number,
-                    "currency": account.currency,
-                    "payment_term": account.payment_term,
-                }
-                for account in {p.account.id: p.account for p in prepared}.values()
+                {"id": id_, "account_number": number, "currency": currency, "payment_term": term}
+                for id_, number, currency, term in dict.fromkeys(
+                    (
+                        p.account.id,
+                        p.account.account_number,
+                        p.account.currency,
+                        p.account.payment_term,
+                    )
+                    for p in prepared
+                )
                 if guarded
             ]
         ).decode(),

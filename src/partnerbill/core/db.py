@@ -222,6 +222,11 @@ def bound_to_request(conn: AsyncConnection) -> Iterator[None]:
         _request_connection.reset(token)
 
 
+def in_request_transaction() -> bool:
+    """Whether this request's writes go into a transaction of its own (`bound_to_request`)."""
+    return _request_connection.get() is not None
+
+
 @asynccontextmanager
 async def transaction() -> AsyncIterator[AsyncConnection]:
     """One database transaction: committed when the block ends, rolled back on any error.

@@ -333,16 +333,24 @@ def _merged(deltas: Iterable[MetricsDelta]) -> dict[str, MetricsDelta]:
 def changed_accounts(deltas: Iterable[MetricsDelta]) -> str:
     """`LOG_CHANGES`'s `changed_accounts`: one entry per partner account among `deltas` (in id
     order), with what the write changed there."""
+    return dumps(_change_entries(deltas)).decode()
+
+
+def changes_of_writes(writes: Iterable[Iterable[MetricsDelta]]) -> str:
+    """`changed_accounts` for one statement carrying several writes (a group commit): each
+    write's entries, so each write stays one pending change."""
+    return dumps([entry for deltas in writes for entry in _change_entries(deltas)]).decode()
+
+
+def _change_entries(deltas: Iterable[MetricsDelta]) -> list[dict[str, Any]]:
     merged = _merged(deltas)
-    return dumps(
-        [
-            {
-                "account_id": account_id,
-                **{name: getattr(merged[account_id], name) for name in DELTA_FIELDS},
-            }
-            for account_id in sorted(a for a, d in merged.items() if d.partner_account)
-        ]
-    ).decode()
+    return [
+        {
+            "account_id": account_id,
+            **{name: getattr(merged[account_id], name) for name in DELTA_FIELDS},
+        }
+        for account_id in sorted(a for a, d in merged.items() if d.partner_account)
+    ]
 
 
 async def touch(
