@@ -248,13 +248,65 @@ class RssSampler:
         }
 
 
+ASGI_SERVERS = ("uvicorn", "granian")
+
+
+def api_command(asgi_server: str, port: int, workers: int) -> list[str]:
+    """The API processes' command (less the interpreter) under `asgi_server`."""
+    if asgi_server == "granian":
+        return [
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-ws",
+            "partnerbill.app:create_app",
+        ]
+    return [
+        "-m",
+        "uvicorn",
+        "partnerbill.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
 class LiveServer:
     """uvicorn (several workers) + the job workers `serve` runs, on one database, on a free
-    loopback port."""
+    loopback port. A scenario comparing servers starts more of them: `asgi_server` and `env`
+    (settings) vary, and `job_workers=False` leaves the jobs to the harness's own server."""
 
-    def __init__(self, database_url: str, api_workers: int) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        api_workers: int,
+        *,
+        asgi_server: str = "uvicorn",
+        env: dict[str, str] | None = None,
+        job_workers: bool = True,
+    ) -> None:
         self.database_url = database_url
         self.api_workers = api_workers
+        self.asgi_server = asgi_server
+        self.settings_env = env or {}
+        self.job_workers = job_workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -266,6 +318,7 @@ class LiveServer:
             "DATABASE_URL": self.database_url,
             "PARTNERBILL_LOG_LEVEL": "WARNING",
             "PROMETHEUS_MULTIPROC_DIR": self._metrics_dir.name,
+            **self.settings_env,
         }
 
     def _spawn(self, args: list[str]) -> None:
@@ -275,25 +328,10 @@ class LiveServer:
         )
 
     def start(self) -> None:
-        self._spawn(
-            [
-                "-m",
-                "uvicorn",
-                "partnerbill.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.api_workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ]
-        )
-        for command in worker_commands(get_settings()).values():
-            self._spawn(command[1:])  # what `serve` runs, less the interpreter _spawn adds
+        self._spawn(api_command(self.asgi_server, self.port, self.api_workers))
+        if self.job_workers:
+            for command in worker_commands(get_settings()).values():
+                self._spawn(command[1:])  # what `serve` runs, less the interpreter _spawn adds
         deadline = time.monotonic() + SERVER_START_SECONDS
         while True:
             for process in self.processes:
@@ -559,14 +597,18 @@ class Bench:
         tenant: tenants.Tenant,
         server_pids: Callable[[], list[int]],
         progress: Progress,
+        credentials: tuple[str, str],
     ) -> None:
         self.config = config
         self.api = api
+        self.credentials = credentials
+        self._server_pids = server_pids
+        self._other_servers: list[LiveServer] = []
         self.engine = engine
         self.tenant = tenant
         self.database_url = engine.url.render_as_string(hide_password=False)
         self.progress = progress
-        self.rss = RssSampler(server_pids)
+        self.rss = RssSampler(self._all_server_pids)
         self.measurements: list[Measurement] = []
         self.descriptions: dict[str, str] = {}
         # variant -> account numbers it wrote to (reconciled after the load)
@@ -575,6 +617,30 @@ class Bench:
         self.ratio_descriptions: dict[str, str] = {}
         self.notes: list[str] = []
         self._counter = 0
+
+    def _all_server_pids(self) -> list[int]:
+        return self._server_pids() + [pid for s in self._other_servers for pid in s.pids()]
+
+    @contextlib.asynccontextmanager
+    async def other_server(
+        self, asgi_server: str, env: dict[str, str] | None = None
+    ) -> AsyncIterator[Api]:
+        """A second API server on the same database (no job workers: the run's server does the
+        jobs), started for a comparison of server choices; its session for the run's tenant.
+        Its processes count in the RSS columns while it runs."""
+        workers = self.config.api_workers or get_settings().api_workers
+        server = LiveServer(
+            self.database_url, workers, asgi_server=asgi_server, env=env, job_workers=False
+        )
+        await asyncio.to_thread(server.start)
+        self._other_servers.append(server)
+        api = Api(server.url, self.config.clients)
+        try:
+            yield await api.open(*self.credentials)
+        finally:
+            await api.close()
+            self._other_servers.remove(server)
+            await asyncio.to_thread(server.stop)
 
     def describe(self, variant: str, description: str) -> None:
         self.descriptions[variant] = description
@@ -1034,7 +1100,7 @@ async def _run_async(
             console=console,
             transient=False,
         ) as progress:
-            bench = Bench(config, api, engine, tenant, pids, progress)
+            bench = Bench(config, api, engine, tenant, pids, progress, (client_id, client_secret))
             targets = await scenario.run(bench)
             reconciliation = await reconcile(bench)
         summary = summarize(bench, reconciliation)

@@ -17,6 +17,7 @@ SCENARIOS = {
     "hot-account": ("a-partner-hot", "c-partner-spread"),
     "ceiling": ("api-partner-hot", "ceiling-psycopg"),
     "reads": ("writes-partner-hot",),
+    "write-path": ("uvicorn-group", "uvicorn-each", "granian-group", "granian-each"),
 }
 RESULT_KEYS = {
     "scenario",

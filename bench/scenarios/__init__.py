@@ -17,6 +17,7 @@ SCENARIOS = {
     "migration": "migration",
     "growth": "growth",
     "export": "export",
+    "write-path": "write_path",
 }
 
 
