@@ -5,7 +5,7 @@ import asyncio
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from partnerbill.core.admission import WriteAdmission
+from partnerbill.core.admission import FLOOR, WriteAdmission, WriteLimit
 
 
 class HeldApp:
@@ -48,3 +48,71 @@ async def test_no_limit_admits_every_write() -> None:
         assert len(inner.started) == 5
         inner.release.set()
         await asyncio.wait_for(asyncio.gather(*writes), timeout=5)
+
+
+class TimedReads:
+    """Reads take `read_seconds`; writes wait for `release`."""
+
+    def __init__(self, read_seconds: float) -> None:
+        self.read_seconds = read_seconds
+        self.release = asyncio.Event()
+        self.writing = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET":
+            await asyncio.sleep(self.read_seconds)
+        else:
+            self.writing += 1
+            await self.release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def _read_for(client: httpx.AsyncClient, seconds: float) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        await client.get("/v1/accounts/A1")
+
+
+async def test_slow_reads_shrink_the_write_limit_and_it_grows_back_without_them() -> None:
+    inner = TimedReads(read_seconds=0.03)
+    admission = WriteAdmission(inner, limit=8, adaptive=True, read_target_ms=10)
+    transport = httpx.ASGITransport(app=admission)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await _read_for(client, 0.6)  # reads 3x slower than the target, for six windows
+        assert admission.slots is not None
+        assert admission.slots.size == FLOOR
+        writes = [asyncio.create_task(client.post(f"/w{i}")) for i in range(6)]
+        await asyncio.sleep(0.05)
+        assert inner.writing == FLOOR  # the rest wait for a slot
+        inner.read_seconds = 0.001
+        await _read_for(client, 1.2)  # fast reads: +1 per window, up to the ceiling
+        assert admission.slots.size == 8
+        assert inner.writing == 6
+        inner.release.set()
+        answers = await asyncio.wait_for(asyncio.gather(*writes), timeout=5)
+    assert [a.status_code for a in answers] == [200] * 6
+
+
+async def test_fixed_admission_ignores_read_latency() -> None:
+    inner = TimedReads(read_seconds=0.03)
+    admission = WriteAdmission(inner, limit=4, adaptive=False)
+    transport = httpx.ASGITransport(app=admission)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await _read_for(client, 0.3)
+    assert admission.slots is not None and admission.slots.size == 4
+
+
+async def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
+    limit = WriteLimit(1)
+    await limit.acquire()
+    cancelled = asyncio.create_task(limit.acquire())
+    waiting = asyncio.create_task(limit.acquire())
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    limit.release()
+    await asyncio.wait_for(waiting, timeout=1)
+    assert limit.running == 1
+    limit.resize(3)
+    await asyncio.wait_for(asyncio.gather(limit.acquire(), limit.acquire()), timeout=1)
+    assert limit.running == 3

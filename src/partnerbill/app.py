@@ -308,5 +308,10 @@ def create_app() -> FastAPI:
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RefuseNulBytes)  # before the idempotency record stores the path
     # Added last: runs first, so a write waiting for its turn has cost nothing yet.
-    app.add_middleware(WriteAdmission, limit=settings.write_concurrency)
+    app.add_middleware(
+        WriteAdmission,
+        limit=settings.write_concurrency,
+        adaptive=settings.write_admission == "adaptive",
+        read_target_ms=settings.read_target_ms,
+    )
     return app

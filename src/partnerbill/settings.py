@@ -6,6 +6,7 @@ here: they are business settings that the API and the CLI change at run time.
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,8 +48,13 @@ class Settings(BaseSettings):
     # bounded by the tenant's lockWaitMs instead. Job workers run without it: a bill run may
     # rightly take longer.
     statement_timeout_ms: int = Field(default=10_000, alias="PARTNERBILL_STATEMENT_TIMEOUT_MS")
-    # Writes run at once per API process (0: no limit); see core/admission.py.
+    # Writes run at once per API process (0: no limit), at most; see core/admission.py.
     write_concurrency: int = Field(default=8, alias="PARTNERBILL_WRITE_CONCURRENCY")
+    # `adaptive`: fewer while reads are slower than the target; `fixed`: always the above.
+    write_admission: Literal["adaptive", "fixed"] = Field(
+        default="adaptive", alias="PARTNERBILL_WRITE_ADMISSION"
+    )
+    read_target_ms: float = Field(default=10.0, gt=0, alias="PARTNERBILL_READ_TARGET_MS")
     # Concurrent partner-account invoices of one process written by one statement
     # (`billing/group_commit.py`).
     group_commit: bool = Field(default=True, alias="PARTNERBILL_GROUP_COMMIT")

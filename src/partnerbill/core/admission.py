@@ -1,27 +1,152 @@
-"""Write admission: at most `PARTNERBILL_WRITE_CONCURRENCY` writes run at once in one API process.
+"""Write admission: how many writes run at once in one API process, so that reads stay fast
+while an account takes a flood of writes.
 
-Under a write flood (hundreds of parallel calls on one account) every in-flight request shares
-the process's event loop and the machine's cores. Writes beyond the limit wait here, before any
-work is done for them, so the writes admitted run sooner (the same throughput: the cores were the
-limit) and reads, never held, find a short queue: account reads stay fast while the account takes
-its writes. A write holding a slot while it waits on a lock is bounded by the tenant's lock wait.
+Every in-flight request shares the process's event loop and the machine's cores. Writes beyond
+the limit wait here, before any work is done for them, so the writes admitted run sooner (the
+same throughput: the cores were the limit) and reads, never held, find a short queue. A write
+holding a slot while it waits on a lock is bounded by the tenant's lock wait.
+
+The limit (`PARTNERBILL_WRITE_ADMISSION`):
+- `adaptive` (the default): driven by the reads' own latency, measured here from a read's
+  arrival to the end of its answer (reads of `/v1/`: not pages, scrapes or health checks).
+  Every `WINDOW_SECONDS` the slowest read of the window decides: above the target
+  (`PARTNERBILL_READ_TARGET_MS`) the limit shrinks to `SHRINK` of itself (never under
+  `FLOOR`); under half the target, or with no read at all, it grows by one (never over
+  `PARTNERBILL_WRITE_CONCURRENCY`). Without readers, writes run at the full limit; with readers,
+  writes get what the reads leave.
+- `fixed`: always `PARTNERBILL_WRITE_CONCURRENCY`.
+Writes already running are never interrupted: a smaller limit holds the next ones back.
 """
 
 import asyncio
+import time
+from collections import deque
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from prometheus_client import Gauge
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+API_READS = "/v1/"
+WINDOW_SECONDS = 0.1
+SHRINK = 0.75
+FLOOR = 2  # one statement of a group commit writing while the next gathers
+
+WRITE_LIMIT = Gauge(
+    "partnerbill_write_admission_limit",
+    "Writes one API process admits at once",
+    multiprocess_mode="all",
+)
+
+
+class WriteLimit:
+    """A semaphore whose size can change; waiters are admitted in arrival order."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.running = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self.running < self.size and not self._waiters:
+            self.running += 1
+            return
+        turn = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.release()  # admitted just as it was cancelled: pass the slot on
+            else:
+                self._waiters.remove(turn)
+            raise
+
+    def release(self) -> None:
+        self.running -= 1
+        self.admit()
+
+    def resize(self, size: int) -> None:
+        self.size = size
+        self.admit()
+
+    def admit(self) -> None:
+        while self._waiters and self.running < self.size:
+            turn = self._waiters.popleft()
+            if not turn.done():
+                self.running += 1
+                turn.set_result(None)
+
+
+class ReadLatencyControl:
+    """Sizes a `WriteLimit` by the latency of the reads (see the module docstring)."""
+
+    def __init__(self, limit: WriteLimit, ceiling: int, target_seconds: float) -> None:
+        self.limit = limit
+        self.ceiling = ceiling
+        self.target = target_seconds
+        self._window_ends = time.monotonic() + WINDOW_SECONDS
+        self._slowest = 0.0
+
+    def read_done(self, seconds: float) -> None:
+        self._slowest = max(self._slowest, seconds)
+        self.tick()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now < self._window_ends:
+            return
+        size = self.limit.size
+        if self._slowest > self.target:
+            size = max(FLOOR, int(size * SHRINK))
+        elif self._slowest < self.target / 2:
+            size = min(self.ceiling, size + 1)
+        if size != self.limit.size:
+            self.limit.resize(size)
+            WRITE_LIMIT.set(size)
+        self._slowest = 0.0
+        self._window_ends = now + WINDOW_SECONDS
 
 
 class WriteAdmission:
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, *, adaptive: bool = False, read_target_ms: float = 10.0
+    ) -> None:
         self.app = app
-        self.slots = asyncio.Semaphore(limit) if limit > 0 else None
+        self.slots = WriteLimit(limit) if limit > 0 else None
+        self.control = (
+            ReadLatencyControl(self.slots, limit, read_target_ms / 1000)
+            if adaptive and self.slots is not None
+            else None
+        )
+        if self.slots is not None:
+            WRITE_LIMIT.set(limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.slots is None or scope["type"] != "http" or scope["method"] in READ_METHODS:
+        if self.slots is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+        elif scope["method"] in READ_METHODS:
+            await self._read(scope, receive, send)
+
+        else:
+            if self.control is not None:
+                self.control.tick()
+            await self.slots.acquire()
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.slots.release()
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The API's reads steer the limit; the UI's pages, scrapes and health checks do not.
+        if self.control is None or not scope["path"].startswith(API_READS):
             await self.app(scope, receive, send)
             return
-        async with self.slots:
-            await self.app(scope, receive, send)
+        arrived = time.monotonic()
+        control = self.control
+
+        async def timed_send(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                control.read_done(time.monotonic() - arrived)
+
+        await self.app(scope, receive, timed_send)
