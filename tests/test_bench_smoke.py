@@ -16,7 +16,7 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 SCENARIOS = {
     "hot-account": ("a-partner-hot", "c-partner-spread"),
     "ceiling": ("api-partner-hot", "ceiling-psycopg"),
-    "reads": ("writes-partner-hot",),
+    "reads": ("writes-partner-hot", "writes-fixed-admission"),
     "write-path": ("uvicorn-group", "uvicorn-each", "granian-group", "granian-each"),
 }
 RESULT_KEYS = {

@@ -9,7 +9,7 @@ Targets: zero errors for (a) and (c); a/c >= 0.90; a/b reported.
 import statistics
 from typing import Any
 
-from bench.harness import Bench, Operation, http_operation, invoice_body
+from bench.harness import Api, Bench, Operation, http_operation, invoice_body
 
 NAME = "hot-account"
 DESCRIPTION = "standalone invoices: one hot partner account vs one non-partner vs spread out"
@@ -18,10 +18,11 @@ A, B, C = "a-partner-hot", "b-nonpartner-hot", "c-partner-spread"
 WARMUP_SECONDS = 2.0
 
 
-def invoices_to(bench: Bench, numbers: list[str]) -> Operation:
-    """Each client posts single invoices; client k writes to `numbers[k % len(numbers)]`."""
+def invoices_to(bench: Bench, numbers: list[str], api: Api | None = None) -> Operation:
+    """Each client posts single invoices; client k writes to `numbers[k % len(numbers)]`. On
+    `api`'s server, else the run's."""
     return http_operation(
-        bench.api,
+        api or bench.api,
         "POST",
         lambda client, i: ("/v1/invoices", invoice_body(numbers[client % len(numbers)], i)),
     )

@@ -2,9 +2,10 @@
 — the ASGI server (uvicorn, granian) and group commit (`PARTNERBILL_GROUP_COMMIT`, on or off),
 two by two — against the database's ceiling (scenario 2's direct psycopg inserts). Each variant
 runs scenario 1a's load (clients posting single invoices to one partner account of its own) on
-a server of its own, started for the run on the same database (API processes only; the run's
-server does the jobs); variants interleaved and rotated, several rounds. Ratios per round:
-each variant over the ceiling, group commit on over off per server, granian over uvicorn.
+a server of its own, started for its turn on the same database (API processes only; the run's
+server does the jobs) and warmed up; variants interleaved and rotated, several rounds. Ratios
+per round: each variant over the ceiling, group commit on over off per server, granian over
+uvicorn.
 
 Target: the default configuration (what `serve` runs) is within 5% of the fastest variant:
 the defaults are what won.
@@ -12,13 +13,14 @@ the defaults are what won.
 
 import contextlib
 import statistics
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 
-from bench.harness import ASGI_SERVERS, Api, Bench, Operation, http_operation, invoice_body
+from bench.harness import ASGI_SERVERS, Bench, Operation
 from bench.scenarios.ceiling import direct_inserts
-from bench.scenarios.hot_account import warm_up
+from bench.scenarios.hot_account import invoices_to, warm_up
 from partnerbill.core import db
 
 NAME = "write-path"
@@ -34,58 +36,60 @@ def variant_name(asgi_server: str, mode: str) -> str:
     return f"{asgi_server}-{mode}"
 
 
-def invoices_on(api: Api, number: str) -> Operation:
-    return http_operation(api, "POST", lambda client, i: ("/v1/invoices", invoice_body(number, i)))
-
-
 async def run(bench: Bench) -> list[dict[str, Any]]:
     clients = bench.config.clients
-    operations: dict[str, Operation] = {}
-    async with contextlib.AsyncExitStack() as stack:
-        for asgi_server in ASGI_SERVERS:
-            for mode, setting in MODES.items():
-                variant = variant_name(asgi_server, mode)
-                api = await stack.enter_async_context(
-                    bench.other_server(asgi_server, {"PARTNERBILL_GROUP_COMMIT": setting})
-                )
-                number = (await api.create_account(f"Bench {variant}", True))["accountNumber"]
-                bench.describe(
-                    variant,
-                    f"{clients} HTTP clients, POST /v1/invoices, one partner account; "
-                    f"{asgi_server}, group commit {'on' if setting == 'true' else 'off'}",
-                )
-                bench.touch(variant, number)
-                operations[variant] = invoices_on(api, number)
-        created = await bench.api.create_account(f"Bench {CEILING}", True)
-        bench.describe(
-            CEILING, f"{clients} psycopg connections, one INSERT ... CTE per invoice (scenario 2)"
-        )
-        bench.touch(CEILING, created["accountNumber"])
-        url = db.libpq_url(bench.database_url)
-        connections = [
-            await stack.enter_async_context(
-                await psycopg.AsyncConnection.connect(url, autocommit=True)
+    accounts: dict[str, str] = {}
+    for asgi_server in ASGI_SERVERS:
+        for mode, setting in MODES.items():
+            variant = variant_name(asgi_server, mode)
+            accounts[variant] = (await bench.api.create_account(f"Bench {variant}", True))[
+                "accountNumber"
+            ]
+            bench.describe(
+                variant,
+                f"{clients} HTTP clients, POST /v1/invoices, one partner account; "
+                f"{asgi_server}, group commit {'on' if setting == 'true' else 'off'}",
             )
-            for _ in range(clients)
-        ]
-        operations[CEILING] = direct_inserts(bench, connections, created["accountId"])
-        for variant, operation in operations.items():
-            await warm_up(bench, operation, variant)
-        await _rounds(bench, operations)
-    return _targets(bench, list(operations))
-
-
-async def _rounds(bench: Bench, operations: dict[str, Operation]) -> None:
-    order = list(operations)
+            bench.touch(variant, accounts[variant])
+    created = await bench.api.create_account(f"Bench {CEILING}", True)
+    bench.describe(
+        CEILING, f"{clients} psycopg connections, one INSERT ... CTE per invoice (scenario 2)"
+    )
+    bench.touch(CEILING, created["accountNumber"])
+    order = [*accounts, CEILING]
     for round_number in range(bench.config.rounds):
         rates: dict[str, float] = {}
         shift = round_number % len(order)
         for variant in order[shift:] + order[:shift]:
-            (m,) = await bench.load(
-                [(variant, operations[variant], bench.config.clients)], round_number
-            )
+            # One compared server at a time: their pools together would exceed the database's
+            # connection limit.
+            async with _load_for(bench, variant, accounts, created["accountId"]) as operation:
+                await warm_up(bench, operation, variant)
+                (m,) = await bench.load([(variant, operation, clients)], round_number)
             rates[variant] = m.ok / m.seconds
         _round_ratios(bench, rates)
+    return _targets(bench, order)
+
+
+@contextlib.asynccontextmanager
+async def _load_for(
+    bench: Bench, variant: str, accounts: dict[str, str], ceiling_account_id: str
+) -> AsyncIterator[Operation]:
+    if variant == CEILING:
+        url = db.libpq_url(bench.database_url)
+        async with contextlib.AsyncExitStack() as stack:
+            connections = [
+                await stack.enter_async_context(
+                    await psycopg.AsyncConnection.connect(url, autocommit=True)
+                )
+                for _ in range(bench.config.clients)
+            ]
+            yield direct_inserts(bench, connections, ceiling_account_id)
+        return
+    asgi_server, mode = variant.split("-")
+    setting = {"PARTNERBILL_GROUP_COMMIT": MODES[mode]}
+    async with bench.other_server(asgi_server, setting) as api:
+        yield invoices_to(bench, [accounts[variant]], api)
 
 
 def _round_ratios(bench: Bench, rates: dict[str, float]) -> None:
