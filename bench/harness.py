@@ -1131,25 +1131,62 @@ def main(
     sizes: str | None = None,
     command: str = "",
 ) -> int:
-    """The CLI entry: run the scenario, return the exit code (1 when reconciliation failed)."""
-    from bench.scenarios import get_scenario
+    """The CLI entry: run the scenario (`all`: every scenario, one after the other, and a
+    summary of their targets), return the exit code (1 when a reconciliation failed)."""
+    from bench.scenarios import SCENARIOS, get_scenario
 
-    scenario = get_scenario(scenario_name)
-    config = BenchConfig.build(
-        scenario_name,
-        clients=clients,
-        seconds=seconds,
-        rounds=rounds,
-        tiny=tiny,
-        url=url,
-        client_id=client_id,
-        client_secret=client_secret,
-        invoices=invoices,
-        sizes=sizes,
-        results_dir=results_dir,
-    )
-    result = run(config, scenario, command or f"partnerbill bench {scenario_name}")
-    if not result["passed"]:
-        console.print("[red]reconciliation FAILED: metrics differ from recompute[/red]")
+    names = list(SCENARIOS) if scenario_name == ALL else [scenario_name]
+    results = []
+    for name in names:
+        config = BenchConfig.build(
+            name,
+            clients=clients,
+            seconds=seconds,
+            rounds=rounds,
+            tiny=tiny,
+            url=url,
+            client_id=client_id,
+            client_secret=client_secret,
+            invoices=invoices,
+            sizes=sizes,
+            results_dir=results_dir,
+        )
+        typed = command or f"partnerbill bench {scenario_name}"
+        results.append(run(config, get_scenario(name), typed))
+    if scenario_name == ALL:
+        summary = write_summary(results, results[0]["files"], command or "partnerbill bench all")
+        console.print(f"summary: {summary}")
+    failed = [r["scenario"] for r in results if not r["passed"]]
+    if failed:
+        console.print(
+            f"[red]reconciliation FAILED ({', '.join(failed)}): metrics differ from recompute[/red]"
+        )
         return 1
     return 0
+
+
+ALL = "all"
+
+
+def write_summary(results: list[dict[str, Any]], first_files: dict[str, str], command: str) -> Path:
+    """`all-<stamp>.md` beside the scenarios' files: every target of every scenario."""
+    first = Path(first_files["md"])
+    path = first.with_name(f"all-{first.stem.split('-')[-1]}.md")
+    lines = [
+        f"# partnerbill bench all — {results[0]['startedAt']} to {results[-1]['finishedAt']}",
+        "",
+        f"`{command}`",
+        "",
+        "| scenario | target | measured | met | reconciliation | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        reconciled = "passed" if result["passed"] else "**FAILED**"
+        for target in result["targets"]:
+            met = "yes" if target["met"] else "**no**"
+            lines.append(
+                f"| `{result['scenario']}` | {target['target']} | {target['measured']} | {met} "
+                f"| {reconciled} | {Path(result['files']['md']).name} |"
+            )
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench import harness
+from bench.scenarios import SCENARIOS as BENCH_SCENARIOS
 
+from partnerbill.cli import BENCH_SCENARIOS as NAMED_BY_THE_CLI
 from tests.helpers import TenantCredentials
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -81,9 +84,17 @@ def test_bench_scenario_smoke(
     assert result["reconciliation"]["accounts"] >= 1
     assert result["passed"] is True
     assert result["ratios"]
+    summary_file = harness.write_summary([result], result["files"], "partnerbill bench all")
+    summary_lines = summary_file.read_text().splitlines()
+    for target in result["targets"]:
+        assert any(f"| {target['target']} |" in line for line in summary_lines), target
     for variant in SCENARIOS[scenario]:
         summary = result["variants"][variant]["summary"]
         assert set(summary) >= SUMMARY_KEYS
         assert summary["ok"] > 0
         assert summary["lockErrors"] == 0, summary["errors"]
         assert set(summary["latencyMs"]) == {"p50", "p95", "p99", "max"}
+
+
+def test_the_cli_names_every_scenario_and_all() -> None:
+    assert set(NAMED_BY_THE_CLI) == set(BENCH_SCENARIOS) | {harness.ALL}

@@ -497,6 +497,9 @@ BENCH_SCENARIOS = (
     "mixed",
     "growth",
     "export",
+    "freshness",
+    "write-path",
+    "all",
 )
 
 
