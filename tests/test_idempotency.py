@@ -137,20 +137,25 @@ async def test_same_key_with_another_method_is_422(api: ApiClient, engine: Async
     assert await count_accounts(engine, api.tenant.id) == 1
 
 
-async def test_same_key_from_another_tenant_is_422(api: ApiClient, engine: AsyncEngine) -> None:
+async def test_same_key_in_another_tenant_is_that_tenants_own(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
     key = _key()
     body = dumps(account_body())
     first = await _post(api, "/v1/accounts", body, key)
     assert first.status_code == 200
     other = await client_for(api.http, await new_tenant(engine))
-    stolen = await _post(other, "/v1/accounts", body, key)
-    assert stolen.status_code == 422, stolen.text
-    reasons = assert_envelope(loads(stolen.content), 20)
-    assert "tenant" in reasons[0]["message"]
-    # Tenant B neither got A's response nor an account of its own.
-    assert loads(first.content)["accountId"] not in stolen.text
-    assert await count_accounts(engine, other.tenant.id) == 0
+    theirs = await _post(other, "/v1/accounts", body, key)
+    assert theirs.status_code == 200, theirs.text
+    assert "idempotent-replayed" not in theirs.headers
+    # Tenant B got an account of its own, not A's response.
+    assert loads(theirs.content)["accountId"] != loads(first.content)["accountId"]
+    assert await count_accounts(engine, other.tenant.id) == 1
     assert await count_accounts(engine, api.tenant.id) == 1
+    replayed = await _post(other, "/v1/accounts", body, key)
+    assert replayed.content == theirs.content
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert (await _post(api, "/v1/accounts", body, key)).content == first.content
 
 
 async def test_same_key_with_another_body_is_422(api: ApiClient, engine: AsyncEngine) -> None:

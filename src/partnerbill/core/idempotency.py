@@ -9,9 +9,11 @@ answer are both committed, and a retry replays the answer (byte for byte, `Idemp
 true`) for 24 h, or neither is, and a retry runs the request afresh: a crash or a lost database at
 any point can neither duplicate a write nor leave a claim behind.
 
+- A key is its tenant's own: the same key sent by two tenants names two operations (Zuora
+  answers 422 to the second tenant; here one tenant's keys neither block nor reveal another's).
 - A duplicate arriving while the first runs finds the key's advisory lock taken (held by the
   first request's transaction, so it goes with that transaction, crash included) and gets 409
-  at once; the key reused with another tenant, method, path or body gets 422.
+  at once; the key reused with another method, path or body gets 422.
 - Answers a client is told to retry (lock competition, 5xx, 503 when the commit failed) roll the
   whole transaction back: nothing written, nothing stored, and the retry really runs again.
 - Every other answer is stored, 4xx and business-rule failures included: the key names one
@@ -25,7 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,7 +50,9 @@ MAX_KEY_LENGTH = 255
 RETRYABLE_STATE = "partnerbill_retryable"
 # Seeds the 64-bit hash that names a key's advisory lock, apart from other advisory lock users.
 _LOCK_SEED = 0x1DE4_9070
-_LOCK_KEY = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, :seed))")
+_LOCK_KEY = text(
+    "SELECT pg_try_advisory_xact_lock(hashtextextended(:tenant_id || ':' || :key, :seed))"
+)
 
 
 def mark_retryable(scope_state: dict[str, object]) -> None:
@@ -132,10 +136,12 @@ class IdempotencyMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await conn.begin()
-        if not await conn.scalar(_LOCK_KEY, {"key": key, "seed": _LOCK_SEED}):
+        tenant_id = identity["tenant_id"]
+        lock = {"tenant_id": tenant_id, "key": key, "seed": _LOCK_SEED}
+        if not await conn.scalar(_LOCK_KEY, lock):
             await _send_error(answer, scope, _in_flight())
             return answer
-        record = await _live_record(conn, key)
+        record = await _live_record(conn, tenant_id, key)
         if record is not None:
             await _answer_from_record(answer, scope, record, identity)
             return answer
@@ -190,19 +196,21 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _live_record(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
-    """The stored record of `key` (under its lock); an expired one is dropped, freeing the key."""
+async def _live_record(conn: AsyncConnection, tenant_id: str, key: str) -> dict[str, Any] | None:
+    """The tenant's stored record of `key` (under its lock); an expired one is dropped, freeing
+    the key."""
+    this_key = (idempotency_keys.c.tenant_id == tenant_id) & (idempotency_keys.c.key == key)
     row = (
         await conn.execute(
             select(
                 idempotency_keys, (idempotency_keys.c.expires_at < func.now()).label("expired")
-            ).where(idempotency_keys.c.key == key)
+            ).where(this_key)
         )
     ).one_or_none()
     if row is None:
         return None
     if row.expired:
-        await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.key == key))
+        await conn.execute(delete(idempotency_keys).where(this_key))
         return None
     return dict(row._mapping)
 
@@ -211,13 +219,14 @@ async def purge_expired_keys(limit: int) -> int:
     """Delete up to `limit` expired keys (a key is also dropped when it is reused after expiry)."""
     async with get_engine().begin() as conn:
         expired = (
-            select(idempotency_keys.c.key)
+            select(idempotency_keys.c.tenant_id, idempotency_keys.c.key)
             .where(idempotency_keys.c.expires_at < func.now())
             .limit(limit)
-            .scalar_subquery()
         )
         result = await conn.execute(
-            delete(idempotency_keys).where(idempotency_keys.c.key.in_(expired))
+            delete(idempotency_keys).where(
+                tuple_(idempotency_keys.c.tenant_id, idempotency_keys.c.key).in_(expired)
+            )
         )
     return int(result.rowcount)
 

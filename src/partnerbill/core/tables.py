@@ -1,9 +1,9 @@
 """Tables of the platform itself: tenants, OAuth clients, signing keys, idempotency records.
 
-`oauth_clients` and `idempotency_keys` are the only tables keyed without `tenant_id` first: a token
-request names only a client id, and Zuora's idempotency contract rejects a key reused by another
-tenant (422), which needs one lookup across tenants. Both are small, point-lookup tables that a
-distributed deployment keeps as reference tables.
+`oauth_clients` is keyed without `tenant_id` first: a token request names only a client id. It is
+a small point-lookup table that a distributed deployment keeps as a reference table. Idempotency
+keys are their tenant's own (`(tenant_id, key)`): one tenant's key neither blocks nor reveals
+another's.
 """
 
 from sqlalchemy import (
@@ -64,8 +64,8 @@ signing_keys = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    Column("tenant_id", String(32), primary_key=True),
     Column("key", String(255), primary_key=True),
-    Column("tenant_id", String(32), nullable=False),
     Column("method", String(8), nullable=False),
     Column("path", Text, nullable=False),
     Column("request_sha256", String(64), nullable=False),
