@@ -14,12 +14,14 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint_and_format_are_clean() -> None:
-    lint = _run("ruff", "check", "src", "tests", "bench")
+    lint = _run("ruff", "check", "src", "tests", "bench", "scripts")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = _run("ruff", "format", "--check", "src", "tests", "bench")
+    fmt = _run("ruff", "format", "--check", "src", "tests", "bench", "scripts")
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
 def test_mypy_is_clean() -> None:
     result = _run("mypy")
     assert result.returncode == 0, result.stdout + result.stderr
+    scripts = _run("mypy", "scripts")
+    assert scripts.returncode == 0, scripts.stdout + scripts.stderr
