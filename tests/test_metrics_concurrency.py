@@ -1,5 +1,5 @@
-"""Concurrency of the metrics engine (DESIGN §3-4) with real parallel connections: many HTTP
-requests at once against the real server (uvicorn, two worker processes), and locks held open
+"""Concurrency of the metrics engine (docs/architecture.md) with real parallel connections: many
+HTTP requests at once against the real server (uvicorn, two worker processes), and locks held open
 on separate database connections to force the contended paths deterministically."""
 
 import asyncio

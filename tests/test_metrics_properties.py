@@ -1,4 +1,4 @@
-"""Property-based test of the metrics engine (DESIGN §3): over random sequences of invoice
+"""Property-based test of the metrics engine (docs/architecture.md): over random runs of invoice
 operations, subscription orders (create, update quantity, remove, cancel, owner transfer, with or
 without runBilling), bill runs, partner-flag switches and refreshes on three accounts, the stored
 metrics of a non-partner account (contractedMrr included) equal `recompute` at every step, and those

@@ -1,5 +1,5 @@
-"""The refresh of partner accounts (DESIGN §3): the watermark race forced step by step with open
-transactions, the partner-flag switch both ways (and against in-flight writers), and the
+"""The refresh of partner accounts (docs/architecture.md): the watermark race forced step by step
+with open transactions, the partner-flag switch both ways (and against in-flight writers), and the
 scheduler's choice of which accounts are due."""
 
 import asyncio

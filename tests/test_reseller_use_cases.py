@@ -1,4 +1,4 @@
-"""Reseller and distributor use cases with real parallel orders (DESIGN §3-4): many
+"""Reseller and distributor use cases with real parallel orders (docs/architecture.md): many
 `POST /v1/orders` at once against the real server (uvicorn, two worker processes), metrics
 checked against `recompute` from documents.
 

@@ -1,10 +1,11 @@
 """Orders through the official Zuora Python SDK (zuora-sdk 3.21.0) against the live server: a
-catalog rate plan made with the SDK's catalog APIs, two accounts, then `OrdersApi.create_order`
-with a CreateSubscription (subscription owner and invoice owner apart) and runBilling; the
-subscription, the invoice and both accounts' metrics read back through the SDK.
+catalog rate plan made with the SDK's catalog APIs, two accounts, then `OrdersApi.create_order` with
+a CreateSubscription (subscription owner and invoice owner apart) and runBilling; the subscription,
+the invoice and both accounts' metrics read back through the SDK.
 
 contractedMrr belongs to the subscription owner, the invoice (and so the invoice balance) to the
-invoice owner (DESIGN §3). Both accounts are non-partner: their metrics are current at once.
+invoice owner (docs/architecture.md). Both accounts are non-partner: their metrics are current at
+once.
 """
 
 from datetime import date

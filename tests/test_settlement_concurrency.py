@@ -1,8 +1,8 @@
 """Settlement under real parallel HTTP against the real server (uvicorn, two worker processes).
 
 Two payments applied to one invoice at once must never over-apply it: the invoice row is the lock
-(DESIGN §4). Partner accounts never see a lock-competition error; after a refresh their metrics
-equal `recompute`. Throughput figures are printed, never asserted.
+(docs/architecture.md). Partner accounts never see a lock-competition error; after a refresh
+their metrics equal `recompute`. Throughput figures are printed, never asserted.
 """
 
 import asyncio

@@ -182,7 +182,8 @@ def create_engine(
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=False,
         connect_args=connect_args,
-        # Transactions are short; READ COMMITTED is what the locking rules in DESIGN §4 assume.
+        # Transactions are short; READ COMMITTED is what the lock rules assume
+        # (docs/architecture.md).
         isolation_level="READ COMMITTED",
         # JSONB columns (custom fields) hold request numbers as exact Decimals.
         json_serializer=lambda value: json.dumps(value).decode(),

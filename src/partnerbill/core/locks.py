@@ -1,4 +1,4 @@
-"""Where row locks are waited for, and how long (DESIGN §4).
+"""Where row locks are waited for, and how long (docs/architecture.md).
 
 Every statement that locks business rows (`FOR UPDATE`, `FOR NO KEY UPDATE`, `FOR SHARE`,
 `FOR KEY SHARE`, or an `UPDATE` that queues on a row) runs inside `bounded_lock_wait`:

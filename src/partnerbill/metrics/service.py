@@ -1,6 +1,6 @@
-"""The metrics engine (DESIGN §3): `recompute` derives an account's metrics from its documents;
-`touch` is how every write path reports what it changed; the refresh folds a partner account's
-pending changes.
+"""The metrics engine (docs/architecture.md): `recompute` derives an account's metrics from its
+documents; `touch` is how every write path reports what it changed; the refresh folds a partner
+account's pending changes.
 
 - Non-partner account: `touch` applies the operation's deltas to the metrics row in the caller's
   transaction, under that row's lock. The wait for the lock is bounded by the tenant's

@@ -19,7 +19,7 @@ from sqlalchemy import (
 
 from partnerbill.core.db import metadata
 
-# `balance` is not stored: it is derived on read from the four components (DESIGN §3,
+# `balance` is not stored: it is derived on read from the four components (docs/architecture.md,
 # Invoice Settlement formula), so it can never disagree with them.
 account_metrics = Table(
     "account_metrics",
