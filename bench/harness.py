@@ -253,39 +253,12 @@ ASGI_SERVERS = ("uvicorn", "granian")
 
 def api_command(asgi_server: str, port: int, workers: int) -> list[str]:
     """The API processes' command (less the interpreter) under `asgi_server`."""
+    app = "partnerbill.app:create_app"
+    where = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    quiet = ["--log-level", "warning"]
     if asgi_server == "granian":
-        return [
-            "-m",
-            "granian",
-            "--interface",
-            "asgi",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-ws",
-            "partnerbill.app:create_app",
-        ]
-    return [
-        "-m",
-        "uvicorn",
-        "partnerbill.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+        return ["-m", "granian", "--interface", "asgi", "--factory", *where, *quiet, "--no-ws", app]
+    return ["-m", "uvicorn", app, "--factory", *where, *quiet, "--no-access-log"]
 
 
 class LiveServer:
