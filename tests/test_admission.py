@@ -1,6 +1,7 @@
 """Write admission (core/admission.py): writes beyond the limit wait their turn; reads never do."""
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 from starlette.types import Receive, Scope, Send
@@ -68,26 +69,28 @@ class TimedReads:
         await send({"type": "http.response.body", "body": b"{}"})
 
 
-async def _read_for(client: httpx.AsyncClient, seconds: float) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
+async def _read_until(client: httpx.AsyncClient, done: Callable[[], bool]) -> None:
+    """Reads back to back until `done()`; fails after 10 s."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline, "the limit did not get there"
         await client.get("/v1/accounts/A1")
 
 
 async def test_slow_reads_shrink_the_write_limit_and_it_grows_back_without_them() -> None:
-    inner = TimedReads(read_seconds=0.03)
-    admission = WriteAdmission(inner, limit=8, adaptive=True, read_target_ms=10)
+    inner = TimedReads(read_seconds=0.15)  # 3x the target below
+    admission = WriteAdmission(inner, limit=8, adaptive=True, read_target_ms=50)
+    slots = admission.slots
+    assert slots is not None
     transport = httpx.ASGITransport(app=admission)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        await _read_for(client, 0.6)  # reads 3x slower than the target, for six windows
-        assert admission.slots is not None
-        assert admission.slots.size == FLOOR
+        await _read_until(client, lambda: slots.size == FLOOR)
         writes = [asyncio.create_task(client.post(f"/w{i}")) for i in range(6)]
         await asyncio.sleep(0.05)
         assert inner.writing == FLOOR  # the rest wait for a slot
-        inner.read_seconds = 0.001
-        await _read_for(client, 1.2)  # fast reads: +1 per window, up to the ceiling
-        assert admission.slots.size == 8
+        inner.read_seconds = 0
+        await _read_until(client, lambda: slots.size == 8)  # +1 per window of fast reads
+        await asyncio.sleep(0.05)
         assert inner.writing == 6
         inner.release.set()
         answers = await asyncio.wait_for(asyncio.gather(*writes), timeout=5)
@@ -95,11 +98,12 @@ async def test_slow_reads_shrink_the_write_limit_and_it_grows_back_without_them(
 
 
 async def test_fixed_admission_ignores_read_latency() -> None:
-    inner = TimedReads(read_seconds=0.03)
-    admission = WriteAdmission(inner, limit=4, adaptive=False)
+    inner = TimedReads(read_seconds=0.15)
+    admission = WriteAdmission(inner, limit=4, adaptive=False, read_target_ms=50)
     transport = httpx.ASGITransport(app=admission)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        await _read_for(client, 0.3)
+        for _ in range(4):
+            await client.get("/v1/accounts/A1")
     assert admission.slots is not None and admission.slots.size == 4
 
 
@@ -116,3 +120,19 @@ async def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
     limit.resize(3)
     await asyncio.wait_for(asyncio.gather(limit.acquire(), limit.acquire()), timeout=1)
     assert limit.running == 3
+
+
+async def test_a_slow_download_does_not_shrink_the_write_limit() -> None:
+    async def download(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            await send({"type": "http.response.body", "body": b"chunk", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    admission = WriteAdmission(download, limit=8, adaptive=True, read_target_ms=10)
+    transport = httpx.ASGITransport(app=admission)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for _ in range(4):  # 150 ms each, past the target, over several windows
+            assert (await client.get("/v1/files/f1")).content == b"chunk" * 3
+    assert admission.slots is not None and admission.slots.size == 8

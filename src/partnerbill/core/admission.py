@@ -8,7 +8,8 @@ holding a slot while it waits on a lock is bounded by the tenant's lock wait.
 
 The limit (`PARTNERBILL_WRITE_ADMISSION`):
 - `adaptive` (the default): driven by the reads' own latency, measured here from a read's
-  arrival to the end of its answer (reads of `/v1/`: not pages, scrapes or health checks).
+  arrival to the end of its answer (reads of `/v1/` answered in one piece: not pages, scrapes,
+  health checks or file downloads).
   Every `WINDOW_SECONDS` the slowest read of the window decides: above the target
   (`PARTNERBILL_READ_TARGET_MS`) the limit shrinks to `SHRINK` of itself (never under
   `FLOOR`); under half the target, or with no read at all, it grows by one (never over
@@ -143,10 +144,16 @@ class WriteAdmission:
             return
         arrived = time.monotonic()
         control = self.control
+        streamed = False
 
         async def timed_send(message: Message) -> None:
+            nonlocal streamed
             await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
+            if message["type"] != "http.response.body":
+                return
+            if message.get("more_body"):
+                streamed = True  # a file download: as slow as it is large, not a sign of load
+            elif not streamed:
                 control.read_done(time.monotonic() - arrived)
 
         await self.app(scope, receive, timed_send)
