@@ -18,6 +18,31 @@ def package_of(path: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
+def imported_packages(tree: ast.AST) -> set[str]:
+    """The top-level packages (or modules) of partnerbill that `tree` imports."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if parts[0] != "partnerbill":
+                continue
+            found.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+        elif isinstance(node, ast.Import):
+            found.update(
+                a.name.split(".")[1] for a in node.names if a.name.startswith("partnerbill.")
+            )
+    return found
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Which top-level packages of partnerbill each one imports (itself left out)."""
+    imports: dict[str, set[str]] = defaultdict(set)
+    for path in SOURCE.rglob("*.py"):
+        package = package_of(path)
+        imports[package] |= imported_packages(ast.parse(path.read_text())) - {package}
+    return imports
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=10)
@@ -25,7 +50,6 @@ def main() -> None:
     modules: list[tuple[int, str]] = []
     functions: list[tuple[int, str]] = []
     any_count = 0
-    imports: dict[str, set[str]] = defaultdict(set)
     for path in sorted(SOURCE.rglob("*.py")):
         text = path.read_text()
         name = str(path.relative_to(SOURCE.parent))
@@ -37,10 +61,6 @@ def main() -> None:
                 functions.append((length, f"{name}:{node.lineno} {node.name}"))
             elif isinstance(node, ast.Name) and node.id == "Any":
                 any_count += 1
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                parts = node.module.split(".")
-                if parts[0] == "partnerbill" and parts[1] != package_of(path):
-                    imports[package_of(path)].add(parts[1])
     lines = sum(n for n, _ in modules)
     print(f"{len(modules)} modules, {lines} lines, {len(functions)} functions, {any_count} Any")
     print(f"functions over 100 lines: {sum(1 for n, _ in functions if n > 100)}")
@@ -50,6 +70,7 @@ def main() -> None:
     print(f"\nlongest functions (top {top}):")
     for n, name in sorted(functions, reverse=True)[:top]:
         print(f"  {n:6d}  {name}")
+    imports = package_imports()
     both_ways = sorted(
         (a, b)
         for a, targets in imports.items()

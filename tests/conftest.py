@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from zuora_sdk import Configuration
 from zuora_sdk.zuora_client import ZuoraClient
 
+from partnerbill import tasks
 from partnerbill.app import create_app
 from partnerbill.core import auth, db, migrate
 from partnerbill.metrics.service import METRICS_DRIFT
@@ -62,6 +63,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = db.create_engine(database_url)
     db.set_engine(engine)
+    tasks.register()  # this process defers jobs as an API process does
     auth._signing_key = None
     yield engine
     await engine.dispose()

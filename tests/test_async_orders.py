@@ -126,7 +126,9 @@ def worker_tasks(database_url: str) -> dict[str, str]:
     the worker builds them."""
     script = (
         "import json, sys\n"
+        "from partnerbill import tasks\n"
         "from partnerbill.core.jobs import build_app\n"
+        "tasks.register()\n"
         "app = build_app(sys.argv[1])\n"
         "print(json.dumps({name: task.queue for name, task in app.tasks.items()}))\n"
     )

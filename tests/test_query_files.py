@@ -24,6 +24,7 @@ from procrastinate.jobs import Job
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from partnerbill import tasks
 from partnerbill.core.errors import DATABASE_TOO_SLOW_MESSAGE
 from partnerbill.core.jobs import QUEUES, build_app
 from partnerbill.core.tenants import Tenant
@@ -356,6 +357,7 @@ async def test_the_purge_removes_expired_and_abandoned_files_and_old_finished_jo
 
 
 def test_the_purge_runs_periodically_on_every_worker(database_url: str) -> None:
+    tasks.register()  # what the worker does before it builds its app
     app = build_app(database_url)
     assert "exports" in QUEUES and app.tasks["query:purge_query_results"].queue in QUEUES
     periodic = {p.periodic_id: p for p in app.periodic_registry.periodic_tasks.values()}

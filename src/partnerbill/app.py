@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from partnerbill import tasks
 from partnerbill.accounts.routes import router as accounts_router
 from partnerbill.billing.bill_run_routes import router as bill_runs_router
 from partnerbill.billing.document_routes import router as billing_documents_router
@@ -212,6 +213,7 @@ def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
     db.bound_statements(settings.statement_timeout_ms)
+    tasks.register()  # the jobs requests defer
     app = PartnerbillAPI(
         title="partnerbill",
         version="0.1.0",

@@ -64,7 +64,11 @@ def _default_tenant(given: str | None) -> str | None:
 
 
 def _run(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    """Run `work` in one transaction on the configured (or embedded) database."""
+    """Run `work` in one transaction on the configured (or embedded) database (the jobs it may
+    defer registered)."""
+    from partnerbill import tasks
+
+    tasks.register()
 
     async def main() -> T:
         engine = db.create_engine(db.resolve_database_url())
@@ -253,8 +257,11 @@ def worker(
     """Run the job worker: the metrics refresh loop, stalled-job recovery, async orders, bill
     runs, query and export jobs. It reconnects when the database goes away; it exits on SIGTERM
     or Ctrl-C (0), or on an error it cannot recover from (non-zero)."""
+    from partnerbill import tasks
     from partnerbill.core.jobs import run_worker
     from partnerbill.metrics.tasks import refresh_loop
+
+    tasks.register()
 
     die_with_supervisor()
     settings = get_settings()

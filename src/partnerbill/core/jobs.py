@@ -1,7 +1,11 @@
 """The procrastinate app: background jobs on the same PostgreSQL, and the job worker's run loop.
 
 Jobs that business rows need are deferred inside the same transaction as those rows (a rolled
-back request leaves no job). Features register their tasks on blueprints; `build_app` gathers them.
+back request leaves no job), by name. Features declare their tasks on blueprints, and the task
+registry (`partnerbill.tasks`, outside `core`: core imports no feature) hands them to
+`register_tasks`; `build_app` builds the app of those and core's own maintenance tasks. A
+process defers or runs jobs only after the registry registered them (an unknown task name is an
+error, never a job no worker would run).
 
 The worker outlives its database: losing PostgreSQL (a restart, a dropped connection) pauses the
 jobs and the worker reconnects with backoff, it never ends the process. Only an error that is not
@@ -72,6 +76,22 @@ async def purge_idempotency_keys(timestamp: int) -> int:
 
 
 _apps: dict[str, procrastinate.App] = {}
+# (blueprint, namespace) of the features' tasks, from the task registry.
+_feature_tasks: list[tuple[Blueprint, str]] = []
+
+
+def register_tasks(blueprints: Sequence[tuple[Blueprint, str]]) -> None:
+    """The features' task blueprints, each under its namespace (`namespace:name` is a task's
+    name for deferring), from the task registry; again: nothing. An app built before (a process
+    that ran only core's tasks so far) takes them too: a blueprint goes into one app only."""
+    if _feature_tasks:
+        return
+    if len(_apps) > 1:
+        raise RuntimeError("tasks registered after job apps for several databases were built")
+    _feature_tasks.extend(blueprints)
+    for app in _apps.values():
+        for blueprint, namespace in blueprints:
+            app.add_tasks_from(blueprint, namespace=namespace)
 
 
 def build_app(database_url: str) -> procrastinate.App:
@@ -80,20 +100,13 @@ def build_app(database_url: str) -> procrastinate.App:
     conninfo = libpq_url(database_url)
     if conninfo in _apps:
         return _apps[conninfo]
-    from partnerbill.billing.tasks import billing_tasks
-    from partnerbill.metrics.tasks import metrics_tasks
-    from partnerbill.orders.tasks import order_tasks
-    from partnerbill.query.tasks import loaded_query_tasks
-
     app = procrastinate.App(
         # procrastinate's pool checks each connection out alive (a restart breaks them).
         connector=procrastinate.PsycopgConnector(conninfo=conninfo, min_size=1, max_size=4)
     )
     app.add_tasks_from(maintenance, namespace="maintenance")
-    app.add_tasks_from(metrics_tasks, namespace="metrics")
-    app.add_tasks_from(order_tasks, namespace="orders")
-    app.add_tasks_from(billing_tasks, namespace="billing")
-    app.add_tasks_from(loaded_query_tasks(), namespace="query")
+    for blueprint, namespace in _feature_tasks:
+        app.add_tasks_from(blueprint, namespace=namespace)
     _apps[conninfo] = app
     return app
 
@@ -102,6 +115,8 @@ async def defer_in_transaction(conn: AsyncConnection, task_name: str, **argument
     """Defer a job on the caller's transaction: it exists exactly if the transaction commits.
     `task_name` is procrastinate's `namespace:name`; an unknown one is an error, not a job no
     worker would ever run."""
+    if not _feature_tasks:
+        raise RuntimeError("no task registry in this process: call partnerbill.tasks.register()")
     app = build_app(conn.engine.url.render_as_string(hide_password=False))
     raw = await conn.get_raw_connection()
     deferrer = app.configure_task(task_name, allow_unknown=False, connection=raw.driver_connection)
