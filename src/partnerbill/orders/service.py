@@ -53,18 +53,23 @@ ORDER = Resource.ORDER
 @dataclass(slots=True)
 class _OrderState:
     """What an order touched: accounts (by id), subscriptions, and the contractedMrr
-    contributions before the order changed them."""
+    contributions before the order changed them; the catalog rate plans it read; the
+    subscriptions it creates, inserted together (`created`: every other statement of the order
+    comes after the insert of what was created before it, see `NewSubscriptions`)."""
 
     accounts_by_key: dict[str, WritableAccount] = field(default_factory=dict)
     touched: dict[str, dict[str, Any]] = field(default_factory=dict)  # subscription id → row
     mrr_before: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # id → (owner, mrr)
     versioned: set[str] = field(default_factory=set)
+    plans: dict[str, CatalogRatePlan] = field(default_factory=dict)  # by the request's key
+    created: subs.NewSubscriptions = field(default_factory=subs.NewSubscriptions)
 
 
 async def _account(
     conn: AsyncConnection, tenant: Tenant, state: _OrderState, key: str
 ) -> WritableAccount:
     if key not in state.accounts_by_key:
+        await state.created.insert(conn, tenant)
         async with bounded_lock_wait(conn, tenant, Resource.ORDER):
             account = await lock_for_write(conn, tenant, key)
         state.accounts_by_key[key] = account
@@ -83,14 +88,19 @@ def _dates(action: OrderAction, order_date: date) -> ActionDates:
 async def _catalog(
     conn: AsyncConnection,
     tenant: Tenant,
+    state: _OrderState,
     requests: list[RatePlanSubscription],
     paths: list[str],
 ) -> list[tuple[CatalogRatePlan, RatePlanSubscription]]:
-    """The catalog rate plan of each request; `paths[i]` is where request i sits in the body."""
-    found = await load_rate_plans(conn, tenant, [r.plan_key for r in requests])
+    """The catalog rate plan of each request; `paths[i]` is where request i sits in the body.
+    Each plan is read once per order (its subscriptions mostly subscribe to the same few)."""
+    missing = [r.plan_key for r in requests if r.plan_key not in state.plans]
+    if missing:
+        await state.created.insert(conn, tenant)
+        state.plans.update(await load_rate_plans(conn, tenant, missing))
     plans = []
     for request, path in zip(requests, paths, strict=True):
-        plan = found.get(request.plan_key)
+        plan = state.plans.get(request.plan_key)
         if plan is None:
             key = "productRatePlanId" if request.product_rate_plan_id else "productRatePlanNumber"
             raise ZuoraError(
@@ -181,35 +191,33 @@ async def _create_subscription(
     renewal = terms.renewal_terms[0] if terms and terms.renewal_terms else None
     field = "subscribeToProducts" if create.subscribe_to_products else "subscribeToRatePlans"
     paths = [f"{where}.{field}[{i}]" for i in range(len(create.rate_plans))]
-    plans = await _catalog(conn, tenant, create.rate_plans, paths)
-    subscription_id = await subs.create_subscription(
-        conn,
-        tenant,
-        subs.NewSubscription(
-            number=create.subscription_number,
-            owner=owner,
-            invoice_owner=invoice_owner,
-            term_type=term_type,
-            initial_term=terms.initial_term.period if terms else None,
-            initial_term_period_type=terms.initial_term.period_type if terms else None,
-            renewal_term=renewal.period if renewal else None,
-            renewal_term_period_type=renewal.period_type if renewal else None,
-            renewal_setting=terms.renewal_setting if terms else "RENEW_WITH_SPECIFIC_TERM",
-            auto_renew=terms.auto_renew if terms else False,
-            dates=dates,
-            term_start=(terms.initial_term.start_date if terms else None)
-            or dates.contract_effective,
-            rate_plans=plans,
-            invoice_separately=create.invoice_separately,
-            notes=create.notes,
-            order_id=order_id,
-            term_field=f"{where}.createSubscription.terms.initialTerm.period",
-        ),
+    plans = await _catalog(conn, tenant, state, create.rate_plans, paths)
+    new = subs.NewSubscription(
+        number=create.subscription_number,
+        owner=owner,
+        invoice_owner=invoice_owner,
+        term_type=term_type,
+        initial_term=terms.initial_term.period if terms else None,
+        initial_term_period_type=terms.initial_term.period_type if terms else None,
+        renewal_term=renewal.period if renewal else None,
+        renewal_term_period_type=renewal.period_type if renewal else None,
+        renewal_setting=terms.renewal_setting if terms else "RENEW_WITH_SPECIFIC_TERM",
+        auto_renew=terms.auto_renew if terms else False,
+        dates=dates,
+        term_start=(terms.initial_term.start_date if terms else None) or dates.contract_effective,
+        rate_plans=plans,
+        invoice_separately=create.invoice_separately,
+        notes=create.notes,
+        order_id=order_id,
+        term_field=f"{where}.createSubscription.terms.initialTerm.period",
     )
-    sub = await subs.lock_subscription(conn, tenant, subscription_id)
-    state.touched[subscription_id] = sub
-    state.mrr_before[subscription_id] = (owner.id, ZERO)
-    state.versioned.add(subscription_id)
+    if not state.created.has_room_for(new):
+        await state.created.insert(conn, tenant)
+    # Complete (number, version, timestamps) once inserted: by the next statement of the order.
+    sub = state.created.add(new)
+    state.touched[sub["id"]] = sub
+    state.mrr_before[sub["id"]] = (owner.id, ZERO)
+    state.versioned.add(sub["id"])
     return sub
 
 
@@ -233,7 +241,9 @@ async def _amend(
     match action.type:
         case "AddProduct":
             assert action.add_product is not None
-            plans = await _catalog(conn, tenant, [action.add_product], [f"{where}.addProduct"])
+            plans = await _catalog(
+                conn, tenant, state, [action.add_product], [f"{where}.addProduct"]
+            )
             invoice_owner = state.accounts_by_key[sub["invoice_owner_account_id"]]
             await subs.add_rate_plans(
                 conn,
@@ -608,47 +618,15 @@ async def create_order(
         state,
         [e.subscription_number for e in request.subscriptions if e.subscription_number],
     )
-    in_order: list[str] = []
-    actions: list[dict[str, Any]] = []
-    for s_index, entry in enumerate(request.subscriptions):
-        sub: dict[str, Any] | None = None
-        if entry.subscription_number is not None:
-            sub = existing[entry.subscription_number]
-        for a_index, action in enumerate(entry.order_actions):
-            where = f"subscriptions[{s_index}].orderActions[{a_index}]"
-            if action.type == "CreateSubscription":
-                if sub is not None:
-                    raise invalid_value(
-                        ORDER, f"{where}.type", "a subscription is created only once."
-                    )
-                sub = await _create_subscription(
-                    conn, tenant, state, order_account, action, request.order_date, order_id, where
-                )
-            elif sub is None:
-                raise invalid_value(
-                    ORDER,
-                    f"subscriptions[{s_index}].subscriptionNumber",
-                    f"is required for a {action.type} action.",
-                )
-            else:
-                await _amend(conn, tenant, state, sub, action, request.order_date, where)
-            actions.append(
-                {
-                    "tenant_id": tenant.id,
-                    "id": new_id(),
-                    "order_id": order_id,
-                    "sequence": len(actions) + 1,
-                    "type": action.type,
-                    "subscription_id": sub["id"],
-                    "subscription_number": sub["subscription_number"],
-                    "detail": action.model_dump(by_alias=True, exclude_unset=True),
-                }
-            )
-        assert sub is not None
-        if entry.notes is not None:
-            await subs.save(conn, tenant, sub, notes=entry.notes)
-        if sub["id"] not in in_order:
-            in_order.append(sub["id"])
+    try:
+        in_order, actions = await _run_actions(
+            conn, tenant, state, request, order_account, order_id, existing
+        )
+    except ZuoraError:
+        # One-by-one creation had inserted the subscriptions created so far: a refusal of
+        # their insert (a number already taken) comes first.
+        await state.created.insert(conn, tenant)
+        raise
     # One `touch` for the owners' and the billing's changes: metrics rows locked once, in one
     # order (two touches could take two accounts' rows in opposite orders).
     deltas = await _owner_deltas(conn, tenant, state)
@@ -674,8 +652,70 @@ async def create_order(
     except IntegrityError as exc:
         raise business_rule(ORDER, f"An order numbered '{order_number}' already exists.") from exc
     if actions:
-        await conn.execute(insert(order_actions), actions)
+        await conn.execute(
+            insert(order_actions),
+            [
+                {
+                    "tenant_id": tenant.id,
+                    "id": new_id(),
+                    "order_id": order_id,
+                    "sequence": sequence,
+                    "type": action.type,
+                    "subscription_id": sub["id"],
+                    "subscription_number": sub["subscription_number"],
+                    "detail": action.model_dump(by_alias=True, exclude_unset=True),
+                }
+                for sequence, (action, sub) in enumerate(actions, start=1)
+            ],
+        )
     return response
+
+
+async def _run_actions(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    state: _OrderState,
+    request: CreateOrderRequest,
+    order_account: WritableAccount,
+    order_id: str,
+    existing: dict[str, dict[str, Any]],
+) -> tuple[list[str], list[tuple[OrderAction, dict[str, Any]]]]:
+    """Every action of the order, in its sequence: (the subscriptions in the order's sequence,
+    each action with the subscription it changed). Ends with everything created inserted."""
+    in_order: list[str] = []
+    actions: list[tuple[OrderAction, dict[str, Any]]] = []
+    for s_index, entry in enumerate(request.subscriptions):
+        sub: dict[str, Any] | None = None
+        if entry.subscription_number is not None:
+            sub = existing[entry.subscription_number]
+        for a_index, action in enumerate(entry.order_actions):
+            where = f"subscriptions[{s_index}].orderActions[{a_index}]"
+            if action.type == "CreateSubscription":
+                if sub is not None:
+                    raise invalid_value(
+                        ORDER, f"{where}.type", "a subscription is created only once."
+                    )
+                sub = await _create_subscription(
+                    conn, tenant, state, order_account, action, request.order_date, order_id, where
+                )
+            elif sub is None:
+                raise invalid_value(
+                    ORDER,
+                    f"subscriptions[{s_index}].subscriptionNumber",
+                    f"is required for a {action.type} action.",
+                )
+            else:
+                await state.created.insert(conn, tenant)
+                await _amend(conn, tenant, state, sub, action, request.order_date, where)
+            actions.append((action, sub))
+        assert sub is not None
+        if entry.notes is not None and not state.created.set_notes(sub["id"], entry.notes):
+            await state.created.insert(conn, tenant)
+            await subs.save(conn, tenant, sub, notes=entry.notes)
+        if sub["id"] not in in_order:
+            in_order.append(sub["id"])
+    await state.created.insert(conn, tenant)
+    return in_order, actions
 
 
 async def _owner_deltas(
