@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,6 +35,7 @@ from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
+from partnerbill.core.recordsets import insert_rows, rows_json
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.orders.schemas import (
@@ -48,6 +49,30 @@ from partnerbill.subscriptions.service import ActionDates, add_term, checked_end
 from partnerbill.subscriptions.tables import rate_plans
 
 ORDER = Resource.ORDER
+_ORDER_COLUMNS = (
+    "id",
+    "order_number",
+    "account_id",
+    "order_date",
+    "status",
+    "category",
+    "description",
+    "response",
+)
+_ACTION_COLUMNS = (
+    "id",
+    "order_id",
+    "sequence",
+    "type",
+    "subscription_id",
+    "subscription_number",
+    "detail",
+)
+# The order and its actions in one statement (a number already taken fails it whole).
+_INSERT_ORDER = text(
+    f"WITH new_order AS ({insert_rows(orders, 'orders', _ORDER_COLUMNS)}) "
+    + insert_rows(order_actions, "actions", _ACTION_COLUMNS)
+)
 
 
 @dataclass(slots=True)
@@ -635,39 +660,39 @@ async def create_order(
     response = _response(
         state, order_account, order_id, order_number, in_order, invoices, return_ids
     )
+    order = {
+        "id": order_id,
+        "order_number": order_number,
+        "account_id": order_account.id,
+        "order_date": request.order_date,
+        "status": "Completed",
+        "category": request.category,
+        "description": request.description,
+        "response": response,
+    }
+    action_rows = [
+        {
+            "id": new_id(),
+            "order_id": order_id,
+            "sequence": sequence,
+            "type": action.type,
+            "subscription_id": sub["id"],
+            "subscription_number": sub["subscription_number"],
+            "detail": action.model_dump(by_alias=True, exclude_unset=True),
+        }
+        for sequence, (action, sub) in enumerate(actions, start=1)
+    ]
     try:
         await conn.execute(
-            insert(orders).values(
-                tenant_id=tenant.id,
-                id=order_id,
-                order_number=order_number,
-                account_id=order_account.id,
-                order_date=request.order_date,
-                status="Completed",
-                category=request.category,
-                description=request.description,
-                response=response,
-            )
+            _INSERT_ORDER,
+            {
+                "tenant_id": tenant.id,
+                "orders": rows_json([order], _ORDER_COLUMNS),
+                "actions": rows_json(action_rows, _ACTION_COLUMNS),
+            },
         )
     except IntegrityError as exc:
         raise business_rule(ORDER, f"An order numbered '{order_number}' already exists.") from exc
-    if actions:
-        await conn.execute(
-            insert(order_actions),
-            [
-                {
-                    "tenant_id": tenant.id,
-                    "id": new_id(),
-                    "order_id": order_id,
-                    "sequence": sequence,
-                    "type": action.type,
-                    "subscription_id": sub["id"],
-                    "subscription_number": sub["subscription_number"],
-                    "detail": action.model_dump(by_alias=True, exclude_unset=True),
-                }
-                for sequence, (action, sub) in enumerate(actions, start=1)
-            ],
-        )
     return response
 
 
@@ -682,7 +707,7 @@ async def _run_actions(
 ) -> tuple[list[str], list[tuple[OrderAction, dict[str, Any]]]]:
     """Every action of the order, in its sequence: (the subscriptions in the order's sequence,
     each action with the subscription it changed). Ends with everything created inserted."""
-    in_order: list[str] = []
+    in_order: dict[str, None] = {}  # ids, in the order's sequence
     actions: list[tuple[OrderAction, dict[str, Any]]] = []
     for s_index, entry in enumerate(request.subscriptions):
         sub: dict[str, Any] | None = None
@@ -712,10 +737,9 @@ async def _run_actions(
         if entry.notes is not None and not state.created.set_notes(sub["id"], entry.notes):
             await state.created.insert(conn, tenant)
             await subs.save(conn, tenant, sub, notes=entry.notes)
-        if sub["id"] not in in_order:
-            in_order.append(sub["id"])
+        in_order[sub["id"]] = None
     await state.created.insert(conn, tenant)
-    return in_order, actions
+    return list(in_order), actions
 
 
 async def _owner_deltas(
@@ -723,27 +747,23 @@ async def _owner_deltas(
 ) -> list[MetricsDelta]:
     """contractedMrr changes of the subscription owners (old and new ones of a transfer)."""
     after = await subs.account_cmrr_contribution(conn, tenant, list(state.touched))
-    deltas: list[MetricsDelta] = []
+    changes: dict[str, Decimal] = {}  # account id → its change
     for subscription_id, sub in state.touched.items():
         old_owner, before = state.mrr_before[subscription_id]
-        new_owner = sub["account_id"]
-        for account_id, change in ((old_owner, -before), (new_owner, after[subscription_id])):
-            account = state.accounts_by_key[account_id]
-            deltas.append(
-                MetricsDelta(
-                    account_id=account.id,
-                    partner_account=account.partner_account,
-                    contracted_mrr=change,
-                )
-            )
+        changes[old_owner] = changes.get(old_owner, ZERO) - before
+        changes[sub["account_id"]] = changes.get(sub["account_id"], ZERO) + after[subscription_id]
         # The subscription's (new) invoice owner is touched too, so a partner one is refreshed
         # next time. No figure of an invoice owner moves until the subscription is billed, so
         # a synchronous one takes no lock, and the previous invoice owner has nothing to report.
-        invoice_owner = state.accounts_by_key[sub["invoice_owner_account_id"]]
-        deltas.append(
-            MetricsDelta(account_id=invoice_owner.id, partner_account=invoice_owner.partner_account)
+        changes.setdefault(sub["invoice_owner_account_id"], ZERO)
+    return [
+        MetricsDelta(
+            account_id=account_id,
+            partner_account=state.accounts_by_key[account_id].partner_account,
+            contracted_mrr=change,
         )
-    return deltas
+        for account_id, change in changes.items()
+    ]
 
 
 async def _run_billing(

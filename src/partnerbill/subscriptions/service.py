@@ -636,7 +636,7 @@ class NewSubscriptions:
             row["subscription_number"] = f"A-S{number:08d}"
         planned.number(numbers["rate_plan_number"], numbers["charge_number"])
         inserted = {
-            found.id: found._mapping
+            found.id: found._asdict()
             for found in await conn.execute(
                 _INSERT_SUBSCRIPTIONS,
                 {
