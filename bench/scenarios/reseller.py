@@ -302,9 +302,11 @@ class Sizes:
 
     @classmethod
     def of(cls, bench: Bench) -> "Sizes":
+        """The default or tiny sizes; `--subscriptions` sets the count in either."""
+        chosen = bench.config.subscriptions
         if bench.config.tiny:
-            return cls(TINY_OWNERS, TINY_SUBSCRIPTIONS, TINY_SUBSCRIPTIONS_PER_ORDER)
-        return cls(OWNERS, bench.config.subscriptions or SUBSCRIPTIONS, SUBSCRIPTIONS_PER_ORDER)
+            return cls(TINY_OWNERS, chosen or TINY_SUBSCRIPTIONS, TINY_SUBSCRIPTIONS_PER_ORDER)
+        return cls(OWNERS, chosen or SUBSCRIPTIONS, SUBSCRIPTIONS_PER_ORDER)
 
     @property
     def orders(self) -> int:

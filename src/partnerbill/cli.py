@@ -527,7 +527,7 @@ def bench(
         str | None, typer.Option(help="growth: account sizes, e.g. 0,10000,100000,200000.")
     ] = None,
     subscriptions: Annotated[
-        int | None, typer.Option(min=1, help="reseller: subscriptions ordered (3,000).")
+        int | None, typer.Option(min=1, help="reseller: subscriptions ordered (3,000; --tiny: 10).")
     ] = None,
 ) -> None:
     """Measure a benchmark scenario on a live server; writes JSON, Markdown and a PNG plot.
