@@ -6,7 +6,8 @@ invoice owner's invoice. Bill runs and an order's `runBilling` both bill through
   is billed. A segment that was cut (cancellation, update, removal, suspension) after being billed
   beyond its new end gets negative lines for the billed part it no longer covers.
 - Bounded memory: subscriptions arrive in batches (at most `BATCH_SUBSCRIPTIONS` each); lines are
-  inserted batch by batch and only running totals stay in memory.
+  inserted batch by batch (with the segments' charged-through dates, in one statement) and only
+  running totals stay in memory.
 - Locks: each subscription billed `FOR UPDATE` (a document), each invoice owner `FOR KEY SHARE`,
   each wait bounded by the tenant's `lockWaitMs` (`core.locks`).
 - A bill run loses only what it cannot bill: each batch is billed in a savepoint; a batch that

@@ -4,6 +4,11 @@ transaction; then, when asked, billing of the order's subscriptions.
 Metrics: each subscription's contribution to its owner's contractedMrr is read before and after
 the order; the differences go to `touch` for the owners (both owners of a transferred
 subscription). Billing reports to the invoice owners through the billing engine.
+
+The subscriptions an order creates are checked one by one, in the order's sequence, and inserted
+together (up to 50 a statement) before the order's next statement of any other kind: the
+database sees the order's writes in the sequence the request gives, and a refusal comes as it
+would one subscription at a time (a number already taken before a later subscription's error).
 """
 
 from dataclasses import dataclass, field

@@ -3,7 +3,9 @@
 Every function here works inside the caller's transaction on a subscription the caller has locked
 (`lock_subscription`, `FOR UPDATE`: the subscription is a document; no account row is locked
 beyond the `FOR KEY SHARE` every document write takes). Orders, the legacy subscribe and the
-legacy amendment endpoints are all built from these.
+legacy amendment endpoints are all built from these. A subscription being created needs no lock:
+no other transaction sees it before the creating one commits. Those of one order are inserted
+together (`NewSubscriptions`: a few statements whatever their number).
 
 contractedMrr (API doc §4.2): a recurring charge's MRR is its period price normalised to a month,
 stored on each segment. A subscription's figure is the sum over the last segments still open at
