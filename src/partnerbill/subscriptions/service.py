@@ -588,6 +588,7 @@ class NewSubscriptions:
         charges = sum(len(plan.charges) for plan, _ in new.rate_plans)
         return not self._rows or (
             len(self._rows) < SUBSCRIPTIONS_PER_INSERT
+            and len(self._planned.plans) + len(new.rate_plans) <= MAX_NUMBERS_PER_CALL
             and len(self._planned.charges) + charges <= MAX_NUMBERS_PER_CALL
         )
 
