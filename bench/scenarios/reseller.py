@@ -356,6 +356,35 @@ async def invoiced_amount(bench: Bench, account_number: str) -> Decimal:
     return Decimal(str(shown["metrics"]["totalInvoiceBalance"]))
 
 
+async def place_orders(
+    bench: Bench, sizes: Sizes, reseller: str, owners: list[str], plan_id: str, charge_id: str
+) -> Measurement:
+    """Every subscription, in orders of up to `sizes.per_order` for one owner each (the owners
+    in turn), billed to `reseller`; objects are subscriptions."""
+
+    async def order(client: int, k: int) -> tuple[bool, int, str | None]:
+        owner = owners[k % sizes.owners]
+        entries = [
+            subscription_entry(owner, reseller, plan_id, charge_id, quantity_of(j))
+            for j in sizes.in_order(k)
+        ]
+        body = {"orderDate": ORDER_DATE, "existingAccountNumber": owner, "subscriptions": entries}
+        return outcome(await send(bench, "POST", "/v1/orders", body), len(entries))
+
+    return await run_count(
+        bench,
+        ORDERS,
+        order,
+        sizes.orders,
+        limit_seconds=sizes.bound(bench, ORDERS, COUNT_TIMEOUT_SECONDS, TINY_COUNT_TIMEOUT_SECONDS),
+        label=f"{sizes.orders} orders",
+    )
+
+
+def largest_process_mb(measurements: Iterable[Measurement]) -> float:
+    return max((m.rss.get("serverRssPeakProcessMb") or 0.0 for m in measurements), default=0.0)
+
+
 async def run(bench: Bench) -> list[dict[str, Any]]:
     sizes = Sizes.of(bench)
     clients = bench.config.clients
@@ -369,25 +398,7 @@ async def run(bench: Bench) -> list[dict[str, Any]]:
     )
     bench.touch(ORDERS, reseller["accountNumber"], *owners)
     bench.reconciliation_is_target = True
-
-    async def order(client: int, k: int) -> tuple[bool, int, str | None]:
-        owner = owners[k % sizes.owners]
-        entries = [
-            subscription_entry(owner, reseller["accountNumber"], plan_id, charge_id, quantity_of(j))
-            for j in sizes.in_order(k)
-        ]
-        body = {"orderDate": ORDER_DATE, "existingAccountNumber": owner, "subscriptions": entries}
-        return outcome(await send(bench, "POST", "/v1/orders", body), len(entries))
-
-    orders = await run_count(
-        bench,
-        ORDERS,
-        order,
-        sizes.orders,
-        limit_seconds=sizes.bound(bench, ORDERS, COUNT_TIMEOUT_SECONDS, TINY_COUNT_TIMEOUT_SECONDS),
-        label=f"{sizes.orders} orders",
-    )
-    seats = sum(quantity_of(j) for j in range(sizes.subscriptions))
+    orders = await place_orders(bench, sizes, reseller["accountNumber"], owners, plan_id, charge_id)
 
     bench.describe(BILL_RUN, "one account-level bill run for the reseller (autoPost), polled")
     limit = sizes.bound(bench, BILL_RUN, BILL_RUN_TIMEOUT_SECONDS, TINY_BILL_RUN_TIMEOUT_SECONDS)
@@ -405,12 +416,10 @@ async def run(bench: Bench) -> list[dict[str, Any]]:
     bench.measurements.append(refreshed)
     mine = answers[reseller["accountNumber"]]
     amount = await invoiced_amount(bench, reseller["accountNumber"])
+    seats = sum(quantity_of(j) for j in range(sizes.subscriptions))
     expected = SEAT_PRICE * seats if orders.objects == sizes.subscriptions else None
     rate = orders.objects / orders.seconds if orders.seconds else 0.0
-    rss = max(
-        (m.rss.get("serverRssPeakProcessMb") or 0.0 for m in (orders, measured, refreshed)),
-        default=0.0,
-    )
+    rss = largest_process_mb((orders, measured, refreshed))
     bench.notes += [
         f"Sizes: {sizes.subscriptions} subscriptions in {sizes.orders} orders of up to "
         f"{sizes.per_order} for {sizes.owners} owners by {clients} clients (a count, not a time: "
