@@ -6,7 +6,7 @@ rows, so SQLAlchemy compiles it once and PostgreSQL prepares it once per connect
 encoded by `core.json.dumps`: money as exact JSON numbers (never a float), dates as ISO text.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -34,6 +34,10 @@ def insert_rows(table: Table, parameter: str, columns: Sequence[str]) -> str:
     )
 
 
-def rows_json(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """The parameter `recordset` expands: `columns` of each row."""
-    return dumps([{name: row[name] for name in columns} for row in rows]).decode()
+def rows_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """The parameter `recordset` expands. Each row has exactly `columns` as keys (the rows of
+    one call come from one builder, so the first is checked): a key missing would silently
+    read as NULL."""
+    if rows and set(rows[0]) != set(columns):
+        raise ValueError(f"rows with keys {sorted(rows[0])}, not the columns {sorted(columns)}")
+    return dumps(rows).decode()

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import ARRAY, String, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import WritableAccount
@@ -872,6 +872,28 @@ async def split_segment(
     )
 
 
+# Built once, the ids as one array parameter: an order's 50 subscriptions cost no statement
+# building and no parameter per id.
+_CMRR_CONTRIBUTION = (
+    select(subscriptions.c.id, func.coalesce(func.sum(rate_plan_charges.c.mrr), ZERO))
+    .select_from(subscriptions)
+    .outerjoin(
+        rate_plan_charges,
+        (rate_plan_charges.c.tenant_id == subscriptions.c.tenant_id)
+        & (rate_plan_charges.c.subscription_id == subscriptions.c.id)
+        & rate_plan_charges.c.is_last_segment
+        & rate_plan_charges.c.effective_end_date.is_(None)
+        & (rate_plan_charges.c.charge_type == ChargeType.RECURRING.value),
+    )
+    .where(
+        subscriptions.c.tenant_id == bindparam("tenant_id"),
+        subscriptions.c.id == func.any(bindparam("ids", type_=ARRAY(String))),
+        subscriptions.c.cancelled_date.is_(None),
+    )
+    .group_by(subscriptions.c.id)
+)
+
+
 async def account_cmrr_contribution(
     conn: AsyncConnection, tenant: Tenant, subscription_ids: Sequence[str]
 ) -> dict[str, Decimal]:
@@ -879,22 +901,7 @@ async def account_cmrr_contribution(
     if not subscription_ids:
         return {}
     rows = await conn.execute(
-        select(subscriptions.c.id, func.coalesce(func.sum(rate_plan_charges.c.mrr), ZERO))
-        .select_from(subscriptions)
-        .outerjoin(
-            rate_plan_charges,
-            (rate_plan_charges.c.tenant_id == subscriptions.c.tenant_id)
-            & (rate_plan_charges.c.subscription_id == subscriptions.c.id)
-            & rate_plan_charges.c.is_last_segment
-            & rate_plan_charges.c.effective_end_date.is_(None)
-            & (rate_plan_charges.c.charge_type == ChargeType.RECURRING.value),
-        )
-        .where(
-            subscriptions.c.tenant_id == tenant.id,
-            subscriptions.c.id.in_(list(subscription_ids)),
-            subscriptions.c.cancelled_date.is_(None),
-        )
-        .group_by(subscriptions.c.id)
+        _CMRR_CONTRIBUTION, {"tenant_id": tenant.id, "ids": list(subscription_ids)}
     )
     found = {row[0]: row[1] for row in rows}
     return {sid: found.get(sid, ZERO) for sid in subscription_ids}
