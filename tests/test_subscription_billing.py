@@ -1178,6 +1178,112 @@ async def test_an_order_number_taken_twice_leaves_nothing_of_the_second_order(
     assert await api.metrics(account["accountNumber"]) == metrics
 
 
+def entry(order: dict[str, Any]) -> dict[str, Any]:
+    """The one `subscriptions` entry of an `order_body`."""
+    (only,) = order["subscriptions"]
+    return dict(only)
+
+
+async def test_an_order_of_50_subscriptions_creates_them_in_its_sequence(api: ApiClient) -> None:
+    owner = await new_account(api)
+    payer = await new_account(api)
+    plan = await rate_plan(api, recurring_charge("10"))
+    extra = await rate_plan(api, recurring_charge("3"), name="Extra")
+    (charge_id,) = await plan_charge_ids(api, plan)
+    existing = (await subscribe(api, owner, plan, "2026-01-01"))["subscriptionNumbers"][0]
+    entries = []
+    for j in range(50):
+        created = entry(
+            order_body(
+                owner["accountNumber"],
+                plan,
+                "2026-01-01",
+                charge_overrides=[quantity_override(charge_id, 1 + j % 7)],
+                invoiceOwnerAccountNumber=payer["accountNumber"],
+            )
+        )
+        if j % 10 == 3:
+            created["notes"] = f"entry {j}"
+        entries.append(created)
+        if j == 20:  # an action on the subscription just created, then on an existing one
+            created["orderActions"].append(
+                {"type": "AddProduct", "addProduct": {"productRatePlanId": extra}}
+            )
+            cancel = amendment(
+                owner["accountNumber"], existing, "2026-01-01", cancel_on("2026-03-01")
+            )
+            entries.append(entry(cancel))
+    body = {
+        "orderDate": "2026-01-01",
+        "existingAccountNumber": owner["accountNumber"],
+        "subscriptions": entries,
+    }
+    await api.ok("PUT", "/v1/partnerbill/settings", {"orderSyncLimit": 60})
+    order = await place(api, body)
+
+    numbers = order["subscriptionNumbers"]
+    assert len(numbers) == 51 and numbers[21] == existing
+    created_numbers = numbers[:21] + numbers[22:]
+    sequence = [int(n.removeprefix("A-S")) for n in created_numbers]
+    assert sequence == list(range(sequence[0], sequence[0] + 50))  # nothing else numbers them
+    assert [s["subscriptionNumber"] for s in order["subscriptions"]] == numbers
+    for j, number in enumerate(created_numbers):
+        sub = await subscription(api, number)
+        assert sub["invoiceOwnerAccountNumber"] == payer["accountNumber"]
+        assert sub["notes"] == (f"entry {j}" if j % 10 == 3 else None)
+        assert charges(sub)[0]["quantity"] == 1 + j % 7
+        assert len(sub["ratePlans"]) == (2 if j == 20 else 1)
+    assert (await subscription(api, existing))["status"] == "Cancelled"
+    read = await api.ok("GET", f"/v1/orders/{order['orderNumber']}")
+    assert [s["subscriptionNumber"] for s in read["order"]["subscriptions"]] == numbers
+    assert [a["sequence"] for s in read["order"]["subscriptions"] for a in s["orderActions"]] == (
+        list(range(1, 53))
+    )
+    seats = sum(1 + j % 7 for j in range(50))
+    assert await cmrr(api, owner["accountNumber"]) == 10 * seats + 3
+
+
+async def test_a_subscription_number_taken_refuses_the_order_before_later_refusals(
+    api: ApiClient,
+) -> None:
+    account = await new_account(api)
+    plan = await rate_plan(api, recurring_charge("10"))
+    await subscribe(api, account, plan, "2026-01-01", subscriptionNumber="TAKEN-1")
+    tables = ("orders", "subscriptions", "rate_plans", "rate_plan_charges")
+    before = await rows(api, *tables)
+
+    def creating(number: str | None, plan_id: str = plan) -> dict[str, Any]:
+        numbered = {"subscriptionNumber": number} if number else {}
+        return entry(order_body(account["accountNumber"], plan_id, "2026-01-01", **numbered))
+
+    bad_override = creating("TAKEN-1")
+    bad_override["orderActions"][0]["createSubscription"]["subscribeToProducts"][0][
+        "chargeOverrides"
+    ] = [quantity_override("0" * 32, 2)]
+    for entries, number in [
+        # taken, then an unknown rate plan in a later subscription
+        ([creating(None), creating("TAKEN-1"), creating(None, "0" * 32)], "TAKEN-1"),
+        # taken twice in one order, then a subscription with no subscription number to amend
+        (
+            [creating("NEW-1"), creating("NEW-1"), {"orderActions": [cancel_on("2026-02-01")]}],
+            "NEW-1",
+        ),
+        # taken, with a charge override that is not the rate plan's
+        ([bad_override], "TAKEN-1"),
+    ]:
+        body = {
+            "orderDate": "2026-01-01",
+            "existingAccountNumber": account["accountNumber"],
+            "subscriptions": entries,
+        }
+        _, payload = await api.call("POST", "/v1/orders", body, expect=200)
+        reasons = assert_envelope(payload, 30)
+        assert reasons[0]["message"] == f"A subscription numbered '{number}' already exists.", (
+            reasons
+        )
+        assert await rows(api, *tables) == before
+
+
 # --- more billing rules -------------------------------------------------------------------------
 
 

@@ -536,6 +536,9 @@ def bench(
     sizes: Annotated[
         str | None, typer.Option(help="growth: account sizes, e.g. 0,10000,100000,200000.")
     ] = None,
+    subscriptions: Annotated[
+        int | None, typer.Option(min=1, help="reseller: subscriptions ordered (3,000; --tiny: 10).")
+    ] = None,
 ) -> None:
     """Measure a benchmark scenario on a live server; writes JSON, Markdown and a PNG plot.
 
@@ -560,6 +563,7 @@ def bench(
         results_dir=results_dir,
         invoices=invoices,
         sizes=sizes,
+        subscriptions=subscriptions,
         # The command line as typed, for the result files (a secret given is not written out).
         command=" ".join(
             ["partnerbill", *("***" if arg == client_secret else arg for arg in sys.argv[1:])]

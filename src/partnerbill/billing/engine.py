@@ -6,7 +6,8 @@ invoice owner's invoice. Bill runs and an order's `runBilling` both bill through
   is billed. A segment that was cut (cancellation, update, removal, suspension) after being billed
   beyond its new end gets negative lines for the billed part it no longer covers.
 - Bounded memory: subscriptions arrive in batches (at most `BATCH_SUBSCRIPTIONS` each); lines are
-  inserted batch by batch and only running totals stay in memory.
+  inserted batch by batch (with the segments' charged-through dates, in one statement) and only
+  running totals stay in memory.
 - Locks: each subscription billed `FOR UPDATE` (a document), each invoice owner `FOR KEY SHARE`,
   each wait bounded by the tenant's `lockWaitMs` (`core.locks`).
 - A bill run loses only what it cannot bill: each batch is billed in a savepoint; a batch that
@@ -41,6 +42,7 @@ from partnerbill.core.input_policy import FIRST_DATE, LAST_DATE
 from partnerbill.core.json import dumps
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO
+from partnerbill.core.recordsets import insert_rows, recordset, rows_json
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.subscriptions.service import add_term, tiers_from_json
@@ -357,7 +359,7 @@ async def _bill_batch(
             sub["id"] if sub["invoice_separately"] else None,
         )
         batch_lines.setdefault(key, []).extend(lines)
-        charged_through.append({"segment_id": segment["id"], "through": through})
+        charged_through.append({"id": segment["id"], "charged_through_date": through})
     await _open_invoices(conn, context, batch_lines, billing)
     items = []
     for key, lines in batch_lines.items():
@@ -365,25 +367,28 @@ async def _bill_batch(
         for line in lines:
             invoice.lines += 1
             invoice.amount += line["amount"]
-            items.append(
-                {
-                    **line,
-                    "tenant_id": tenant.id,
-                    "invoice_id": invoice.id,
-                    "line_number": invoice.lines,
-                }
-            )
+            items.append({**line, "invoice_id": invoice.id, "line_number": invoice.lines})
     if items:
-        await conn.execute(insert(invoice_items), items)
         await conn.execute(
-            update(rate_plan_charges)
-            .where(
-                rate_plan_charges.c.tenant_id == tenant.id,
-                rate_plan_charges.c.id == bindparam("segment_id"),
-            )
-            .values(charged_through_date=bindparam("through")),
-            charged_through,
+            _WRITE_LINES,
+            {
+                "tenant_id": tenant.id,
+                "items": rows_json(items, _ITEM_COLUMNS),
+                "charged_through": rows_json(charged_through, _CHARGED_THROUGH_COLUMNS),
+            },
         )
+
+
+_ITEM_COLUMNS = tuple(c.name for c in invoice_items.c if c.name != "tenant_id")
+_CHARGED_THROUGH_COLUMNS = ("id", "charged_through_date")
+# A batch's invoice lines and its segments' new charged-through dates in one statement: one
+# round trip, however many lines.
+_WRITE_LINES = text(
+    f"WITH new_items AS ({insert_rows(invoice_items, 'items', _ITEM_COLUMNS)}) "
+    "UPDATE rate_plan_charges c SET charged_through_date = v.charged_through_date "
+    f"FROM {recordset(rate_plan_charges, 'charged_through', _CHARGED_THROUGH_COLUMNS)} "
+    "WHERE c.tenant_id = :tenant_id AND c.id = v.id"
+)
 
 
 async def _open_invoices(

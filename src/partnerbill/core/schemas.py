@@ -80,7 +80,8 @@ class CamelModel(BaseModel):
     @model_validator(mode="after")
     def _input_policy(self) -> Self:
         for name, value in self.__dict__.items():
-            if (found := value_problem(value)) is not None:
+            # Most fields of a request are absent: a None needs no call (it runs per model).
+            if value is not None and (found := value_problem(value)) is not None:
                 alias = type(self).model_fields[name].alias or name
                 raise _policy_error(self, (alias, *found[0]), found[1], value)
         for name, value in (self.__pydantic_extra__ or {}).items():

@@ -5,7 +5,9 @@ own, created with the tenant: a sequence hands out numbers without a shared coun
 parallel writers never queue for a number.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +38,8 @@ LOCK_WAIT_MAX_MS = 60_000
 INVOICE_BATCH_LIMIT_MAX = 1000
 ORDER_SYNC_LIMIT_MAX = 1000
 ORDER_ASYNC_LIMIT_MAX = 10_000
+# Numbers one call draws from one sequence.
+MAX_NUMBERS_PER_CALL = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +77,30 @@ def sequence_name(tenant: Tenant, kind: str) -> str:
 
 async def next_numbers(conn: AsyncConnection, tenant: Tenant, kind: str, count: int) -> list[int]:
     """`count` fresh numbers from the tenant's sequence, in one round trip."""
-    assert 1 <= count <= 10_000, count
-    rows = await conn.execute(
-        text("SELECT nextval(CAST(:seq AS regclass)) FROM generate_series(1, :n)"),
-        {"seq": sequence_name(tenant, kind), "n": count},
-    )
-    return [row[0] for row in rows]
+    return (await next_numbers_of(conn, tenant, {kind: count}))[kind]
+
+
+async def next_numbers_of(
+    conn: AsyncConnection, tenant: Tenant, counts: Mapping[str, int]
+) -> dict[str, list[int]]:
+    """Fresh numbers from several of the tenant's sequences (kind -> how many, 0 for none),
+    ascending, all in one round trip."""
+    wanted = [(kind, count) for kind, count in counts.items() if count]
+    numbers: dict[str, list[int]] = {kind: [] for kind in counts}
+    if not wanted:
+        return numbers
+    parameters: dict[str, Any] = {}
+    arrays = []
+    for i, (kind, count) in enumerate(wanted):
+        assert 1 <= count <= MAX_NUMBERS_PER_CALL, (kind, count)
+        parameters |= {f"seq{i}": sequence_name(tenant, kind), f"n{i}": count}
+        arrays.append(
+            f"ARRAY(SELECT nextval(CAST(:seq{i} AS regclass)) FROM generate_series(1, :n{i}))"
+        )
+    row = (await conn.execute(text(f"SELECT {', '.join(arrays)}"), parameters)).one()
+    for (kind, _), drawn in zip(wanted, row, strict=True):
+        numbers[kind] = list(drawn)
+    return numbers
 
 
 async def create_tenant(conn: AsyncConnection, name: str) -> Tenant:

@@ -4,6 +4,11 @@ transaction; then, when asked, billing of the order's subscriptions.
 Metrics: each subscription's contribution to its owner's contractedMrr is read before and after
 the order; the differences go to `touch` for the owners (both owners of a transferred
 subscription). Billing reports to the invoice owners through the billing engine.
+
+The subscriptions an order creates are checked one by one, in the order's sequence, and inserted
+together (up to 50 a statement) before the order's next statement of any other kind: the
+database sees the order's writes in the sequence the request gives, and a refusal comes as it
+would one subscription at a time (a number already taken before a later subscription's error).
 """
 
 from dataclasses import dataclass, field
@@ -11,7 +16,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,6 +40,7 @@ from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
+from partnerbill.core.recordsets import insert_rows, rows_json
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.orders.schemas import (
@@ -48,23 +54,52 @@ from partnerbill.subscriptions.service import ActionDates, add_term, checked_end
 from partnerbill.subscriptions.tables import rate_plans
 
 ORDER = Resource.ORDER
+_ORDER_COLUMNS = (
+    "id",
+    "order_number",
+    "account_id",
+    "order_date",
+    "status",
+    "category",
+    "description",
+    "response",
+)
+_ACTION_COLUMNS = (
+    "id",
+    "order_id",
+    "sequence",
+    "type",
+    "subscription_id",
+    "subscription_number",
+    "detail",
+)
+# The order and its actions in one statement (a number already taken fails it whole).
+_INSERT_ORDER = text(
+    f"WITH new_order AS ({insert_rows(orders, 'orders', _ORDER_COLUMNS)}) "
+    + insert_rows(order_actions, "actions", _ACTION_COLUMNS)
+)
 
 
 @dataclass(slots=True)
 class _OrderState:
     """What an order touched: accounts (by id), subscriptions, and the contractedMrr
-    contributions before the order changed them."""
+    contributions before the order changed them; the catalog rate plans it read; the
+    subscriptions it creates, inserted together (`created`: every other statement of the order
+    comes after the insert of what was created before it, see `NewSubscriptions`)."""
 
     accounts_by_key: dict[str, WritableAccount] = field(default_factory=dict)
     touched: dict[str, dict[str, Any]] = field(default_factory=dict)  # subscription id → row
     mrr_before: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # id → (owner, mrr)
     versioned: set[str] = field(default_factory=set)
+    plans: dict[str, CatalogRatePlan] = field(default_factory=dict)  # by the request's key
+    created: subs.NewSubscriptions = field(default_factory=subs.NewSubscriptions)
 
 
 async def _account(
     conn: AsyncConnection, tenant: Tenant, state: _OrderState, key: str
 ) -> WritableAccount:
     if key not in state.accounts_by_key:
+        await state.created.insert(conn, tenant)
         async with bounded_lock_wait(conn, tenant, Resource.ORDER):
             account = await lock_for_write(conn, tenant, key)
         state.accounts_by_key[key] = account
@@ -83,14 +118,19 @@ def _dates(action: OrderAction, order_date: date) -> ActionDates:
 async def _catalog(
     conn: AsyncConnection,
     tenant: Tenant,
+    state: _OrderState,
     requests: list[RatePlanSubscription],
     paths: list[str],
 ) -> list[tuple[CatalogRatePlan, RatePlanSubscription]]:
-    """The catalog rate plan of each request; `paths[i]` is where request i sits in the body."""
-    found = await load_rate_plans(conn, tenant, [r.plan_key for r in requests])
+    """The catalog rate plan of each request; `paths[i]` is where request i sits in the body.
+    Each plan is read once per order (its subscriptions mostly subscribe to the same few)."""
+    missing = [r.plan_key for r in requests if r.plan_key not in state.plans]
+    if missing:
+        await state.created.insert(conn, tenant)
+        state.plans.update(await load_rate_plans(conn, tenant, missing))
     plans = []
     for request, path in zip(requests, paths, strict=True):
-        plan = found.get(request.plan_key)
+        plan = state.plans.get(request.plan_key)
         if plan is None:
             key = "productRatePlanId" if request.product_rate_plan_id else "productRatePlanNumber"
             raise ZuoraError(
@@ -181,35 +221,33 @@ async def _create_subscription(
     renewal = terms.renewal_terms[0] if terms and terms.renewal_terms else None
     field = "subscribeToProducts" if create.subscribe_to_products else "subscribeToRatePlans"
     paths = [f"{where}.{field}[{i}]" for i in range(len(create.rate_plans))]
-    plans = await _catalog(conn, tenant, create.rate_plans, paths)
-    subscription_id = await subs.create_subscription(
-        conn,
-        tenant,
-        subs.NewSubscription(
-            number=create.subscription_number,
-            owner=owner,
-            invoice_owner=invoice_owner,
-            term_type=term_type,
-            initial_term=terms.initial_term.period if terms else None,
-            initial_term_period_type=terms.initial_term.period_type if terms else None,
-            renewal_term=renewal.period if renewal else None,
-            renewal_term_period_type=renewal.period_type if renewal else None,
-            renewal_setting=terms.renewal_setting if terms else "RENEW_WITH_SPECIFIC_TERM",
-            auto_renew=terms.auto_renew if terms else False,
-            dates=dates,
-            term_start=(terms.initial_term.start_date if terms else None)
-            or dates.contract_effective,
-            rate_plans=plans,
-            invoice_separately=create.invoice_separately,
-            notes=create.notes,
-            order_id=order_id,
-            term_field=f"{where}.createSubscription.terms.initialTerm.period",
-        ),
+    plans = await _catalog(conn, tenant, state, create.rate_plans, paths)
+    new = subs.NewSubscription(
+        number=create.subscription_number,
+        owner=owner,
+        invoice_owner=invoice_owner,
+        term_type=term_type,
+        initial_term=terms.initial_term.period if terms else None,
+        initial_term_period_type=terms.initial_term.period_type if terms else None,
+        renewal_term=renewal.period if renewal else None,
+        renewal_term_period_type=renewal.period_type if renewal else None,
+        renewal_setting=terms.renewal_setting if terms else "RENEW_WITH_SPECIFIC_TERM",
+        auto_renew=terms.auto_renew if terms else False,
+        dates=dates,
+        term_start=(terms.initial_term.start_date if terms else None) or dates.contract_effective,
+        rate_plans=plans,
+        invoice_separately=create.invoice_separately,
+        notes=create.notes,
+        order_id=order_id,
+        term_field=f"{where}.createSubscription.terms.initialTerm.period",
     )
-    sub = await subs.lock_subscription(conn, tenant, subscription_id)
-    state.touched[subscription_id] = sub
-    state.mrr_before[subscription_id] = (owner.id, ZERO)
-    state.versioned.add(subscription_id)
+    if not state.created.has_room_for(new):
+        await state.created.insert(conn, tenant)
+    # Complete (number, version, timestamps) once inserted: by the next statement of the order.
+    sub = state.created.add(new)
+    state.touched[sub["id"]] = sub
+    state.mrr_before[sub["id"]] = (owner.id, ZERO)
+    state.versioned.add(sub["id"])
     return sub
 
 
@@ -233,7 +271,9 @@ async def _amend(
     match action.type:
         case "AddProduct":
             assert action.add_product is not None
-            plans = await _catalog(conn, tenant, [action.add_product], [f"{where}.addProduct"])
+            plans = await _catalog(
+                conn, tenant, state, [action.add_product], [f"{where}.addProduct"]
+            )
             invoice_owner = state.accounts_by_key[sub["invoice_owner_account_id"]]
             await subs.add_rate_plans(
                 conn,
@@ -608,8 +648,72 @@ async def create_order(
         state,
         [e.subscription_number for e in request.subscriptions if e.subscription_number],
     )
-    in_order: list[str] = []
-    actions: list[dict[str, Any]] = []
+    try:
+        in_order, actions = await _run_actions(
+            conn, tenant, state, request, order_account, order_id, existing
+        )
+    except ZuoraError:
+        # One-by-one creation had inserted the subscriptions created so far: a refusal of
+        # their insert (a number already taken) comes first.
+        await state.created.insert(conn, tenant)
+        raise
+    # One `touch` for the owners' and the billing's changes: metrics rows locked once, in one
+    # order (two touches could take two accounts' rows in opposite orders).
+    deltas = await _owner_deltas(conn, tenant, state)
+    invoices = await _run_billing(conn, tenant, request, in_order, deltas)
+    await touch(conn, tenant, deltas)
+    response = _response(
+        state, order_account, order_id, order_number, in_order, invoices, return_ids
+    )
+    order = {
+        "id": order_id,
+        "order_number": order_number,
+        "account_id": order_account.id,
+        "order_date": request.order_date,
+        "status": "Completed",
+        "category": request.category,
+        "description": request.description,
+        "response": response,
+    }
+    action_rows = [
+        {
+            "id": new_id(),
+            "order_id": order_id,
+            "sequence": sequence,
+            "type": action.type,
+            "subscription_id": sub["id"],
+            "subscription_number": sub["subscription_number"],
+            "detail": action.model_dump(by_alias=True, exclude_unset=True),
+        }
+        for sequence, (action, sub) in enumerate(actions, start=1)
+    ]
+    try:
+        await conn.execute(
+            _INSERT_ORDER,
+            {
+                "tenant_id": tenant.id,
+                "orders": rows_json([order], _ORDER_COLUMNS),
+                "actions": rows_json(action_rows, _ACTION_COLUMNS),
+            },
+        )
+    except IntegrityError as exc:
+        raise business_rule(ORDER, f"An order numbered '{order_number}' already exists.") from exc
+    return response
+
+
+async def _run_actions(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    state: _OrderState,
+    request: CreateOrderRequest,
+    order_account: WritableAccount,
+    order_id: str,
+    existing: dict[str, dict[str, Any]],
+) -> tuple[list[str], list[tuple[OrderAction, dict[str, Any]]]]:
+    """Every action of the order, in its sequence: (the subscriptions in the order's sequence,
+    each action with the subscription it changed). Ends with everything created inserted."""
+    in_order: dict[str, None] = {}  # ids, in the order's sequence
+    actions: list[tuple[OrderAction, dict[str, Any]]] = []
     for s_index, entry in enumerate(request.subscriptions):
         sub: dict[str, Any] | None = None
         if entry.subscription_number is not None:
@@ -631,51 +735,16 @@ async def create_order(
                     f"is required for a {action.type} action.",
                 )
             else:
+                await state.created.insert(conn, tenant)
                 await _amend(conn, tenant, state, sub, action, request.order_date, where)
-            actions.append(
-                {
-                    "tenant_id": tenant.id,
-                    "id": new_id(),
-                    "order_id": order_id,
-                    "sequence": len(actions) + 1,
-                    "type": action.type,
-                    "subscription_id": sub["id"],
-                    "subscription_number": sub["subscription_number"],
-                    "detail": action.model_dump(by_alias=True, exclude_unset=True),
-                }
-            )
+            actions.append((action, sub))
         assert sub is not None
-        if entry.notes is not None:
+        if entry.notes is not None and not state.created.set_notes(sub["id"], entry.notes):
+            await state.created.insert(conn, tenant)
             await subs.save(conn, tenant, sub, notes=entry.notes)
-        if sub["id"] not in in_order:
-            in_order.append(sub["id"])
-    # One `touch` for the owners' and the billing's changes: metrics rows locked once, in one
-    # order (two touches could take two accounts' rows in opposite orders).
-    deltas = await _owner_deltas(conn, tenant, state)
-    invoices = await _run_billing(conn, tenant, request, in_order, deltas)
-    await touch(conn, tenant, deltas)
-    response = _response(
-        state, order_account, order_id, order_number, in_order, invoices, return_ids
-    )
-    try:
-        await conn.execute(
-            insert(orders).values(
-                tenant_id=tenant.id,
-                id=order_id,
-                order_number=order_number,
-                account_id=order_account.id,
-                order_date=request.order_date,
-                status="Completed",
-                category=request.category,
-                description=request.description,
-                response=response,
-            )
-        )
-    except IntegrityError as exc:
-        raise business_rule(ORDER, f"An order numbered '{order_number}' already exists.") from exc
-    if actions:
-        await conn.execute(insert(order_actions), actions)
-    return response
+        in_order[sub["id"]] = None
+    await state.created.insert(conn, tenant)
+    return list(in_order), actions
 
 
 async def _owner_deltas(
@@ -683,27 +752,23 @@ async def _owner_deltas(
 ) -> list[MetricsDelta]:
     """contractedMrr changes of the subscription owners (old and new ones of a transfer)."""
     after = await subs.account_cmrr_contribution(conn, tenant, list(state.touched))
-    deltas: list[MetricsDelta] = []
+    changes: dict[str, Decimal] = {}  # account id → its change
     for subscription_id, sub in state.touched.items():
         old_owner, before = state.mrr_before[subscription_id]
-        new_owner = sub["account_id"]
-        for account_id, change in ((old_owner, -before), (new_owner, after[subscription_id])):
-            account = state.accounts_by_key[account_id]
-            deltas.append(
-                MetricsDelta(
-                    account_id=account.id,
-                    partner_account=account.partner_account,
-                    contracted_mrr=change,
-                )
-            )
+        changes[old_owner] = changes.get(old_owner, ZERO) - before
+        changes[sub["account_id"]] = changes.get(sub["account_id"], ZERO) + after[subscription_id]
         # The subscription's (new) invoice owner is touched too, so a partner one is refreshed
         # next time. No figure of an invoice owner moves until the subscription is billed, so
         # a synchronous one takes no lock, and the previous invoice owner has nothing to report.
-        invoice_owner = state.accounts_by_key[sub["invoice_owner_account_id"]]
-        deltas.append(
-            MetricsDelta(account_id=invoice_owner.id, partner_account=invoice_owner.partner_account)
+        changes.setdefault(sub["invoice_owner_account_id"], ZERO)
+    return [
+        MetricsDelta(
+            account_id=account_id,
+            partner_account=state.accounts_by_key[account_id].partner_account,
+            contracted_mrr=change,
         )
-    return deltas
+        for account_id, change in changes.items()
+    ]
 
 
 async def _run_billing(

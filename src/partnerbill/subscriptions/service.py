@@ -3,7 +3,9 @@
 Every function here works inside the caller's transaction on a subscription the caller has locked
 (`lock_subscription`, `FOR UPDATE`: the subscription is a document; no account row is locked
 beyond the `FOR KEY SHARE` every document write takes). Orders, the legacy subscribe and the
-legacy amendment endpoints are all built from these.
+legacy amendment endpoints are all built from these. A subscription being created needs no lock:
+no other transaction sees it before the creating one commits. Those of one order are inserted
+together (`NewSubscriptions`: a few statements whatever their number).
 
 contractedMrr (API doc §4.2): a recurring charge's MRR is its period price normalised to a month,
 stored on each segment. A subscription's figure is the sum over the last segments still open at
@@ -13,13 +15,12 @@ cancelled, so a future-dated cancellation already counts 0 there.
 
 import calendar
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ARRAY, String, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import WritableAccount
@@ -50,7 +51,8 @@ from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import execute_locking
 from partnerbill.core.money import MAX_ABS_AMOUNT, ZERO, amount_problem, trimmed
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.recordsets import insert_rows, rows_json
+from partnerbill.core.tenants import MAX_NUMBERS_PER_CALL, Tenant, next_numbers_of
 from partnerbill.orders.schemas import (
     MAX_RATE_PLANS_PER_SUBSCRIPTION,
     ChargeOverride,
@@ -65,6 +67,9 @@ from partnerbill.subscriptions.tables import (
 )
 
 SUBSCRIPTION = Resource.SUBSCRIPTION
+# Subscriptions one insert writes at most (Zuora's bound on one order): an asynchronous order of
+# thousands is inserted in statements of bounded size.
+SUBSCRIPTIONS_PER_INSERT = 50
 DAYS_PER_WEEK = 7
 END = "the charge's end"
 
@@ -282,11 +287,9 @@ def _charge_end(
 
 
 def charge_values(
-    tenant: Tenant,
     *,
     subscription_id: str,
     rate_plan_id: str,
-    charge_number: str,
     charge: CatalogCharge,
     override: ChargeOverride | None,
     currency: str,
@@ -294,7 +297,7 @@ def charge_values(
     invoice_owner_bill_cycle_day: int,
     subscription_start: date,
 ) -> dict[str, Any]:
-    """The first segment of a charge subscribed to."""
+    """The first segment of a charge subscribed to (numbered by its insert)."""
     if charge.charge_type is ChargeType.USAGE:
         raise business_rule(
             SUBSCRIPTION,
@@ -345,11 +348,9 @@ def charge_values(
         amount = priced_period(charge.charge_model, priced.quantity, priced.tiers)
         mrr = monthly_amount(billing_period, specific_months, amount)
     return {
-        "tenant_id": tenant.id,
         "id": new_id(),
         "subscription_id": subscription_id,
         "rate_plan_id": rate_plan_id,
-        "charge_number": charge_number,
         "segment": 1,
         "is_last_segment": True,
         "product_rate_plan_charge_id": charge.id,
@@ -394,8 +395,8 @@ class NewSubscription:
     term_field: str = "initialTerm"  # where the request gave the term, to name in an error
 
 
-async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSubscription) -> str:
-    """Insert a subscription with its rate plans and charges; returns its id."""
+def _subscription_row(new: NewSubscription) -> dict[str, Any]:
+    """The subscriptions row of `new`, checked; numbered at insert when `new` has no number."""
     currency = new.invoice_owner.currency
     if new.owner.currency != currency:
         raise business_rule(
@@ -421,15 +422,10 @@ async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSub
             "the term's end",
         )
     subscription_id = new_id()
-    number = new.number
-    if number is None:
-        (sequence,) = await next_numbers(conn, tenant, "subscription_number", 1)
-        number = f"A-S{sequence:08d}"
-    values = {
-        "tenant_id": tenant.id,
+    return {
         "id": subscription_id,
         "version_id": subscription_id,
-        "subscription_number": number,
+        "subscription_number": new.number,
         "account_id": new.owner.id,
         "invoice_owner_account_id": new.invoice_owner.id,
         "status": "Active",
@@ -450,24 +446,215 @@ async def create_subscription(conn: AsyncConnection, tenant: Tenant, new: NewSub
         "notes": new.notes,
         "order_id": new.order_id,
     }
-    try:
-        await conn.execute(insert(subscriptions).values(**values))
-    except IntegrityError as exc:
-        raise business_rule(
-            SUBSCRIPTION, f"A subscription numbered '{number}' already exists."
-        ) from exc
-    await add_rate_plans(
-        conn,
-        tenant,
-        subscription_id,
-        new.rate_plans,
-        currency=currency,
-        dates=new.dates,
-        invoice_owner_bill_cycle_day=new.invoice_owner.bill_cycle_day,
-        subscription_start=new.dates.contract_effective,
-        change_type="Add",
-    )
-    return subscription_id
+
+
+@dataclass(slots=True)
+class _PlannedRows:
+    """Rate plan rows and their charges' first segments, numbered at insert."""
+
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    charges: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(
+        self,
+        subscription_id: str,
+        plans: Sequence[tuple[CatalogRatePlan, RatePlanSubscription]],
+        *,
+        currency: str,
+        dates: ActionDates,
+        invoice_owner_bill_cycle_day: int,
+        subscription_start: date,
+        change_type: str,
+    ) -> None:
+        """The rows of `plans` subscribed to, checked (all or none of them is added)."""
+        plan_rows, charge_rows = [], []
+        for plan, request in plans:
+            rate_plan_id = new_id()
+            plan_rows.append(
+                {
+                    "id": rate_plan_id,
+                    "subscription_id": subscription_id,
+                    "product_rate_plan_id": plan.id,
+                    "product_id": plan.product_id,
+                    "product_name": plan.product_name,
+                    "name": plan.name,
+                    "last_change_type": change_type,
+                    "unique_token": request.unique_token,
+                }
+            )
+            overrides = _overrides_by_charge(plan, request)
+            for charge in plan.charges:
+                charge_rows.append(
+                    charge_values(
+                        subscription_id=subscription_id,
+                        rate_plan_id=rate_plan_id,
+                        charge=charge,
+                        override=overrides.get(charge.id),
+                        currency=currency,
+                        dates=dates,
+                        invoice_owner_bill_cycle_day=invoice_owner_bill_cycle_day,
+                        subscription_start=subscription_start,
+                    )
+                )
+        self.plans += plan_rows
+        self.charges += charge_rows
+
+    def number(self, plan_numbers: Sequence[int], charge_numbers: Sequence[int]) -> None:
+        for row, number in zip(self.plans, plan_numbers, strict=True):
+            row["rate_plan_number"] = f"SRP-{number:08d}"
+        for row, number in zip(self.charges, charge_numbers, strict=True):
+            row["charge_number"] = f"C-{number:08d}"
+
+
+_SUBSCRIPTION_COLUMNS = (
+    "id",
+    "version_id",
+    "subscription_number",
+    "account_id",
+    "invoice_owner_account_id",
+    "status",
+    "currency",
+    "term_type",
+    "initial_term",
+    "initial_term_period_type",
+    "renewal_term",
+    "renewal_term_period_type",
+    "renewal_setting",
+    "auto_renew",
+    "contract_effective_date",
+    "service_activation_date",
+    "customer_acceptance_date",
+    "term_start_date",
+    "term_end_date",
+    "invoice_separately",
+    "notes",
+    "order_id",
+)
+_PLAN_COLUMNS = (
+    "id",
+    "subscription_id",
+    "rate_plan_number",
+    "product_rate_plan_id",
+    "product_id",
+    "product_name",
+    "name",
+    "last_change_type",
+    "unique_token",
+)
+_CHARGE_COLUMNS = tuple(
+    c.name for c in rate_plan_charges.c if c.name not in ("tenant_id", "created_at")
+)
+# Rate plans and their charges in one statement (one round trip, one prepared text).
+_INSERT_PLANS = (
+    f"new_plans AS ({insert_rows(rate_plans, 'plans', _PLAN_COLUMNS)}), "
+    f"new_charges AS ({insert_rows(rate_plan_charges, 'charges', _CHARGE_COLUMNS)})"
+)
+_ADD_RATE_PLANS = text(f"WITH {_INSERT_PLANS} SELECT 1")
+# Subscriptions with their rate plans and charges. A number already taken inserts nothing for
+# that subscription (its row is missing from the answer): the caller refuses the write.
+_INSERT_SUBSCRIPTIONS = text(
+    "WITH new_subscriptions AS ("
+    + insert_rows(subscriptions, "subscriptions", _SUBSCRIPTION_COLUMNS)
+    + " ON CONFLICT (tenant_id, subscription_number) DO NOTHING RETURNING *), "
+    + f"{_INSERT_PLANS} SELECT * FROM new_subscriptions"
+)
+
+
+def _plan_parameters(tenant: Tenant, rows: _PlannedRows) -> dict[str, str]:
+    return {
+        "tenant_id": tenant.id,
+        "plans": rows_json(rows.plans, _PLAN_COLUMNS),
+        "charges": rows_json(rows.charges, _CHARGE_COLUMNS),
+    }
+
+
+class NewSubscriptions:
+    """Subscriptions being created, inserted together: numbered in one round trip, then inserted
+    with their rate plans and charges in one statement, whatever their number.
+
+    `add` checks a subscription and keeps its rows; `insert` writes what was added. A caller that
+    adds several keeps the effects in the order one-by-one creation had: it inserts before any
+    other statement of its own, and before raising an error found after an `add`, so that a
+    refusal an insert gives (a number already taken) comes first, as it would have.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[dict[str, Any]] = []  # as inserted
+        self._subscriptions: list[dict[str, Any]] = []  # as `add` returned them
+        self._planned = _PlannedRows()
+
+    def has_room_for(self, new: NewSubscription) -> bool:
+        """Whether `new` may join what was added in one insert (always, when nothing was)."""
+        charges = sum(len(plan.charges) for plan, _ in new.rate_plans)
+        return not self._rows or (
+            len(self._rows) < SUBSCRIPTIONS_PER_INSERT
+            and len(self._planned.plans) + len(new.rate_plans) <= MAX_NUMBERS_PER_CALL
+            and len(self._planned.charges) + charges <= MAX_NUMBERS_PER_CALL
+        )
+
+    def add(self, new: NewSubscription) -> dict[str, Any]:
+        """Check `new` and keep its rows; returns its subscription row, complete once inserted
+        (number, version, timestamps). A refusal of its rate plans comes after its row was kept:
+        one-by-one creation inserted the subscription before it checked the rate plans."""
+        row = _subscription_row(new)
+        subscription: dict[str, Any] = dict(row)
+        self._rows.append(row)
+        self._subscriptions.append(subscription)
+        self._planned.add(
+            row["id"],
+            new.rate_plans,
+            currency=row["currency"],
+            dates=new.dates,
+            invoice_owner_bill_cycle_day=new.invoice_owner.bill_cycle_day,
+            subscription_start=new.dates.contract_effective,
+            change_type="Add",
+        )
+        return subscription
+
+    def set_notes(self, subscription_id: str, notes: str) -> bool:
+        """Give a kept subscription its notes; False when it is not kept here."""
+        for row, subscription in zip(self._rows, self._subscriptions, strict=True):
+            if row["id"] == subscription_id:
+                row["notes"] = subscription["notes"] = notes
+                return True
+        return False
+
+    async def insert(self, conn: AsyncConnection, tenant: Tenant) -> None:
+        """Insert what was added (nothing kept afterwards)."""
+        rows, subscriptions_, planned = self._rows, self._subscriptions, self._planned
+        self._rows, self._subscriptions, self._planned = [], [], _PlannedRows()
+        if not rows:
+            return
+        unnumbered = [row for row in rows if row["subscription_number"] is None]
+        numbers = await next_numbers_of(
+            conn,
+            tenant,
+            {
+                "subscription_number": len(unnumbered),
+                "rate_plan_number": len(planned.plans),
+                "charge_number": len(planned.charges),
+            },
+        )
+        for row, number in zip(unnumbered, numbers["subscription_number"], strict=True):
+            row["subscription_number"] = f"A-S{number:08d}"
+        planned.number(numbers["rate_plan_number"], numbers["charge_number"])
+        inserted = {
+            found.id: found._asdict()
+            for found in await conn.execute(
+                _INSERT_SUBSCRIPTIONS,
+                {
+                    **_plan_parameters(tenant, planned),
+                    "subscriptions": rows_json(rows, _SUBSCRIPTION_COLUMNS),
+                },
+            )
+        }
+        for row, subscription in zip(rows, subscriptions_, strict=True):
+            if row["id"] not in inserted:
+                raise business_rule(
+                    SUBSCRIPTION,
+                    f"A subscription numbered '{row['subscription_number']}' already exists.",
+                )
+            subscription.update(inserted[row["id"]])
 
 
 async def add_rate_plans(
@@ -482,47 +669,23 @@ async def add_rate_plans(
     subscription_start: date,
     change_type: str,
 ) -> None:
-    plan_numbers = await next_numbers(conn, tenant, "rate_plan_number", len(plans))
-    charge_count = sum(len(plan.charges) for plan, _ in plans)
-    charge_numbers = iter(
-        await next_numbers(conn, tenant, "charge_number", charge_count) if charge_count else []
+    planned = _PlannedRows()
+    planned.add(
+        subscription_id,
+        plans,
+        currency=currency,
+        dates=dates,
+        invoice_owner_bill_cycle_day=invoice_owner_bill_cycle_day,
+        subscription_start=subscription_start,
+        change_type=change_type,
     )
-    plan_rows, charge_rows = [], []
-    for (plan, request), plan_number in zip(plans, plan_numbers, strict=True):
-        rate_plan_id = new_id()
-        plan_rows.append(
-            {
-                "tenant_id": tenant.id,
-                "id": rate_plan_id,
-                "subscription_id": subscription_id,
-                "rate_plan_number": f"SRP-{plan_number:08d}",
-                "product_rate_plan_id": plan.id,
-                "product_id": plan.product_id,
-                "product_name": plan.product_name,
-                "name": plan.name,
-                "last_change_type": change_type,
-                "unique_token": request.unique_token,
-            }
-        )
-        overrides = _overrides_by_charge(plan, request)
-        for charge in plan.charges:
-            charge_rows.append(
-                charge_values(
-                    tenant,
-                    subscription_id=subscription_id,
-                    rate_plan_id=rate_plan_id,
-                    charge_number=f"C-{next(charge_numbers):08d}",
-                    charge=charge,
-                    override=overrides.get(charge.id),
-                    currency=currency,
-                    dates=dates,
-                    invoice_owner_bill_cycle_day=invoice_owner_bill_cycle_day,
-                    subscription_start=subscription_start,
-                )
-            )
-    await conn.execute(insert(rate_plans), plan_rows)
-    if charge_rows:
-        await conn.execute(insert(rate_plan_charges), charge_rows)
+    numbers = await next_numbers_of(
+        conn,
+        tenant,
+        {"rate_plan_number": len(planned.plans), "charge_number": len(planned.charges)},
+    )
+    planned.number(numbers["rate_plan_number"], numbers["charge_number"])
+    await conn.execute(_ADD_RATE_PLANS, _plan_parameters(tenant, planned))
 
 
 def _overrides_by_charge(
@@ -709,6 +872,28 @@ async def split_segment(
     )
 
 
+# Built once, the ids as one array parameter: an order's 50 subscriptions cost no statement
+# building and no parameter per id.
+_CMRR_CONTRIBUTION = (
+    select(subscriptions.c.id, func.coalesce(func.sum(rate_plan_charges.c.mrr), ZERO))
+    .select_from(subscriptions)
+    .outerjoin(
+        rate_plan_charges,
+        (rate_plan_charges.c.tenant_id == subscriptions.c.tenant_id)
+        & (rate_plan_charges.c.subscription_id == subscriptions.c.id)
+        & rate_plan_charges.c.is_last_segment
+        & rate_plan_charges.c.effective_end_date.is_(None)
+        & (rate_plan_charges.c.charge_type == ChargeType.RECURRING.value),
+    )
+    .where(
+        subscriptions.c.tenant_id == bindparam("tenant_id"),
+        subscriptions.c.id == func.any(bindparam("ids", type_=ARRAY(String))),
+        subscriptions.c.cancelled_date.is_(None),
+    )
+    .group_by(subscriptions.c.id)
+)
+
+
 async def account_cmrr_contribution(
     conn: AsyncConnection, tenant: Tenant, subscription_ids: Sequence[str]
 ) -> dict[str, Decimal]:
@@ -716,22 +901,7 @@ async def account_cmrr_contribution(
     if not subscription_ids:
         return {}
     rows = await conn.execute(
-        select(subscriptions.c.id, func.coalesce(func.sum(rate_plan_charges.c.mrr), ZERO))
-        .select_from(subscriptions)
-        .outerjoin(
-            rate_plan_charges,
-            (rate_plan_charges.c.tenant_id == subscriptions.c.tenant_id)
-            & (rate_plan_charges.c.subscription_id == subscriptions.c.id)
-            & rate_plan_charges.c.is_last_segment
-            & rate_plan_charges.c.effective_end_date.is_(None)
-            & (rate_plan_charges.c.charge_type == ChargeType.RECURRING.value),
-        )
-        .where(
-            subscriptions.c.tenant_id == tenant.id,
-            subscriptions.c.id.in_(list(subscription_ids)),
-            subscriptions.c.cancelled_date.is_(None),
-        )
-        .group_by(subscriptions.c.id)
+        _CMRR_CONTRIBUTION, {"tenant_id": tenant.id, "ids": list(subscription_ids)}
     )
     found = {row[0]: row[1] for row in rows}
     return {sid: found.get(sid, ZERO) for sid in subscription_ids}

@@ -1,0 +1,43 @@
+"""Many rows in one statement: the rows travel as one JSON array parameter, which
+`jsonb_to_recordset` expands into columns typed as the table types them.
+
+One parameter to encode instead of one per value, and one statement text whatever the number of
+rows, so SQLAlchemy compiles it once and PostgreSQL prepares it once per connection. The array is
+encoded by `core.json.dumps`: money as exact JSON numbers (never a float), dates as ISO text.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
+
+from partnerbill.core.json import dumps
+
+_DIALECT = postgresql.dialect()
+
+
+def recordset(table: Table, parameter: str, columns: Sequence[str]) -> str:
+    """`jsonb_to_recordset(...) AS v(...)` of the JSON array `:parameter`, with `columns` of
+    `table` (read as `v.<column>`)."""
+    typed = ", ".join(f"{name} {table.c[name].type.compile(dialect=_DIALECT)}" for name in columns)
+    return f"jsonb_to_recordset(CAST(:{parameter} AS jsonb)) AS v({typed})"
+
+
+def insert_rows(table: Table, parameter: str, columns: Sequence[str]) -> str:
+    """`INSERT INTO table` of the rows in `:parameter`, for the tenant `:tenant_id`; the
+    columns not named take their defaults."""
+    return (
+        f"INSERT INTO {table.name} (tenant_id, {', '.join(columns)}) "
+        f"SELECT :tenant_id, {', '.join(f'v.{name}' for name in columns)} "
+        f"FROM {recordset(table, parameter, columns)}"
+    )
+
+
+def rows_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """The parameter `recordset` expands. Each row has exactly `columns` as keys (the rows of
+    one call come from one builder, so the first is checked): a key missing would silently
+    read as NULL."""
+    if rows and set(rows[0]) != set(columns):
+        raise ValueError(f"rows with keys {sorted(rows[0])}, not the columns {sorted(columns)}")
+    return dumps(rows).decode()
