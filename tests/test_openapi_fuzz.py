@@ -22,6 +22,7 @@ A longer run by hand: `PARTNERBILL_FUZZ_EXAMPLES=200 .venv/bin/pytest tests/test
 
 import asyncio
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -57,13 +58,21 @@ def fuzz_tenant(live_server: str, database_url: str) -> tuple[TenantCredentials,
     return asyncio.run(_seeded_tenant(database_url, live_server))
 
 
+# Every key field of the document allows strings of these lengths (none has a pattern): a string
+# this long is valid there, and replacing it cannot hide the invalid value of a negative case.
+ANY_KEY_FIELD_ALLOWS = range(1, 33)
+
+
 def _with_real_keys(value: Any, keys: SeededKeys) -> Any:
     """`value` with every field naming an object (`accountId`, `invoiceId`, ...) set to a real
-    key of the seeded tenant, at any depth."""
+    key of the seeded tenant, at any depth; not where the generated value was out of bounds (a
+    negative case's invalid value must reach the server)."""
     if isinstance(value, dict):
         return {
             name: keys.of(BODY_KEY_KINDS[name])[0]
-            if name in BODY_KEY_KINDS and isinstance(field, str)
+            if name in BODY_KEY_KINDS
+            and isinstance(field, str)
+            and len(field) in ANY_KEY_FIELD_ALLOWS
             else _with_real_keys(field, keys)
             for name, field in value.items()
         }
@@ -198,3 +207,24 @@ def test_document_states_auth_answers_and_errors() -> None:
         if "{" in path:
             assert "404" in responses, (method, path)
             assert "400" in responses, (method, path)
+
+
+def _key_field_schemas(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        for name, prop in (node.get("properties") or {}).items():
+            if name in BODY_KEY_KINDS:
+                yield from (p for p in prop.get("anyOf", [prop]) if p.get("type") == "string")
+        for child in node.values():
+            yield from _key_field_schemas(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _key_field_schemas(child)
+
+
+def test_every_key_field_allows_what_the_body_hook_replaces() -> None:
+    schemas = list(_key_field_schemas(create_app().openapi()))
+    assert len(schemas) > 20
+    for field in schemas:
+        assert field.get("minLength", 0) <= ANY_KEY_FIELD_ALLOWS.start, field
+        assert field.get("maxLength", 10**9) >= ANY_KEY_FIELD_ALLOWS.stop - 1, field
+        assert "pattern" not in field, field
