@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-from bench.scenarios.reseller import SEAT_PRICE, seat_charge_body
+from bench.scenarios.reseller import SEAT_PRICE, seat_charge_body, subscription_entry
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -76,29 +76,7 @@ def create_subscription_order(
         "orderDate": ORDER_DATE,
         "existingAccountNumber": owner_number,
         "subscriptions": [
-            {
-                "orderActions": [
-                    {
-                        "type": "CreateSubscription",
-                        "createSubscription": {
-                            "subscriptionOwnerAccountNumber": owner_number,
-                            "invoiceOwnerAccountNumber": invoice_owner_number,
-                            "terms": {"initialTerm": {"termType": "EVERGREEN"}},
-                            "subscribeToRatePlans": [
-                                {
-                                    "productRatePlanId": plan_id,
-                                    "chargeOverrides": [
-                                        {
-                                            "productRatePlanChargeId": charge_id,
-                                            "pricing": {"recurringPerUnit": {"quantity": quantity}},
-                                        }
-                                    ],
-                                }
-                            ],
-                        },
-                    }
-                ]
-            }
+            subscription_entry(owner_number, invoice_owner_number, plan_id, charge_id, quantity)
         ],
     }
 
