@@ -1,12 +1,14 @@
 """Write admission (core/admission.py): writes beyond the limit wait their turn; reads never do."""
 
 import asyncio
+import itertools
+import time
 from collections.abc import Callable
 
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from partnerbill.core.admission import FLOOR, WriteAdmission, WriteLimit
+from partnerbill.core.admission import FLOOR, MAX_GAP_SECONDS, WriteAdmission, WriteLimit
 
 
 class HeldApp:
@@ -95,6 +97,40 @@ async def test_slow_reads_shrink_the_write_limit_and_it_grows_back_without_them(
         inner.release.set()
         answers = await asyncio.wait_for(asyncio.gather(*writes), timeout=5)
     assert [a.status_code for a in answers] == [200] * 6
+
+
+async def test_reads_slow_at_the_floor_space_the_writes_out_until_they_are_fast_again() -> None:
+    inner = TimedReads(read_seconds=0.15)
+    admission = WriteAdmission(inner, limit=8, adaptive=True, read_target_ms=50)
+    slots = admission.slots
+    assert slots is not None
+    transport = httpx.ASGITransport(app=admission)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await _read_until(client, lambda: slots.gap == MAX_GAP_SECONDS)
+        assert slots.size == FLOOR  # the gap only once the limit is at its floor
+        inner.read_seconds = 0
+        await _read_until(client, lambda: slots.size == 8)  # the gap goes before the limit grows
+        assert slots.gap == 0
+
+
+async def test_admissions_are_spaced_by_the_gap() -> None:
+    limit = WriteLimit(2)
+    limit.resize(2, gap=0.05)
+    admitted = []
+    for _ in range(3):  # one after the other: a free slot each time, only the gap between
+        await limit.acquire()
+        admitted.append(time.monotonic())
+        limit.release()
+    assert min(b - a for a, b in itertools.pairwise(admitted)) >= 0.05
+
+
+async def test_a_write_waiting_only_for_the_gap_is_admitted_when_it_ends() -> None:
+    limit = WriteLimit(2)
+    limit.resize(2, gap=0.05)
+    await limit.acquire()
+    limit.release()  # a free slot, the gap still running, no release left to admit the next
+    await asyncio.wait_for(limit.acquire(), timeout=1)
+    assert limit.running == 1
 
 
 async def test_fixed_admission_ignores_read_latency() -> None:

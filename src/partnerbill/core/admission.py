@@ -15,6 +15,11 @@ The limit (`PARTNERBILL_WRITE_ADMISSION`):
   `FLOOR`); under half the target, or with no read at all, it grows by one (never over
   `PARTNERBILL_WRITE_CONCURRENCY`). Without readers, writes run at the full limit; with readers,
   writes get what the reads leave.
+  At the floor the reads can still be slow: `FLOOR` writes admitted back to back keep a
+  process's event loop busy most of the time, since a write rarely waits. Below the floor the
+  limit paces instead: admissions are spaced by a gap that doubles (from `MIN_GAP_SECONDS`, at
+  most `MAX_GAP_SECONDS`, so writes always progress) while the reads stay slow and halves while
+  they are fast; only with no gap left does the limit grow again.
 - `fixed`: always `PARTNERBILL_WRITE_CONCURRENCY`.
 Writes already running are never interrupted: a smaller limit holds the next ones back.
 """
@@ -31,28 +36,40 @@ API_READS = "/v1/"
 WINDOW_SECONDS = 0.1
 SHRINK = 0.75
 FLOOR = 2  # one statement of a group commit writing while the next gathers
+MIN_GAP_SECONDS = 0.001
+MAX_GAP_SECONDS = 0.1  # at least 10 writes a second per process, however slow the reads
 
 WRITE_LIMIT = Gauge(
     "partnerbill_write_admission_limit",
     "Writes one API process admits at once",
     multiprocess_mode="all",
 )
+WRITE_GAP = Gauge(
+    "partnerbill_write_admission_gap_seconds",
+    "Least time between two writes one API process admits (0: none)",
+    multiprocess_mode="all",
+)
 
 
 class WriteLimit:
-    """A semaphore whose size can change; waiters are admitted in arrival order."""
+    """A semaphore whose size can change, admitting waiters in arrival order and, when `gap`
+    is set, no sooner than `gap` seconds after the previous admission."""
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self.gap = 0.0
         self.running = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._next_admission = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     async def acquire(self) -> None:
-        if self.running < self.size and not self._waiters:
-            self.running += 1
+        if self.running < self.size and not self._waiters and self._due():
+            self._admitted()
             return
         turn = asyncio.get_running_loop().create_future()
         self._waiters.append(turn)
+        self.admit()  # a slot may be free and only the gap in the way: start its timer
         try:
             await turn
         except BaseException:
@@ -66,16 +83,34 @@ class WriteLimit:
         self.running -= 1
         self.admit()
 
-    def resize(self, size: int) -> None:
+    def resize(self, size: int, gap: float = 0.0) -> None:
         self.size = size
+        self.gap = gap
+        self._next_admission = min(self._next_admission, time.monotonic() + gap)
         self.admit()
 
     def admit(self) -> None:
         while self._waiters and self.running < self.size:
+            if not self._due():
+                if self._timer is None:
+                    delay = self._next_admission - time.monotonic()
+                    self._timer = asyncio.get_running_loop().call_later(delay, self._gap_over)
+                return
             turn = self._waiters.popleft()
             if not turn.done():
-                self.running += 1
+                self._admitted()
                 turn.set_result(None)
+
+    def _due(self) -> bool:
+        return time.monotonic() >= self._next_admission
+
+    def _admitted(self) -> None:
+        self.running += 1
+        self._next_admission = time.monotonic() + self.gap
+
+    def _gap_over(self) -> None:
+        self._timer = None
+        self.admit()
 
 
 class ReadLatencyControl:
@@ -96,14 +131,21 @@ class ReadLatencyControl:
         now = time.monotonic()
         if now < self._window_ends:
             return
-        size = self.limit.size
+        size, gap = self.limit.size, self.limit.gap
         if self._slowest > self.target:
-            size = max(FLOOR, int(size * SHRINK))
+            if size > FLOOR:
+                size = max(FLOOR, int(size * SHRINK))
+            else:
+                gap = min(MAX_GAP_SECONDS, max(MIN_GAP_SECONDS, gap * 2))
         elif self._slowest < self.target / 2:
-            size = min(self.ceiling, size + 1)
-        if size != self.limit.size:
-            self.limit.resize(size)
+            if gap > 0:
+                gap = gap / 2 if gap / 2 >= MIN_GAP_SECONDS else 0.0
+            else:
+                size = min(self.ceiling, size + 1)
+        if (size, gap) != (self.limit.size, self.limit.gap):
+            self.limit.resize(size, gap)
             WRITE_LIMIT.set(size)
+            WRITE_GAP.set(gap)
         self._slowest = 0.0
         self._window_ends = now + WINDOW_SECONDS
 
