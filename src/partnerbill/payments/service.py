@@ -303,6 +303,7 @@ def refund_json(refund: Mapping[Any, Any], payment_number: str | None) -> dict[s
         "referenceId": refund["reference_id"],
         "comment": refund["comment"],
         "refundTransactionTime": v1_datetime(refund["created_at"]),
+        "createdDate": v1_datetime(refund["created_at"]),
     }
 
 
