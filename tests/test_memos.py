@@ -557,6 +557,9 @@ async def test_refund_credit_memo(api: ApiClient, engine: AsyncEngine, partner: 
         "External",
     )
     assert (refund["methodType"], refund["refundDate"]) == ("Check", "2026-11-20")
+    assert refund["createdDate"] == refund["refundTransactionTime"]
+    fetched = await api.ok("GET", f"/v1/refunds/{refund['id']}")
+    assert fetched["createdDate"] == refund["createdDate"] and fetched["paymentNumber"] is None
     await watch.moved(delta(ucma="-15.50"))
     got = await api.ok("GET", f"/v1/credit-memos/{memo['id']}")
     assert (got["refundAmount"], got["appliedAmount"], got["unappliedAmount"]) == (

@@ -335,6 +335,8 @@ async def test_refund_payment_from_unapplied(
     assert refund["accountId"] == account.id
     assert refund["refundDate"] == "2026-11-20"
     assert refund["number"].startswith("R-")
+    # A refund carries its createdDate, as a credit memo's refund does (RefundResponse).
+    assert refund["createdDate"] == refund["refundTransactionTime"]
     refreshed_payment = await get_payment(api, payment["id"])
     assert refreshed_payment["refundAmount"] == Decimal("20.00")
     assert refreshed_payment["appliedAmount"] == Decimal("20.00")

@@ -11,9 +11,12 @@ A credit memo from an invoice never credits an invoice item beyond what is left 
 amount less the non-canceled credit memo items on it): the invoice is locked `FOR UPDATE` while
 that is checked, so two memos cannot both take the last of it.
 
+Apply, unapply and refund of a credit memo are `settlement`'s, with the credit memo as the
+source (`CREDIT_SOURCE`): open while Posted.
+
 Locks: documents only, in a fixed order: an invoice a memo is created from before the memo; the
-source credit memo of an application before its targets (by id, `lock_targets`), as for
-payments; the account never beyond `FOR KEY SHARE`.
+source credit memo of an application before its targets (by id, `settlement.lock_targets`), as
+for payments; the account never beyond `FOR KEY SHARE`.
 """
 
 from collections.abc import Mapping, Sequence
@@ -61,15 +64,9 @@ from partnerbill.memos.tables import (
     debit_memos,
 )
 from partnerbill.metrics.service import MetricsDelta, touch
-from partnerbill.payments.applications import (
-    allocations_from,
-    check_amount,
-    lock_targets,
-    settle,
-    unapplied,
-)
+from partnerbill.payments import settlement
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
-from partnerbill.payments.tables import refunds
+from partnerbill.payments.settlement import SourceKind, check_amount, unapplied
 
 DEFAULT_PAGE_SIZE = 20
 MEMO_STATUSES = ("Draft", "Posted", "Canceled")
@@ -520,6 +517,35 @@ async def cancel_memo(
 # --- credit memo settlement --------------------------------------------------------------------
 
 
+def _refund_exceeds(memo: Mapping[str, Any], amount: Decimal, remaining: Decimal) -> str:
+    return (
+        f"'totalAmount' {amount} exceeds the unapplied amount of credit memo "
+        f"{memo['memo_number']}: {remaining}."
+    )
+
+
+# A credit memo as a settlement source: open while Posted, answered as a CreditMemoResponse;
+# its refund answers `RefundCreditMemoResponse`, which names no payment number.
+CREDIT_SOURCE = SourceKind(
+    source_type="CreditMemo",
+    resource=CREDIT.resource,
+    open_status="Posted",
+    refund_column="credit_memo_id",
+    no_gateway=(
+        "'type' Electronic needs a payment gateway, which this server has none of; record the "
+        "refund with type External."
+    ),
+    lock=lambda conn, tenant, key: lock_memo(conn, tenant, CREDIT, key),
+    save=lambda conn, tenant, memo, **values: _update_memo(conn, tenant, CREDIT, memo, **values),
+    not_open=lambda memo, action: _wrong_status(CREDIT, memo, action, "Posted"),
+    refund_exceeds=_refund_exceeds,
+    answer=lambda row, account_number: memo_json(CREDIT, row, account_number),
+    refund_answer=lambda refund, memo: settlement.refund_json(
+        refund, {"creditMemoId": refund["credit_memo_id"], "paymentId": None}
+    ),
+)
+
+
 async def apply_credit_memo(
     conn: AsyncConnection,
     tenant: Tenant,
@@ -528,108 +554,15 @@ async def apply_credit_memo(
     direction: Literal[1, -1],
 ) -> dict[str, Any]:
     """Apply (1) or unapply (-1) a posted credit memo to invoices and debit memos of its
-    account, through the application ledger."""
-    allocations = allocations_from(request.invoices, request.debit_memos)
-    if not allocations:
-        raise missing_field(CREDIT.resource, "invoices")
-    async with bounded_lock_wait(conn, tenant, CREDIT.resource):
-        memo = await lock_memo(conn, tenant, CREDIT, key)
-        targets = await lock_targets(conn, tenant, allocations)
-    if memo["status"] != "Posted":
-        action = "applied" if direction > 0 else "unapplied"
-        raise _wrong_status(CREDIT, memo, action, "Posted")
-    moved = await settle(
-        conn,
-        tenant,
-        source_type="CreditMemo",
-        source=memo,
-        unapplied=unapplied(memo),
-        targets=targets,
-        allocations=allocations,
-        effective_date=request.effective_date or today(),
-        direction=direction,
-        resource=CREDIT.resource,
-    )
-    applied_amount = memo["applied_amount"] + moved.total
-    assert ZERO <= applied_amount <= memo["amount"] - memo["refund_amount"], memo["id"]
-    changed = await _update_memo(conn, tenant, CREDIT, memo, applied_amount=applied_amount)
-    delta = MetricsDelta(
-        account_id=memo["account_id"],
-        partner_account=memo["partner_account"],
-        total_invoice_balance=-moved.to_invoices,
-        total_debit_memo_balance=-moved.to_debit_memos,
-        unapplied_credit_memo_amount=-moved.total,
-    )
-    await touch(conn, tenant, [delta])
-    return memo_json(CREDIT, changed, memo["account_number"])
+    account (`settlement.apply`)."""
+    return await settlement.apply(conn, tenant, CREDIT_SOURCE, key, request, direction)
 
 
 async def refund_credit_memo(
     conn: AsyncConnection, tenant: Tenant, key: str, request: CreateRefundRequest
 ) -> dict[str, Any]:
-    """Refund (part of) a posted credit memo's unapplied amount, recorded as External."""
-    memo = await lock_memo(conn, tenant, CREDIT, key)
-    if request.type == "Electronic":
-        raise business_rule(
-            CREDIT.resource,
-            "'type' Electronic needs a payment gateway, which this server has none of; record "
-            "the refund with type External.",
-        )
-    if memo["status"] != "Posted":
-        raise _wrong_status(CREDIT, memo, "refunded", "Posted")
-    amount = request.total_amount
-    check_amount(amount, memo["currency"], "totalAmount", CREDIT.resource)
-    remaining = unapplied(memo)
-    if amount > remaining:
-        raise business_rule(
-            CREDIT.resource,
-            f"'totalAmount' {amount} exceeds the unapplied amount of credit memo "
-            f"{memo['memo_number']}: {remaining}.",
-        )
-    (number,) = await next_numbers(conn, tenant, "refund_number", 1)
-    refund = {
-        "tenant_id": tenant.id,
-        "id": new_id(),
-        "refund_number": f"R-{number:08d}",
-        "account_id": memo["account_id"],
-        "source_type": "CreditMemo",
-        "credit_memo_id": memo["id"],
-        "amount": amount,
-        "status": "Processed",
-        "type": request.type,
-        "method_type": request.method_type,
-        "refund_date": request.refund_date or today(),
-        "reason_code": request.reason_code,
-        "reference_id": request.reference_id,
-        "comment": request.comment,
-        "created_at": datetime.now(UTC),
-    }
-    await conn.execute(insert(refunds).values(**refund))
-    await _update_memo(conn, tenant, CREDIT, memo, refund_amount=memo["refund_amount"] + amount)
-    delta = MetricsDelta(
-        account_id=memo["account_id"],
-        partner_account=memo["partner_account"],
-        unapplied_credit_memo_amount=-amount,
-    )
-    await touch(conn, tenant, [delta])
-    return {
-        "success": True,
-        "id": refund["id"],
-        "number": refund["refund_number"],
-        "amount": amount,
-        "status": refund["status"],
-        "type": refund["type"],
-        "methodType": refund["method_type"],
-        "creditMemoId": memo["id"],
-        "paymentId": None,
-        "accountId": memo["account_id"],
-        "refundDate": refund["refund_date"],
-        "reasonCode": refund["reason_code"],
-        "referenceId": refund["reference_id"],
-        "comment": refund["comment"],
-        "refundTransactionTime": v1_datetime(refund["created_at"]),
-        "createdDate": v1_datetime(refund["created_at"]),
-    }
+    """Refund (part of) a posted credit memo's unapplied amount (`settlement.refund`)."""
+    return await settlement.refund(conn, tenant, CREDIT_SOURCE, key, request)
 
 
 # --- read --------------------------------------------------------------------------------------

@@ -41,8 +41,8 @@ from partnerbill.memos.schemas import (
     MemoOptions,
 )
 from partnerbill.memos.service import CREDIT
-from partnerbill.payments.applications import check_amount
 from partnerbill.payments.schemas import ApplyPaymentRequest
+from partnerbill.payments.settlement import check_amount
 
 REASON_CODE = "Write-off"
 

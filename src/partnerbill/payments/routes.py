@@ -3,19 +3,14 @@
 from typing import Annotated, Any
 
 from fastapi import Query, Request
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.tables import accounts
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
-from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
+from partnerbill.core.pagination import Page, PageSize, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
-from partnerbill.core.tenants import Tenant
-from partnerbill.payments import edits, service
+from partnerbill.payments import edits, service, views
 from partnerbill.payments import responses as answers
 from partnerbill.payments.schemas import (
     ApplyPaymentRequest,
@@ -24,7 +19,6 @@ from partnerbill.payments.schemas import (
     UpdatePaymentRequest,
     UpdateRefundRequest,
 )
-from partnerbill.payments.tables import payments, refunds
 
 router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Payments"])
 
@@ -81,32 +75,10 @@ async def update_refund(
         return await edits.update_refund(conn, tenant, refund_key, request)
 
 
-async def _account_numbers(
-    conn: AsyncConnection, tenant: Tenant, account_ids: set[str]
-) -> dict[str, str]:
-    rows = await conn.execute(
-        select(accounts.c.id, accounts.c.account_number).where(
-            accounts.c.tenant_id == tenant.id, accounts.c.id.in_(account_ids)
-        )
-    )
-    return {row.id: row.account_number for row in rows}
-
-
 @router.get("/v1/payments/{payment_key}", responses=ok(answers.PaymentAnswer))
 async def get_payment(payment_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
-        row = (
-            await conn.execute(
-                select(payments).where(
-                    payments.c.tenant_id == tenant.id,
-                    (payments.c.id == payment_key) | (payments.c.payment_number == payment_key),
-                )
-            )
-        ).one_or_none()
-        if row is None:
-            raise not_found(Resource.PAYMENT, "payment", payment_key)
-        numbers = await _account_numbers(conn, tenant, {row.account_id})
-    return service.payment_json(row._mapping, numbers[row.account_id])
+        return await views.get_payment(conn, tenant, payment_key)
 
 
 @router.get("/v1/payments", responses=ok(answers.Payments))
@@ -119,50 +91,23 @@ async def list_payments(
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> dict[str, Any]:
-    page_size = min(page_size, MAX_PAGE_SIZE)
-    query = select(payments).where(payments.c.tenant_id == tenant.id)
-    if account_id is not None:
-        query = query.where(payments.c.account_id == account_id)
-    if status is not None:
-        query = query.where(payments.c.status == status)
-    if payment_type is not None:
-        query = query.where(payments.c.type == payment_type)
     async with transaction() as conn:
-        rows = (
-            await conn.execute(
-                query.order_by(payments.c.created_at.desc(), payments.c.id.desc())
-                .offset((page - 1) * page_size)
-                .limit(page_size + 1)
-            )
-        ).all()
-        numbers = await _account_numbers(conn, tenant, {row.account_id for row in rows})
-    found = [
-        _without_success(service.payment_json(row._mapping, numbers[row.account_id]))
-        for row in rows[:page_size]
-    ]
-    return paged("payments", found, len(rows) > page_size, http_request, page, page_size)
+        found, size, more = await views.list_payments(
+            conn,
+            tenant,
+            account_id=account_id,
+            status=status,
+            payment_type=payment_type,
+            page=page,
+            page_size=page_size,
+        )
+    return paged("payments", found, more, http_request, page, size)
 
 
 @router.get("/v1/refunds/{refund_key}", responses=ok(answers.RefundAnswer))
 async def get_refund(refund_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
-        row = (
-            await conn.execute(
-                select(refunds, payments.c.payment_number)
-                .outerjoin(
-                    payments,
-                    (payments.c.tenant_id == refunds.c.tenant_id)
-                    & (payments.c.id == refunds.c.payment_id),
-                )
-                .where(
-                    refunds.c.tenant_id == tenant.id,
-                    (refunds.c.id == refund_key) | (refunds.c.refund_number == refund_key),
-                )
-            )
-        ).one_or_none()
-    if row is None:
-        raise not_found(Resource.PAYMENT, "refund", refund_key)
-    return service.refund_json(row._mapping, row.payment_number)
+        return await views.get_refund(conn, tenant, refund_key)
 
 
 @router.get("/v1/refunds", responses=ok(answers.Refunds))
@@ -173,32 +118,8 @@ async def list_refunds(
     page: Page = 1,
     page_size: PageSize = 20,
 ) -> dict[str, Any]:
-    page_size = min(page_size, MAX_PAGE_SIZE)
-    query = (
-        select(refunds, payments.c.payment_number)
-        .outerjoin(
-            payments,
-            (payments.c.tenant_id == refunds.c.tenant_id) & (payments.c.id == refunds.c.payment_id),
-        )
-        .where(refunds.c.tenant_id == tenant.id)
-    )
-    if account_id is not None:
-        query = query.where(refunds.c.account_id == account_id)
     async with transaction() as conn:
-        rows = (
-            await conn.execute(
-                query.order_by(refunds.c.created_at.desc(), refunds.c.id.desc())
-                .offset((page - 1) * page_size)
-                .limit(page_size + 1)
-            )
-        ).all()
-    found = [
-        _without_success(service.refund_json(row._mapping, row.payment_number))
-        for row in rows[:page_size]
-    ]
-    return paged("refunds", found, len(rows) > page_size, http_request, page, page_size)
-
-
-def _without_success(document: dict[str, Any]) -> dict[str, Any]:
-    """A document as a list entry: lists carry one `success`, at the top."""
-    return {key: value for key, value in document.items() if key != "success"}
+        found, size, more = await views.list_refunds(
+            conn, tenant, account_id=account_id, page=page, page_size=page_size
+        )
+    return paged("refunds", found, more, http_request, page, size)

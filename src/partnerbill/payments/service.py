@@ -1,45 +1,53 @@
-"""External payments: create (with applications), apply, unapply, refund, cancel, read.
+"""External payments: create (with applications), apply, unapply, refund, cancel.
 
 There is no payment gateway: payments are records of money received elsewhere (type External),
 created Processed. Their account's metrics move as API doc §4.3 says: the unapplied part adds to
 unappliedPaymentAmount, applications lower the invoices' and debit memos' balances, a refund
 lowers the unapplied amount, a cancellation reverses the payment's applications and removes its
 unapplied amount. Applied + unapplied + refunded always equals the amount.
+
+Apply, unapply and refund are `settlement`'s, with a payment as the source (`PAYMENT_SOURCE`),
+open while Processed; cancel is open while Processed and nothing is refunded.
+
+Locks: the payment `FOR UPDATE` and its account `FOR KEY SHARE`, then the targets in id order
+(apply, unapply, refund, cancel); a new payment's account `FOR KEY SHARE`, then its targets.
 """
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.service import WritableAccount, lock_for_write
+from partnerbill.accounts.service import lock_for_write
 from partnerbill.core.clock import today
-from partnerbill.core.errors import Resource, business_rule, missing_field, not_found
+from partnerbill.core.errors import Resource, ZuoraError, business_rule, missing_field, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
-from partnerbill.core.locks import bounded_lock_wait, execute_locking
+from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.tenants import Tenant, next_numbers
-from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.metrics.service import touch
 from partnerbill.payment_methods.service import payment_method_type
-from partnerbill.payments.applications import (
-    Allocation,
-    Applied,
-    allocations_from,
-    applications_of,
-    check_amount,
-    lock_targets,
-    settle,
-    unapplied,
-)
+from partnerbill.payments import settlement
 from partnerbill.payments.schemas import (
     ApplyPaymentRequest,
     CreatePaymentRequest,
     CreateRefundRequest,
 )
-from partnerbill.payments.tables import payments, refunds
+from partnerbill.payments.settlement import (
+    Allocation,
+    SourceKind,
+    allocations_from,
+    applications_of,
+    check_amount,
+    lock_targets,
+    moved,
+    settle,
+    unapplied,
+)
+from partnerbill.payments.tables import payments
 
 PAYMENT = Resource.PAYMENT
 
@@ -70,21 +78,7 @@ def payment_json(payment: Mapping[Any, Any], account_number: str) -> dict[str, A
     }
 
 
-def _delta(account: WritableAccount, applied: Applied, unapplied_change: Decimal) -> MetricsDelta:
-    return MetricsDelta(
-        account_id=account.id,
-        partner_account=account.partner_account,
-        total_invoice_balance=-applied.to_invoices,
-        total_debit_memo_balance=-applied.to_debit_memos,
-        unapplied_payment_amount=unapplied_change,
-    )
-
-
-def _external_only(kind: str) -> None:
-    if kind != "External":
-        raise business_rule(
-            PAYMENT, "Only External payments and refunds are supported: there is no gateway."
-        )
+NO_GATEWAY = "Only External payments and refunds are supported: there is no gateway."
 
 
 async def create_payment(
@@ -93,7 +87,8 @@ async def create_payment(
     key = request.account_id or request.account_number
     if key is None:
         raise missing_field(PAYMENT, "accountId")
-    _external_only(request.type)
+    if request.type != "External":
+        raise business_rule(PAYMENT, NO_GATEWAY)
     async with bounded_lock_wait(conn, tenant, PAYMENT):
         account = await lock_for_write(conn, tenant, key)
         if request.currency != account.currency:
@@ -149,36 +144,40 @@ async def create_payment(
         row = (await conn.execute(insert(payments).values(**payment).returning(*payments.c))).one()
     except IntegrityError as exc:
         raise business_rule(PAYMENT, f"A payment numbered '{number}' already exists.") from exc
-    delta = _delta(account, applied, unapplied(payment))
+    delta = moved(PAYMENT_SOURCE, account.id, account.partner_account, applied, unapplied(payment))
     delta.payments_changed = True
     await touch(conn, tenant, [delta])
     return payment_json(row._mapping, account.account_number)
 
 
 async def _lock_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
-    row = (
-        await execute_locking(
-            conn,
-            tenant,
-            select(payments)
-            .where(
-                payments.c.tenant_id == tenant.id,
-                (payments.c.id == key) | (payments.c.payment_number == key),
+    """The payment `FOR UPDATE`, with its account's number and partner flag (the account held
+    `FOR KEY SHARE`, as every document write holds it)."""
+    async with bounded_lock_wait(conn, tenant, PAYMENT):
+        row = (
+            await conn.execute(
+                select(payments)
+                .where(
+                    payments.c.tenant_id == tenant.id,
+                    (payments.c.id == key) | (payments.c.payment_number == key),
+                )
+                .with_for_update()
             )
-            .with_for_update(),
-            resource=PAYMENT,
-        )
-    ).one_or_none()
-    if row is None:
-        raise not_found(PAYMENT, "payment", key)
-    return dict(row._mapping)
+        ).one_or_none()
+        if row is None:
+            raise not_found(PAYMENT, "payment", key)
+        account = await lock_for_write(conn, tenant, row.account_id)
+    return {
+        **row._mapping,
+        "account_number": account.account_number,
+        "partner_account": account.partner_account,
+    }
 
 
 async def _save(
-    conn: AsyncConnection, tenant: Tenant, payment: dict[str, Any], **values: Any
-) -> Any:
-    payment.update(values)
-    return (
+    conn: AsyncConnection, tenant: Tenant, payment: Mapping[str, Any], **values: Any
+) -> dict[str, Any]:
+    row = (
         await conn.execute(
             update(payments)
             .where(payments.c.tenant_id == tenant.id, payments.c.id == payment["id"])
@@ -186,6 +185,42 @@ async def _save(
             .returning(*payments.c)
         )
     ).one()
+    return dict(row._mapping)
+
+
+def _not_processed(payment: Mapping[str, Any], action: str) -> ZuoraError:
+    """Only a Processed payment is applied, unapplied, refunded or canceled."""
+    return business_rule(PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}.")
+
+
+def refund_json(refund: Mapping[Any, Any], payment_number: str | None) -> dict[str, Any]:
+    """RefundResponse, of a payment's refund or a credit memo's."""
+    return settlement.refund_json(
+        refund,
+        {
+            "paymentId": refund["payment_id"],
+            "paymentNumber": payment_number,
+            "creditMemoId": refund["credit_memo_id"],
+        },
+    )
+
+
+PAYMENT_SOURCE = SourceKind(
+    source_type="Payment",
+    resource=PAYMENT,
+    open_status="Processed",
+    refund_column="payment_id",
+    no_gateway=NO_GATEWAY,
+    lock=_lock_payment,
+    save=_save,
+    not_open=_not_processed,
+    refund_exceeds=lambda _, amount, remaining: (
+        f"The refund {amount} is more than the payment's unapplied amount {remaining}; "
+        "unapply it first."
+    ),
+    answer=payment_json,
+    refund_answer=lambda refund, payment: refund_json(refund, payment["payment_number"]),
+)
 
 
 async def apply_payment(
@@ -193,117 +228,17 @@ async def apply_payment(
     tenant: Tenant,
     key: str,
     request: ApplyPaymentRequest,
-    direction: int,
+    direction: Literal[1, -1],
 ) -> dict[str, Any]:
-    """Apply (1) or unapply (-1): the payment is locked first, then the targets."""
-    allocations = allocations_from(request.invoices, request.debit_memos)
-    if not allocations:
-        raise missing_field(PAYMENT, "invoices")
-    async with bounded_lock_wait(conn, tenant, PAYMENT):
-        payment = await _lock_payment(conn, tenant, key)
-        targets = await lock_targets(conn, tenant, allocations)
-        if payment["status"] != "Processed":
-            raise business_rule(
-                PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}."
-            )
-        account = await lock_for_write(conn, tenant, payment["account_id"])
-    applied = await settle(
-        conn,
-        tenant,
-        source_type="Payment",
-        source=payment,
-        unapplied=unapplied(payment),
-        targets=targets,
-        allocations=allocations,
-        effective_date=request.effective_date or today(),
-        direction=1 if direction > 0 else -1,
-        resource=PAYMENT,
-    )
-    row = await _save(
-        conn, tenant, payment, applied_amount=payment["applied_amount"] + applied.total
-    )
-    await touch(conn, tenant, [_delta(account, applied, -applied.total)])
-    return payment_json(row._mapping, account.account_number)
+    """Apply (1) or unapply (-1) the payment (`settlement.apply`)."""
+    return await settlement.apply(conn, tenant, PAYMENT_SOURCE, key, request, direction)
 
 
 async def refund_payment(
     conn: AsyncConnection, tenant: Tenant, key: str, request: CreateRefundRequest
 ) -> dict[str, Any]:
-    """Refund from the payment's unapplied amount."""
-    _external_only(request.type)
-    async with bounded_lock_wait(conn, tenant, PAYMENT):
-        payment = await _lock_payment(conn, tenant, key)
-        if payment["status"] != "Processed":
-            raise business_rule(
-                PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}."
-            )
-        check_amount(request.total_amount, payment["currency"], "totalAmount", PAYMENT)
-        if request.total_amount > unapplied(payment):
-            raise business_rule(
-                PAYMENT,
-                f"The refund {request.total_amount} is more than the payment's unapplied amount "
-                f"{unapplied(payment)}; unapply it first.",
-            )
-        account = await lock_for_write(conn, tenant, payment["account_id"])
-    (sequence,) = await next_numbers(conn, tenant, "refund_number", 1)
-    refund = (
-        await conn.execute(
-            insert(refunds)
-            .values(
-                tenant_id=tenant.id,
-                id=new_id(),
-                refund_number=f"R-{sequence:08d}",
-                account_id=account.id,
-                source_type="Payment",
-                payment_id=payment["id"],
-                amount=request.total_amount,
-                status="Processed",
-                type=request.type,
-                method_type=request.method_type,
-                refund_date=request.refund_date or today(),
-                reason_code=request.reason_code,
-                reference_id=request.reference_id,
-                comment=request.comment,
-            )
-            .returning(*refunds.c)
-        )
-    ).one()
-    await _save(
-        conn, tenant, payment, refund_amount=payment["refund_amount"] + request.total_amount
-    )
-    await touch(
-        conn,
-        tenant,
-        [
-            MetricsDelta(
-                account_id=account.id,
-                partner_account=account.partner_account,
-                unapplied_payment_amount=-request.total_amount,
-            )
-        ],
-    )
-    return refund_json(refund._mapping, payment["payment_number"])
-
-
-def refund_json(refund: Mapping[Any, Any], payment_number: str | None) -> dict[str, Any]:
-    return {
-        "success": True,
-        "id": refund["id"],
-        "number": refund["refund_number"],
-        "amount": refund["amount"],
-        "status": refund["status"],
-        "type": refund["type"],
-        "methodType": refund["method_type"],
-        "paymentId": refund["payment_id"],
-        "paymentNumber": payment_number,
-        "creditMemoId": refund["credit_memo_id"],
-        "accountId": refund["account_id"],
-        "refundDate": refund["refund_date"],
-        "reasonCode": refund["reason_code"],
-        "referenceId": refund["reference_id"],
-        "comment": refund["comment"],
-        "refundTransactionTime": v1_datetime(refund["created_at"]),
-    }
+    """Refund from the payment's unapplied amount (`settlement.refund`)."""
+    return await settlement.refund(conn, tenant, PAYMENT_SOURCE, key, request)
 
 
 async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
@@ -317,15 +252,12 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
             ).items()
         ]
         targets = await lock_targets(conn, tenant, allocations)
-        if payment["status"] != "Processed":
-            raise business_rule(
-                PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}."
-            )
-        if payment["refund_amount"] > 0:
-            raise business_rule(
-                PAYMENT, f"Payment {payment['payment_number']} has refunds; it cannot be canceled."
-            )
-        account = await lock_for_write(conn, tenant, payment["account_id"])
+    if payment["status"] != "Processed":
+        raise _not_processed(payment, "canceled")
+    if payment["refund_amount"] > 0:
+        raise business_rule(
+            PAYMENT, f"Payment {payment['payment_number']} has refunds; it cannot be canceled."
+        )
     remaining = unapplied(payment)
     applied = await settle(
         conn,
@@ -346,7 +278,9 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
         status="Canceled",
         applied_amount=payment["applied_amount"] + applied.total,
     )
-    delta = _delta(account, applied, -remaining)
+    delta = moved(
+        PAYMENT_SOURCE, payment["account_id"], payment["partner_account"], applied, -remaining
+    )
     delta.payments_changed = True
     await touch(conn, tenant, [delta])
-    return payment_json(row._mapping, account.account_number)
+    return payment_json(row, payment["account_number"])

@@ -1,19 +1,32 @@
-"""Applying a payment or a credit memo to invoices and debit memos, and unapplying it.
+"""Settlement: applying a payment or a credit memo (the *source*) to invoices and debit memos
+(the *targets*), unapplying it, and refunding what is left of it.
 
-Rules a finance team relies on, each a clear error with nothing written:
+A payment and a credit memo are two kinds of source (`SourceKind`): each brings its lock, its
+row write, its status rule and its wording; the rules below and the ledger writes exist here
+once. Rules a finance team relies on, each a clear error with nothing written:
+- a source is applied, unapplied or refunded only in its open status (a payment Processed, a
+  credit memo Posted); a refund is External only, as there is no gateway;
 - the target is Posted and in the source's currency, and belongs to the source's account (a
   document is settled by its own invoice owner's payments and credits);
-- an application never takes a target below zero, nor the source beyond its unapplied amount;
+- an application never takes a target below zero, nor the source beyond its unapplied amount
+  (amount - applied - refunded); a refund never exceeds the unapplied amount;
 - an unapplication never exceeds what the source has on that target.
 
-Locks: the source `FOR UPDATE` first, then the targets in id order; never an account row beyond
-the `FOR KEY SHARE` every document write takes. A transaction holds at most one source and never
-waits for a source while holding a target, so no two requests deadlock; two requests applying to
-one invoice at once queue on that invoice and the second sees the first's balance. A source is
-read (which applications to reverse, how much is unapplied) only after it is locked.
+The `applications` ledger gets one row per allocation (positive applied, negative unapplied),
+the targets' balances and the source's applied or refunded amount move in the same
+transaction, and the source's account metrics move through `touch`: the targets' balances and
+the source's unapplied amount (unappliedPaymentAmount or unappliedCreditMemoAmount).
+
+Locks: the source `FOR UPDATE` (with its account `FOR KEY SHARE`) first, then the targets in
+id order; never an account row beyond that `FOR KEY SHARE`. A transaction holds at most one
+source and never waits for a source while holding a target, so no two requests deadlock; two
+requests applying to one invoice at once queue on that invoice and the second sees the first's
+balance. A source is read (which applications to reverse, how much is unapplied) only after it
+is locked; a refusal the request alone decides (a refund that is not External) comes before any
+lock.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,19 +36,24 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.billing.tables import invoices
+from partnerbill.core.clock import today
 from partnerbill.core.errors import (
     Resource,
+    ZuoraError,
     business_rule,
     invalid_value,
     missing_field,
     not_found,
 )
 from partnerbill.core.ids import new_id
-from partnerbill.core.locks import execute_locking
+from partnerbill.core.json import v1_datetime
+from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO, amount_problem
-from partnerbill.core.tenants import Tenant
+from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.memos.tables import debit_memos
-from partnerbill.payments.tables import applications
+from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
+from partnerbill.payments.tables import applications, refunds
 
 TargetType = Literal["Invoice", "DebitMemo"]
 SourceType = Literal["Payment", "CreditMemo"]
@@ -247,3 +265,154 @@ def allocations_from(
             raise missing_field(Resource.GENERIC, f"debitMemos[{i}].debitMemoId")
         found.append(Allocation("DebitMemo", key, item.amount, f"debitMemos[{i}].amount"))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class SourceKind:
+    """What a payment and a credit memo each bring to apply, unapply and refund."""
+
+    source_type: SourceType  # as the ledger and the refunds name it
+    resource: Resource
+    open_status: str  # the one status in which it is applied, unapplied or refunded
+    refund_column: str  # the `refunds` column naming the source
+    no_gateway: str  # the refusal of a refund that is not External
+    # The source by id or number, `FOR UPDATE`, with its account's `account_number` and
+    # `partner_account` (the account held `FOR KEY SHARE`); not found otherwise.
+    lock: Callable[[AsyncConnection, Tenant, str], Awaitable[Mapping[str, Any]]]
+    # Write these columns of the locked source (and stamp it updated); the row as it now is.
+    save: Callable[..., Awaitable[Mapping[str, Any]]]
+    # The refusal of a source not in `open_status`, for an action ("applied", "refunded", ...).
+    not_open: Callable[[Mapping[str, Any], str], ZuoraError]
+    # The refusal of a refund of `amount` beyond the source's unapplied `remaining`.
+    refund_exceeds: Callable[[Mapping[str, Any], Decimal, Decimal], str]
+    # The answer for the source as it now is, and its account number.
+    answer: Callable[[Mapping[str, Any], str], dict[str, Any]]
+    # The answer for a refund of the source: `refund_json` with the source's own fields.
+    refund_answer: Callable[[Mapping[Any, Any], Mapping[str, Any]], dict[str, Any]]
+
+
+def moved(
+    kind: SourceKind,
+    account_id: str,
+    partner_account: bool,
+    applied: Applied,
+    unapplied_change: Decimal,
+) -> MetricsDelta:
+    """What settling moved on the source's account: the targets' balances fall by what was
+    applied to them, the source's unapplied amount by `unapplied_change`."""
+    return MetricsDelta(
+        account_id=account_id,
+        partner_account=partner_account,
+        total_invoice_balance=-applied.to_invoices,
+        total_debit_memo_balance=-applied.to_debit_memos,
+        unapplied_payment_amount=unapplied_change if kind.source_type == "Payment" else ZERO,
+        unapplied_credit_memo_amount=unapplied_change if kind.source_type == "CreditMemo" else ZERO,
+    )
+
+
+async def apply(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    kind: SourceKind,
+    key: str,
+    request: ApplyPaymentRequest,
+    direction: Literal[1, -1],
+) -> dict[str, Any]:
+    """Apply (1) or unapply (-1) the source `key` to the invoices and debit memos the request
+    names, through the application ledger."""
+    allocations = allocations_from(request.invoices, request.debit_memos)
+    if not allocations:
+        raise missing_field(kind.resource, "invoices")
+    async with bounded_lock_wait(conn, tenant, kind.resource):
+        source = await kind.lock(conn, tenant, key)
+        targets = await lock_targets(conn, tenant, allocations)
+    if source["status"] != kind.open_status:
+        raise kind.not_open(source, "applied" if direction > 0 else "unapplied")
+    applied = await settle(
+        conn,
+        tenant,
+        source_type=kind.source_type,
+        source=source,
+        unapplied=unapplied(source),
+        targets=targets,
+        allocations=allocations,
+        effective_date=request.effective_date or today(),
+        direction=direction,
+        resource=kind.resource,
+    )
+    applied_amount = source["applied_amount"] + applied.total
+    assert ZERO <= applied_amount <= source["amount"] - source["refund_amount"], source["id"]
+    row = await kind.save(conn, tenant, source, applied_amount=applied_amount)
+    delta = moved(kind, source["account_id"], source["partner_account"], applied, -applied.total)
+    await touch(conn, tenant, [delta])
+    return kind.answer(row, source["account_number"])
+
+
+async def refund(
+    conn: AsyncConnection, tenant: Tenant, kind: SourceKind, key: str, request: CreateRefundRequest
+) -> dict[str, Any]:
+    """Refund (part of) the source's unapplied amount, recorded as External."""
+    if request.type != "External":
+        raise business_rule(kind.resource, kind.no_gateway)
+    async with bounded_lock_wait(conn, tenant, kind.resource):
+        source = await kind.lock(conn, tenant, key)
+    if source["status"] != kind.open_status:
+        raise kind.not_open(source, "refunded")
+    amount = request.total_amount
+    check_amount(amount, source["currency"], "totalAmount", kind.resource)
+    remaining = unapplied(source)
+    if amount > remaining:
+        raise business_rule(kind.resource, kind.refund_exceeds(source, amount, remaining))
+    (sequence,) = await next_numbers(conn, tenant, "refund_number", 1)
+    row = (
+        await conn.execute(
+            insert(refunds)
+            .values(
+                tenant_id=tenant.id,
+                id=new_id(),
+                refund_number=f"R-{sequence:08d}",
+                account_id=source["account_id"],
+                source_type=kind.source_type,
+                **{kind.refund_column: source["id"]},
+                amount=amount,
+                status="Processed",
+                type=request.type,
+                method_type=request.method_type,
+                refund_date=request.refund_date or today(),
+                reason_code=request.reason_code,
+                reference_id=request.reference_id,
+                comment=request.comment,
+            )
+            .returning(*refunds.c)
+        )
+    ).one()
+    await kind.save(conn, tenant, source, refund_amount=source["refund_amount"] + amount)
+    nothing = Applied(ZERO, ZERO)
+    await touch(
+        conn,
+        tenant,
+        [moved(kind, source["account_id"], source["partner_account"], nothing, -amount)],
+    )
+    return kind.refund_answer(row._mapping, source)
+
+
+def refund_json(refund: Mapping[Any, Any], source_fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A refund as Zuora answers it; `source_fields` name what it refunds, as the answer's own
+    model names them (`RefundResponse` has a `paymentNumber`, `RefundCreditMemoResponse` not)."""
+    return {
+        "success": True,
+        "id": refund["id"],
+        "number": refund["refund_number"],
+        "amount": refund["amount"],
+        "status": refund["status"],
+        "type": refund["type"],
+        "methodType": refund["method_type"],
+        **source_fields,
+        "accountId": refund["account_id"],
+        "refundDate": refund["refund_date"],
+        "reasonCode": refund["reason_code"],
+        "referenceId": refund["reference_id"],
+        "comment": refund["comment"],
+        "refundTransactionTime": v1_datetime(refund["created_at"]),
+        "createdDate": v1_datetime(refund["created_at"]),
+    }
