@@ -16,7 +16,6 @@ KNOWN_CYCLES = [
     {
         "accounts",
         "billing",
-        "catalog",
         "memos",
         "metrics",
         "orders",

@@ -26,7 +26,7 @@ from partnerbill.accounts.schemas import CreateAccountRequest
 from partnerbill.accounts.service import WritableAccount, lock_for_write
 from partnerbill.billing.engine import BilledInvoice, bill, subscription_batches
 from partnerbill.catalog.enums import ChargeType, PriceFormat, Tier
-from partnerbill.catalog.service import CatalogRatePlan, load_rate_plans
+from partnerbill.catalog.views import CatalogRatePlan, load_rate_plans
 from partnerbill.core.errors import (
     Category,
     Resource,

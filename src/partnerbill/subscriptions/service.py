@@ -38,7 +38,8 @@ from partnerbill.catalog.enums import (
     UpToPeriodsType,
 )
 from partnerbill.catalog.pricing import monthly_amount, period_amount
-from partnerbill.catalog.service import CatalogCharge, CatalogRatePlan, tier_ladder
+from partnerbill.catalog.validation import tier_ladder
+from partnerbill.catalog.views import CatalogCharge, CatalogRatePlan
 from partnerbill.core.errors import (
     Resource,
     business_rule,
