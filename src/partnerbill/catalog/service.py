@@ -18,13 +18,7 @@ from partnerbill.catalog.schemas import (
 )
 from partnerbill.catalog.tables import product_rate_plan_charges, product_rate_plans, products
 from partnerbill.catalog.validation import charge_values, check_period, invalid_id, product_category
-from partnerbill.core.errors import (
-    Category,
-    Resource,
-    ZuoraError,
-    business_rule,
-    invalid_value,
-)
+from partnerbill.core.errors import Category, Resource, ZuoraError, business_rule, invalid_value
 from partnerbill.core.ids import new_id
 from partnerbill.core.tenants import Tenant, next_numbers
 

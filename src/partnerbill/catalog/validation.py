@@ -23,18 +23,9 @@ from partnerbill.catalog.enums import (
     same_word,
 )
 from partnerbill.catalog.pricing import UNIT_PRICE_MAX_DECIMALS
-from partnerbill.catalog.schemas import (
-    ChargeTierRequest,
-    CreateProductRatePlanChargeRequest,
-)
+from partnerbill.catalog.schemas import ChargeTierRequest, CreateProductRatePlanChargeRequest
 from partnerbill.catalog.tiers import tiers_by_currency_json
-from partnerbill.core.errors import (
-    Category,
-    Resource,
-    ZuoraError,
-    invalid_value,
-    missing_field,
-)
+from partnerbill.core.errors import Category, Resource, ZuoraError, invalid_value, missing_field
 from partnerbill.core.money import CURRENCIES, MAX_ABS_AMOUNT, ZERO, amount_problem, decimal_places
 
 PRODUCT_CATEGORIES = ("Base Products", "Add On Services", "Miscellaneous Products")

@@ -27,12 +27,7 @@ from partnerbill.catalog.enums import (
 from partnerbill.catalog.tables import product_rate_plan_charges, product_rate_plans, products
 from partnerbill.catalog.tiers import tiers_by_currency_from_json
 from partnerbill.catalog.validation import LIST_PRICE_BASE
-from partnerbill.core.errors import (
-    Resource,
-    business_rule,
-    invalid_value,
-    not_found,
-)
+from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
 from partnerbill.core.pagination import MAX_PAGE_SIZE
 from partnerbill.core.tenants import Tenant
 

@@ -26,6 +26,7 @@ from partnerbill.accounts.schemas import CreateAccountRequest
 from partnerbill.accounts.service import WritableAccount, lock_for_write
 from partnerbill.billing.engine import BilledInvoice, bill, subscription_batches
 from partnerbill.catalog.enums import ChargeType, PriceFormat, Tier
+from partnerbill.catalog.tiers import tiers_from_json
 from partnerbill.catalog.views import CatalogRatePlan, load_rate_plans
 from partnerbill.core.errors import (
     Category,
@@ -43,14 +44,17 @@ from partnerbill.core.money import ZERO
 from partnerbill.core.recordsets import insert_rows, rows_json
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
-from partnerbill.orders.schemas import (
-    CreateOrderRequest,
-    OrderAction,
-    RatePlanSubscription,
-)
+from partnerbill.orders.schemas import CreateOrderRequest, OrderAction
 from partnerbill.orders.tables import order_actions, orders
 from partnerbill.subscriptions import service as subs
-from partnerbill.subscriptions.service import ActionDates, add_term, checked_end
+from partnerbill.subscriptions.dates import ActionDates, add_term, checked_end
+from partnerbill.subscriptions.schemas import RatePlanSubscription
+from partnerbill.subscriptions.segments import (
+    account_cmrr_contribution,
+    end_segments,
+    last_segments,
+    split_segment,
+)
 from partnerbill.subscriptions.tables import rate_plans
 
 ORDER = Resource.ORDER
@@ -151,7 +155,7 @@ async def _track(
     for sub in locked.values():
         state.touched[sub["id"]] = sub
     ids = list(state.touched)
-    before = await subs.account_cmrr_contribution(conn, tenant, ids)
+    before = await account_cmrr_contribution(conn, tenant, ids)
     for subscription_id in ids:
         sub = state.touched[subscription_id]
         state.mrr_before[subscription_id] = (sub["account_id"], before[subscription_id])
@@ -302,8 +306,7 @@ async def _amend(
                 f"{where}.updateProduct",
             )
             segments = {
-                s["charge_number"]: s
-                for s in await subs.last_segments(conn, tenant, sub["id"], plan_id)
+                s["charge_number"]: s for s in await last_segments(conn, tenant, sub["id"], plan_id)
             }
             for i, change in enumerate(product_update.charge_updates):
                 segment = segments.get(change.charge_number)
@@ -314,7 +317,7 @@ async def _amend(
                         f"'{change.charge_number}' is not a charge of that rate plan.",
                     )
                 quantity, tiers = _updated_price(segment, change.pricing)
-                await subs.split_segment(
+                await split_segment(
                     conn,
                     tenant,
                     segment,
@@ -339,8 +342,8 @@ async def _amend(
                 ],
                 f"{where}.removeProduct",
             )
-            await subs.end_segments(
-                conn, tenant, await subs.last_segments(conn, tenant, sub["id"], plan_id), effective
+            await end_segments(
+                conn, tenant, await last_segments(conn, tenant, sub["id"], plan_id), effective
             )
             await _mark_plan(conn, tenant, plan_id, "Remove", removed_date=effective)
         case "CancelSubscription":
@@ -435,7 +438,7 @@ async def _amend(
 
 
 def _updated_price(segment: dict[str, Any], pricing: Any) -> tuple[Decimal, tuple[Tier, ...]]:
-    tiers = subs.tiers_from_json(segment["tiers"])
+    tiers = tiers_from_json(segment["tiers"])
     quantity: Decimal = segment["quantity"]
     chosen = pricing.chosen() if pricing is not None else None
     if chosen is None:
@@ -495,7 +498,7 @@ async def _cancel(
         case _:  # EndOfLastInvoicePeriod
             through = [
                 s["charged_through_date"]
-                for s in await subs.last_segments(conn, tenant, sub["id"])
+                for s in await last_segments(conn, tenant, sub["id"])
                 if s["charged_through_date"] is not None
             ]
             on = max(through) if through else sub["contract_effective_date"]
@@ -554,7 +557,7 @@ async def _suspend(
         "suspendSpecificDate",
         "suspendPeriods",
     )
-    await subs.end_segments(conn, tenant, await subs.last_segments(conn, tenant, sub["id"]), on)
+    await end_segments(conn, tenant, await last_segments(conn, tenant, sub["id"]), on)
     await subs.save(conn, tenant, sub, status="Suspended", suspended_date=on, resume_date=None)
 
 
@@ -582,10 +585,10 @@ async def _resume(
     )
     if on < suspended:
         raise business_rule(ORDER, "A subscription cannot resume before it was suspended.")
-    for segment in await subs.last_segments(conn, tenant, sub["id"]):
+    for segment in await last_segments(conn, tenant, sub["id"]):
         if segment["effective_end_date"] == max(suspended, segment["effective_start_date"]):
-            tiers = subs.tiers_from_json(segment["tiers"])
-            await subs.split_segment(
+            tiers = tiers_from_json(segment["tiers"])
+            await split_segment(
                 conn,
                 tenant,
                 {**segment, "effective_end_date": None},
@@ -751,7 +754,7 @@ async def _owner_deltas(
     conn: AsyncConnection, tenant: Tenant, state: _OrderState
 ) -> list[MetricsDelta]:
     """contractedMrr changes of the subscription owners (old and new ones of a transfer)."""
-    after = await subs.account_cmrr_contribution(conn, tenant, list(state.touched))
+    after = await account_cmrr_contribution(conn, tenant, list(state.touched))
     changes: dict[str, Decimal] = {}  # account id → its change
     for subscription_id, sub in state.touched.items():
         old_owner, before = state.mrr_before[subscription_id]

@@ -20,8 +20,11 @@ from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import Tenant, get_settings
-from partnerbill.orders.schemas import (
-    CreateOrderRequest,
+from partnerbill.orders.schemas import CreateOrderRequest
+from partnerbill.orders.service import create_order
+from partnerbill.subscriptions import amend
+from partnerbill.subscriptions import responses as answers
+from partnerbill.subscriptions.schemas import (
     CreateSubscriptionRequest,
     LegacyCancelRequest,
     LegacyRenewRequest,
@@ -29,12 +32,9 @@ from partnerbill.orders.schemas import (
     LegacySuspendRequest,
     LegacyUpdateRequest,
 )
-from partnerbill.orders.service import create_order
-from partnerbill.subscriptions import amend
-from partnerbill.subscriptions import responses as answers
-from partnerbill.subscriptions.service import subscription_json
 from partnerbill.subscriptions.tables import subscriptions
 from partnerbill.subscriptions.versions import subscription_metrics, subscription_version_json
+from partnerbill.subscriptions.views import subscription_json
 
 router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Subscriptions"])
 
