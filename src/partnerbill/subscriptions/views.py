@@ -213,3 +213,33 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
             for plan in plan_rows
         ],
     }
+
+
+async def account_subscriptions(
+    conn: AsyncConnection, tenant: Tenant, account_key: str, page: int, page_size: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the subscriptions the account (by id or number) owns or is the invoice owner
+    of, by subscription number, and whether another page follows."""
+    account_id = await conn.scalar(
+        select(accounts.c.id).where(
+            accounts.c.tenant_id == tenant.id,
+            (accounts.c.id == account_key) | (accounts.c.account_number == account_key),
+        )
+    )
+    if account_id is None:
+        raise not_found(Resource.ACCOUNT, "account", account_key)
+    ids = list(
+        await conn.scalars(
+            select(subscriptions.c.version_id)
+            .where(
+                subscriptions.c.tenant_id == tenant.id,
+                (subscriptions.c.account_id == account_id)
+                | (subscriptions.c.invoice_owner_account_id == account_id),
+            )
+            .order_by(subscriptions.c.subscription_number)
+            .offset((page - 1) * page_size)
+            .limit(page_size + 1)
+        )
+    )
+    found = [await subscription_json(conn, tenant, i) for i in ids[:page_size]]
+    return found, len(ids) > page_size
