@@ -78,7 +78,7 @@ class CatalogRatePlan:
     charges: tuple[CatalogCharge, ...]
 
 
-def charge_from_row(row: Mapping[Any, Any]) -> CatalogCharge:
+def _charge(row: Mapping[Any, Any]) -> CatalogCharge:
     return CatalogCharge(
         id=row["id"],
         name=row["name"],
@@ -157,7 +157,7 @@ async def get_product_rate_plan_charge_object(
     conn: AsyncConnection, tenant: Tenant, key: str
 ) -> dict[str, Any]:
     row = await _row_by_id(conn, tenant, product_rate_plan_charges, key, "product rate plan charge")
-    charge = charge_from_row(row)
+    charge = _charge(row)
     return {
         "Id": charge.id,
         "ProductRatePlanId": row["product_rate_plan_id"],
@@ -262,7 +262,7 @@ def _pricing_summary(charge: CatalogCharge) -> list[str]:
 
 
 def _charge_json(row: Mapping[Any, Any]) -> dict[str, Any]:
-    charge = charge_from_row(row)
+    charge = _charge(row)
     tiered = charge.charge_model in (ChargeModel.TIERED, ChargeModel.VOLUME)
     return {
         "id": charge.id,
@@ -466,7 +466,7 @@ async def load_rate_plans(
             name=plan.name,
             product_id=plan.product_id,
             product_name=plan.product_name,
-            charges=tuple(charge_from_row(row) for row in charges[plan.id]),
+            charges=tuple(_charge(row) for row in charges[plan.id]),
         )
         by_id[plan.id] = loaded
         by_number[plan.product_rate_plan_number] = loaded
