@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import accounts
@@ -147,6 +148,17 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
             .order_by(rate_plan_charges.c.charge_number, rate_plan_charges.c.segment)
         )
     ]
+    return _subscription_answer(sub, owners, plan_rows, segment_rows)
+
+
+def _subscription_answer(
+    sub: Mapping[Any, Any],
+    owners: Mapping[str, Any],
+    plan_rows: Sequence[Row[Any]],
+    segment_rows: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The latest version's answer from its rows: the subscription, its two owners (by id),
+    rate plans and charge segments."""
     cmrr = sum(
         (
             s["mrr"]
