@@ -18,7 +18,6 @@ KNOWN_CYCLES = [
         "billing",
         "memos",
         "metrics",
-        "orders",
         "payment_methods",
         "payments",
         "subscriptions",

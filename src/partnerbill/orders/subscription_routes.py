@@ -1,6 +1,7 @@
 """Legacy subscription endpoints: subscribe, read, amend (`PUT /v1/subscriptions/{key}`, see
-`amend`), and the cancel/suspend/resume/renew amendments. Each write is carried out as an order
-(one code path for both APIs)."""
+`legacy_amend`), and the cancel/suspend/resume/renew amendments (`legacy`). Each write is carried
+out as an order (one code path for both APIs), which is why they live with orders; the reads are
+`subscriptions.views` and `subscriptions.versions`."""
 
 from datetime import date
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import Tenant
-from partnerbill.subscriptions import amend, legacy
+from partnerbill.orders import legacy, legacy_amend
 from partnerbill.subscriptions import responses as answers
 from partnerbill.subscriptions.schemas import (
     CreateSubscriptionRequest,
@@ -128,7 +129,7 @@ async def update_subscription(
     subscription_key: str, request: LegacyUpdateRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        return await amend.update_subscription(conn, tenant, subscription_key, request)
+        return await legacy_amend.update_subscription(conn, tenant, subscription_key, request)
 
 
 @router.put(

@@ -1,7 +1,7 @@
 """The legacy subscribe (`POST /v1/subscriptions`) and the cancel, suspend, resume and renew
 amendments, each carried out as one order, so they follow every rule of the Orders path
 (versions, segments, metrics, locks); the legacy amend (`PUT /v1/subscriptions/{key}`) is in
-`amend`.
+`legacy_amend`.
 
 Subscribe locks its accounts for write (`FOR KEY SHARE`) before the order runs; an amendment
 reads the subscription's owner without a lock, and the order locks what it changes.
@@ -18,9 +18,9 @@ from partnerbill.accounts.tables import accounts
 from partnerbill.core.clock import today
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.tenants import Tenant, get_settings
+from partnerbill.orders.legacy_amend import trigger_dates
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import create_order
-from partnerbill.subscriptions.amend import trigger_dates
 from partnerbill.subscriptions.schemas import CreateSubscriptionRequest
 from partnerbill.subscriptions.tables import subscriptions
 from partnerbill.subscriptions.views import subscription_json
