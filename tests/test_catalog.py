@@ -22,7 +22,7 @@ from partnerbill.catalog.enums import (
     Tier,
     TriggerEvent,
 )
-from partnerbill.catalog.service import load_rate_plans
+from partnerbill.catalog.views import load_rate_plans
 from partnerbill.core import db
 from partnerbill.core.errors import Category, ZuoraError
 from tests.helpers import ApiClient, client_for, new_tenant

@@ -16,10 +16,8 @@ KNOWN_CYCLES = [
     {
         "accounts",
         "billing",
-        "catalog",
         "memos",
         "metrics",
-        "orders",
         "payment_methods",
         "payments",
         "subscriptions",

@@ -84,7 +84,7 @@ from partnerbill.payments.schemas import (
     InvoiceApplication,
 )
 from partnerbill.payments.tables import applications, payments, refunds
-from partnerbill.subscriptions import service as subscriptions_service
+from partnerbill.subscriptions import views as subscriptions_views
 from partnerbill.subscriptions.tables import rate_plan_charges
 from partnerbill.subscriptions.tables import subscriptions as subscriptions_table
 
@@ -692,7 +692,7 @@ class MetricsMachine(RuleBasedStateMachine):
                         subscriptions_table.c.subscription_number == number,
                     )
                 )
-                return str(row_id), await subscriptions_service.subscription_json(
+                return str(row_id), await subscriptions_views.subscription_json(
                     conn, self.t, version_id
                 )
 

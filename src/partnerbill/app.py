@@ -55,6 +55,7 @@ from partnerbill.core.schemas import validation_reasons
 from partnerbill.core.scrape import ScrapeTimeGauges
 from partnerbill.memos.routes import router as memos_router
 from partnerbill.orders.routes import router as orders_router
+from partnerbill.orders.subscription_routes import router as subscriptions_router
 from partnerbill.payment_methods.routes import router as payment_methods_router
 from partnerbill.payments.part_routes import router as application_parts_router
 from partnerbill.payments.routes import router as payments_router
@@ -65,7 +66,6 @@ from partnerbill.query.export_routes import router as export_router
 from partnerbill.query.file_routes import router as files_router
 from partnerbill.query.object_query_routes import router as object_query_router
 from partnerbill.settings import get_settings
-from partnerbill.subscriptions.routes import router as subscriptions_router
 from partnerbill.ui.routes import install as install_ui
 from partnerbill.unsupported.routes import refusals
 

@@ -36,6 +36,7 @@ from partnerbill.billing.periods import (
 from partnerbill.billing.tables import invoice_items, invoices
 from partnerbill.catalog.enums import BillingPeriod, BillingTiming, ChargeModel, ChargeType
 from partnerbill.catalog.pricing import period_amount
+from partnerbill.catalog.tiers import tiers_from_json
 from partnerbill.core.errors import Resource, ZuoraError
 from partnerbill.core.ids import new_id
 from partnerbill.core.input_policy import FIRST_DATE, LAST_DATE
@@ -45,7 +46,7 @@ from partnerbill.core.money import ZERO
 from partnerbill.core.recordsets import insert_rows, recordset, rows_json
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
-from partnerbill.subscriptions.service import add_term, tiers_from_json
+from partnerbill.subscriptions.dates import add_term
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 
 log = structlog.get_logger(__name__)

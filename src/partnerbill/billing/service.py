@@ -28,6 +28,7 @@ from partnerbill.accounts.service import (
 from partnerbill.billing.group_commit import GroupCommit, Written
 from partnerbill.billing.schemas import CreateInvoiceRequest
 from partnerbill.billing.tables import invoice_items, invoices
+from partnerbill.catalog.pricing import UNIT_PRICE_MAX_DECIMALS
 from partnerbill.core.db import autocommit, in_request_transaction, transaction
 from partnerbill.core.errors import (
     Category,
@@ -44,7 +45,6 @@ from partnerbill.core.json import dumps, v1_datetime
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import (
     MAX_ABS_AMOUNT,
-    MAX_DECIMAL_PLACES,
     ZERO,
     amount_problem,
     decimal_places,
@@ -63,7 +63,6 @@ from partnerbill.settings import get_settings
 from partnerbill.subscriptions.tables import subscriptions
 
 DEFAULT_PAGE_SIZE = 20
-UNIT_PRICE_MAX_DECIMALS = MAX_DECIMAL_PLACES
 
 
 @dataclass(slots=True)

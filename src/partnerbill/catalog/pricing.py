@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 from partnerbill.catalog.enums import BillingPeriod, ChargeModel, PriceFormat, Tier
-from partnerbill.core.money import ZERO
+from partnerbill.core.money import MAX_DECIMAL_PLACES, ZERO
 
+# A unit price (a catalog price, an invoice line's) is as precise as any stored decimal.
+UNIT_PRICE_MAX_DECIMALS = MAX_DECIMAL_PLACES
 # Days in the month a week-based price is normalised to (Zuora: 140 per week -> 600 per month).
 DAYS_PER_MRR_MONTH = 30
 DAYS_PER_WEEK = 7

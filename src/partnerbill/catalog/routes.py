@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request
 
 from partnerbill.catalog import responses as answers
-from partnerbill.catalog import service
+from partnerbill.catalog import service, views
 from partnerbill.catalog.schemas import (
     CreateProductRatePlanChargeRequest,
     CreateProductRatePlanRequest,
@@ -52,13 +52,13 @@ async def create_product_rate_plan_charge(
 @router.get("/v1/object/product/{id}", responses=ok(answers.ObjectProduct))
 async def get_product_object(id: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
-        return await service.get_product_object(conn, tenant, id)
+        return await views.get_product_object(conn, tenant, id)
 
 
 @router.get("/v1/object/product-rate-plan/{id}", responses=ok(answers.ObjectProductRatePlan))
 async def get_product_rate_plan_object(id: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
-        return await service.get_product_rate_plan_object(conn, tenant, id)
+        return await views.get_product_rate_plan_object(conn, tenant, id)
 
 
 @router.get(
@@ -66,7 +66,7 @@ async def get_product_rate_plan_object(id: str, tenant: CurrentTenant) -> dict[s
 )
 async def get_product_rate_plan_charge_object(id: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
-        return await service.get_product_rate_plan_charge_object(conn, tenant, id)
+        return await views.get_product_rate_plan_charge_object(conn, tenant, id)
 
 
 @router.get("/v1/catalog/products", responses=ok(answers.Products))
@@ -74,17 +74,17 @@ async def get_products(
     tenant: CurrentTenant,
     http_request: Request,
     page: Page = 1,
-    page_size: PageSize = service.DEFAULT_PAGE_SIZE,
+    page_size: PageSize = views.DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        rows, more = await service.list_products(conn, tenant, page, page_size)
+        rows, more = await views.list_products(conn, tenant, page, page_size)
     return paged("products", rows, more, http_request, page, page_size)
 
 
 @router.get("/v1/catalog/product/{product_key}", responses=ok(answers.ProductAnswer))
 async def get_product(product_key: str, tenant: CurrentTenant) -> dict[str, Any]:
     async with transaction() as conn:
-        return await service.get_product(conn, tenant, product_key)
+        return await views.get_product(conn, tenant, product_key)
 
 
 @router.get("/v1/rateplan/{product_key}/productRatePlan", responses=ok(answers.ProductRatePlans))
@@ -93,12 +93,10 @@ async def get_rate_plans_by_product(
     tenant: CurrentTenant,
     http_request: Request,
     page: Page = 1,
-    page_size: PageSize = service.DEFAULT_PAGE_SIZE,
+    page_size: PageSize = views.DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        rows, more = await service.list_product_rate_plans(
-            conn, tenant, product_key, page, page_size
-        )
+        rows, more = await views.list_product_rate_plans(conn, tenant, product_key, page, page_size)
     return paged("productRatePlans", rows, more, http_request, page, page_size)
 
 
@@ -109,4 +107,4 @@ async def get_product_rate_plan(
     product_rate_plan_key: str, tenant: CurrentTenant
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        return await service.get_product_rate_plan(conn, tenant, product_rate_plan_key)
+        return await views.get_product_rate_plan(conn, tenant, product_rate_plan_key)

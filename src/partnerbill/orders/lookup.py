@@ -24,7 +24,7 @@ Rules:
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import ColumnElement, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import accounts
@@ -42,6 +42,9 @@ OrderStatusFilter = Literal[
 ]
 DateFilterOption = Literal["orderDate", "updatedDate"]
 OwnerRole = Literal["invoiceOwner", "subscriptionOwner"]
+# The filters of the tenant-wide list and of a pending-orders list (always empty).
+EVERY_ORDER: ColumnElement[bool] = true()
+NO_ORDER: ColumnElement[bool] = false()
 
 # What each change asks of the order's status, in Zuora's words.
 _CHANGES = {

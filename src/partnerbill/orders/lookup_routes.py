@@ -5,7 +5,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Body, Query, Request
-from sqlalchemy import ColumnElement, false, true
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.auth import CurrentTenant
@@ -80,7 +80,7 @@ async def get_orders(
         return await _page(
             http_request,
             tenant,
-            true(),
+            lookup.EVERY_ORDER,
             None,
             date_filter_option,
             start_date,
@@ -182,7 +182,9 @@ async def get_pending_orders_by_subscription_number(
     """Always empty: every order is completed as it is placed."""
     async with transaction() as conn:
         await lookup.known_subscription(conn, tenant, subscription_key)
-        return await _page(http_request, tenant, false(), None, "orderDate", None, None, 1, 1, conn)
+        return await _page(
+            http_request, tenant, lookup.NO_ORDER, None, "orderDate", None, None, 1, 1, conn
+        )
 
 
 @router.put("/v1/orders/{order_number}", responses=ok(CreatedOrder))

@@ -11,22 +11,20 @@ database sees the order's writes in the sequence the request gives, and a refusa
 would one subscription at a time (a number already taken before a later subscription's error).
 """
 
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts import service as accounts
 from partnerbill.accounts.schemas import CreateAccountRequest
-from partnerbill.accounts.service import WritableAccount, lock_for_write
+from partnerbill.accounts.service import WritableAccount
 from partnerbill.billing.engine import BilledInvoice, bill, subscription_batches
-from partnerbill.catalog.enums import ChargeType, PriceFormat, Tier
-from partnerbill.catalog.service import CatalogRatePlan, load_rate_plans
+from partnerbill.catalog.enums import ChargeType
 from partnerbill.core.errors import (
     Category,
     Resource,
@@ -36,22 +34,17 @@ from partnerbill.core.errors import (
     not_found,
 )
 from partnerbill.core.ids import new_id
-from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import v1_datetime
-from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.recordsets import insert_rows, rows_json
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
-from partnerbill.orders.schemas import (
-    CreateOrderRequest,
-    OrderAction,
-    RatePlanSubscription,
-)
+from partnerbill.orders.actions import amend
+from partnerbill.orders.schemas import CreateOrderRequest, OrderAction
+from partnerbill.orders.state import OrderState, action_dates, catalog_plans, writable_account
 from partnerbill.orders.tables import order_actions, orders
 from partnerbill.subscriptions import service as subs
-from partnerbill.subscriptions.service import ActionDates, add_term, checked_end
-from partnerbill.subscriptions.tables import rate_plans
+from partnerbill.subscriptions.segments import account_cmrr_contribution
 
 ORDER = Resource.ORDER
 _ORDER_COLUMNS = (
@@ -80,70 +73,8 @@ _INSERT_ORDER = text(
 )
 
 
-@dataclass(slots=True)
-class _OrderState:
-    """What an order touched: accounts (by id), subscriptions, and the contractedMrr
-    contributions before the order changed them; the catalog rate plans it read; the
-    subscriptions it creates, inserted together (`created`: every other statement of the order
-    comes after the insert of what was created before it, see `NewSubscriptions`)."""
-
-    accounts_by_key: dict[str, WritableAccount] = field(default_factory=dict)
-    touched: dict[str, dict[str, Any]] = field(default_factory=dict)  # subscription id → row
-    mrr_before: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # id → (owner, mrr)
-    versioned: set[str] = field(default_factory=set)
-    plans: dict[str, CatalogRatePlan] = field(default_factory=dict)  # by the request's key
-    created: subs.NewSubscriptions = field(default_factory=subs.NewSubscriptions)
-
-
-async def _account(
-    conn: AsyncConnection, tenant: Tenant, state: _OrderState, key: str
-) -> WritableAccount:
-    if key not in state.accounts_by_key:
-        await state.created.insert(conn, tenant)
-        async with bounded_lock_wait(conn, tenant, Resource.ORDER):
-            account = await lock_for_write(conn, tenant, key)
-        state.accounts_by_key[key] = account
-        state.accounts_by_key[account.id] = account
-        state.accounts_by_key[account.account_number] = account
-    return state.accounts_by_key[key]
-
-
-def _dates(action: OrderAction, order_date: date) -> ActionDates:
-    contract = action.trigger("ContractEffective") or order_date
-    service = action.trigger("ServiceActivation") or contract
-    acceptance = action.trigger("CustomerAcceptance") or service
-    return ActionDates(contract, service, acceptance)
-
-
-async def _catalog(
-    conn: AsyncConnection,
-    tenant: Tenant,
-    state: _OrderState,
-    requests: list[RatePlanSubscription],
-    paths: list[str],
-) -> list[tuple[CatalogRatePlan, RatePlanSubscription]]:
-    """The catalog rate plan of each request; `paths[i]` is where request i sits in the body.
-    Each plan is read once per order (its subscriptions mostly subscribe to the same few)."""
-    missing = [r.plan_key for r in requests if r.plan_key not in state.plans]
-    if missing:
-        await state.created.insert(conn, tenant)
-        state.plans.update(await load_rate_plans(conn, tenant, missing))
-    plans = []
-    for request, path in zip(requests, paths, strict=True):
-        plan = state.plans.get(request.plan_key)
-        if plan is None:
-            key = "productRatePlanId" if request.product_rate_plan_id else "productRatePlanNumber"
-            raise ZuoraError(
-                ORDER,
-                Category.INVALID_VALUE,
-                f"'{path}.{key}': product rate plan '{request.plan_key}' does not exist.",
-            )
-        plans.append((plan, request))
-    return plans
-
-
 async def _track(
-    conn: AsyncConnection, tenant: Tenant, state: _OrderState, keys: list[str]
+    conn: AsyncConnection, tenant: Tenant, state: OrderState, keys: list[str]
 ) -> dict[str, dict[str, Any]]:
     """Lock the existing subscriptions the order names, all at once in id order, and remember
     their contractedMrr contributions before the order; keyed by the request's keys."""
@@ -151,54 +82,19 @@ async def _track(
     for sub in locked.values():
         state.touched[sub["id"]] = sub
     ids = list(state.touched)
-    before = await subs.account_cmrr_contribution(conn, tenant, ids)
+    before = await account_cmrr_contribution(conn, tenant, ids)
     for subscription_id in ids:
         sub = state.touched[subscription_id]
         state.mrr_before[subscription_id] = (sub["account_id"], before[subscription_id])
-        await _account(conn, tenant, state, sub["account_id"])
-        await _account(conn, tenant, state, sub["invoice_owner_account_id"])
+        await writable_account(conn, tenant, state, sub["account_id"])
+        await writable_account(conn, tenant, state, sub["invoice_owner_account_id"])
     return locked
-
-
-async def _version(
-    conn: AsyncConnection, tenant: Tenant, state: _OrderState, sub: dict[str, Any]
-) -> None:
-    """One new version per subscription per order."""
-    if sub["id"] not in state.versioned:
-        state.versioned.add(sub["id"])
-        await subs.new_version(conn, tenant, sub)
-
-
-async def _rate_plan_id(
-    conn: AsyncConnection, tenant: Tenant, sub: dict[str, Any], keys: list[str | None], where: str
-) -> str:
-    wanted = [k for k in keys if k]
-    if not wanted:
-        raise invalid_value(ORDER, f"{where}.ratePlanId", "name the rate plan to change.")
-    row = await conn.scalar(
-        select(rate_plans.c.id).where(
-            rate_plans.c.tenant_id == tenant.id,
-            rate_plans.c.subscription_id == sub["id"],
-            rate_plans.c.last_change_type != "Remove",
-            (rate_plans.c.id.in_(wanted))
-            | (rate_plans.c.rate_plan_number.in_(wanted))
-            | (rate_plans.c.unique_token.in_(wanted))
-            | (rate_plans.c.product_rate_plan_id.in_(wanted)),
-        )
-    )
-    if row is None:
-        raise invalid_value(
-            ORDER,
-            f"{where}.ratePlanId",
-            f"subscription {sub['subscription_number']} has no active rate plan {wanted[0]}.",
-        )
-    return str(row)
 
 
 async def _create_subscription(
     conn: AsyncConnection,
     tenant: Tenant,
-    state: _OrderState,
+    state: OrderState,
     order_account: WritableAccount,
     action: OrderAction,
     order_date: date,
@@ -207,21 +103,21 @@ async def _create_subscription(
 ) -> dict[str, Any]:
     create = action.create_subscription
     assert create is not None
-    owner = await _account(
+    owner = await writable_account(
         conn, tenant, state, create.subscription_owner_account_number or order_account.id
     )
-    invoice_owner = await _account(
+    invoice_owner = await writable_account(
         conn, tenant, state, create.invoice_owner_account_number or order_account.id
     )
     if create.currency is not None and create.currency != invoice_owner.currency:
         raise business_rule(ORDER, f"'{where}.currency' must be the invoice owner's currency.")
-    dates = _dates(action, order_date)
+    dates = action_dates(action, order_date)
     terms = create.terms
     term_type = terms.initial_term.term_type if terms else "EVERGREEN"
     renewal = terms.renewal_terms[0] if terms and terms.renewal_terms else None
     field = "subscribeToProducts" if create.subscribe_to_products else "subscribeToRatePlans"
     paths = [f"{where}.{field}[{i}]" for i in range(len(create.rate_plans))]
-    plans = await _catalog(conn, tenant, state, create.rate_plans, paths)
+    plans = await catalog_plans(conn, tenant, state, create.rate_plans, paths)
     new = subs.NewSubscription(
         number=create.subscription_number,
         owner=owner,
@@ -251,360 +147,6 @@ async def _create_subscription(
     return sub
 
 
-async def _amend(
-    conn: AsyncConnection,
-    tenant: Tenant,
-    state: _OrderState,
-    sub: dict[str, Any],
-    action: OrderAction,
-    order_date: date,
-    where: str,
-) -> None:
-    """Apply one order action to an existing subscription."""
-    await _version(conn, tenant, state, sub)
-    dates = _dates(action, order_date)
-    effective = dates.contract_effective
-    if sub["status"] == "Cancelled" and action.type != "OwnerTransfer":
-        raise business_rule(
-            ORDER, f"Subscription {sub['subscription_number']} is cancelled; it cannot change."
-        )
-    match action.type:
-        case "AddProduct":
-            assert action.add_product is not None
-            plans = await _catalog(
-                conn, tenant, state, [action.add_product], [f"{where}.addProduct"]
-            )
-            invoice_owner = state.accounts_by_key[sub["invoice_owner_account_id"]]
-            await subs.add_rate_plans(
-                conn,
-                tenant,
-                sub["id"],
-                plans,
-                currency=sub["currency"],
-                dates=dates,
-                invoice_owner_bill_cycle_day=invoice_owner.bill_cycle_day,
-                subscription_start=sub["contract_effective_date"],
-                change_type="Add",
-            )
-        case "UpdateProduct":
-            product_update = action.update_product
-            assert product_update is not None
-            on = product_update.specific_update_date or effective
-            plan_id = await _rate_plan_id(
-                conn,
-                tenant,
-                sub,
-                [
-                    product_update.rate_plan_id,
-                    product_update.subscription_rate_plan_number,
-                    product_update.unique_token,
-                ],
-                f"{where}.updateProduct",
-            )
-            segments = {
-                s["charge_number"]: s
-                for s in await subs.last_segments(conn, tenant, sub["id"], plan_id)
-            }
-            for i, change in enumerate(product_update.charge_updates):
-                segment = segments.get(change.charge_number)
-                if segment is None:
-                    raise invalid_value(
-                        ORDER,
-                        f"{where}.updateProduct.chargeUpdates[{i}].chargeNumber",
-                        f"'{change.charge_number}' is not a charge of that rate plan.",
-                    )
-                quantity, tiers = _updated_price(segment, change.pricing)
-                await subs.split_segment(
-                    conn,
-                    tenant,
-                    segment,
-                    on,
-                    quantity=quantity,
-                    tiers=tiers,
-                    description=change.description,
-                )
-            await _mark_plan(conn, tenant, plan_id, "Update")
-        case "RemoveProduct":
-            remove = action.remove_product
-            assert remove is not None
-            plan_id = await _rate_plan_id(
-                conn,
-                tenant,
-                sub,
-                [
-                    remove.rate_plan_id,
-                    remove.subscription_rate_plan_number,
-                    remove.unique_token,
-                    remove.product_rate_plan_id,
-                ],
-                f"{where}.removeProduct",
-            )
-            await subs.end_segments(
-                conn, tenant, await subs.last_segments(conn, tenant, sub["id"], plan_id), effective
-            )
-            await _mark_plan(conn, tenant, plan_id, "Remove", removed_date=effective)
-        case "CancelSubscription":
-            cancel = action.cancel_subscription
-            assert cancel is not None
-            await _cancel(
-                conn,
-                tenant,
-                sub,
-                cancel.cancellation_policy,
-                cancel.cancellation_effective_date,
-                where,
-            )
-        case "Suspend":
-            suspend = action.suspend
-            assert suspend is not None
-            await _suspend(conn, tenant, sub, suspend, order_date, where)
-        case "Resume":
-            resume = action.resume
-            assert resume is not None
-            await _resume(conn, tenant, sub, resume, order_date, where)
-        case "RenewSubscription":
-            if sub["term_type"] != "TERMED" or sub["term_end_date"] is None:
-                raise business_rule(ORDER, "Only a TERMED subscription can be renewed.")
-            new_end = checked_end(
-                sub["term_end_date"],
-                sub["renewal_term"] or sub["initial_term"],
-                sub["renewal_term_period_type"] or sub["initial_term_period_type"],
-                where,
-                "the renewed term's end",
-            )
-            await subs.save(
-                conn, tenant, sub, term_start_date=sub["term_end_date"], term_end_date=new_end
-            )
-        case "TermsAndConditions":
-            terms = action.terms_and_conditions
-            assert terms is not None
-            values: dict[str, Any] = {}
-            if terms.auto_renew is not None:
-                values["auto_renew"] = terms.auto_renew
-            if terms.renewal_setting is not None:
-                values["renewal_setting"] = terms.renewal_setting
-            if terms.invoice_separately is not None:
-                values["invoice_separately"] = terms.invoice_separately
-            if terms.renewal_terms:
-                values["renewal_term"] = terms.renewal_terms[0].period
-                values["renewal_term_period_type"] = terms.renewal_terms[0].period_type
-            if terms.last_term is not None:
-                last = terms.last_term
-                start = last.start_date or sub["term_start_date"]
-                values["term_type"] = last.term_type
-                values["term_start_date"] = start
-                if last.term_type == "TERMED":
-                    if last.period is None:
-                        raise invalid_value(ORDER, f"{where}.lastTerm.period", "is required.")
-                    values["initial_term"] = last.period
-                    values["initial_term_period_type"] = last.period_type
-                    values["term_end_date"] = checked_end(
-                        start,
-                        last.period,
-                        last.period_type,
-                        f"{where}.termsAndConditions.lastTerm.period",
-                        "the term's end",
-                    )
-                else:
-                    values["term_end_date"] = None
-            if values:
-                await subs.save(conn, tenant, sub, **values)
-        case "OwnerTransfer":
-            transfer = action.owner_transfer
-            assert transfer is not None
-            values = {}
-            if transfer.destination_account_number:
-                owner = await _account(conn, tenant, state, transfer.destination_account_number)
-                values["account_id"] = owner.id
-            if transfer.destination_invoice_account_number:
-                invoice_owner = await _account(
-                    conn, tenant, state, transfer.destination_invoice_account_number
-                )
-                if invoice_owner.currency != sub["currency"]:
-                    raise business_rule(
-                        ORDER, "The new invoice owner's currency differs from the subscription's."
-                    )
-                values["invoice_owner_account_id"] = invoice_owner.id
-            if not values:
-                raise invalid_value(
-                    ORDER,
-                    f"{where}.ownerTransfer",
-                    "name a destination account or invoice account.",
-                )
-            await subs.save(conn, tenant, sub, **values)
-
-
-def _updated_price(segment: dict[str, Any], pricing: Any) -> tuple[Decimal, tuple[Tier, ...]]:
-    tiers = subs.tiers_from_json(segment["tiers"])
-    quantity: Decimal = segment["quantity"]
-    chosen = pricing.chosen() if pricing is not None else None
-    if chosen is None:
-        return quantity, tiers
-    if chosen.quantity is not None:
-        quantity = chosen.quantity
-    if chosen.tiers:
-        tiers = tuple(
-            Tier(
-                t.tier or i + 1,
-                t.starting_unit,
-                t.ending_unit,
-                t.price,
-                PriceFormat.parse_field(t.price_format, "priceFormat", ORDER),
-            )
-            for i, t in enumerate(chosen.tiers)
-        )
-    elif chosen.list_price is not None:
-        first = tiers[0]
-        tiers = (
-            Tier(1, first.starting_unit, first.ending_unit, chosen.list_price, first.price_format),
-        )
-    return quantity, tiers
-
-
-async def _mark_plan(
-    conn: AsyncConnection, tenant: Tenant, plan_id: str, change: str, **values: Any
-) -> None:
-    await conn.execute(
-        update(rate_plans)
-        .where(rate_plans.c.tenant_id == tenant.id, rate_plans.c.id == plan_id)
-        .values(last_change_type=change, **values)
-    )
-
-
-async def _cancel(
-    conn: AsyncConnection,
-    tenant: Tenant,
-    sub: dict[str, Any],
-    policy: str,
-    specific: date | None,
-    where: str,
-) -> None:
-    match policy:
-        case "EndOfCurrentTerm":
-            if sub["term_end_date"] is None:
-                raise business_rule(
-                    ORDER, "An EVERGREEN subscription has no current term end; cancel on a date."
-                )
-            on = sub["term_end_date"]
-        case "SpecificDate":
-            if specific is None:
-                raise invalid_value(
-                    ORDER, f"{where}.cancellationEffectiveDate", "is required for SpecificDate."
-                )
-            on = specific
-        case _:  # EndOfLastInvoicePeriod
-            through = [
-                s["charged_through_date"]
-                for s in await subs.last_segments(conn, tenant, sub["id"])
-                if s["charged_through_date"] is not None
-            ]
-            on = max(through) if through else sub["contract_effective_date"]
-    if on < sub["contract_effective_date"]:
-        raise business_rule(ORDER, "A subscription cannot be cancelled before it starts.")
-    await subs.save(conn, tenant, sub, status="Cancelled", cancelled_date=on)
-
-
-def _policy_date(
-    policy: str,
-    order_date: date,
-    specific: date | None,
-    periods: int | None,
-    kind: str | None,
-    base: date,
-    where: str,
-    field: str,
-    periods_field: str,
-) -> date:
-    match policy:
-        case "Today":
-            return order_date
-        case "SpecificDate":
-            if specific is None:
-                raise invalid_value(ORDER, f"{where}.{field}", "is required for SpecificDate.")
-            return specific
-        case "SuspendDate":
-            return base
-        case _:  # FixedPeriodsFrom...
-            if periods is None or kind is None:
-                raise invalid_value(ORDER, f"{where}.periods", "give the periods and their type.")
-            origin = order_date if policy.endswith("Today") else base
-            return checked_end(origin, periods, kind, f"{where}.{periods_field}", "the date")
-
-
-async def _suspend(
-    conn: AsyncConnection,
-    tenant: Tenant,
-    sub: dict[str, Any],
-    suspend: Any,
-    order_date: date,
-    where: str,
-) -> None:
-    if sub["status"] == "Suspended":
-        raise business_rule(
-            ORDER, f"Subscription {sub['subscription_number']} is already suspended."
-        )
-    on = _policy_date(
-        suspend.suspend_policy,
-        order_date,
-        suspend.suspend_specific_date,
-        suspend.suspend_periods,
-        suspend.suspend_periods_type,
-        order_date,
-        f"{where}.suspend",
-        "suspendSpecificDate",
-        "suspendPeriods",
-    )
-    await subs.end_segments(conn, tenant, await subs.last_segments(conn, tenant, sub["id"]), on)
-    await subs.save(conn, tenant, sub, status="Suspended", suspended_date=on, resume_date=None)
-
-
-async def _resume(
-    conn: AsyncConnection,
-    tenant: Tenant,
-    sub: dict[str, Any],
-    resume: Any,
-    order_date: date,
-    where: str,
-) -> None:
-    if sub["status"] != "Suspended":
-        raise business_rule(ORDER, f"Subscription {sub['subscription_number']} is not suspended.")
-    suspended = sub["suspended_date"]
-    on = _policy_date(
-        resume.resume_policy,
-        order_date,
-        resume.resume_specific_date,
-        resume.resume_periods,
-        resume.resume_periods_type,
-        suspended,
-        f"{where}.resume",
-        "resumeSpecificDate",
-        "resumePeriods",
-    )
-    if on < suspended:
-        raise business_rule(ORDER, "A subscription cannot resume before it was suspended.")
-    for segment in await subs.last_segments(conn, tenant, sub["id"]):
-        if segment["effective_end_date"] == max(suspended, segment["effective_start_date"]):
-            tiers = subs.tiers_from_json(segment["tiers"])
-            await subs.split_segment(
-                conn,
-                tenant,
-                {**segment, "effective_end_date": None},
-                suspended,
-                quantity=segment["quantity"],
-                tiers=tiers,
-                start=on,
-            )
-    values: dict[str, Any] = {"status": "Active", "resume_date": on}
-    if resume.extends_term and sub["term_end_date"] is not None:
-        values["term_end_date"] = derived_date(
-            add_term(sub["term_end_date"], (on - suspended).days, "Day"),
-            ORDER,
-            f"{where}.resume.extendsTerm",
-            "the extended term's end",
-        )
-    await subs.save(conn, tenant, sub, **values)
-
-
 def check_order_limit(request: CreateOrderRequest, limit: int) -> None:
     """The tenant's bound on one order's subscriptions and actions."""
     if len(request.subscriptions) > limit or request.action_count > limit:
@@ -628,15 +170,15 @@ async def create_order(
     """Process a whole order in the caller's transaction; returns the CreateOrderResponse.
     `order_id`: the id to give it (an activated draft keeps its own)."""
     check_order_limit(request, limit)
-    state = _OrderState()
+    state = OrderState()
     if request.new_account is not None:
         created = await accounts.create_account(
             conn, tenant, CreateAccountRequest.model_validate(request.new_account.model_dump())
         )
-        order_account = await _account(conn, tenant, state, created["accountId"])
+        order_account = await writable_account(conn, tenant, state, created["accountId"])
     else:
         assert request.existing_account_number is not None
-        order_account = await _account(conn, tenant, state, request.existing_account_number)
+        order_account = await writable_account(conn, tenant, state, request.existing_account_number)
     order_id = order_id or new_id()
     order_number = request.order_number
     if order_number is None:
@@ -704,7 +246,7 @@ async def create_order(
 async def _run_actions(
     conn: AsyncConnection,
     tenant: Tenant,
-    state: _OrderState,
+    state: OrderState,
     request: CreateOrderRequest,
     order_account: WritableAccount,
     order_id: str,
@@ -736,7 +278,7 @@ async def _run_actions(
                 )
             else:
                 await state.created.insert(conn, tenant)
-                await _amend(conn, tenant, state, sub, action, request.order_date, where)
+                await amend(conn, tenant, state, sub, action, request.order_date, where)
             actions.append((action, sub))
         assert sub is not None
         if entry.notes is not None and not state.created.set_notes(sub["id"], entry.notes):
@@ -748,10 +290,10 @@ async def _run_actions(
 
 
 async def _owner_deltas(
-    conn: AsyncConnection, tenant: Tenant, state: _OrderState
+    conn: AsyncConnection, tenant: Tenant, state: OrderState
 ) -> list[MetricsDelta]:
     """contractedMrr changes of the subscription owners (old and new ones of a transfer)."""
-    after = await subs.account_cmrr_contribution(conn, tenant, list(state.touched))
+    after = await account_cmrr_contribution(conn, tenant, list(state.touched))
     changes: dict[str, Decimal] = {}  # account id → its change
     for subscription_id, sub in state.touched.items():
         old_owner, before = state.mrr_before[subscription_id]
@@ -884,7 +426,7 @@ def _draft_json(order: Row[Any]) -> dict[str, Any]:
 
 
 def _response(
-    state: _OrderState,
+    state: OrderState,
     order_account: WritableAccount,
     order_id: str,
     order_number: str,

@@ -29,16 +29,16 @@ from partnerbill.core.clock import today
 from partnerbill.core.errors import Resource, ZuoraError, invalid_value, not_found
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.preview import preview_invoice
-from partnerbill.orders.schemas import (
-    CreateOrderRequest,
+from partnerbill.orders.schemas import CreateOrderRequest
+from partnerbill.orders.service import create_order
+from partnerbill.subscriptions.schemas import (
     LegacyActionDates,
     LegacyRatePlanKey,
     LegacyUpdateRatePlan,
     LegacyUpdateRequest,
 )
-from partnerbill.orders.service import create_order
-from partnerbill.subscriptions.service import subscription_json
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
+from partnerbill.subscriptions.views import subscription_json
 
 SUBSCRIPTION = Resource.SUBSCRIPTION
 # An order action's field path in an error: its index, its action key (`addProduct`), the rest.

@@ -1,27 +1,24 @@
 """Legacy subscription endpoints: subscribe, read, amend (`PUT /v1/subscriptions/{key}`, see
-`amend`), and the cancel/suspend/resume/renew amendments. Each write is carried out as an order
-(one code path for both APIs)."""
+`legacy_amend`), and the cancel/suspend/resume/renew amendments (`legacy`). Each write is carried
+out as an order (one code path for both APIs), which is why they live with orders; the reads are
+`subscriptions.views` and `subscriptions.versions`."""
 
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Body, Query, Request
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.service import lock_for_write
-from partnerbill.accounts.tables import accounts
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.clock import today
 from partnerbill.core.db import transaction
-from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
-from partnerbill.core.tenants import Tenant, get_settings
-from partnerbill.orders.schemas import (
-    CreateOrderRequest,
+from partnerbill.core.tenants import Tenant
+from partnerbill.orders import legacy, legacy_amend
+from partnerbill.subscriptions import responses as answers
+from partnerbill.subscriptions.schemas import (
     CreateSubscriptionRequest,
     LegacyCancelRequest,
     LegacyRenewRequest,
@@ -29,21 +26,10 @@ from partnerbill.orders.schemas import (
     LegacySuspendRequest,
     LegacyUpdateRequest,
 )
-from partnerbill.orders.service import create_order
-from partnerbill.subscriptions import amend
-from partnerbill.subscriptions import responses as answers
-from partnerbill.subscriptions.service import subscription_json
-from partnerbill.subscriptions.tables import subscriptions
 from partnerbill.subscriptions.versions import subscription_metrics, subscription_version_json
+from partnerbill.subscriptions.views import account_subscriptions, subscription_json
 
 router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Subscriptions"])
-
-
-async def _order(conn: AsyncConnection, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
-    limit = (await get_settings(conn, tenant)).order_sync_limit
-    return await create_order(
-        conn, tenant, CreateOrderRequest.model_validate(body), limit=limit, return_ids=True
-    )
 
 
 @router.post("/v1/subscriptions", responses=ok(answers.CreatedSubscription))
@@ -51,68 +37,7 @@ async def create_subscription(
     request: CreateSubscriptionRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        owner = await lock_for_write(conn, tenant, request.account_key)
-        invoice_owner = owner
-        if request.invoice_owner_account_key is not None:
-            invoice_owner = await lock_for_write(conn, tenant, request.invoice_owner_account_key)
-        triggers = amend.trigger_dates(
-            request.contract_effective_date,
-            request.service_activation_date,
-            request.customer_acceptance_date,
-        )
-        terms: dict[str, Any] = {
-            "initialTerm": {
-                "termType": request.term_type,
-                "period": request.initial_term,
-                "periodType": request.initial_term_period_type,
-                "startDate": request.term_start_date,
-            },
-            "renewalSetting": request.renewal_setting,
-            "autoRenew": request.auto_renew,
-        }
-        if request.renewal_term:
-            terms["renewalTerms"] = [
-                {"period": request.renewal_term, "periodType": request.renewal_term_period_type}
-            ]
-        run_billing = request.run_billing or request.invoice
-        target = request.target_date or request.contract_effective_date
-        order = await _order(
-            conn,
-            tenant,
-            {
-                "orderDate": request.contract_effective_date,
-                "existingAccountNumber": owner.account_number,
-                "subscriptions": [
-                    {
-                        "orderActions": [
-                            {
-                                "type": "CreateSubscription",
-                                "triggerDates": triggers,
-                                "createSubscription": {
-                                    "subscriptionNumber": request.subscription_number,
-                                    "invoiceOwnerAccountNumber": invoice_owner.account_number,
-                                    "terms": terms,
-                                    "subscribeToRatePlans": [
-                                        plan.model_dump(by_alias=True, exclude_none=True)
-                                        for plan in request.subscribe_to_rate_plans
-                                    ],
-                                    "invoiceSeparately": request.invoice_separately,
-                                    "notes": request.notes,
-                                },
-                            }
-                        ]
-                    }
-                ],
-                "processingOptions": {
-                    "runBilling": run_billing,
-                    "billingOptions": {
-                        "targetDate": target,
-                        "documentDate": request.document_date,
-                    },
-                },
-            },
-        )
-        subscription = await subscription_json(conn, tenant, order["subscriptionIds"][0])
+        order, subscription = await legacy.subscribe(conn, tenant, request)
     response: dict[str, Any] = {
         "success": True,
         "subscriptionId": subscription["id"],
@@ -171,29 +96,8 @@ async def get_subscriptions_by_account(
 ) -> dict[str, Any]:
     page_size = min(page_size, MAX_PAGE_SIZE)
     async with transaction() as conn:
-        account_id = await conn.scalar(
-            select(accounts.c.id).where(
-                accounts.c.tenant_id == tenant.id,
-                (accounts.c.id == account_key) | (accounts.c.account_number == account_key),
-            )
-        )
-        if account_id is None:
-            raise not_found(Resource.ACCOUNT, "account", account_key)
-        ids = list(
-            await conn.scalars(
-                select(subscriptions.c.version_id)
-                .where(
-                    subscriptions.c.tenant_id == tenant.id,
-                    (subscriptions.c.account_id == account_id)
-                    | (subscriptions.c.invoice_owner_account_id == account_id),
-                )
-                .order_by(subscriptions.c.subscription_number)
-                .offset((page - 1) * page_size)
-                .limit(page_size + 1)
-            )
-        )
-        found = [await subscription_json(conn, tenant, i) for i in ids[:page_size]]
-    return paged("subscriptions", found, len(ids) > page_size, http_request, page, page_size)
+        found, more = await account_subscriptions(conn, tenant, account_key, page, page_size)
+    return paged("subscriptions", found, more, http_request, page, page_size)
 
 
 async def _amend(
@@ -204,32 +108,9 @@ async def _amend(
     run_billing: bool = False,
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        owner_number = await conn.scalar(
-            select(accounts.c.account_number)
-            .join(
-                subscriptions,
-                (subscriptions.c.tenant_id == accounts.c.tenant_id)
-                & (subscriptions.c.account_id == accounts.c.id),
-            )
-            .where(
-                subscriptions.c.tenant_id == tenant.id,
-                (subscriptions.c.version_id == key) | (subscriptions.c.subscription_number == key),
-            )
+        order, subscription = await legacy.amend_with(
+            conn, tenant, key, order_date, action, run_billing
         )
-        if owner_number is None:
-            raise not_found(Resource.SUBSCRIPTION, "subscription", key)
-        order_day = order_date or today()
-        order = await _order(
-            conn,
-            tenant,
-            {
-                "orderDate": order_day,
-                "existingAccountNumber": owner_number,
-                "subscriptions": [{"subscriptionNumber": key, "orderActions": [action]}],
-                "processingOptions": {"runBilling": run_billing},
-            },
-        )
-        subscription = await subscription_json(conn, tenant, order["subscriptionIds"][0])
     return {
         "success": True,
         "subscriptionId": subscription["id"],
@@ -248,7 +129,7 @@ async def update_subscription(
     subscription_key: str, request: LegacyUpdateRequest, tenant: CurrentTenant
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        return await amend.update_subscription(conn, tenant, subscription_key, request)
+        return await legacy_amend.update_subscription(conn, tenant, subscription_key, request)
 
 
 @router.put(
