@@ -123,7 +123,9 @@ _RESELLER_ACCOUNT_ENABLED = (
     .label("reseller_account_enabled")
 )
 _FIND_WITH_METRICS = _by_key(
-    lambda match: metrics.with_metrics(select(accounts, _RESELLER_ACCOUNT_ENABLED).where(match))
+    lambda match: metrics.with_metrics(
+        select(accounts, _RESELLER_ACCOUNT_ENABLED).where(match), bindparam("tenant_id")
+    )
 )
 _FIND_FOR_UPDATE = _by_key(lambda match: select(accounts).where(match).with_for_update())
 _FIND_FOR_NO_KEY_UPDATE = _by_key(

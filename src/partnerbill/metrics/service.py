@@ -44,7 +44,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.elements import BindParameter, TextClause
 
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.tables import invoices
@@ -832,10 +832,14 @@ class MetricsSnapshot:
         }
 
 
-def with_metrics(statement: Select[Any]) -> Select[Any]:
-    """`statement`, a select of `accounts` rows, with each account's cached metrics and their
-    freshness (read back with `MetricsSnapshot.of`): an account read is one round trip."""
-    own_changes = (metrics_changes.c.tenant_id == accounts.c.tenant_id) & (
+def with_metrics(statement: Select[Any], tenant_id: str | BindParameter[str]) -> Select[Any]:
+    """`statement`, a select of the tenant's `accounts` rows, with each account's cached metrics
+    and their freshness (read back with `MetricsSnapshot.of`): an account read is one round trip.
+
+    Every table is restricted by `tenant_id` itself (a value or a bound parameter), never only
+    through `accounts.tenant_id`: on a database distributed by tenant (docs/scale-out.md) the
+    correlated subqueries would otherwise be sent to every shard."""
+    own_changes = (metrics_changes.c.tenant_id == tenant_id) & (
         metrics_changes.c.account_id == accounts.c.id
     )
     # In primary-key order, so the scan stops at the cap instead of collecting every entry first.
@@ -856,7 +860,7 @@ def with_metrics(statement: Select[Any]) -> Select[Any]:
     )
     return statement.join(
         account_metrics,
-        (account_metrics.c.tenant_id == accounts.c.tenant_id)
+        (account_metrics.c.tenant_id == tenant_id)
         & (account_metrics.c.account_id == accounts.c.id),
     ).add_columns(
         *METRIC_COLUMNS,
@@ -870,7 +874,10 @@ def with_metrics(statement: Select[Any]) -> Select[Any]:
 READ_METRICS = with_metrics(
     select()
     .select_from(accounts)
-    .where(accounts.c.tenant_id == bindparam("tenant_id"), accounts.c.id == bindparam("account_id"))
+    .where(
+        accounts.c.tenant_id == bindparam("tenant_id"), accounts.c.id == bindparam("account_id")
+    ),
+    bindparam("tenant_id"),
 )
 
 
