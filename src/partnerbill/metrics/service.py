@@ -58,6 +58,7 @@ from partnerbill.core.tenants import Tenant
 from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.tables import account_metrics, metrics_changes
 from partnerbill.payments.tables import payments
+from partnerbill.settings import get_settings
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 
 log = structlog.get_logger(__name__)
@@ -342,6 +343,16 @@ def changes_of_writes(writes: Iterable[Iterable[MetricsDelta]]) -> str:
     return dumps([entry for deltas in writes for entry in _change_entries(deltas)]).decode()
 
 
+def change_rows(tenant: Tenant, writes: Iterable[Iterable[MetricsDelta]]) -> list[dict[str, Any]]:
+    """The `metrics_changes` rows of `writes` (as `changes_of_writes` lists them), for a
+    multi-row VALUES insert: the form a database distributed by tenant routes to one shard."""
+    return [
+        {"tenant_id": tenant.id, **entry, "recompute": False}
+        for deltas in writes
+        for entry in _change_entries(deltas)
+    ]
+
+
 def _change_entries(deltas: Iterable[MetricsDelta]) -> list[dict[str, Any]]:
     merged = _merged(deltas)
     return [
@@ -368,10 +379,15 @@ async def touch(
         a for a, d in merged.items() if not d.partner_account and not d.changes_nothing
     )
     if deferred and not logged:
-        await conn.execute(
-            text(LOG_CHANGES),
-            {"tenant_id": tenant.id, "changed_accounts": changed_accounts(merged.values())},
-        )
+        if get_settings().distributed:
+            await conn.execute(
+                insert(metrics_changes).values(change_rows(tenant, [merged.values()]))
+            )
+        else:
+            await conn.execute(
+                text(LOG_CHANGES),
+                {"tenant_id": tenant.id, "changed_accounts": changed_accounts(merged.values())},
+            )
     if synchronous:
         await _apply_synchronously(conn, tenant, [merged[a] for a in synchronous])
 
