@@ -520,7 +520,9 @@ def _fold_statement(lock: str, chunked: bool) -> TextClause:
         + ", max(posted_invoice_date) AS posted_invoice_date, "
         "coalesce(bool_or(posted_invoice_removed), false) AS posted_invoice_removed, "
         "coalesce(bool_or(payments_changed), false) AS payments_changed, "
-        f"coalesce((SELECT count(*) FROM batch) > {_CHUNK}, false) AS more FROM folded), "
+        f"coalesce((SELECT count(*) FROM batch) > {_CHUNK}, false) AS more, "
+        # now() out of the CASE below: Citus refuses a non-immutable function inside one.
+        "now() AS now FROM folded), "
         "applied AS (UPDATE account_metrics m SET "
         + ", ".join(f"{name} = m.{name} + s.{name}" for name in ADDITIVE_METRICS)
         + f", last_invoice_date = CASE WHEN s.posted_invoice_removed THEN {_INVOICE_DATE} "
@@ -531,13 +533,13 @@ def _fold_statement(lock: str, chunked: bool) -> TextClause:
         "last_payment_amount = CASE WHEN s.payments_changed THEN "
         + payment.format(column="amount")
         + " ELSE m.last_payment_amount END, "
-        "last_metrics_update = CASE WHEN s.more THEN m.last_metrics_update ELSE now() END "
+        "last_metrics_update = CASE WHEN s.more THEN m.last_metrics_update ELSE s.now END "
         "FROM summed s WHERE m.tenant_id = :tenant_id AND m.account_id = :account_id "
         "AND (SELECT go FROM go) RETURNING "
         + ", ".join(f"m.{name}" for name in _METRIC_NAMES)
         + ") SELECT EXISTS (SELECT FROM claimed) AS claimed, "
         "(SELECT verified FROM claimed) AS verified, (SELECT needed FROM needed) AS needed, "
-        "s.folded, s.oldest, s.more, now() AS now, "
+        "s.folded, s.oldest, s.more, s.now, "
         + ", ".join(f"a.{name}" for name in _METRIC_NAMES)
         + " FROM summed s LEFT JOIN applied a ON true"
     )
