@@ -769,12 +769,13 @@ async def cancel_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
 
 # What payments and credit memos have applied to the invoice, net of unapplications (an
 # application row is negative when it unapplies); an invoice answered at its creation or posting
-# has none, so only this read adds them.
+# has none, so only this read adds them. The subqueries bind the tenant id themselves: one shard
+# on a distributed database.
 _INVOICE_BY_KEY = text(
     "SELECT i.*, a.account_number, "
-    "(SELECT coalesce(sum(p.amount), 0) FROM applications p WHERE p.tenant_id = i.tenant_id "
+    "(SELECT coalesce(sum(p.amount), 0) FROM applications p WHERE p.tenant_id = :tenant_id "
     "AND p.target_id = i.id AND p.source_type = 'Payment') AS payment_amount, "
-    "(SELECT coalesce(sum(c.amount), 0) FROM applications c WHERE c.tenant_id = i.tenant_id "
+    "(SELECT coalesce(sum(c.amount), 0) FROM applications c WHERE c.tenant_id = :tenant_id "
     "AND c.target_id = i.id AND c.source_type = 'CreditMemo') AS credit_memo_amount "
     "FROM invoices i "
     "JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id "
