@@ -209,7 +209,7 @@ async def check_partner_flag(
     conn: AsyncConnection, tenant: Tenant, partner_account: bool | None
 ) -> None:
     """A request that carries `partnerAccount` (either value) needs the Reseller Account feature.
-    Checked under the tenant row's FOR SHARE (`require_reseller_account`), held to the commit:
+    Checked under the switch's shared interlock (`require_reseller_account`), held to the commit:
     a concurrent disabling waits for this request, then sees its partner account and is refused.
     Only account create, update and an order's new account come here, never a document write."""
     if partner_account is not None:
