@@ -1,6 +1,6 @@
 """A real PostgreSQL per test run: a fresh database on the server named by DATABASE_URL, or on an
-embedded server when it is unset. Every test gets its own tenant, so tests never see each other's
-rows and need no cleanup."""
+embedded server when it is unset (or, with PARTNERBILL_TEST_DATABASE_URL, that database as it
+is). Every test gets its own tenant, so tests never see each other's rows and need no cleanup."""
 
 import asyncio
 import os
@@ -46,6 +46,15 @@ def _server_url(tmp_root: Path) -> str:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    prepared = os.environ.get("PARTNERBILL_TEST_DATABASE_URL")
+    if prepared:
+        # A database made beforehand and kept, e.g. one distributed by tenant
+        # (docs/scale-out.md): migrated here, never created or dropped. Tenants keep tests apart.
+        url = db.sqlalchemy_url(prepared)
+        migrate.upgrade(url)
+        os.environ["DATABASE_URL"] = url
+        yield url
+        return
     server_url = make_url(_server_url(tmp_path_factory.mktemp("pg")))
     name = f"partnerbill_test_{uuid.uuid4().hex[:12]}"
     admin = db.libpq_url(server_url.set(database="postgres").render_as_string(False))

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # Concurrent partner-account invoices of one process written by one statement
     # (`billing/group_commit.py`).
     group_commit: bool = Field(default=True, alias="PARTNERBILL_GROUP_COMMIT")
+    # The database is distributed by tenant (Citus, docs/scale-out.md): many-row writes take the
+    # forms it routes to one shard and commits in one phase (multi-row VALUES, document numbers
+    # drawn in a statement of their own) instead of one statement over JSON recordsets.
+    distributed: bool = Field(default=False, alias="PARTNERBILL_DISTRIBUTED")
     # A job whose worker sent no heartbeat for this long is run again (the worker died mid-job).
     stalled_job_seconds: int = Field(default=60, ge=3, alias="PARTNERBILL_STALLED_JOB_SECONDS")
     # Data Query: the most rows a job may return (Zuora's live limit) and how long each of its

@@ -123,7 +123,9 @@ _RESELLER_ACCOUNT_ENABLED = (
     .label("reseller_account_enabled")
 )
 _FIND_WITH_METRICS = _by_key(
-    lambda match: metrics.with_metrics(select(accounts, _RESELLER_ACCOUNT_ENABLED).where(match))
+    lambda match: metrics.with_metrics(
+        select(accounts, _RESELLER_ACCOUNT_ENABLED).where(match), bindparam("tenant_id")
+    )
 )
 _FIND_FOR_UPDATE = _by_key(lambda match: select(accounts).where(match).with_for_update())
 _FIND_FOR_NO_KEY_UPDATE = _by_key(
@@ -207,7 +209,7 @@ async def check_partner_flag(
     conn: AsyncConnection, tenant: Tenant, partner_account: bool | None
 ) -> None:
     """A request that carries `partnerAccount` (either value) needs the Reseller Account feature.
-    Checked under the tenant row's FOR SHARE (`require_reseller_account`), held to the commit:
+    Checked under the switch's shared interlock (`require_reseller_account`), held to the commit:
     a concurrent disabling waits for this request, then sees its partner account and is refused.
     Only account create, update and an order's new account come here, never a document write."""
     if partner_account is not None:

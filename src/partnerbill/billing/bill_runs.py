@@ -405,17 +405,19 @@ async def post_bill_run(
     return await _set_status(conn, tenant, run.id, "Posted")
 
 
+# Every table restricted by the bound tenant id, the correlated subquery's too: one shard on a
+# database distributed by tenant (docs/scale-out.md).
 _ROLL_BACK_CHARGED_THROUGH = text(
     """
     UPDATE rate_plan_charges c SET charged_through_date = (
         SELECT max(i.service_end_date) + 1 FROM invoice_items i
-        JOIN invoices v ON v.tenant_id = i.tenant_id AND v.id = i.invoice_id
-        WHERE i.tenant_id = c.tenant_id AND i.rate_plan_charge_id = c.id
+        JOIN invoices v ON v.tenant_id = :tenant_id AND v.id = i.invoice_id
+        WHERE i.tenant_id = :tenant_id AND i.rate_plan_charge_id = c.id
           AND v.status <> 'Canceled' AND i.amount > 0)
     WHERE c.tenant_id = :tenant_id AND c.id IN (
         SELECT i.rate_plan_charge_id FROM invoice_items i
-        JOIN invoices v ON v.tenant_id = i.tenant_id AND v.id = i.invoice_id
-        WHERE v.tenant_id = :tenant_id AND v.bill_run_id = :bill_run_id)
+        JOIN invoices v ON v.tenant_id = :tenant_id AND v.id = i.invoice_id
+        WHERE i.tenant_id = :tenant_id AND v.bill_run_id = :bill_run_id)
     """
 )
 

@@ -10,7 +10,8 @@ idle server); otherwise it joins the queue, and each running statement, when it 
 whole queue (up to `MAX_BATCH`) as its next statement. Batches form only while the database is
 busy, and then by as many requests as arrived meanwhile.
 
-A batch is one statement, so its invoices commit together or not at all:
+A batch is one statement (one transaction on a distributed database), so its invoices commit
+together or not at all:
 - the guard (each account still a partner account, not canceled, unchanged) declines the whole
   batch when it declines one account: every request of it then goes the general way, each in a
   transaction of its own (as a single request the guard declined does);
@@ -24,6 +25,7 @@ a transaction of its own (an Idempotency-Key) is never batched: it must commit w
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Generic, TypeVar
@@ -31,7 +33,6 @@ from typing import Generic, TypeVar
 from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.core.db import autocommit
 from partnerbill.core.errors import ZuoraError
 from partnerbill.core.tenants import Tenant
 
@@ -66,8 +67,15 @@ class _Queue(Generic[Invoice]):
 class GroupCommit(Generic[Invoice]):
     """Batches of one tenant's invoices, per process (one event loop), written by `statement`."""
 
-    def __init__(self, statement: Statement[Invoice]) -> None:
+    def __init__(
+        self,
+        statement: Statement[Invoice],
+        connection: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+    ) -> None:
+        """`connection`: where each batch's `statement` runs (`db.autocommit` for one
+        statement, `db.transaction` for several)."""
         self._statement = statement
+        self._connection = connection
         self._queues: dict[str, _Queue[Invoice]] = {}
         self._drains: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
@@ -101,7 +109,7 @@ class GroupCommit(Generic[Invoice]):
         BATCH_SIZE.observe(len(batch))
         outcome: Written | BaseException
         try:
-            async with autocommit() as conn:
+            async with self._connection() as conn:
                 inserted = await self._statement(conn, tenant, [invoice for invoice, _ in batch])
         except ZuoraError as error:
             outcome = Written.ALONE if len(batch) > 1 else error

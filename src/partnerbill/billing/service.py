@@ -9,12 +9,13 @@ Locks: the account `FOR KEY SHARE` (see `accounts.service.lock_for_write`), the 
 """
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,15 +51,17 @@ from partnerbill.core.money import (
     decimal_places,
 )
 from partnerbill.core.pagination import MAX_PAGE_SIZE
-from partnerbill.core.tenants import Tenant, sequence_name
+from partnerbill.core.tenants import Tenant, next_numbers, sequence_name
 from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.service import (
     LOG_CHANGES,
     MetricsDelta,
+    change_rows,
     changed_accounts,
     changes_of_writes,
     touch,
 )
+from partnerbill.metrics.tables import metrics_changes
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.tables import subscriptions
 
@@ -239,8 +242,14 @@ async def _insert_partner_invoice(tenant: Tenant, invoice: PreparedInvoice) -> b
         written = await PARTNER_INVOICES.write(tenant, invoice)
         if written is not Written.ALONE:
             return written is Written.INSERTED
-    async with autocommit() as conn:
+    async with _guarded_connection() as conn:
         return await _insert_guarded(conn, tenant, [invoice])
+
+
+def _guarded_connection() -> AbstractAsyncContextManager[AsyncConnection]:
+    """Where the guarded insert runs: autocommit for its one statement; a transaction on a
+    distributed database, whose form is several statements (`_insert_routable`)."""
+    return transaction() if get_settings().distributed else autocommit()
 
 
 async def _insert_guarded(
@@ -249,7 +258,7 @@ async def _insert_guarded(
     return await _insert(conn, tenant, prepared, guarded=True)
 
 
-PARTNER_INVOICES = GroupCommit(_insert_guarded)
+PARTNER_INVOICES = GroupCommit(_insert_guarded, _guarded_connection)
 
 
 async def create_invoices(
@@ -450,6 +459,53 @@ def _insert_parameters(
     }
 
 
+_GUARDED_ACCOUNTS = text(
+    "SELECT id, account_number, currency, payment_term FROM accounts "
+    "WHERE tenant_id = :tenant_id AND id = ANY(:ids) AND partner_account "
+    "AND status <> 'Canceled' FOR KEY SHARE"
+)
+
+
+async def _insert_routable(
+    conn: AsyncConnection, tenant: Tenant, prepared: Sequence[PreparedInvoice], guarded: bool
+) -> dict[str, str]:
+    """`_INSERT_INVOICES` as statements a database distributed by tenant routes to the tenant's
+    shard and commits in one phase (in the caller's transaction): the guard, the numbers from
+    the tenant's sequence (which lives on the coordinator, so never inside a statement sent to a
+    shard), then multi-row VALUES of the invoices, their items and the change rows. The
+    invoices' numbers by id; none when the guard declined."""
+    if guarded:
+        seen = {
+            (p.account.id, p.account.account_number, p.account.currency, p.account.payment_term)
+            for p in prepared
+        }
+        ids = sorted({account_id for account_id, _, _, _ in seen})
+        holding = await conn.execute(_GUARDED_ACCOUNTS, {"tenant_id": tenant.id, "ids": ids})
+        if not seen <= {tuple(row) for row in holding}:
+            return {}
+    unnumbered = [p.row["id"] for p in prepared if p.row["invoice_number"] is None]
+    drawn = (
+        await next_numbers(conn, tenant, "invoice_number", len(unnumbered)) if unnumbered else []
+    )
+    numbers = dict(zip(unnumbered, (f"INV{n:08d}" for n in drawn), strict=True))
+    numbers |= {
+        p.row["id"]: p.row["invoice_number"] for p in prepared if p.row["id"] not in numbers
+    }
+    await conn.execute(
+        insert(invoices).values(
+            [p.row | {"invoice_number": numbers[p.row["id"]]} for p in prepared]
+        )
+    )
+    items = [item for p in prepared for item in p.items]
+    if items:
+        await conn.execute(insert(invoice_items).values(items))
+    writes = [_posting_deltas([p]) for p in prepared] if guarded else [_posting_deltas(prepared)]
+    changes = change_rows(tenant, writes)
+    if changes:
+        await conn.execute(insert(metrics_changes).values(changes))
+    return numbers
+
+
 async def _insert(
     conn: AsyncConnection,
     tenant: Tenant,
@@ -462,15 +518,18 @@ async def _insert(
     if not prepared:
         return True
     try:
-        numbered = await conn.execute(
-            _INSERT_INVOICES, _insert_parameters(tenant, prepared, guarded)
-        )
+        if get_settings().distributed:
+            numbers = await _insert_routable(conn, tenant, prepared, guarded)
+        else:
+            numbered = await conn.execute(
+                _INSERT_INVOICES, _insert_parameters(tenant, prepared, guarded)
+            )
+            numbers = {row.id: row.invoice_number for row in numbered}
     except IntegrityError as exc:
         # Lost a race for a chosen invoice number (the pre-check saw it free).
         raise business_rule(
             Resource.INVOICE, "An invoice number of the request was taken meanwhile; retry."
         ) from exc
-    numbers: dict[str, str] = {row.id: row.invoice_number for row in numbered}
     if not numbers:
         return False
     for invoice in prepared:
@@ -709,12 +768,13 @@ async def cancel_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
 
 # What payments and credit memos have applied to the invoice, net of unapplications (an
 # application row is negative when it unapplies); an invoice answered at its creation or posting
-# has none, so only this read adds them.
+# has none, so only this read adds them. The subqueries bind the tenant id themselves: one shard
+# on a distributed database.
 _INVOICE_BY_KEY = text(
     "SELECT i.*, a.account_number, "
-    "(SELECT coalesce(sum(p.amount), 0) FROM applications p WHERE p.tenant_id = i.tenant_id "
+    "(SELECT coalesce(sum(p.amount), 0) FROM applications p WHERE p.tenant_id = :tenant_id "
     "AND p.target_id = i.id AND p.source_type = 'Payment') AS payment_amount, "
-    "(SELECT coalesce(sum(c.amount), 0) FROM applications c WHERE c.tenant_id = i.tenant_id "
+    "(SELECT coalesce(sum(c.amount), 0) FROM applications c WHERE c.tenant_id = :tenant_id "
     "AND c.target_id = i.id AND c.source_type = 'CreditMemo') AS credit_memo_amount "
     "FROM invoices i "
     "JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id "

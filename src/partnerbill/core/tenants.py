@@ -194,10 +194,21 @@ async def update_settings(
     return await get_settings(conn, tenant)
 
 
+# The Reseller Account switch's interlock: a transaction-level advisory lock per tenant, shared
+# by the requests that flag partner accounts and taken alone by a disabling. Not a row lock of
+# `tenants`: on a database distributed by tenant (docs/scale-out.md) that is a reference table,
+# whose row locks are taken on every node, and parallel partner writes deadlocked across nodes;
+# an advisory lock stays where the statement runs, the coordinator.
+_SWITCH_SEED = 0x5E11_E700
+_SWITCH_SHARED = text("SELECT pg_advisory_xact_lock_shared(hashtextextended(:tenant, :seed))")
+_SWITCH_ALONE = text("SELECT pg_advisory_xact_lock(hashtextextended(:tenant, :seed))")
+
+
 async def _refuse_disabling_with_partner_accounts(conn: AsyncConnection, tenant: Tenant) -> None:
-    """Called after the tenant row is updated, so it holds the row lock: a request that flags a
-    partner account reads the switch under FOR SHARE of that row (`require_reseller_account`),
-    and either committed before (and is seen here) or waits and then sees the feature off."""
+    """Called after the switch is updated: waits for the requests that flag a partner account
+    and hold the interlock (`require_reseller_account`), then sees their partner accounts; a
+    request that comes later waits for this transaction and then sees the feature off."""
+    await conn.execute(_SWITCH_ALONE, {"tenant": tenant.id, "seed": _SWITCH_SEED})
     partner = await conn.scalar(
         text(
             "SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = :tenant AND partner_account)"
@@ -216,12 +227,12 @@ async def _refuse_disabling_with_partner_accounts(conn: AsyncConnection, tenant:
 async def require_reseller_account(conn: AsyncConnection, tenant: Tenant) -> None:
     """Refuse a request that sets `partnerAccount` when the tenant has the feature disabled.
 
-    FOR SHARE on the tenant row: parallel partner writes share it, and a concurrent disabling
-    (which updates the row) waits for them, then sees their partner accounts and is refused."""
+    Under the switch's interlock, shared, held to the commit: parallel partner writes share it,
+    and a concurrent disabling waits for them, then sees their partner accounts and is refused.
+    The switch is read after the interlock is held, so a disabling that held it first is seen."""
+    await conn.execute(_SWITCH_SHARED, {"tenant": tenant.id, "seed": _SWITCH_SEED})
     enabled = await conn.scalar(
-        select(tenants.c.reseller_account_enabled)
-        .where(tenants.c.id == tenant.id)
-        .with_for_update(read=True)
+        select(tenants.c.reseller_account_enabled).where(tenants.c.id == tenant.id)
     )
     if not enabled:
         raise ZuoraError(

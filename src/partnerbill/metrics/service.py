@@ -44,7 +44,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.elements import BindParameter, TextClause
 
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.tables import invoices
@@ -58,6 +58,7 @@ from partnerbill.core.tenants import Tenant
 from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.tables import account_metrics, metrics_changes
 from partnerbill.payments.tables import payments
+from partnerbill.settings import get_settings
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 
 log = structlog.get_logger(__name__)
@@ -342,6 +343,16 @@ def changes_of_writes(writes: Iterable[Iterable[MetricsDelta]]) -> str:
     return dumps([entry for deltas in writes for entry in _change_entries(deltas)]).decode()
 
 
+def change_rows(tenant: Tenant, writes: Iterable[Iterable[MetricsDelta]]) -> list[dict[str, Any]]:
+    """The `metrics_changes` rows of `writes` (as `changes_of_writes` lists them), for a
+    multi-row VALUES insert: the form a database distributed by tenant routes to one shard."""
+    return [
+        {"tenant_id": tenant.id, **entry, "recompute": False}
+        for deltas in writes
+        for entry in _change_entries(deltas)
+    ]
+
+
 def _change_entries(deltas: Iterable[MetricsDelta]) -> list[dict[str, Any]]:
     merged = _merged(deltas)
     return [
@@ -368,10 +379,15 @@ async def touch(
         a for a, d in merged.items() if not d.partner_account and not d.changes_nothing
     )
     if deferred and not logged:
-        await conn.execute(
-            text(LOG_CHANGES),
-            {"tenant_id": tenant.id, "changed_accounts": changed_accounts(merged.values())},
-        )
+        if get_settings().distributed:
+            await conn.execute(
+                insert(metrics_changes).values(change_rows(tenant, [merged.values()]))
+            )
+        else:
+            await conn.execute(
+                text(LOG_CHANGES),
+                {"tenant_id": tenant.id, "changed_accounts": changed_accounts(merged.values())},
+            )
     if synchronous:
         await _apply_synchronously(conn, tenant, [merged[a] for a in synchronous])
 
@@ -504,7 +520,9 @@ def _fold_statement(lock: str, chunked: bool) -> TextClause:
         + ", max(posted_invoice_date) AS posted_invoice_date, "
         "coalesce(bool_or(posted_invoice_removed), false) AS posted_invoice_removed, "
         "coalesce(bool_or(payments_changed), false) AS payments_changed, "
-        f"coalesce((SELECT count(*) FROM batch) > {_CHUNK}, false) AS more FROM folded), "
+        f"coalesce((SELECT count(*) FROM batch) > {_CHUNK}, false) AS more, "
+        # now() out of the CASE below: Citus refuses a non-immutable function inside one.
+        "now() AS now FROM folded), "
         "applied AS (UPDATE account_metrics m SET "
         + ", ".join(f"{name} = m.{name} + s.{name}" for name in ADDITIVE_METRICS)
         + f", last_invoice_date = CASE WHEN s.posted_invoice_removed THEN {_INVOICE_DATE} "
@@ -515,13 +533,13 @@ def _fold_statement(lock: str, chunked: bool) -> TextClause:
         "last_payment_amount = CASE WHEN s.payments_changed THEN "
         + payment.format(column="amount")
         + " ELSE m.last_payment_amount END, "
-        "last_metrics_update = CASE WHEN s.more THEN m.last_metrics_update ELSE now() END "
+        "last_metrics_update = CASE WHEN s.more THEN m.last_metrics_update ELSE s.now END "
         "FROM summed s WHERE m.tenant_id = :tenant_id AND m.account_id = :account_id "
         "AND (SELECT go FROM go) RETURNING "
         + ", ".join(f"m.{name}" for name in _METRIC_NAMES)
         + ") SELECT EXISTS (SELECT FROM claimed) AS claimed, "
         "(SELECT verified FROM claimed) AS verified, (SELECT needed FROM needed) AS needed, "
-        "s.folded, s.oldest, s.more, now() AS now, "
+        "s.folded, s.oldest, s.more, s.now, "
         + ", ".join(f"a.{name}" for name in _METRIC_NAMES)
         + " FROM summed s LEFT JOIN applied a ON true"
     )
@@ -832,10 +850,14 @@ class MetricsSnapshot:
         }
 
 
-def with_metrics(statement: Select[Any]) -> Select[Any]:
-    """`statement`, a select of `accounts` rows, with each account's cached metrics and their
-    freshness (read back with `MetricsSnapshot.of`): an account read is one round trip."""
-    own_changes = (metrics_changes.c.tenant_id == accounts.c.tenant_id) & (
+def with_metrics(statement: Select[Any], tenant_id: str | BindParameter[str]) -> Select[Any]:
+    """`statement`, a select of the tenant's `accounts` rows, with each account's cached metrics
+    and their freshness (read back with `MetricsSnapshot.of`): an account read is one round trip.
+
+    Every table is restricted by `tenant_id` itself (a value or a bound parameter), never only
+    through `accounts.tenant_id`: on a database distributed by tenant (docs/scale-out.md) the
+    correlated subqueries would otherwise be sent to every shard."""
+    own_changes = (metrics_changes.c.tenant_id == tenant_id) & (
         metrics_changes.c.account_id == accounts.c.id
     )
     # In primary-key order, so the scan stops at the cap instead of collecting every entry first.
@@ -856,7 +878,7 @@ def with_metrics(statement: Select[Any]) -> Select[Any]:
     )
     return statement.join(
         account_metrics,
-        (account_metrics.c.tenant_id == accounts.c.tenant_id)
+        (account_metrics.c.tenant_id == tenant_id)
         & (account_metrics.c.account_id == accounts.c.id),
     ).add_columns(
         *METRIC_COLUMNS,
@@ -870,7 +892,10 @@ def with_metrics(statement: Select[Any]) -> Select[Any]:
 READ_METRICS = with_metrics(
     select()
     .select_from(accounts)
-    .where(accounts.c.tenant_id == bindparam("tenant_id"), accounts.c.id == bindparam("account_id"))
+    .where(
+        accounts.c.tenant_id == bindparam("tenant_id"), accounts.c.id == bindparam("account_id")
+    ),
+    bindparam("tenant_id"),
 )
 
 

@@ -83,7 +83,8 @@ async def account_page(
                 accounts.c.status,
                 accounts.c.partner_account,
                 accounts.c.currency,
-            ).where(and_(*where))
+            ).where(and_(*where)),
+            tenant.id,
         )
         .order_by(accounts.c.account_number)
         .limit(ACCOUNTS_PER_PAGE + 1)
