@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import account_contacts, accounts
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
-from partnerbill.core.locks import execute_locking
+from partnerbill.core.locking import for_no_key_update, lock_rows_in_id_order
 from partnerbill.core.tenants import Tenant
 
 CONTACTS_PER_ACCOUNT = 100
@@ -64,16 +64,17 @@ async def lock_accounts(
     """The accounts by id or number, in the order of `keys`, locked `FOR NO KEY UPDATE` in id
     order (so two requests locking the same two accounts cannot deadlock); refused (not found)
     when a key names no account."""
-    statement = (
-        select(*_COLUMNS)
-        .where(
-            accounts.c.tenant_id == tenant.id,
+    rows = (
+        await lock_rows_in_id_order(
+            conn,
+            tenant,
+            accounts,
             accounts.c.id.in_(keys) | accounts.c.account_number.in_(keys),
+            resource,
+            columns=_COLUMNS,
+            strength=for_no_key_update,
         )
-        .order_by(accounts.c.id)
-        .with_for_update(key_share=True)
-    )
-    rows = (await execute_locking(conn, tenant, statement, resource=resource)).all()
+    ).all()
     found = {key: _contacts(row) for row in rows for key in (row.id, row.account_number)}
     for key in keys:
         if key not in found:

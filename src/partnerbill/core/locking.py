@@ -73,3 +73,73 @@ row locks through these helpers (or, in a hand-written statement, inside `bounde
 never take the account beyond `FOR KEY SHARE`; report metrics through `touch` last; and give a
 new kind of lock its line here. Test it with real parallel connections.
 """
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Result, Select, Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from partnerbill.core.errors import Resource
+from partnerbill.core.locks import execute_locking
+from partnerbill.core.tenants import Tenant
+
+# A lock strength, applied to a SELECT. SQLAlchemy spells them by flags (`key_share=True` alone
+# is NO KEY UPDATE): named here so a write path says which lock it takes.
+Strength = Callable[[Select[Any]], Select[Any]]
+
+
+def for_update(rows: Select[Any]) -> Select[Any]:
+    """`FOR UPDATE`: a document about to change, or an account whose flag switches."""
+    return rows.with_for_update()
+
+
+def for_no_key_update(rows: Select[Any]) -> Select[Any]:
+    """`FOR NO KEY UPDATE`, the lock a plain UPDATE takes: an account's contacts or profile."""
+    return rows.with_for_update(key_share=True)
+
+
+def for_key_share(rows: Select[Any]) -> Select[Any]:
+    """`FOR KEY SHARE`, the lock a foreign key takes: the account of a document write."""
+    return rows.with_for_update(key_share=True, read=True)
+
+
+# For a hand-written statement joining a document (alias `{document}`) to its account (`{account}`).
+FOR_UPDATE_WITH_ACCOUNT = "FOR UPDATE OF {document} FOR KEY SHARE OF {account}"
+
+
+def _rows_of(
+    tenant: Tenant, table: Table, match: ColumnElement[bool], columns: Sequence[Any]
+) -> Select[Any]:
+    return select(*(columns or (table,))).where(table.c.tenant_id == tenant.id, match)
+
+
+async def lock_row(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    table: Table,
+    match: ColumnElement[bool],
+    resource: Resource,
+    *,
+    columns: Sequence[Any] = (),
+) -> Result[Any]:
+    """The tenant's row of `table` that `match` names (`columns`, or all), locked `FOR UPDATE`
+    within the tenant's lock-wait bound."""
+    rows = for_update(_rows_of(tenant, table, match, columns))
+    return await execute_locking(conn, tenant, rows, resource=resource)
+
+
+async def lock_rows_in_id_order(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    table: Table,
+    match: ColumnElement[bool],
+    resource: Resource,
+    *,
+    columns: Sequence[Any] = (),
+    strength: Strength = for_update,
+) -> Result[Any]:
+    """The tenant's rows of `table` that `match` names, locked in one statement in id order
+    (so two writers locking some of the same rows queue instead of deadlocking)."""
+    rows = strength(_rows_of(tenant, table, match, columns).order_by(table.c.id))
+    return await execute_locking(conn, tenant, rows, resource=resource)

@@ -47,7 +47,8 @@ from partnerbill.core.errors import (
 )
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
-from partnerbill.core.locks import bounded_lock_wait, execute_locking
+from partnerbill.core.locking import lock_rows_in_id_order
+from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO, amount_problem
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.memos.tables import debit_memos
@@ -117,17 +118,12 @@ async def lock_targets(
         keys = [a.key for a in allocations if a.target_type == target_type]
         if not keys:
             continue
-        rows = await execute_locking(
+        rows = await lock_rows_in_id_order(
             conn,
             tenant,
-            select(table)
-            .where(
-                table.c.tenant_id == tenant.id,
-                table.c.id.in_(keys) | table.c[number].in_(keys),
-            )
-            .order_by(table.c.id)
-            .with_for_update(),
-            resource=Resource.INVOICE if target_type == "Invoice" else Resource.DEBIT_MEMO,
+            table,
+            table.c.id.in_(keys) | table.c[number].in_(keys),
+            Resource.INVOICE if target_type == "Invoice" else Resource.DEBIT_MEMO,
         )
         for row in rows:
             target = {**row._mapping, "type": target_type, "number": row._mapping[number]}
