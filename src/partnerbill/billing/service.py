@@ -42,6 +42,7 @@ from partnerbill.core.errors import (
 from partnerbill.core.ids import new_id
 from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import dumps, v1_datetime
+from partnerbill.core.locking import FOR_UPDATE_WITH_ACCOUNT
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import (
     MAX_ABS_AMOUNT,
@@ -562,7 +563,7 @@ _INVOICE_FOR_UPDATE = text(
     "SELECT i.*, a.account_number, a.partner_account FROM invoices i "
     "JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id "
     "WHERE i.tenant_id = :tenant_id AND (i.id = :key OR i.invoice_number = :key) "
-    "FOR UPDATE OF i FOR KEY SHARE OF a"
+    + FOR_UPDATE_WITH_ACCOUNT.format(document="i", account="a")
 )
 
 

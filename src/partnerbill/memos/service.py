@@ -46,6 +46,7 @@ from partnerbill.core.errors import (
 )
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.locking import FOR_UPDATE_WITH_ACCOUNT
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO
 from partnerbill.core.pagination import MAX_PAGE_SIZE
@@ -426,7 +427,7 @@ def _memo_query(kind: MemoKind, lock: str = "") -> Any:
     )
 
 
-_LOCK_MEMO = "FOR UPDATE OF m FOR KEY SHARE OF a"
+_LOCK_MEMO = FOR_UPDATE_WITH_ACCOUNT.format(document="m", account="a")
 
 
 async def lock_memo(
