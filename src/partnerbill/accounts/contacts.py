@@ -4,10 +4,8 @@ The bill-to and sold-to contacts are JSON on the account row (one shared object 
 has no separate sold-to); every other contact of the account is a row of `account_contacts`. A
 contact id lives in exactly one of the two places, and every change to an account's contacts —
 adding one, switching a role, editing, scrubbing, transferring or deleting one — first takes the
-account row `FOR NO KEY UPDATE` (`lock_accounts`). That is the lock a plain UPDATE of the account
-takes anyway: it never conflicts with the `FOR KEY SHARE` of document writers, only with another
-profile or contact change of the same account and with a `partnerAccount` switch. So what is read
-after it cannot move underneath.
+account row `FOR NO KEY UPDATE` (`lock_accounts`; why that lock: `core/locking.py`). So what is
+read after it cannot move underneath.
 
 An account holds at most `CONTACTS_PER_ACCOUNT` contacts, as Zuora's does.
 """
@@ -62,8 +60,7 @@ async def lock_accounts(
     conn: AsyncConnection, tenant: Tenant, keys: list[str], resource: Resource
 ) -> list[AccountContacts]:
     """The accounts by id or number, in the order of `keys`, locked `FOR NO KEY UPDATE` in id
-    order (so two requests locking the same two accounts cannot deadlock); refused (not found)
-    when a key names no account."""
+    order; refused (not found) when a key names no account."""
     rows = (
         await lock_rows_in_id_order(
             conn,

@@ -8,8 +8,8 @@ invoice owner's invoice. Bill runs and an order's `runBilling` both bill through
 - Bounded memory: subscriptions arrive in batches (at most `BATCH_SUBSCRIPTIONS` each); lines are
   inserted batch by batch (with the segments' charged-through dates, in one statement) and only
   running totals stay in memory.
-- Locks: each subscription billed `FOR UPDATE` (a document), each invoice owner `FOR KEY SHARE`,
-  each wait bounded by the tenant's `lockWaitMs` (`core.locks`).
+- Locks: each batch's subscriptions `FOR UPDATE` in id order, then the invoice owners it opens
+  invoices for `FOR KEY SHARE` (the order of `core/locking.py`).
 - A bill run loses only what it cannot bill: each batch is billed in a savepoint; a batch that
   fails is billed again a subscription at a time, and the subscriptions that still fail are
   rolled back alone and reported (`errors`).

@@ -4,8 +4,9 @@ Status rules (Zuora §3.8): an invoice is created Draft or Posted; Draft → Pos
 Posted → Draft by unpost, only while nothing has been applied to it; Draft → Canceled by cancel.
 Only Posted invoices count in the account metrics.
 
-Locks: the account `FOR KEY SHARE` (see `accounts.service.lock_for_write`), the invoice row
-`FOR UPDATE` when its status changes, never anything all writers of the account share.
+Locks (in the order of `core/locking.py`): the account `FOR KEY SHARE`, and the invoice row
+`FOR UPDATE` with it, in one statement (`lock_invoice`), when its status changes; never a row
+all writers of a partner account share.
 """
 
 from collections.abc import Mapping, Sequence

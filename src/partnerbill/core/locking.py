@@ -13,14 +13,16 @@ transaction never goes back to an earlier step while holding a later one:
 
 1. **The Idempotency-Key's advisory lock** (`core.idempotency`):
    `pg_try_advisory_xact_lock` on the hash of tenant and key, taken by the middleware before the
-   route runs and held to the commit. It never waits: a duplicate finds it taken and gets 409.
+   route runs and held to the commit; a tenant's keys never block another's. It never waits: a
+   duplicate finds it taken and gets 409.
 2. **The tenant row `FOR SHARE`** (`core.tenants.require_reseller_account`), only for a request
    that sets `partnerAccount` (account create or update, an order's new account), before the
    account: a concurrent disabling of the Reseller Account feature updates that row, so it waits
    for them and then sees their partner accounts.
 3. **The source document `FOR UPDATE`**: the payment or credit memo being applied, unapplied,
    refunded or canceled, or the one document a status change or an edit is on (invoice, memo,
-   payment, refund, subscription, bill run, draft order), by `lock_row`. A write-off or a credit
+   payment, refund, subscription, bill run, draft order), by `lock_row` (an invoice or a memo
+   by a statement of its own ending in `FOR_UPDATE_WITH_ACCOUNT`). A write-off or a credit
    memo from an invoice locks the invoice here: the memo it creates is unseen by others until
    commit, so applying it to the invoice keeps the order.
 4. **The targets `FOR UPDATE`**: the invoices, then the debit memos, one statement per type in
@@ -36,7 +38,7 @@ transaction never goes back to an earlier step while holding a later one:
 **The account `FOR KEY SHARE`**, every document write's (`accounts.service.lock_for_write`, many
 in id order by `lock_many_for_write`), is taken where the write first needs its account: in the
 statement that locks an invoice or memo (`FOR_UPDATE_WITH_ACCOUNT`), right after a payment, before
-the targets of a new payment or memo, in the partner invoice insert's own statement
+the targets of a new payment, in the partner invoice insert's own statement
 (`billing.service`), after the subscriptions in an order (each account the first time the order
 names it). KEY SHARE conflicts only with the `partnerAccount` switch's `FOR UPDATE`, and the
 switch holds no row an account's writers wait for, so this lock's place cannot close a cycle.
@@ -46,7 +48,7 @@ account) (`payment_methods.service`), so two switches serialise.
 Account row locks other than `FOR KEY SHARE`, none of them taken by a document write:
 - `FOR UPDATE`, only by a `partnerAccount` switch (`accounts.service.update_account`): it waits
   out every in-flight document write and holds new ones back until the flag is committed, so
-  none acts on a stale flag; then it locks the metrics row (step 7).
+  none acts on a stale flag; then it locks the metrics row (step 6).
 - `FOR NO KEY UPDATE` (the lock a plain UPDATE takes), by a profile edit's UPDATE and before any
   contact change (`accounts.contacts.lock_accounts`; a contact transfer locks both accounts in
   id order, in one statement): it never conflicts with `FOR KEY SHARE`, so contacts do not slow
@@ -58,14 +60,21 @@ address (`users.service`), whose purge of expired rows takes them `SKIP LOCKED`;
 job locks its job row `FOR UPDATE` (`orders.tasks`); installing the query views takes one
 database-wide advisory lock (`query.views`, at migration).
 
-The wait: every row-lock wait of a request runs inside `core.locks.bounded_lock_wait` (the
-helpers below do it), which bounds it by the tenant's `lockWaitMs` (`lock_wait_ms`, default
-3,000 ms) through `statement_timeout` — not `lock_timeout`, which bounds each hop of a queue,
-not the whole wait. Past it the request fails with the category-50 lock-competition error and
-rolls back whole. API processes also bound every statement (`core.db.bound_statements`), which is
-all that bounds the locks taken outside `bounded_lock_wait` (the tenant row, the advisory locks
-of a default payment method and of a sign-in); a worker bounds none but those inside it (the
-async order job row waits as long as it must; the scheduler's claim never waits).
+The wait: every wait for a business row's lock runs inside `core.locks.bounded_lock_wait`
+(`lock_row` and `lock_rows_in_id_order` take theirs in it), which bounds it by the tenant's
+`lockWaitMs` (`lock_wait_ms`, default 3,000 ms) through `statement_timeout`; not
+`lock_timeout`, which bounds each hop of a queue, not the whole wait. Past it the request fails
+with the category-50 lock-competition error and rolls back whole. API processes also bound
+every statement (`core.db.bound_statements`), which is all that bounds the locks taken outside
+`bounded_lock_wait` (the tenant row, the advisory locks of a default payment method and of a
+sign-in); a worker bounds none but those inside it (the async order job row waits as long as it
+must; the scheduler's claim never waits).
+
+The helpers: `for_update`, `for_no_key_update` and `for_key_share` give a SELECT its lock
+strength (for statements built once per process as for any other); `lock_row` and
+`lock_rows_in_id_order` lock a tenant's rows of a table inside the wait bound; and
+`FOR_UPDATE_WITH_ACCOUNT` ends a hand-written statement that locks a document with its account.
+They take tables and columns as arguments: `core` imports no feature.
 
 Adding a write path: lock only the rows it changes, for the transaction; find each lock's step
 above and take them in that order, several rows of one table in one statement in id order; take

@@ -14,9 +14,9 @@ that is checked, so two memos cannot both take the last of it.
 Apply, unapply and refund of a credit memo are `settlement`'s, with the credit memo as the
 source (`CREDIT_SOURCE`): open while Posted.
 
-Locks: documents only, in a fixed order: an invoice a memo is created from before the memo; the
-source credit memo of an application before its targets (by id, `settlement.lock_targets`), as
-for payments; the account never beyond `FOR KEY SHARE`.
+Locks: documents only, in the order of `core/locking.py`: an invoice a memo is created from
+before the memo; the source credit memo of an application before its targets, as for payments.
+A memo and its account are locked in one statement (`lock_memo`).
 """
 
 from collections.abc import Mapping, Sequence

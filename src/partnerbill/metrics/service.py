@@ -3,7 +3,8 @@ documents; `touch` is how every write path reports what it changed; the refresh 
 account's pending changes.
 
 - Non-partner account: `touch` applies the operation's deltas to the metrics row in the caller's
-  transaction, under that row's lock. The wait for the lock is bounded by the tenant's
+  transaction, under that row's lock, the last lock a write takes (`core/locking.py`). The wait
+  for the lock is bounded by the tenant's
   `lock_wait_ms` (`core.locks.bounded_lock_wait`); past it the request fails with the
   lock-competition error and its transaction rolls back whole.
 - Partner account: `touch` appends one row per account to `metrics_changes` and locks nothing

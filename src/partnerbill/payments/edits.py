@@ -1,7 +1,7 @@
 """Edits of a payment's or refund's descriptive fields (comment, referenceId, reasonCode).
 
 No money moves, so no metrics change and no account is touched. The edited row is locked
-`FOR UPDATE` (a bounded wait, as every document lock) so an edit never interleaves with a
+`FOR UPDATE` (a document lock, `core/locking.py`) so an edit never interleaves with a
 cancel or a refund of the same payment. Only the fields the request sets are written; a field
 set to null clears it. A cancelled payment or refund keeps its fields as they were.
 """

@@ -9,8 +9,9 @@ unapplied amount. Applied + unapplied + refunded always equals the amount.
 Apply, unapply and refund are `settlement`'s, with a payment as the source (`PAYMENT_SOURCE`),
 open while Processed; cancel is open while Processed and nothing is refunded.
 
-Locks: the payment `FOR UPDATE` and its account `FOR KEY SHARE`, then the targets in id order
-(apply, unapply, refund, cancel); a new payment's account `FOR KEY SHARE`, then its targets.
+Locks (in the order of `core/locking.py`): the payment `FOR UPDATE`, then its account
+`FOR KEY SHARE` in a statement of its own, then the targets (apply, unapply, cancel; a refund
+has none); a new payment's account, then its targets.
 """
 
 from collections.abc import Mapping

@@ -1,8 +1,8 @@
 """Subscriptions: creation from catalog rate plans, rate plans added, locks, versions, saves.
 
 Every function here works inside the caller's transaction on a subscription the caller has locked
-(`lock_subscription`, `FOR UPDATE`: the subscription is a document; no account row is locked
-beyond the `FOR KEY SHARE` every document write takes). Orders, the legacy subscribe and the
+(`lock_subscription`, `FOR UPDATE`: the subscription is a document; its place in the lock order
+is in `core/locking.py`). Orders, the legacy subscribe and the
 legacy amendment endpoints are all built from these, with the segments of `segments`. A
 subscription being created needs no lock: no other transaction sees it before the creating one
 commits. Those of one order are inserted together (`NewSubscriptions`: a few statements whatever
@@ -392,8 +392,8 @@ async def lock_subscriptions(
     conn: AsyncConnection, tenant: Tenant, keys: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """The subscriptions named by `keys` (numbers or current version ids), locked `FOR UPDATE`
-    in one statement in id order (as a bill run locks them: two writers never wait on each
-    other in a cycle); keyed by the given key."""
+    in one statement in id order (as a bill run locks them, `core/locking.py`); keyed by the
+    given key."""
     if not keys:
         return {}
     rows = await lock_rows_in_id_order(
