@@ -4,10 +4,8 @@ The bill-to and sold-to contacts are JSON on the account row (one shared object 
 has no separate sold-to); every other contact of the account is a row of `account_contacts`. A
 contact id lives in exactly one of the two places, and every change to an account's contacts —
 adding one, switching a role, editing, scrubbing, transferring or deleting one — first takes the
-account row `FOR NO KEY UPDATE` (`lock_accounts`). That is the lock a plain UPDATE of the account
-takes anyway: it never conflicts with the `FOR KEY SHARE` of document writers, only with another
-profile or contact change of the same account and with a `partnerAccount` switch. So what is read
-after it cannot move underneath.
+account row `FOR NO KEY UPDATE` (`lock_accounts`; why that lock: `core/locking.py`). So what is
+read after it cannot move underneath.
 
 An account holds at most `CONTACTS_PER_ACCOUNT` contacts, as Zuora's does.
 """
@@ -20,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import account_contacts, accounts
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
-from partnerbill.core.locks import execute_locking
+from partnerbill.core.locking import for_no_key_update, lock_rows_in_id_order
 from partnerbill.core.tenants import Tenant
 
 CONTACTS_PER_ACCOUNT = 100
@@ -62,18 +60,18 @@ async def lock_accounts(
     conn: AsyncConnection, tenant: Tenant, keys: list[str], resource: Resource
 ) -> list[AccountContacts]:
     """The accounts by id or number, in the order of `keys`, locked `FOR NO KEY UPDATE` in id
-    order (so two requests locking the same two accounts cannot deadlock); refused (not found)
-    when a key names no account."""
-    statement = (
-        select(*_COLUMNS)
-        .where(
-            accounts.c.tenant_id == tenant.id,
+    order; refused (not found) when a key names no account."""
+    rows = (
+        await lock_rows_in_id_order(
+            conn,
+            tenant,
+            accounts,
             accounts.c.id.in_(keys) | accounts.c.account_number.in_(keys),
+            resource,
+            columns=_COLUMNS,
+            strength=for_no_key_update,
         )
-        .order_by(accounts.c.id)
-        .with_for_update(key_share=True)
-    )
-    rows = (await execute_locking(conn, tenant, statement, resource=resource)).all()
+    ).all()
     found = {key: _contacts(row) for row in rows for key in (row.id, row.account_number)}
     for key in keys:
         if key not in found:

@@ -40,6 +40,7 @@ from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.locking import for_key_share, for_no_key_update, for_update
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import trimmed
 from partnerbill.core.tables import tenants
@@ -127,10 +128,8 @@ _FIND_WITH_METRICS = _by_key(
         select(accounts, _RESELLER_ACCOUNT_ENABLED).where(match), bindparam("tenant_id")
     )
 )
-_FIND_FOR_UPDATE = _by_key(lambda match: select(accounts).where(match).with_for_update())
-_FIND_FOR_NO_KEY_UPDATE = _by_key(
-    lambda match: select(accounts).where(match).with_for_update(key_share=True)
-)
+_FIND_FOR_UPDATE = _by_key(lambda match: for_update(select(accounts).where(match)))
+_FIND_FOR_NO_KEY_UPDATE = _by_key(lambda match: for_no_key_update(select(accounts).where(match)))
 _WRITABLE = _by_key(
     lambda match: select(
         accounts.c.id,
@@ -142,10 +141,7 @@ _WRITABLE = _by_key(
         accounts.c.bill_cycle_day,
     ).where(match)
 )
-_LOCK_FOR_WRITE = (
-    _WRITABLE[0].with_for_update(key_share=True, read=True),
-    _WRITABLE[1].with_for_update(key_share=True, read=True),
-)
+_LOCK_FOR_WRITE = (for_key_share(_WRITABLE[0]), for_key_share(_WRITABLE[1]))
 
 
 async def read_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> WritableAccount:
@@ -165,14 +161,13 @@ async def lock_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> Wri
         return await _writable(conn, _LOCK_FOR_WRITE[_variant(key)], tenant, key)
 
 
-_LOCK_MANY_FOR_WRITE = (
+_LOCK_MANY_FOR_WRITE = for_key_share(
     select(*_WRITABLE[0].selected_columns)
     .where(
         accounts.c.tenant_id == bindparam("tenant_id"),
         accounts.c.id == func.any(bindparam("ids", type_=ARRAY(String))),
     )
     .order_by(accounts.c.id)
-    .with_for_update(key_share=True, read=True)
 )
 
 

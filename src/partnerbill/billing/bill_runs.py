@@ -37,7 +37,8 @@ from partnerbill.core.ids import new_id
 from partnerbill.core.input_policy import Key
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import v1_datetime
-from partnerbill.core.locks import bounded_lock_wait, execute_locking
+from partnerbill.core.locking import lock_row
+from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.schemas import CamelModel, Date, Flag
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
@@ -324,16 +325,12 @@ async def _run_json_with_errors(conn: AsyncConnection, tenant: Tenant, run: Any)
 
 async def _lock_run(conn: AsyncConnection, tenant: Tenant, key: str) -> Any:
     run = (
-        await execute_locking(
+        await lock_row(
             conn,
             tenant,
-            select(bill_runs)
-            .where(
-                bill_runs.c.tenant_id == tenant.id,
-                (bill_runs.c.id == key) | (bill_runs.c.bill_run_number == key),
-            )
-            .with_for_update(),
-            resource=BILL_RUN,
+            bill_runs,
+            (bill_runs.c.id == key) | (bill_runs.c.bill_run_number == key),
+            BILL_RUN,
         )
     ).one_or_none()
     if run is None:

@@ -2,7 +2,7 @@
 the invoice is a Draft (a posted invoice's date is what lastInvoiceDate reads).
 
 No amount changes, so no metrics change and no account is touched. The invoice is locked
-`FOR UPDATE` (bounded wait) as every status change locks it, its account `FOR KEY SHARE`. A
+`FOR UPDATE` as every status change locks it, its account `FOR KEY SHARE` (`core/locking.py`). A
 cancelled invoice is not edited. The due date may not fall before the invoice date. Bad input
 writes nothing: every check runs before the one UPDATE.
 """

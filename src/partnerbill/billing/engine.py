@@ -8,8 +8,8 @@ invoice owner's invoice. Bill runs and an order's `runBilling` both bill through
 - Bounded memory: subscriptions arrive in batches (at most `BATCH_SUBSCRIPTIONS` each); lines are
   inserted batch by batch (with the segments' charged-through dates, in one statement) and only
   running totals stay in memory.
-- Locks: each subscription billed `FOR UPDATE` (a document), each invoice owner `FOR KEY SHARE`,
-  each wait bounded by the tenant's `lockWaitMs` (`core.locks`).
+- Locks: each batch's subscriptions `FOR UPDATE` in id order, then the invoice owners it opens
+  invoices for `FOR KEY SHARE` (the order of `core/locking.py`).
 - A bill run loses only what it cannot bill: each batch is billed in a savepoint; a batch that
   fails is billed again a subscription at a time, and the subscriptions that still fail are
   rolled back alone and reported (`errors`).
@@ -41,7 +41,8 @@ from partnerbill.core.errors import Resource, ZuoraError
 from partnerbill.core.ids import new_id
 from partnerbill.core.input_policy import FIRST_DATE, LAST_DATE
 from partnerbill.core.json import dumps
-from partnerbill.core.locks import bounded_lock_wait, execute_locking
+from partnerbill.core.locking import lock_rows_in_id_order
+from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.recordsets import insert_rows, recordset, rows_json
 from partnerbill.core.tenants import Tenant, next_numbers
@@ -321,14 +322,8 @@ async def _bill_batch(
     tenant, target_date = context.tenant, context.target_date
     subs = [
         dict(r._mapping)
-        for r in await execute_locking(
-            conn,
-            tenant,
-            select(subscriptions)
-            .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id.in_(batch))
-            .order_by(subscriptions.c.id)
-            .with_for_update(),
-            resource=Resource.SUBSCRIPTION,
+        for r in await lock_rows_in_id_order(
+            conn, tenant, subscriptions, subscriptions.c.id.in_(batch), Resource.SUBSCRIPTION
         )
     ]
     await _renew_due_terms(conn, tenant, subs, target_date)

@@ -4,8 +4,9 @@ Status rules (Zuora §3.8): an invoice is created Draft or Posted; Draft → Pos
 Posted → Draft by unpost, only while nothing has been applied to it; Draft → Canceled by cancel.
 Only Posted invoices count in the account metrics.
 
-Locks: the account `FOR KEY SHARE` (see `accounts.service.lock_for_write`), the invoice row
-`FOR UPDATE` when its status changes, never anything all writers of the account share.
+Locks (in the order of `core/locking.py`): the account `FOR KEY SHARE`, and the invoice row
+`FOR UPDATE` with it, in one statement (`lock_invoice`), when its status changes; never a row
+all writers of a partner account share.
 """
 
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,7 @@ from partnerbill.core.errors import (
 from partnerbill.core.ids import new_id
 from partnerbill.core.input_policy import derived_date
 from partnerbill.core.json import dumps, v1_datetime
+from partnerbill.core.locking import FOR_UPDATE_WITH_ACCOUNT
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import (
     MAX_ABS_AMOUNT,
@@ -621,7 +623,7 @@ _INVOICE_FOR_UPDATE = text(
     "SELECT i.*, a.account_number, a.partner_account FROM invoices i "
     "JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id "
     "WHERE i.tenant_id = :tenant_id AND (i.id = :key OR i.invoice_number = :key) "
-    "FOR UPDATE OF i FOR KEY SHARE OF a"
+    + FOR_UPDATE_WITH_ACCOUNT.format(document="i", account="a")
 )
 
 

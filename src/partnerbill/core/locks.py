@@ -1,4 +1,4 @@
-"""Where row locks are waited for, and how long (docs/architecture.md).
+"""How long a lock is waited for; which locks there are, and their order, is `core/locking.py`.
 
 Every statement that locks business rows (`FOR UPDATE`, `FOR NO KEY UPDATE`, `FOR SHARE`,
 `FOR KEY SHARE`, or an `UPDATE` that queues on a row) runs inside `bounded_lock_wait`:
@@ -12,9 +12,6 @@ Every statement that locks business rows (`FOR UPDATE`, `FOR NO KEY UPDATE`, `FO
   back whole and has written nothing; inside a savepoint, only the savepoint's part is lost.
 - Keep the block to the locking statements: a slow statement inside it that waits for no lock
   would be cut at the same bound and reported as lock competition.
-
-Lock order (no cycles between two writers): a source document before its targets, documents of
-one type in id order, subscriptions in id order, an account's metrics row last.
 """
 
 from collections.abc import AsyncIterator, Mapping

@@ -14,9 +14,9 @@ that is checked, so two memos cannot both take the last of it.
 Apply, unapply and refund of a credit memo are `settlement`'s, with the credit memo as the
 source (`CREDIT_SOURCE`): open while Posted.
 
-Locks: documents only, in a fixed order: an invoice a memo is created from before the memo; the
-source credit memo of an application before its targets (by id, `settlement.lock_targets`), as
-for payments; the account never beyond `FOR KEY SHARE`.
+Locks: documents only, in the order of `core/locking.py`: an invoice a memo is created from
+before the memo; the source credit memo of an application before its targets, as for payments.
+A memo and its account are locked in one statement (`lock_memo`).
 """
 
 from collections.abc import Mapping, Sequence
@@ -46,6 +46,7 @@ from partnerbill.core.errors import (
 )
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.locking import FOR_UPDATE_WITH_ACCOUNT
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO
 from partnerbill.core.pagination import MAX_PAGE_SIZE
@@ -426,7 +427,7 @@ def _memo_query(kind: MemoKind, lock: str = "") -> Any:
     )
 
 
-_LOCK_MEMO = "FOR UPDATE OF m FOR KEY SHARE OF a"
+_LOCK_MEMO = FOR_UPDATE_WITH_ACCOUNT.format(document="m", account="a")
 
 
 async def lock_memo(

@@ -12,9 +12,9 @@ unapplying the memo brings the balance back.
 - A debit memo's write-off memo has one item, which names the debit memo it writes off.
 - Item-level write-off (`items`) is not supported: the whole amount is written off the document.
 
-Locks: the document `FOR UPDATE` first (create locks it again, as a no-op), then the account as
-any credit memo create does; the new memo is invisible to others until commit, so applying it
-after the document keeps the source-before-targets order safe.
+Locks: the document `FOR UPDATE` first, with its account (create locks both again, as a no-op);
+the new memo is invisible to others until commit, so applying it after the document keeps the
+order of `core/locking.py` (source before targets) safe.
 """
 
 from decimal import Decimal

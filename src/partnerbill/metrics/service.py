@@ -3,7 +3,8 @@ documents; `touch` is how every write path reports what it changed; the refresh 
 account's pending changes.
 
 - Non-partner account: `touch` applies the operation's deltas to the metrics row in the caller's
-  transaction, under that row's lock. The wait for the lock is bounded by the tenant's
+  transaction, under that row's lock, the last lock a write takes (`core/locking.py`). The wait
+  for the lock is bounded by the tenant's
   `lock_wait_ms` (`core.locks.bounded_lock_wait`); past it the request fails with the
   lock-competition error and its transaction rolls back whole.
 - Partner account: `touch` appends one row per account to `metrics_changes` and locks nothing
@@ -51,6 +52,7 @@ from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import dumps, v1_datetime
+from partnerbill.core.locking import lock_row
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.tables import tenants
@@ -603,6 +605,18 @@ async def _fold_recomputing(
     return FoldedChunk(dropped + row.folded, oldest, result)
 
 
+async def _lock_metrics_row(conn: AsyncConnection, tenant: Tenant, account_id: str) -> None:
+    """The account's metrics row `FOR UPDATE`, within the tenant's lock-wait bound."""
+    await lock_row(
+        conn,
+        tenant,
+        account_metrics,
+        account_metrics.c.account_id == account_id,
+        Resource.ACCOUNT,
+        columns=(account_metrics.c.account_id,),
+    )
+
+
 async def fold_changes(
     conn: AsyncConnection,
     tenant: Tenant,
@@ -630,15 +644,7 @@ async def fold_changes(
     if wait:
         # An on-demand refresh queues behind a running one for at most the tenant's lock bound;
         # the fold itself, however large, is not cut at that bound.
-        async with bounded_lock_wait(conn, tenant, Resource.ACCOUNT):
-            await conn.execute(
-                select(account_metrics.c.account_id)
-                .where(
-                    account_metrics.c.tenant_id == tenant.id,
-                    account_metrics.c.account_id == account_id,
-                )
-                .with_for_update()
-            )
+        await _lock_metrics_row(conn, tenant, account_id)
     fold = (await conn.execute(_FOLD[(not wait, chunk is not None)], parameters)).one()
     if not fold.claimed:
         return None
@@ -794,15 +800,7 @@ async def make_synchronous(conn: AsyncConnection, tenant: Tenant, account_id: st
     The caller holds the account row `FOR UPDATE`, which waits out every in-flight writer (they
     hold it `FOR KEY SHARE`) and holds back new ones until the flag is committed.
     """
-    async with bounded_lock_wait(conn, tenant, Resource.ACCOUNT):
-        await conn.scalar(
-            select(account_metrics.c.account_id)
-            .where(
-                account_metrics.c.tenant_id == tenant.id,
-                account_metrics.c.account_id == account_id,
-            )
-            .with_for_update()
-        )
+    await _lock_metrics_row(conn, tenant, account_id)
     await conn.execute(
         metrics_changes.delete().where(
             metrics_changes.c.tenant_id == tenant.id, metrics_changes.c.account_id == account_id

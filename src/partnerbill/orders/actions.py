@@ -1,9 +1,9 @@
 """Order actions on an existing subscription: one function per action type, and `amend`, which
 dispatches an action to its function.
 
-Each works in the order's transaction on a subscription the order has locked (`FOR UPDATE`, all
-of them at once in id order when the order starts); an owner transfer locks the destination
-accounts for write (`FOR KEY SHARE`, through the order's state). A subscription gets one new
+Each works in the order's transaction on a subscription the order has locked (all of them at
+once when the order starts); an owner transfer locks the destination accounts for write
+(through the order's state), in the order of `core/locking.py`. A subscription gets one new
 version per order, before its first change. A cancelled subscription refuses every action but
 an owner transfer.
 """

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.accounts.service import read_for_write
 from partnerbill.core.errors import Resource, business_rule, invalid_value
 from partnerbill.core.ids import new_id
-from partnerbill.core.locks import execute_locking
+from partnerbill.core.locking import lock_row
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.orders.lookup import OrderChange, check_change, known_order
 from partnerbill.orders.schemas import CreateOrderRequest
@@ -112,16 +112,12 @@ async def _locked(
     """The order `FOR UPDATE`, refused unless its status allows `change`."""
     await known_order(conn, tenant, order_number)
     row = (
-        await execute_locking(
+        await lock_row(
             conn,
             tenant,
-            select(orders)
-            .where(
-                orders.c.tenant_id == tenant.id,
-                (orders.c.order_number == order_number) | (orders.c.id == order_number),
-            )
-            .with_for_update(),
-            resource=ORDER,
+            orders,
+            (orders.c.order_number == order_number) | (orders.c.id == order_number),
+            ORDER,
         )
     ).one()
     check_change(row.status, order_number, change)

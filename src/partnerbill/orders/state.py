@@ -2,8 +2,8 @@
 write, the subscriptions it touched and their contractedMrr before it, the catalog rate plans it
 read, and the subscriptions it creates (inserted together).
 
-An account is locked for write (`FOR KEY SHARE`, bounded by the tenant's `lockWaitMs`) the first
-time the order names it, after inserting what the order created so far, so the database sees the
+An account is locked for write (`FOR KEY SHARE`, see `core/locking.py`) the first time the order
+names it, after inserting what the order created so far, so the database sees the
 order's statements in the request's sequence.
 """
 

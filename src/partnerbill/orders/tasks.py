@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import ZuoraError
+from partnerbill.core.locking import for_update
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.drafts import place_order
 from partnerbill.orders.preview import PreviewOrderRequest, preview_order
@@ -27,9 +28,7 @@ async def process_async_order(tenant_id: str, tenant_number: int, job_id: str) -
     where = (async_jobs.c.tenant_id == tenant.id) & (async_jobs.c.id == job_id)
     try:
         async with transaction() as conn:
-            job = (
-                await conn.execute(select(async_jobs).where(where).with_for_update())
-            ).one_or_none()
+            job = (await conn.execute(for_update(select(async_jobs).where(where)))).one_or_none()
             if job is None or job.status != "Processing":
                 return "skipped"
             limit = (await get_settings(conn, tenant)).order_async_limit

@@ -1,7 +1,7 @@
 """Edits of a payment's or refund's descriptive fields (comment, referenceId, reasonCode).
 
 No money moves, so no metrics change and no account is touched. The edited row is locked
-`FOR UPDATE` (a bounded wait, as every document lock) so an edit never interleaves with a
+`FOR UPDATE` (a document lock, `core/locking.py`) so an edit never interleaves with a
 cancel or a refund of the same payment. Only the fields the request sets are written; a field
 set to null clears it. A cancelled payment or refund keeps its fields as they were.
 """
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import accounts
 from partnerbill.core.errors import Resource, business_rule, not_found
-from partnerbill.core.locks import execute_locking
+from partnerbill.core.locking import lock_row
 from partnerbill.core.tenants import Tenant
 from partnerbill.payments.schemas import UpdatePaymentRequest, UpdateRefundRequest
 from partnerbill.payments.service import payment_json, refund_json
@@ -34,14 +34,7 @@ async def _edit(
     """Lock the payment or refund by id or number, refuse a cancelled one, write what the
     request sets; the row as it now is."""
     found = (
-        await execute_locking(
-            conn,
-            tenant,
-            select(table)
-            .where(table.c.tenant_id == tenant.id, (table.c.id == key) | (number == key))
-            .with_for_update(),
-            resource=Resource.PAYMENT,
-        )
+        await lock_row(conn, tenant, table, (table.c.id == key) | (number == key), Resource.PAYMENT)
     ).one_or_none()
     if found is None:
         raise not_found(Resource.PAYMENT, kind, key)

@@ -9,15 +9,16 @@ unapplied amount. Applied + unapplied + refunded always equals the amount.
 Apply, unapply and refund are `settlement`'s, with a payment as the source (`PAYMENT_SOURCE`),
 open while Processed; cancel is open while Processed and nothing is refunded.
 
-Locks: the payment `FOR UPDATE` and its account `FOR KEY SHARE`, then the targets in id order
-(apply, unapply, refund, cancel); a new payment's account `FOR KEY SHARE`, then its targets.
+Locks (in the order of `core/locking.py`): the payment `FOR UPDATE`, then its account
+`FOR KEY SHARE` in a statement of its own, then the targets (apply, unapply, cancel; a refund
+has none); a new payment's account, then its targets.
 """
 
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,6 +27,7 @@ from partnerbill.core.clock import today
 from partnerbill.core.errors import Resource, ZuoraError, business_rule, missing_field, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
+from partnerbill.core.locking import lock_row
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.metrics.service import touch
@@ -154,16 +156,8 @@ async def _lock_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict
     """The payment `FOR UPDATE`, with its account's number and partner flag (the account held
     `FOR KEY SHARE`, as every document write holds it)."""
     async with bounded_lock_wait(conn, tenant, PAYMENT):
-        row = (
-            await conn.execute(
-                select(payments)
-                .where(
-                    payments.c.tenant_id == tenant.id,
-                    (payments.c.id == key) | (payments.c.payment_number == key),
-                )
-                .with_for_update()
-            )
-        ).one_or_none()
+        match = (payments.c.id == key) | (payments.c.payment_number == key)
+        row = (await lock_row(conn, tenant, payments, match, PAYMENT)).one_or_none()
         if row is None:
             raise not_found(PAYMENT, "payment", key)
         account = await lock_for_write(conn, tenant, row.account_id)

@@ -17,9 +17,8 @@ the targets' balances and the source's applied or refunded amount move in the sa
 transaction, and the source's account metrics move through `touch`: the targets' balances and
 the source's unapplied amount (unappliedPaymentAmount or unappliedCreditMemoAmount).
 
-Locks: the source `FOR UPDATE` (with its account `FOR KEY SHARE`) first, then the targets in
-id order; never an account row beyond that `FOR KEY SHARE`. A transaction holds at most one
-source and never waits for a source while holding a target, so no two requests deadlock; two
+Locks: the source, then its targets, in the order of `core/locking.py` (its steps 3 and 4). A
+transaction holds at most one source and never waits for a source while holding a target; two
 requests applying to one invoice at once queue on that invoice and the second sees the first's
 balance. A source is read (which applications to reverse, how much is unapplied) only after it
 is locked; a refusal the request alone decides (a refund that is not External) comes before any
@@ -47,7 +46,8 @@ from partnerbill.core.errors import (
 )
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
-from partnerbill.core.locks import bounded_lock_wait, execute_locking
+from partnerbill.core.locking import lock_rows_in_id_order
+from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO, amount_problem
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.memos.tables import debit_memos
@@ -103,7 +103,8 @@ def check_amount(amount: Decimal, currency: str, where: str, resource: Resource)
 async def lock_targets(
     conn: AsyncConnection, tenant: Tenant, allocations: Sequence[Allocation]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The targets, each locked `FOR UPDATE`, in id order (after the source, if any)."""
+    """The targets, each locked `FOR UPDATE`, in id order (after the source, if any:
+    `core/locking.py`)."""
     if len(allocations) > MAX_APPLICATIONS_PER_REQUEST:
         raise invalid_value(
             Resource.GENERIC,
@@ -117,17 +118,12 @@ async def lock_targets(
         keys = [a.key for a in allocations if a.target_type == target_type]
         if not keys:
             continue
-        rows = await execute_locking(
+        rows = await lock_rows_in_id_order(
             conn,
             tenant,
-            select(table)
-            .where(
-                table.c.tenant_id == tenant.id,
-                table.c.id.in_(keys) | table.c[number].in_(keys),
-            )
-            .order_by(table.c.id)
-            .with_for_update(),
-            resource=Resource.INVOICE if target_type == "Invoice" else Resource.DEBIT_MEMO,
+            table,
+            table.c.id.in_(keys) | table.c[number].in_(keys),
+            Resource.INVOICE if target_type == "Invoice" else Resource.DEBIT_MEMO,
         )
         for row in rows:
             target = {**row._mapping, "type": target_type, "number": row._mapping[number]}

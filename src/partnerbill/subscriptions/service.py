@@ -1,8 +1,8 @@
 """Subscriptions: creation from catalog rate plans, rate plans added, locks, versions, saves.
 
 Every function here works inside the caller's transaction on a subscription the caller has locked
-(`lock_subscription`, `FOR UPDATE`: the subscription is a document; no account row is locked
-beyond the `FOR KEY SHARE` every document write takes). Orders, the legacy subscribe and the
+(`lock_subscription`, `FOR UPDATE`: the subscription is a document; its place in the lock order
+is in `core/locking.py`). Orders, the legacy subscribe and the
 legacy amendment endpoints are all built from these, with the segments of `segments`. A
 subscription being created needs no lock: no other transaction sees it before the creating one
 commits. Those of one order are inserted together (`NewSubscriptions`: a few statements whatever
@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import WritableAccount
 from partnerbill.catalog.views import CatalogRatePlan
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
 from partnerbill.core.ids import new_id
-from partnerbill.core.locks import execute_locking
+from partnerbill.core.locking import lock_row, lock_rows_in_id_order
 from partnerbill.core.recordsets import insert_rows, rows_json
 from partnerbill.core.tenants import MAX_NUMBERS_PER_CALL, Tenant, next_numbers_of
 from partnerbill.subscriptions.charges import charge_values
@@ -382,16 +382,7 @@ def _overrides_by_charge(
 async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
     """The subscription (by its current version's id or its number) `FOR UPDATE`: it is about to
     change."""
-    row = (
-        await execute_locking(
-            conn,
-            tenant,
-            select(subscriptions)
-            .where(subscriptions.c.tenant_id == tenant.id, key_clause(key))
-            .with_for_update(),
-            resource=SUBSCRIPTION,
-        )
-    ).one_or_none()
+    row = (await lock_row(conn, tenant, subscriptions, key_clause(key), SUBSCRIPTION)).one_or_none()
     if row is None:
         raise not_found(SUBSCRIPTION, "subscription", key)
     return dict(row._mapping)
@@ -401,21 +392,16 @@ async def lock_subscriptions(
     conn: AsyncConnection, tenant: Tenant, keys: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """The subscriptions named by `keys` (numbers or current version ids), locked `FOR UPDATE`
-    in one statement in id order (as a bill run locks them: two writers never wait on each
-    other in a cycle); keyed by the given key."""
+    in one statement in id order (as a bill run locks them, `core/locking.py`); keyed by the
+    given key."""
     if not keys:
         return {}
-    rows = await execute_locking(
+    rows = await lock_rows_in_id_order(
         conn,
         tenant,
-        select(subscriptions)
-        .where(
-            subscriptions.c.tenant_id == tenant.id,
-            subscriptions.c.version_id.in_(keys) | subscriptions.c.subscription_number.in_(keys),
-        )
-        .order_by(subscriptions.c.id)
-        .with_for_update(),
-        resource=SUBSCRIPTION,
+        subscriptions,
+        subscriptions.c.version_id.in_(keys) | subscriptions.c.subscription_number.in_(keys),
+        SUBSCRIPTION,
     )
     found: dict[str, dict[str, Any]] = {}
     for row in rows:
