@@ -15,10 +15,12 @@ transaction never goes back to an earlier step while holding a later one:
    `pg_try_advisory_xact_lock` on the hash of tenant and key, taken by the middleware before the
    route runs and held to the commit; a tenant's keys never block another's. It never waits: a
    duplicate finds it taken and gets 409.
-2. **The tenant row `FOR SHARE`** (`core.tenants.require_reseller_account`), only for a request
-   that sets `partnerAccount` (account create or update, an order's new account), before the
-   account: a concurrent disabling of the Reseller Account feature updates that row, so it waits
-   for them and then sees their partner accounts.
+2. **The Reseller Account switch's advisory lock** (`core.tenants.require_reseller_account`),
+   per tenant, shared by a request that sets `partnerAccount` (account create or update, an
+   order's new account), before the account; a disabling of the feature takes it alone, so it
+   waits for them and then sees their partner accounts. An advisory lock, not the tenant row:
+   on a database distributed by tenant `tenants` is a reference table, whose row locks are
+   taken on every node.
 3. **The source document `FOR UPDATE`**: the payment or credit memo being applied, unapplied,
    refunded or canceled, or the one document a status change or an edit is on (invoice, memo,
    payment, refund, subscription, bill run, draft order), by `lock_row` (an invoice or a memo
@@ -66,9 +68,9 @@ The wait: every wait for a business row's lock runs inside `core.locks.bounded_l
 `lock_timeout`, which bounds each hop of a queue, not the whole wait. Past it the request fails
 with the category-50 lock-competition error and rolls back whole. API processes also bound
 every statement (`core.db.bound_statements`), which is all that bounds the locks taken outside
-`bounded_lock_wait` (the tenant row, the advisory locks of a default payment method and of a
-sign-in); a worker bounds none but those inside it (the async order job row waits as long as it
-must; the scheduler's claim never waits).
+`bounded_lock_wait` (the advisory locks of the Reseller Account switch, of a default payment
+method and of a sign-in); a worker bounds none but those inside it (the async order job row
+waits as long as it must; the scheduler's claim never waits).
 
 The helpers: `for_update`, `for_no_key_update` and `for_key_share` give a SELECT its lock
 strength (for statements built once per process as for any other); `lock_row` and
