@@ -48,7 +48,7 @@ from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO
-from partnerbill.core.pagination import MAX_PAGE_SIZE
+from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant, next_numbers
 from partnerbill.memos.schemas import (
     CreateMemoFromChargesRequest,
@@ -617,15 +617,6 @@ async def get_memo(
     return memo_json(kind, row._mapping, row.account_number)
 
 
-def _page_window(kind: MemoKind, page: int, page_size: int) -> tuple[int, int]:
-    if page < 1:
-        raise invalid_value(kind.resource, "page", "must be 1 or more.")
-    if page_size < 1:
-        raise invalid_value(kind.resource, "pageSize", "must be 1 or more.")
-    page_size = min(page_size, MAX_PAGE_SIZE)
-    return (page - 1) * page_size, page_size
-
-
 async def list_memos(
     conn: AsyncConnection,
     tenant: Tenant,
@@ -633,12 +624,10 @@ async def list_memos(
     *,
     account_key: str | None,
     status: str | None,
-    page: int,
-    page_size: int,
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """One page of the tenant's memos (oldest first), the page size used, and whether another
-    page follows."""
-    offset, limit = _page_window(kind, page, page_size)
+    window: PageRequest,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the tenant's memos (oldest first), and whether another page follows."""
+    offset, limit = window.offset, window.limit
     if status is not None and status not in MEMO_STATUSES:
         raise invalid_value(kind.resource, "status", f"must be one of {', '.join(MEMO_STATUSES)}.")
     table = kind.table
@@ -662,14 +651,14 @@ async def list_memos(
         )
     ).all()
     memos = [memo_json(kind, row._mapping, row.account_number) for row in rows[:limit]]
-    return memos, limit, len(rows) > limit
+    return memos, len(rows) > limit
 
 
 async def get_memo_items(
-    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, page: int, page_size: int
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """One page of the memo's items, the page size used, and whether another page follows."""
-    offset, limit = _page_window(kind, page, page_size)
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, window: PageRequest
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the memo's items, and whether another page follows."""
+    offset, limit = window.offset, window.limit
     memo = await get_memo(conn, tenant, kind, key)
     items = kind.items
     rows = (
@@ -682,7 +671,7 @@ async def get_memo_items(
         )
     ).all()
     found = [item_json(row._mapping) for row in rows[:limit]]
-    return found, limit, len(rows) > limit
+    return found, len(rows) > limit
 
 
 async def get_memo_item(
