@@ -49,7 +49,7 @@ from partnerbill.core.json import v1_datetime
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO
 from partnerbill.core.pagination import PageRequest
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.memos.schemas import (
     CreateMemoFromChargesRequest,
     CreateMemoFromInvoiceRequest,
@@ -180,7 +180,7 @@ async def write_memo(
     """Number, insert, and report a posted memo to its account's metrics."""
     if row["memo_number"] is None:
         (number,) = await next_numbers(conn, tenant, kind.sequence, 1)
-        row["memo_number"] = f"{kind.prefix}{number:08d}"
+        row["memo_number"] = document_number(kind.prefix, number)
     else:
         taken = await conn.scalar(
             select(kind.table.c.id).where(
