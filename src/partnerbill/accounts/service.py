@@ -44,7 +44,13 @@ from partnerbill.core.locking import for_key_share, for_no_key_update, for_updat
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import trimmed
 from partnerbill.core.tables import tenants
-from partnerbill.core.tenants import Tenant, get_settings, next_numbers, require_reseller_account
+from partnerbill.core.tenants import (
+    Tenant,
+    document_number,
+    get_settings,
+    next_numbers,
+    require_reseller_account,
+)
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import MetricsSnapshot
 from partnerbill.payments.tables import payments
@@ -225,7 +231,7 @@ async def create_account(
     account_number = request.account_number
     if account_number is None:
         (number,) = await next_numbers(conn, tenant, "account_number", 1)
-        account_number = f"A{number:08d}"
+        account_number = document_number("A", number)
     account_id = new_id()
     bill_cycle_day = request.bill_cycle_day or 0
     values = {

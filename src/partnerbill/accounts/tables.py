@@ -10,25 +10,28 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    ForeignKeyConstraint,
     Index,
-    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import (
+    tenant_column,
+    tenant_foreign_key,
+    tenant_primary_key,
+    tenant_unique,
+)
 
 accounts = Table(
     "accounts",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("account_number", String(70), nullable=False),
     Column("name", String(255), nullable=False),
@@ -52,8 +55,8 @@ accounts = Table(
     Column("custom_fields", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "account_number"),
+    tenant_primary_key("id"),
+    tenant_unique("account_number"),
     Index("ix_accounts_bill_to_contact_id", "tenant_id", text("(bill_to_contact ->> 'id')")),
     Index("ix_accounts_sold_to_contact_id", "tenant_id", text("(sold_to_contact ->> 'id')")),
 )
@@ -61,13 +64,13 @@ accounts = Table(
 account_contacts = Table(
     "account_contacts",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("account_id", String(32), nullable=False),
     Column("contact", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
+    tenant_primary_key("id"),
+    tenant_foreign_key("account_id", "accounts"),
     Index("ix_account_contacts_account", "tenant_id", "account_id", "id"),
 )

@@ -40,7 +40,7 @@ from partnerbill.core.json import v1_datetime
 from partnerbill.core.locking import lock_row
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.schemas import CamelModel, Date, Flag
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.subscriptions.tables import subscriptions
 
@@ -141,7 +141,7 @@ async def create_bill_run(
             .values(
                 tenant_id=tenant.id,
                 id=run_id,
-                bill_run_number=f"BR-{number:08d}",
+                bill_run_number=document_number("BR-", number),
                 name=request.name,
                 status="Pending",
                 target_date=request.target_date,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource, invalid_value
-from partnerbill.core.pagination import MAX_PAGE_SIZE
+from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.memos.tables import credit_memos, debit_memos
 
@@ -61,11 +61,9 @@ async def list_billing_documents(
     document_date: date | None,
     status: str | None,
     sort: str | None,
-    page: int,
-    page_size: int,
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """One page of the account's billing documents, the page size used, and whether another
-    page follows."""
+    window: PageRequest,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the account's billing documents, and whether another page follows."""
     if account_id is None and account_number is None:
         raise invalid_value(Resource.INVOICE, "accountId", "or accountNumber is required.")
     if status is not None and status not in DOCUMENT_STATUSES:
@@ -73,8 +71,7 @@ async def list_billing_documents(
             Resource.INVOICE, "status", f"must be one of {', '.join(DOCUMENT_STATUSES)}."
         )
     keys = _sort_keys(sort)
-    size = min(page_size, MAX_PAGE_SIZE)
-    offset = (page - 1) * size
+    offset, size = window.offset, window.limit
     found = select(accounts.c.id).where(accounts.c.tenant_id == tenant.id)
     if account_id is not None:
         found = found.where(accounts.c.id == account_id)
@@ -82,7 +79,7 @@ async def list_billing_documents(
         found = found.where(accounts.c.account_number == account_number)
     account = await conn.scalar(found)
     if account is None:
-        return [], size, False
+        return [], False
 
     def kind(query: Select[Any], table: Any, date_column: Any) -> Select[Any]:
         query = query.where(table.c.tenant_id == tenant.id, table.c.account_id == account)
@@ -145,9 +142,9 @@ async def list_billing_documents(
         order = [columns[name].desc() if desc else columns[name].asc() for name, desc in keys]
         return [*order, columns["id"].asc()]
 
-    window = offset + size + 1
+    reach = offset + size + 1
     tops = [
-        branch.order_by(*ordered(branch.selected_columns)).limit(window).subquery().select()
+        branch.order_by(*ordered(branch.selected_columns)).limit(reach).subquery().select()
         for branch in branches
     ]
     union = union_all(*tops).subquery()
@@ -168,4 +165,4 @@ async def list_billing_documents(
         }
         for row in rows[:size]
     ]
-    return documents, size, len(rows) > size
+    return documents, len(rows) > size

@@ -45,7 +45,7 @@ from partnerbill.core.locking import lock_rows_in_id_order
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.recordsets import insert_rows, recordset, rows_json
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.subscriptions.dates import add_term
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
@@ -412,7 +412,7 @@ async def _open_invoices(
     rows = []
     for key, number in zip(new_keys, numbers, strict=True):
         account = owners[key[0]]
-        invoice = _Invoice(new_id(), f"INV{number:08d}", account, invoice_date)
+        invoice = _Invoice(new_id(), document_number("INV", number), account, invoice_date)
         open_invoices[key] = invoice
         rows.append(
             {

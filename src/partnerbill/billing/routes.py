@@ -16,7 +16,7 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import envelope
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
+from partnerbill.core.pagination import PageRequest, page_request, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import get_settings
@@ -68,12 +68,11 @@ async def get_invoice_items(
     invoice_key: str,
     tenant: CurrentTenant,
     http_request: Request,
-    page: Page = 1,
-    page_size: PageSize = service.DEFAULT_PAGE_SIZE,
+    window: PageRequest = page_request(service.DEFAULT_PAGE_SIZE),
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        items, more = await service.get_invoice_items(conn, tenant, invoice_key, page, page_size)
-    return paged("invoiceItems", items, more, http_request, page, min(page_size, MAX_PAGE_SIZE))
+        items, more = await service.get_invoice_items(conn, tenant, invoice_key, window)
+    return paged("invoiceItems", items, more, http_request, window)
 
 
 @router.put("/v1/invoices/{invoice_key}/post", responses=ok(answers.Invoice))

@@ -52,8 +52,8 @@ from partnerbill.core.money import (
     amount_problem,
     decimal_places,
 )
-from partnerbill.core.pagination import MAX_PAGE_SIZE
-from partnerbill.core.tenants import Tenant, next_numbers, sequence_name
+from partnerbill.core.pagination import PageRequest
+from partnerbill.core.tenants import Tenant, document_number, next_numbers, sequence_name
 from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.service import (
     LOG_CHANGES,
@@ -489,7 +489,7 @@ async def _insert_routable(
     drawn = (
         await next_numbers(conn, tenant, "invoice_number", len(unnumbered)) if unnumbered else []
     )
-    numbers = dict(zip(unnumbered, (f"INV{n:08d}" for n in drawn), strict=True))
+    numbers = dict(zip(unnumbered, (document_number("INV", n) for n in drawn), strict=True))
     numbers |= {
         p.row["id"]: p.row["invoice_number"] for p in prepared if p.row["id"] not in numbers
     }
@@ -792,14 +792,9 @@ async def get_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[s
 
 
 async def get_invoice_items(
-    conn: AsyncConnection, tenant: Tenant, key: str, page: int, page_size: int
+    conn: AsyncConnection, tenant: Tenant, key: str, window: PageRequest
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of the invoice's items and whether another page follows."""
-    if page < 1:
-        raise invalid_value(Resource.INVOICE_ITEM, "page", "must be 1 or more.")
-    if page_size < 1:
-        raise invalid_value(Resource.INVOICE_ITEM, "pageSize", "must be 1 or more.")
-    page_size = min(page_size, MAX_PAGE_SIZE)
     invoice_id = await conn.scalar(
         select(invoices.c.id).where(
             invoices.c.tenant_id == tenant.id,
@@ -818,8 +813,8 @@ async def get_invoice_items(
             )
             .where(invoice_items.c.tenant_id == tenant.id, invoice_items.c.invoice_id == invoice_id)
             .order_by(invoice_items.c.line_number)
-            .offset((page - 1) * page_size)
-            .limit(page_size + 1)
+            .offset(window.offset)
+            .limit(window.limit + 1)
         )
     ).all()
     items = [
@@ -845,9 +840,9 @@ async def get_invoice_items(
             "taxMode": row.tax_mode,
             **row.custom_fields,
         }
-        for row in rows[:page_size]
+        for row in rows[: window.limit]
     ]
-    return items, len(rows) > page_size
+    return items, len(rows) > window.limit
 
 
 def batch_problem(count: int, item_count: int, limit: int) -> ZuoraError | None:

@@ -5,25 +5,28 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
-    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import (
+    tenant_column,
+    tenant_foreign_key,
+    tenant_primary_key,
+    tenant_unique,
+)
 
 invoices = Table(
     "invoices",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("invoice_number", String(64), nullable=False),
     Column("account_id", String(32), nullable=False),
@@ -43,12 +46,12 @@ invoices = Table(
     Column("target_date", Date),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "invoice_number"),
+    tenant_primary_key("id"),
+    tenant_unique("invoice_number"),
     Index("ix_invoices_bill_run", "tenant_id", "bill_run_id"),
     # The account page's invoices tab: a keyset page in id order.
     Index("ix_invoices_account_id_order", "tenant_id", "account_id", "id"),
-    ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
+    tenant_foreign_key("account_id", "accounts"),
     # Covers the metrics recompute (sum of balances, max date of posted invoices) and the
     # summary's recent invoices without touching the heap.
     Index(
@@ -64,7 +67,7 @@ invoices = Table(
 invoice_items = Table(
     "invoice_items",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("invoice_id", String(32), nullable=False),
     Column("line_number", Integer, nullable=False),
@@ -88,18 +91,16 @@ invoice_items = Table(
     Column("rate_plan_charge_id", String(32)),
     Column("charge_number", String(64)),
     Column("charge_type", String(16), nullable=False, server_default="OneTime"),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "invoice_id", "line_number"),
-    ForeignKeyConstraint(
-        ["tenant_id", "invoice_id"], ["invoices.tenant_id", "invoices.id"], ondelete="CASCADE"
-    ),
+    tenant_primary_key("id"),
+    tenant_unique("invoice_id", "line_number"),
+    tenant_foreign_key("invoice_id", "invoices", ondelete="CASCADE"),
     Index("ix_invoice_items_charge", "tenant_id", "rate_plan_charge_id"),
 )
 
 bill_runs = Table(
     "bill_runs",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("bill_run_number", String(32), nullable=False),
     Column("name", String(255)),
@@ -115,8 +116,8 @@ bill_runs = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "bill_run_number"),
+    tenant_primary_key("id"),
+    tenant_unique("bill_run_number"),
 )
 
 # The subscriptions a bill run could not bill, one row each: the run billed the rest. Written in
@@ -124,7 +125,7 @@ bill_runs = Table(
 bill_run_errors = Table(
     "bill_run_errors",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("bill_run_id", String(32), nullable=False),
     Column("subscription_id", String(32), nullable=False),
     Column("subscription_number", String(100), nullable=False),
@@ -132,8 +133,6 @@ bill_run_errors = Table(
     Column("account_number", String(70), nullable=False),
     Column("code", Integer, nullable=False),
     Column("message", Text, nullable=False),
-    PrimaryKeyConstraint("tenant_id", "bill_run_id", "subscription_id"),
-    ForeignKeyConstraint(
-        ["tenant_id", "bill_run_id"], ["bill_runs.tenant_id", "bill_runs.id"], ondelete="CASCADE"
-    ),
+    tenant_primary_key("bill_run_id", "subscription_id"),
+    tenant_foreign_key("bill_run_id", "bill_runs", ondelete="CASCADE"),
 )

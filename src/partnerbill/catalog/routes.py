@@ -16,7 +16,7 @@ from partnerbill.catalog.schemas import (
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import Page, PageSize, paged
+from partnerbill.core.pagination import PageRequest, page_request, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
 
@@ -73,12 +73,11 @@ async def get_product_rate_plan_charge_object(id: str, tenant: CurrentTenant) ->
 async def get_products(
     tenant: CurrentTenant,
     http_request: Request,
-    page: Page = 1,
-    page_size: PageSize = views.DEFAULT_PAGE_SIZE,
+    window: PageRequest = page_request(views.DEFAULT_PAGE_SIZE),
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        rows, more = await views.list_products(conn, tenant, page, page_size)
-    return paged("products", rows, more, http_request, page, page_size)
+        rows, more = await views.list_products(conn, tenant, window)
+    return paged("products", rows, more, http_request, window, asked_size=True)
 
 
 @router.get("/v1/catalog/product/{product_key}", responses=ok(answers.ProductAnswer))
@@ -92,12 +91,11 @@ async def get_rate_plans_by_product(
     product_key: str,
     tenant: CurrentTenant,
     http_request: Request,
-    page: Page = 1,
-    page_size: PageSize = views.DEFAULT_PAGE_SIZE,
+    window: PageRequest = page_request(views.DEFAULT_PAGE_SIZE),
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        rows, more = await views.list_product_rate_plans(conn, tenant, product_key, page, page_size)
-    return paged("productRatePlans", rows, more, http_request, page, page_size)
+        rows, more = await views.list_product_rate_plans(conn, tenant, product_key, window)
+    return paged("productRatePlans", rows, more, http_request, window, asked_size=True)
 
 
 @router.get(

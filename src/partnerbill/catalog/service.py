@@ -20,7 +20,7 @@ from partnerbill.catalog.tables import product_rate_plan_charges, product_rate_p
 from partnerbill.catalog.validation import charge_values, check_period, invalid_id, product_category
 from partnerbill.core.errors import Category, Resource, ZuoraError, business_rule, invalid_value
 from partnerbill.core.ids import new_id
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tenants import Tenant, document_number, next_numbers
 
 MAX_NESTED_ROWS = 300  # Zuora caps non-paginated nested arrays at 300 rows
 MAX_CHARGES_PER_RATE_PLAN = MAX_NESTED_ROWS
@@ -53,7 +53,7 @@ async def _chosen_or_next_number(
         await _reject_taken(conn, tenant, column, chosen, field)
         return chosen
     (sequence,) = await next_numbers(conn, tenant, column.name, 1)
-    return f"{prefix}{sequence:08d}"
+    return document_number(prefix, sequence)
 
 
 async def _insert(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> None:
@@ -85,8 +85,8 @@ async def create_product(
             "tenant_id": tenant.id,
             "id": product_id,
             "name": request.name,
-            "sku": request.sku or f"SKU-{number:08d}",
-            "product_number": request.product_number or f"PC-{number:08d}",
+            "sku": request.sku or document_number("SKU-", number),
+            "product_number": request.product_number or document_number("PC-", number),
             "category": category,
             "description": request.description,
             "effective_start_date": request.effective_start_date,

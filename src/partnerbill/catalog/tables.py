@@ -8,25 +8,28 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
-    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
-    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import (
+    tenant_column,
+    tenant_foreign_key,
+    tenant_primary_key,
+    tenant_unique,
+)
 
 products = Table(
     "products",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("name", String(100), nullable=False),
     Column("sku", String(50), nullable=False),
@@ -38,15 +41,15 @@ products = Table(
     Column("custom_fields", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "sku"),
-    UniqueConstraint("tenant_id", "product_number"),
+    tenant_primary_key("id"),
+    tenant_unique("sku"),
+    tenant_unique("product_number"),
 )
 
 product_rate_plans = Table(
     "product_rate_plans",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("product_id", String(32), nullable=False),
     Column("product_rate_plan_number", String(100), nullable=False),
@@ -57,16 +60,16 @@ product_rate_plans = Table(
     Column("custom_fields", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "product_rate_plan_number"),
-    ForeignKeyConstraint(["tenant_id", "product_id"], ["products.tenant_id", "products.id"]),
+    tenant_primary_key("id"),
+    tenant_unique("product_rate_plan_number"),
+    tenant_foreign_key("product_id", "products"),
     Index("ix_product_rate_plans_product", "tenant_id", "product_id", "id"),
 )
 
 product_rate_plan_charges = Table(
     "product_rate_plan_charges",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("product_rate_plan_id", String(32), nullable=False),
     Column("product_rate_plan_charge_number", String(100), nullable=False),
@@ -89,11 +92,11 @@ product_rate_plan_charges = Table(
     Column("custom_fields", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "product_rate_plan_charge_number"),
-    ForeignKeyConstraint(
-        ["tenant_id", "product_rate_plan_id"],
-        ["product_rate_plans.tenant_id", "product_rate_plans.id"],
+    tenant_primary_key("id"),
+    tenant_unique("product_rate_plan_charge_number"),
+    tenant_foreign_key(
+        "product_rate_plan_id",
+        "product_rate_plans",
     ),
     Index("ix_product_rate_plan_charges_plan", "tenant_id", "product_rate_plan_id", "id"),
 )

@@ -27,8 +27,8 @@ from partnerbill.catalog.enums import (
 from partnerbill.catalog.tables import product_rate_plan_charges, product_rate_plans, products
 from partnerbill.catalog.tiers import tiers_by_currency_from_json
 from partnerbill.catalog.validation import LIST_PRICE_BASE
-from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
-from partnerbill.core.pagination import MAX_PAGE_SIZE
+from partnerbill.core.errors import Resource, business_rule, not_found
+from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 
 DEFAULT_PAGE_SIZE = 10
@@ -203,16 +203,6 @@ async def get_product_rate_plan_charge_object(
 # --- reads: the v1 catalog API (camelCase, Orders/GET vocabulary) -------------------------------
 
 
-def _page_window(page: int, page_size: int) -> tuple[int, int]:
-    """(offset, rows per page) of a v1 page; sizes above 40 are served as 40, as Zuora does."""
-    if page < 1:
-        raise invalid_value(Resource.CATALOG, "page", "must be 1 or more.")
-    if page_size < 1:
-        raise invalid_value(Resource.CATALOG, "pageSize", "must be 1 or more.")
-    page_size = min(page_size, MAX_PAGE_SIZE)
-    return (page - 1) * page_size, page_size
-
-
 def _product_json(row: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -354,10 +344,10 @@ async def _product_row(conn: AsyncConnection, tenant: Tenant, key: str) -> Mappi
 
 
 async def list_products(
-    conn: AsyncConnection, tenant: Tenant, page: int, page_size: int
+    conn: AsyncConnection, tenant: Tenant, window: PageRequest
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of products, newest first, and whether another page follows."""
-    offset, limit = _page_window(page, page_size)
+    offset, limit = window.offset, window.limit
     rows = (
         await conn.execute(
             select(products)
@@ -375,10 +365,10 @@ async def get_product(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[s
 
 
 async def list_product_rate_plans(
-    conn: AsyncConnection, tenant: Tenant, product_key: str, page: int, page_size: int
+    conn: AsyncConnection, tenant: Tenant, product_key: str, window: PageRequest
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of the product's rate plans, each with its charges, and whether more follow."""
-    offset, limit = _page_window(page, page_size)
+    offset, limit = window.offset, window.limit
     product = await _product_row(conn, tenant, product_key)
     rows = (
         await conn.execute(

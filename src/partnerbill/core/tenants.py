@@ -75,6 +75,11 @@ def sequence_name(tenant: Tenant, kind: str) -> str:
     return f"{kind}_t{tenant.number}"
 
 
+def document_number(prefix: str, number: int) -> str:
+    """A number drawn from a sequence as documents show it: the prefix, then eight digits."""
+    return f"{prefix}{number:08d}"
+
+
 async def next_numbers(conn: AsyncConnection, tenant: Tenant, kind: str, count: int) -> list[int]:
     """`count` fresh numbers from the tenant's sequence, in one round trip."""
     return (await next_numbers_of(conn, tenant, {kind: count}))[kind]

@@ -9,7 +9,7 @@ from fastapi import Query, Request
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import Page, PageSize, paged
+from partnerbill.core.pagination import PageRequest, page_request, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
 from partnerbill.memos import responses as answers
@@ -82,20 +82,18 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         account_id: Annotated[str | None, Query(alias="accountId")] = None,
         account_number: Annotated[str | None, Query(alias="accountNumber")] = None,
         status: Annotated[str | None, Query()] = None,
-        page: Page = 1,
-        page_size: PageSize = service.DEFAULT_PAGE_SIZE,
+        window: PageRequest = page_request(service.DEFAULT_PAGE_SIZE),
     ) -> dict[str, Any]:
         async with transaction() as conn:
-            rows, size, more = await service.list_memos(
+            rows, more = await service.list_memos(
                 conn,
                 tenant,
                 kind,
                 account_key=account_id or account_number,
                 status=status,
-                page=page,
-                page_size=page_size,
+                window=window,
             )
-        return paged(list_key, rows, more, http_request, page, size)
+        return paged(list_key, rows, more, http_request, window)
 
     @router.get(
         f"{prefix}/{{memo_key}}", name=f"get_{list_key}", responses=ok(answers.MEMO[list_key])
@@ -122,14 +120,11 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         memo_key: str,
         tenant: CurrentTenant,
         http_request: Request,
-        page: Page = 1,
-        page_size: PageSize = service.DEFAULT_PAGE_SIZE,
+        window: PageRequest = page_request(service.DEFAULT_PAGE_SIZE),
     ) -> dict[str, Any]:
         async with transaction() as conn:
-            rows, size, more = await service.get_memo_items(
-                conn, tenant, kind, memo_key, page, page_size
-            )
-        return paged("items", rows, more, http_request, page, size)
+            rows, more = await service.get_memo_items(conn, tenant, kind, memo_key, window)
+        return paged("items", rows, more, http_request, window)
 
     @router.get(
         f"{prefix}/{{memo_key}}/items/{{item_id}}",

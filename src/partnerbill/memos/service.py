@@ -49,8 +49,8 @@ from partnerbill.core.json import v1_datetime
 from partnerbill.core.locking import FOR_UPDATE_WITH_ACCOUNT
 from partnerbill.core.locks import bounded_lock_wait, execute_locking
 from partnerbill.core.money import ZERO
-from partnerbill.core.pagination import MAX_PAGE_SIZE
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.pagination import PageRequest
+from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.memos.schemas import (
     CreateMemoFromChargesRequest,
     CreateMemoFromInvoiceRequest,
@@ -181,7 +181,7 @@ async def write_memo(
     """Number, insert, and report a posted memo to its account's metrics."""
     if row["memo_number"] is None:
         (number,) = await next_numbers(conn, tenant, kind.sequence, 1)
-        row["memo_number"] = f"{kind.prefix}{number:08d}"
+        row["memo_number"] = document_number(kind.prefix, number)
     else:
         taken = await conn.scalar(
             select(kind.table.c.id).where(
@@ -618,15 +618,6 @@ async def get_memo(
     return memo_json(kind, row._mapping, row.account_number)
 
 
-def _page_window(kind: MemoKind, page: int, page_size: int) -> tuple[int, int]:
-    if page < 1:
-        raise invalid_value(kind.resource, "page", "must be 1 or more.")
-    if page_size < 1:
-        raise invalid_value(kind.resource, "pageSize", "must be 1 or more.")
-    page_size = min(page_size, MAX_PAGE_SIZE)
-    return (page - 1) * page_size, page_size
-
-
 async def list_memos(
     conn: AsyncConnection,
     tenant: Tenant,
@@ -634,12 +625,10 @@ async def list_memos(
     *,
     account_key: str | None,
     status: str | None,
-    page: int,
-    page_size: int,
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """One page of the tenant's memos (oldest first), the page size used, and whether another
-    page follows."""
-    offset, limit = _page_window(kind, page, page_size)
+    window: PageRequest,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the tenant's memos (oldest first), and whether another page follows."""
+    offset, limit = window.offset, window.limit
     if status is not None and status not in MEMO_STATUSES:
         raise invalid_value(kind.resource, "status", f"must be one of {', '.join(MEMO_STATUSES)}.")
     table = kind.table
@@ -663,14 +652,14 @@ async def list_memos(
         )
     ).all()
     memos = [memo_json(kind, row._mapping, row.account_number) for row in rows[:limit]]
-    return memos, limit, len(rows) > limit
+    return memos, len(rows) > limit
 
 
 async def get_memo_items(
-    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, page: int, page_size: int
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """One page of the memo's items, the page size used, and whether another page follows."""
-    offset, limit = _page_window(kind, page, page_size)
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, window: PageRequest
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the memo's items, and whether another page follows."""
+    offset, limit = window.offset, window.limit
     memo = await get_memo(conn, tenant, kind, key)
     items = kind.items
     rows = (
@@ -683,7 +672,7 @@ async def get_memo_items(
         )
     ).all()
     found = [item_json(row._mapping) for row in rows[:limit]]
-    return found, limit, len(rows) > limit
+    return found, len(rows) > limit
 
 
 async def get_memo_item(

@@ -4,26 +4,29 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
-    UniqueConstraint,
     func,
 )
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import (
+    tenant_column,
+    tenant_foreign_key,
+    tenant_primary_key,
+    tenant_unique,
+)
 
 
 def _memo_table(name: str, extra: list[Column]) -> Table:
     return Table(
         name,
         metadata,
-        Column("tenant_id", String(32), nullable=False),
+        tenant_column(),
         Column("id", String(32), nullable=False),
         Column("memo_number", String(64), nullable=False),
         Column("account_id", String(32), nullable=False),
@@ -38,9 +41,9 @@ def _memo_table(name: str, extra: list[Column]) -> Table:
         *extra,
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        PrimaryKeyConstraint("tenant_id", "id"),
-        UniqueConstraint("tenant_id", "memo_number"),
-        ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
+        tenant_primary_key("id"),
+        tenant_unique("memo_number"),
+        tenant_foreign_key("account_id", "accounts"),
         Index(f"ix_{name}_account", "tenant_id", "account_id", "status"),
         Index(f"ix_{name}_account_id_order", "tenant_id", "account_id", "id"),
         Index(f"ix_{name}_invoice", "tenant_id", "referred_invoice_id"),
@@ -51,7 +54,7 @@ def _item_table(name: str, memo_table: str) -> Table:
     return Table(
         name,
         metadata,
-        Column("tenant_id", String(32), nullable=False),
+        tenant_column(),
         Column("id", String(32), nullable=False),
         Column("memo_id", String(32), nullable=False),
         Column("line_number", Integer, nullable=False),
@@ -64,12 +67,8 @@ def _item_table(name: str, memo_table: str) -> Table:
         Column("quantity", Numeric),
         Column("service_start_date", Date),
         Column("service_end_date", Date),
-        PrimaryKeyConstraint("tenant_id", "id"),
-        ForeignKeyConstraint(
-            ["tenant_id", "memo_id"],
-            [f"{memo_table}.tenant_id", f"{memo_table}.id"],
-            ondelete="CASCADE",
-        ),
+        tenant_primary_key("id"),
+        tenant_foreign_key("memo_id", memo_table, ondelete="CASCADE"),
         Index(f"ix_{name}_memo", "tenant_id", "memo_id"),
         Index(f"ix_{name}_invoice_item", "tenant_id", "invoice_item_id"),
     )

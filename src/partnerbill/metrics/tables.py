@@ -6,11 +6,9 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    ForeignKeyConstraint,
     Identity,
     Index,
     Numeric,
-    PrimaryKeyConstraint,
     String,
     Table,
     func,
@@ -18,13 +16,14 @@ from sqlalchemy import (
 )
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import tenant_column, tenant_foreign_key, tenant_primary_key
 
 # `balance` is not stored: it is derived on read from the four components (docs/architecture.md,
 # Invoice Settlement formula), so it can never disagree with them.
 account_metrics = Table(
     "account_metrics",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("account_id", String(32), nullable=False),
     Column("total_invoice_balance", Numeric, nullable=False, server_default="0"),
     Column("total_debit_memo_balance", Numeric, nullable=False, server_default="0"),
@@ -39,10 +38,8 @@ account_metrics = Table(
     Column("last_metrics_update", DateTime(timezone=True)),
     # When the folded metrics were last compared with a full recompute (`verify_account`).
     Column("last_verified_at", DateTime(timezone=True)),
-    PrimaryKeyConstraint("tenant_id", "account_id"),
-    ForeignKeyConstraint(
-        ["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"], ondelete="CASCADE"
-    ),
+    tenant_primary_key("account_id"),
+    tenant_foreign_key("account_id", "accounts", ondelete="CASCADE"),
 )
 
 # Append-only: a partner account's write path inserts one row per affected account, carrying
@@ -52,7 +49,7 @@ account_metrics = Table(
 metrics_changes = Table(
     "metrics_changes",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("account_id", String(32), nullable=False),
     Column("id", BigInteger, Identity(), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -65,7 +62,7 @@ metrics_changes = Table(
     Column("posted_invoice_removed", Boolean, nullable=False, server_default="false"),
     Column("payments_changed", Boolean, nullable=False, server_default="false"),
     Column("recompute", Boolean, nullable=False, server_default="true"),
-    PrimaryKeyConstraint("tenant_id", "account_id", "id"),
+    tenant_primary_key("account_id", "id"),
     Index(
         "ix_metrics_changes_recompute",
         "tenant_id",

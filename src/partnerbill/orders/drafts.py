@@ -30,7 +30,7 @@ from partnerbill.accounts.service import read_for_write
 from partnerbill.core.errors import Resource, business_rule, invalid_value
 from partnerbill.core.ids import new_id
 from partnerbill.core.locking import lock_row
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.orders.lookup import OrderChange, check_change, known_order
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import check_order_limit, create_order
@@ -81,7 +81,7 @@ async def place_order(
     order_number = request.order_number
     if order_number is None:
         (sequence,) = await next_numbers(conn, tenant, "order_number", 1)
-        order_number = f"O-{sequence:08d}"
+        order_number = document_number("O-", sequence)
     answer = _draft_answer(order_number, account.account_number)
     exists = await conn.scalar(
         select(orders.c.id).where(

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import accounts
 from partnerbill.core.errors import Resource, business_rule, not_found
-from partnerbill.core.pagination import MAX_PAGE_SIZE
+from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.orders.service import order_json
 from partnerbill.orders.tables import order_actions, orders
@@ -150,11 +150,9 @@ async def list_orders(
     date_filter_option: DateFilterOption,
     start_date: date | None,
     end_date: date | None,
-    page: int,
-    page_size: int,
+    window: PageRequest,
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of orders, oldest first (order date, then number); and whether more follow."""
-    assert 1 <= page_size <= MAX_PAGE_SIZE
     condition = which & _date_window(date_filter_option, start_date, end_date)
     if status is not None and status != "all":
         condition &= func.lower(orders.c.status) == status
@@ -164,15 +162,15 @@ async def list_orders(
                 select(orders.c.order_number)
                 .where(orders.c.tenant_id == tenant.id, condition)
                 .order_by(orders.c.order_date, orders.c.order_number)
-                .offset((page - 1) * page_size)
-                .limit(page_size + 1)
+                .offset(window.offset)
+                .limit(window.limit + 1)
             )
         )
         .scalars()
         .all()
     )
-    found = [(await order_json(conn, tenant, n))["order"] for n in numbers[:page_size]]
-    return found, len(numbers) > page_size
+    found = [(await order_json(conn, tenant, n))["order"] for n in numbers[: window.limit]]
+    return found, len(numbers) > window.limit
 
 
 async def known_order(conn: AsyncConnection, tenant: Tenant, order_number: str) -> None:

@@ -1,17 +1,18 @@
 """Order lists (`/v1/orders`, by invoice owner, subscription owner and subscription, pending),
 the order preview, and the changes Zuora allows on draft orders (see `drafts`)."""
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Body, Query, Request
+from fastapi import Body, Depends, Query, Request
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
+from partnerbill.core.pagination import PageRequest, page_request, paged
 from partnerbill.core.responses import Documented, Succeeded, ok
 from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.schemas import Date
@@ -39,56 +40,64 @@ class Orders(Succeeded):
     nextPage: str | None = None
 
 
+@dataclass(frozen=True)
+class OrderFilter:
+    """Which orders of the list: a status (or all) and a date window."""
+
+    status: OrderStatusFilter | None
+    date_filter_option: DateFilterOption
+    start_date: date | None
+    end_date: date | None
+
+
+def _order_filter(
+    status: Status = None,
+    date_filter_option: DateOption = "orderDate",
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+) -> OrderFilter:
+    return OrderFilter(status, date_filter_option, start_date, end_date)
+
+
+def _date_filter(
+    date_filter_option: DateOption = "orderDate",
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+) -> OrderFilter:
+    """The filter of `/v1/orders`, which takes no status."""
+    return OrderFilter(None, date_filter_option, start_date, end_date)
+
+
 async def _page(
     http_request: Request,
     tenant: CurrentTenant,
     which: ColumnElement[bool],
-    status: OrderStatusFilter | None,
-    option: DateFilterOption,
-    start_date: date | None,
-    end_date: date | None,
-    page: int,
-    page_size: int,
+    order_filter: OrderFilter,
+    window: PageRequest,
     conn: AsyncConnection,
 ) -> dict[str, Any]:
-    size = min(page_size, MAX_PAGE_SIZE)
     rows, more = await lookup.list_orders(
         conn,
         tenant,
         which,
-        status=status,
-        date_filter_option=option,
-        start_date=start_date,
-        end_date=end_date,
-        page=page,
-        page_size=size,
+        status=order_filter.status,
+        date_filter_option=order_filter.date_filter_option,
+        start_date=order_filter.start_date,
+        end_date=order_filter.end_date,
+        window=window,
     )
-    return paged("orders", rows, more, http_request, page, size)
+    return paged("orders", rows, more, http_request, window)
 
 
 @router.get("/v1/orders", responses=ok(Orders))
 async def get_orders(
     http_request: Request,
     tenant: CurrentTenant,
-    page: Page = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    date_filter_option: DateOption = "orderDate",
-    start_date: StartDate = None,
-    end_date: EndDate = None,
+    window: PageRequest = page_request(DEFAULT_PAGE_SIZE),
+    order_filter: OrderFilter = Depends(_date_filter),
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        return await _page(
-            http_request,
-            tenant,
-            lookup.EVERY_ORDER,
-            None,
-            date_filter_option,
-            start_date,
-            end_date,
-            page,
-            page_size,
-            conn,
-        )
+        return await _page(http_request, tenant, lookup.EVERY_ORDER, order_filter, window, conn)
 
 
 @router.get("/v1/orders/invoiceOwner/{account_number}", responses=ok(Orders))
@@ -96,27 +105,12 @@ async def get_orders_by_invoice_owner(
     account_number: str,
     http_request: Request,
     tenant: CurrentTenant,
-    page: Page = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    status: Status = None,
-    date_filter_option: DateOption = "orderDate",
-    start_date: StartDate = None,
-    end_date: EndDate = None,
+    window: PageRequest = page_request(DEFAULT_PAGE_SIZE),
+    order_filter: OrderFilter = Depends(_order_filter),
 ) -> dict[str, Any]:
     async with transaction() as conn:
         which = await lookup.owner_filter(conn, tenant, "invoiceOwner", account_number)
-        return await _page(
-            http_request,
-            tenant,
-            which,
-            status,
-            date_filter_option,
-            start_date,
-            end_date,
-            page,
-            page_size,
-            conn,
-        )
+        return await _page(http_request, tenant, which, order_filter, window, conn)
 
 
 @router.get("/v1/orders/subscriptionOwner/{account_number}", responses=ok(Orders))
@@ -124,27 +118,12 @@ async def get_orders_by_subscription_owner(
     account_number: str,
     http_request: Request,
     tenant: CurrentTenant,
-    page: Page = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    status: Status = None,
-    date_filter_option: DateOption = "orderDate",
-    start_date: StartDate = None,
-    end_date: EndDate = None,
+    window: PageRequest = page_request(DEFAULT_PAGE_SIZE),
+    order_filter: OrderFilter = Depends(_order_filter),
 ) -> dict[str, Any]:
     async with transaction() as conn:
         which = await lookup.owner_filter(conn, tenant, "subscriptionOwner", account_number)
-        return await _page(
-            http_request,
-            tenant,
-            which,
-            status,
-            date_filter_option,
-            start_date,
-            end_date,
-            page,
-            page_size,
-            conn,
-        )
+        return await _page(http_request, tenant, which, order_filter, window, conn)
 
 
 @router.get("/v1/orders/subscription/{subscription_number}", responses=ok(Orders))
@@ -152,27 +131,13 @@ async def get_orders_by_subscription_number(
     subscription_number: str,
     http_request: Request,
     tenant: CurrentTenant,
-    page: Page = 1,
-    page_size: PageSize = DEFAULT_PAGE_SIZE,
-    status: Status = None,
-    date_filter_option: DateOption = "orderDate",
-    start_date: StartDate = None,
-    end_date: EndDate = None,
+    window: PageRequest = page_request(DEFAULT_PAGE_SIZE),
+    order_filter: OrderFilter = Depends(_order_filter),
 ) -> dict[str, Any]:
     async with transaction() as conn:
         await lookup.known_subscription(conn, tenant, subscription_number)
-        return await _page(
-            http_request,
-            tenant,
-            lookup.subscription_filter(tenant, subscription_number),
-            status,
-            date_filter_option,
-            start_date,
-            end_date,
-            page,
-            page_size,
-            conn,
-        )
+        which = lookup.subscription_filter(tenant, subscription_number)
+        return await _page(http_request, tenant, which, order_filter, window, conn)
 
 
 @router.get("/v1/orders/subscription/{subscription_key}/pending", responses=ok(Orders))
@@ -182,9 +147,8 @@ async def get_pending_orders_by_subscription_number(
     """Always empty: every order is completed as it is placed."""
     async with transaction() as conn:
         await lookup.known_subscription(conn, tenant, subscription_key)
-        return await _page(
-            http_request, tenant, lookup.NO_ORDER, None, "orderDate", None, None, 1, 1, conn
-        )
+        nothing = OrderFilter(None, "orderDate", None, None)
+        return await _page(http_request, tenant, lookup.NO_ORDER, nothing, PageRequest(1, 1), conn)
 
 
 @router.put("/v1/orders/{order_number}", responses=ok(CreatedOrder))

@@ -37,7 +37,7 @@ from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO
 from partnerbill.core.recordsets import insert_rows, rows_json
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.orders.actions import amend
 from partnerbill.orders.schemas import CreateOrderRequest, OrderAction
@@ -183,7 +183,7 @@ async def create_order(
     order_number = request.order_number
     if order_number is None:
         (sequence,) = await next_numbers(conn, tenant, "order_number", 1)
-        order_number = f"O-{sequence:08d}"
+        order_number = document_number("O-", sequence)
     existing = await _track(
         conn,
         tenant,

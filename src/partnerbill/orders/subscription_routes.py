@@ -12,7 +12,7 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.clock import today
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import MAX_PAGE_SIZE, Page, PageSize, paged
+from partnerbill.core.pagination import PageRequest, page_request, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
 from partnerbill.core.tenants import Tenant
@@ -91,13 +91,11 @@ async def get_subscriptions_by_account(
     account_key: str,
     tenant: CurrentTenant,
     http_request: Request,
-    page: Page = 1,
-    page_size: PageSize = 20,
+    window: PageRequest = page_request(20),
 ) -> dict[str, Any]:
-    page_size = min(page_size, MAX_PAGE_SIZE)
     async with transaction() as conn:
-        found, more = await account_subscriptions(conn, tenant, account_key, page, page_size)
-    return paged("subscriptions", found, more, http_request, page, page_size)
+        found, more = await account_subscriptions(conn, tenant, account_key, window)
+    return paged("subscriptions", found, more, http_request, window)
 
 
 async def _amend(

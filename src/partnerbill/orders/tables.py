@@ -6,21 +6,20 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
-    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import tenant_column, tenant_primary_key, tenant_unique
 
 orders = Table(
     "orders",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("order_number", String(100), nullable=False),
     Column("account_id", String(32), nullable=False),
@@ -30,8 +29,8 @@ orders = Table(
     Column("description", Text),
     Column("response", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "order_number"),
+    tenant_primary_key("id"),
+    tenant_unique("order_number"),
     Index("ix_orders_account", "tenant_id", "account_id"),
 )
 
@@ -39,7 +38,7 @@ orders = Table(
 order_actions = Table(
     "order_actions",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("order_id", String(32), nullable=False),
     Column("sequence", Integer, nullable=False),
@@ -49,7 +48,7 @@ order_actions = Table(
     # The action as the request gave it (camelCase); null for orders placed before it was kept.
     Column("detail", JSONB),
     Column("created_at", DateTime(timezone=True), server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
+    tenant_primary_key("id"),
     Index("ix_order_actions_order", "tenant_id", "order_id"),
 )
 
@@ -57,7 +56,7 @@ order_actions = Table(
 async_jobs = Table(
     "async_jobs",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(36), nullable=False),
     Column("job_type", String(32), nullable=False),
     Column("status", String(16), nullable=False),  # Processing | Failed | Completed
@@ -66,5 +65,5 @@ async_jobs = Table(
     Column("errors", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
+    tenant_primary_key("id"),
 )

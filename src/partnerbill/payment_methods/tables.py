@@ -9,7 +9,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
-    PrimaryKeyConstraint,
     String,
     Table,
     func,
@@ -17,11 +16,12 @@ from sqlalchemy import (
 )
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import tenant_column, tenant_primary_key
 
 payment_methods = Table(
     "payment_methods",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("account_id", String(32), nullable=False),
     Column("type", String(32), nullable=False),
@@ -29,7 +29,7 @@ payment_methods = Table(
     Column("is_default", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
+    tenant_primary_key("id"),
     Index("ix_payment_methods_account", "tenant_id", "account_id", "id"),
     Index(
         "uq_payment_methods_default",

@@ -13,7 +13,7 @@ from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import Page, PageSize, paged
+from partnerbill.core.pagination import PageRequest, page_request, paged
 from partnerbill.core.responses import Documented, ok
 from partnerbill.core.routing import FeatureRouter
 from partnerbill.payments import parts
@@ -40,16 +40,15 @@ def _source_routes(
         key: str,
         tenant: CurrentTenant,
         http_request: Request,
-        page: Page = 1,
-        page_size: PageSize = 20,
+        window: PageRequest = page_request(20),
     ) -> dict[str, Any]:
         async with transaction() as conn:
             source = await parts.document_id(conn, tenant, kind, key)
-            rows, size, more = await parts.parts(
-                conn, tenant, side="source", document=source, page=page, page_size=page_size
+            rows, more = await parts.parts(
+                conn, tenant, side="source", document=source, window=window
             )
         found = [parts.source_part_json(row) for row in rows]
-        return paged("parts", found, more, http_request, page, size)
+        return paged("parts", found, more, http_request, window)
 
     @router.get(
         f"{prefix}/{{key}}/parts/{{part_id}}",
@@ -59,7 +58,7 @@ def _source_routes(
     async def get_source_part(key: str, part_id: str, tenant: CurrentTenant) -> dict[str, Any]:
         async with transaction() as conn:
             source = await parts.document_id(conn, tenant, kind, key)
-            rows, _, _ = await parts.parts(
+            rows, _ = await parts.parts(
                 conn, tenant, side="source", document=source, part_id=part_id
             )
         if not rows:
@@ -80,16 +79,15 @@ def _target_route(kind: str, prefix: str, name: str) -> None:
         key: str,
         tenant: CurrentTenant,
         http_request: Request,
-        page: Page = 1,
-        page_size: PageSize = 20,
+        window: PageRequest = page_request(20),
     ) -> dict[str, Any]:
         async with transaction() as conn:
             target = await parts.document_id(conn, tenant, kind, key)
-            rows, size, more = await parts.parts(
-                conn, tenant, side="target", document=target, page=page, page_size=page_size
+            rows, more = await parts.parts(
+                conn, tenant, side="target", document=target, window=window
             )
         found = [parts.target_part_json(row) for row in rows]
-        return paged("applicationParts", found, more, http_request, page, size)
+        return paged("applicationParts", found, more, http_request, window)
 
 
 _source_routes("Payment", "/v1/payments", Resource.PAYMENT, "payment", PaymentPartAnswer)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource, not_found
-from partnerbill.core.pagination import MAX_PAGE_SIZE
+from partnerbill.core.pagination import MAX_PAGE_SIZE, PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.payments.tables import applications, payments, refunds
@@ -51,20 +51,22 @@ def _timestamp(row: Mapping[Any, Any], column: str) -> str:
     return str(row[column].strftime("%Y-%m-%d %H:%M:%S"))
 
 
+# Where one part is looked up by id: the whole first page.
+FIRST_PAGE = PageRequest(1, MAX_PAGE_SIZE)
+
+
 async def parts(
     conn: AsyncConnection,
     tenant: Tenant,
     *,
     side: str,
     document: str,
-    page: int = 1,
-    page_size: int = MAX_PAGE_SIZE,
+    window: PageRequest = FIRST_PAGE,
     part_id: str | None = None,
-) -> tuple[list[Mapping[Any, Any]], int, bool]:
+) -> tuple[list[Mapping[Any, Any]], bool]:
     """One page of the parts of `document`, which is the ledger's `side` ("source" or
-    "target"); only the part `part_id` when it is given. Returns the page, its size and whether
-    another page follows."""
-    page_size = min(page_size, MAX_PAGE_SIZE)
+    "target"); only the part `part_id` when it is given. Returns the page and whether another
+    page follows."""
     own = applications.c[f"{side}_id"]
     pair = (
         applications.c.source_type,
@@ -89,11 +91,11 @@ async def parts(
     rows = (
         await conn.execute(
             query.order_by(func.min(applications.c.created_at), func.min(applications.c.id))
-            .offset((page - 1) * page_size)
-            .limit(page_size + 1)
+            .offset(window.offset)
+            .limit(window.limit + 1)
         )
     ).all()
-    return [row._mapping for row in rows[:page_size]], page_size, len(rows) > page_size
+    return [row._mapping for row in rows[: window.limit]], len(rows) > window.limit
 
 
 def source_part_json(part: Mapping[Any, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from fastapi import Query, Request
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.json import DecimalJSONRoute
-from partnerbill.core.pagination import Page, PageSize, paged
+from partnerbill.core.pagination import PageRequest, page_request, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
 from partnerbill.payments import edits, service, views
@@ -88,20 +88,18 @@ async def list_payments(
     account_id: Annotated[str | None, Query(alias="accountId")] = None,
     status: Annotated[str | None, Query()] = None,
     payment_type: Annotated[str | None, Query(alias="type")] = None,
-    page: Page = 1,
-    page_size: PageSize = 20,
+    window: PageRequest = page_request(20),
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        found, size, more = await views.list_payments(
+        found, more = await views.list_payments(
             conn,
             tenant,
             account_id=account_id,
             status=status,
             payment_type=payment_type,
-            page=page,
-            page_size=page_size,
+            window=window,
         )
-    return paged("payments", found, more, http_request, page, size)
+    return paged("payments", found, more, http_request, window)
 
 
 @router.get("/v1/refunds/{refund_key}", responses=ok(answers.RefundAnswer))
@@ -115,11 +113,8 @@ async def list_refunds(
     tenant: CurrentTenant,
     http_request: Request,
     account_id: Annotated[str | None, Query(alias="accountId")] = None,
-    page: Page = 1,
-    page_size: PageSize = 20,
+    window: PageRequest = page_request(20),
 ) -> dict[str, Any]:
     async with transaction() as conn:
-        found, size, more = await views.list_refunds(
-            conn, tenant, account_id=account_id, page=page, page_size=page_size
-        )
-    return paged("refunds", found, more, http_request, page, size)
+        found, more = await views.list_refunds(conn, tenant, account_id=account_id, window=window)
+    return paged("refunds", found, more, http_request, window)

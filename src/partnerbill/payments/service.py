@@ -29,7 +29,7 @@ from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.locking import lock_row
 from partnerbill.core.locks import bounded_lock_wait
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import touch
 from partnerbill.payment_methods.service import payment_method_type
 from partnerbill.payments import settlement
@@ -110,7 +110,7 @@ async def create_payment(
     number = request.number
     if number is None:
         (sequence,) = await next_numbers(conn, tenant, "payment_number", 1)
-        number = f"P-{sequence:08d}"
+        number = document_number("P-", sequence)
     effective = request.effective_date or today()
     payment = {
         "tenant_id": tenant.id,

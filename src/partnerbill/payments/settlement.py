@@ -49,7 +49,7 @@ from partnerbill.core.json import v1_datetime
 from partnerbill.core.locking import lock_rows_in_id_order
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO, amount_problem
-from partnerbill.core.tenants import Tenant, next_numbers
+from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.memos.tables import debit_memos
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
@@ -366,7 +366,7 @@ async def refund(
             .values(
                 tenant_id=tenant.id,
                 id=new_id(),
-                refund_number=f"R-{sequence:08d}",
+                refund_number=document_number("R-", sequence),
                 account_id=source["account_id"],
                 source_type=kind.source_type,
                 **{kind.refund_column: source["id"]},

@@ -11,23 +11,26 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    ForeignKeyConstraint,
     Index,
     Numeric,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
-    UniqueConstraint,
     func,
 )
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import (
+    tenant_column,
+    tenant_foreign_key,
+    tenant_primary_key,
+    tenant_unique,
+)
 
 payments = Table(
     "payments",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("payment_number", String(64), nullable=False),
     Column("account_id", String(32), nullable=False),
@@ -44,9 +47,9 @@ payments = Table(
     Column("comment", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "payment_number"),
-    ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
+    tenant_primary_key("id"),
+    tenant_unique("payment_number"),
+    tenant_foreign_key("account_id", "accounts"),
     # The account's payments, and its last one (by effective date, then creation).
     Index("ix_payments_account_id_order", "tenant_id", "account_id", "id"),
     Index(
@@ -57,7 +60,7 @@ payments = Table(
 applications = Table(
     "applications",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("source_type", String(16), nullable=False),  # Payment | CreditMemo
     Column("source_id", String(32), nullable=False),
@@ -66,7 +69,7 @@ applications = Table(
     Column("amount", Numeric, nullable=False),  # + applied, - unapplied
     Column("effective_date", Date, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
+    tenant_primary_key("id"),
     Index("ix_applications_source", "tenant_id", "source_id", "target_id"),
     Index("ix_applications_target", "tenant_id", "target_id"),
 )
@@ -74,7 +77,7 @@ applications = Table(
 refunds = Table(
     "refunds",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("refund_number", String(64), nullable=False),
     Column("account_id", String(32), nullable=False),
@@ -90,7 +93,7 @@ refunds = Table(
     Column("reference_id", String(100)),
     Column("comment", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "refund_number"),
+    tenant_primary_key("id"),
+    tenant_unique("refund_number"),
     Index("ix_refunds_account", "tenant_id", "account_id"),
 )

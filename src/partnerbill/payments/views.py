@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import accounts
 from partnerbill.core.errors import Resource, not_found
-from partnerbill.core.pagination import MAX_PAGE_SIZE
+from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.payments.service import payment_json, refund_json
 from partnerbill.payments.tables import payments, refunds
@@ -38,10 +38,10 @@ def _listed(document: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _page(
-    conn: AsyncConnection, query: Select[Any], page: int, page_size: int
+    conn: AsyncConnection, query: Select[Any], window: PageRequest
 ) -> tuple[list[Mapping[Any, Any]], bool]:
-    rows = (await conn.execute(query.offset((page - 1) * page_size).limit(page_size + 1))).all()
-    return [row._mapping for row in rows[:page_size]], len(rows) > page_size
+    rows = (await conn.execute(query.offset(window.offset).limit(window.limit + 1))).all()
+    return [row._mapping for row in rows[: window.limit]], len(rows) > window.limit
 
 
 async def get_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
@@ -66,11 +66,9 @@ async def list_payments(
     account_id: str | None,
     status: str | None,
     payment_type: str | None,
-    page: int,
-    page_size: int,
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """One page of the tenant's payments, the page size used, and whether another follows."""
-    page_size = min(page_size, MAX_PAGE_SIZE)
+    window: PageRequest,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the tenant's payments, and whether another follows."""
     query = select(payments).where(payments.c.tenant_id == tenant.id)
     if account_id is not None:
         query = query.where(payments.c.account_id == account_id)
@@ -79,11 +77,11 @@ async def list_payments(
     if payment_type is not None:
         query = query.where(payments.c.type == payment_type)
     rows, more = await _page(
-        conn, query.order_by(payments.c.created_at.desc(), payments.c.id.desc()), page, page_size
+        conn, query.order_by(payments.c.created_at.desc(), payments.c.id.desc()), window
     )
     numbers = await _account_numbers(conn, tenant, {row["account_id"] for row in rows})
     found = [_listed(payment_json(row, numbers[row["account_id"]])) for row in rows]
-    return found, page_size, more
+    return found, more
 
 
 async def get_refund(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
@@ -105,16 +103,14 @@ async def list_refunds(
     tenant: Tenant,
     *,
     account_id: str | None,
-    page: int,
-    page_size: int,
-) -> tuple[list[dict[str, Any]], int, bool]:
-    """One page of the tenant's refunds, the page size used, and whether another follows."""
-    page_size = min(page_size, MAX_PAGE_SIZE)
+    window: PageRequest,
+) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the tenant's refunds, and whether another follows."""
     query = _REFUNDS.where(refunds.c.tenant_id == tenant.id)
     if account_id is not None:
         query = query.where(refunds.c.account_id == account_id)
     rows, more = await _page(
-        conn, query.order_by(refunds.c.created_at.desc(), refunds.c.id.desc()), page, page_size
+        conn, query.order_by(refunds.c.created_at.desc(), refunds.c.id.desc()), window
     )
     found = [_listed(refund_json(row, row["payment_number"])) for row in rows]
-    return found, page_size, more
+    return found, more

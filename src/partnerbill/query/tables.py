@@ -10,11 +10,9 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
-    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -24,11 +22,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import tenant_column, tenant_foreign_key, tenant_primary_key
 
 query_jobs = Table(
     "query_jobs",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(36), nullable=False),
     Column("kind", String(16), nullable=False),  # dataquery | aqua | export
     # accepted | in_progress | completed | failed | cancelled
@@ -38,14 +37,14 @@ query_jobs = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
+    tenant_primary_key("id"),
     Index("ix_query_jobs_status", "tenant_id", "kind", "status", "created_at"),
 )
 
 result_files = Table(
     "result_files",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("name", String(255), nullable=False),
     Column("media_type", String(100), nullable=False),
@@ -54,21 +53,17 @@ result_files = Table(
     Column("complete", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("tenant_id", "id"),
+    tenant_primary_key("id"),
     Index("ix_result_files_expiry", "expires_at"),
 )
 
 result_file_chunks = Table(
     "result_file_chunks",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("file_id", String(32), nullable=False),
     Column("sequence", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),
-    PrimaryKeyConstraint("tenant_id", "file_id", "sequence"),
-    ForeignKeyConstraint(
-        ["tenant_id", "file_id"],
-        ["result_files.tenant_id", "result_files.id"],
-        ondelete="CASCADE",
-    ),
+    tenant_primary_key("file_id", "sequence"),
+    tenant_foreign_key("file_id", "result_files", ondelete="CASCADE"),
 )

@@ -26,7 +26,7 @@ from partnerbill.core.errors import Resource, business_rule, invalid_value, not_
 from partnerbill.core.ids import new_id
 from partnerbill.core.locking import lock_row, lock_rows_in_id_order
 from partnerbill.core.recordsets import insert_rows, rows_json
-from partnerbill.core.tenants import MAX_NUMBERS_PER_CALL, Tenant, next_numbers_of
+from partnerbill.core.tenants import MAX_NUMBERS_PER_CALL, Tenant, document_number, next_numbers_of
 from partnerbill.subscriptions.charges import charge_values
 from partnerbill.subscriptions.dates import ActionDates, checked_end
 from partnerbill.subscriptions.schemas import (
@@ -175,9 +175,9 @@ class _PlannedRows:
 
     def number(self, plan_numbers: Sequence[int], charge_numbers: Sequence[int]) -> None:
         for row, number in zip(self.plans, plan_numbers, strict=True):
-            row["rate_plan_number"] = f"SRP-{number:08d}"
+            row["rate_plan_number"] = document_number("SRP-", number)
         for row, number in zip(self.charges, charge_numbers, strict=True):
-            row["charge_number"] = f"C-{number:08d}"
+            row["charge_number"] = document_number("C-", number)
 
 
 _SUBSCRIPTION_COLUMNS = (
@@ -310,7 +310,7 @@ class NewSubscriptions:
             },
         )
         for row, number in zip(unnumbered, numbers["subscription_number"], strict=True):
-            row["subscription_number"] = f"A-S{number:08d}"
+            row["subscription_number"] = document_number("A-S", number)
         planned.number(numbers["rate_plan_number"], numbers["charge_number"])
         inserted = {
             found.id: found._asdict()

@@ -17,26 +17,29 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    ForeignKeyConstraint,
     Index,
     Integer,
     Numeric,
-    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
     Text,
-    UniqueConstraint,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from partnerbill.core.db import metadata
+from partnerbill.core.tenant_tables import (
+    tenant_column,
+    tenant_foreign_key,
+    tenant_primary_key,
+    tenant_unique,
+)
 
 subscriptions = Table(
     "subscriptions",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),  # stable: rate plans, charges and lines use it
     Column("version_id", String(32), nullable=False),  # the id clients see: new per version
     Column("subscription_number", String(100), nullable=False),
@@ -66,13 +69,11 @@ subscriptions = Table(
     Column("custom_fields", JSONB, nullable=False, server_default="{}"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "subscription_number"),
-    UniqueConstraint("tenant_id", "version_id"),
-    ForeignKeyConstraint(["tenant_id", "account_id"], ["accounts.tenant_id", "accounts.id"]),
-    ForeignKeyConstraint(
-        ["tenant_id", "invoice_owner_account_id"], ["accounts.tenant_id", "accounts.id"]
-    ),
+    tenant_primary_key("id"),
+    tenant_unique("subscription_number"),
+    tenant_unique("version_id"),
+    tenant_foreign_key("account_id", "accounts"),
+    tenant_foreign_key("invoice_owner_account_id", "accounts"),
     Index("ix_subscriptions_owner", "tenant_id", "account_id"),
     Index("ix_subscriptions_account_id_order", "tenant_id", "account_id", "id"),
     Index("ix_subscriptions_invoice_owner", "tenant_id", "invoice_owner_account_id", "id"),
@@ -81,20 +82,20 @@ subscriptions = Table(
 subscription_versions = Table(
     "subscription_versions",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),  # the id that version had
     Column("subscription_id", String(32), nullable=False),
     Column("version", Integer, nullable=False),
     Column("snapshot", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
+    tenant_primary_key("id"),
     Index("ix_subscription_versions_subscription", "tenant_id", "subscription_id"),
 )
 
 rate_plans = Table(
     "rate_plans",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("subscription_id", String(32), nullable=False),
     Column("rate_plan_number", String(64), nullable=False),
@@ -106,15 +107,15 @@ rate_plans = Table(
     Column("removed_date", Date),
     Column("unique_token", String(64)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "rate_plan_number"),
+    tenant_primary_key("id"),
+    tenant_unique("rate_plan_number"),
     Index("ix_rate_plans_subscription", "tenant_id", "subscription_id"),
 )
 
 rate_plan_charges = Table(
     "rate_plan_charges",
     metadata,
-    Column("tenant_id", String(32), nullable=False),
+    tenant_column(),
     Column("id", String(32), nullable=False),
     Column("subscription_id", String(32), nullable=False),
     Column("rate_plan_id", String(32), nullable=False),
@@ -140,10 +141,8 @@ rate_plan_charges = Table(
     Column("charged_through_date", Date),  # exclusive
     Column("mrr", Numeric, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("tenant_id", "id"),
-    UniqueConstraint("tenant_id", "charge_number", "segment"),
+    tenant_primary_key("id"),
+    tenant_unique("charge_number", "segment"),
     Index("ix_rate_plan_charges_subscription", "tenant_id", "subscription_id"),
-    ForeignKeyConstraint(
-        ["tenant_id", "rate_plan_id"], ["rate_plans.tenant_id", "rate_plans.id"], ondelete="CASCADE"
-    ),
+    tenant_foreign_key("rate_plan_id", "rate_plans", ondelete="CASCADE"),
 )

@@ -20,6 +20,7 @@ from partnerbill.catalog.tiers import tiers_from_json
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO, trimmed
+from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.subscriptions.dates import add_term
 from partnerbill.subscriptions.tables import (
@@ -228,7 +229,7 @@ def _subscription_answer(
 
 
 async def account_subscriptions(
-    conn: AsyncConnection, tenant: Tenant, account_key: str, page: int, page_size: int
+    conn: AsyncConnection, tenant: Tenant, account_key: str, window: PageRequest
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of the subscriptions the account (by id or number) owns or is the invoice owner
     of, by subscription number, and whether another page follows."""
@@ -249,9 +250,9 @@ async def account_subscriptions(
                 | (subscriptions.c.invoice_owner_account_id == account_id),
             )
             .order_by(subscriptions.c.subscription_number)
-            .offset((page - 1) * page_size)
-            .limit(page_size + 1)
+            .offset(window.offset)
+            .limit(window.limit + 1)
         )
     )
-    found = [await subscription_json(conn, tenant, i) for i in ids[:page_size]]
-    return found, len(ids) > page_size
+    found = [await subscription_json(conn, tenant, i) for i in ids[: window.limit]]
+    return found, len(ids) > window.limit
