@@ -37,7 +37,7 @@ WINDOW_SECONDS = 0.1
 SHRINK = 0.75
 FLOOR = 2  # one statement of a group commit writing while the next gathers
 MIN_GAP_SECONDS = 0.001
-MAX_GAP_SECONDS = 0.1  # at least 10 writes a second per process, however slow the reads
+MAX_GAP_SECONDS = 0.02  # at least 50 writes a second per process, however slow the reads
 
 WRITE_LIMIT = Gauge(
     "partnerbill_write_admission_limit",
