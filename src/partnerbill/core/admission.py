@@ -87,6 +87,9 @@ class WriteLimit:
         self.size = size
         self.gap = gap
         self._next_admission = min(self._next_admission, time.monotonic() + gap)
+        if self._timer is not None:  # set for the old gap: the next admission may be sooner
+            self._timer.cancel()
+            self._timer = None
         self.admit()
 
     def admit(self) -> None:
