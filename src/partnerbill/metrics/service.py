@@ -9,11 +9,12 @@ account's pending changes.
   lock-competition error and its transaction rolls back whole.
 - Partner account: `touch` appends one row per account to `metrics_changes` and locks nothing
   that other writers of the account share.
-- Refresh: claims the metrics row (`SKIP LOCKED` for the scheduler), deletes the change rows its
-  statement can see, *then* recomputes in a later statement. A change row and its documents commit
-  together, so every deleted change is visible to the recompute; a change that commits after the
-  delete keeps its row and stays pending for the next refresh. No watermark, so a change with a
-  lower id that commits late cannot be skipped.
+- Refresh: claims the metrics row (`SKIP LOCKED` for the scheduler), then in one statement
+  deletes the change rows it can see and folds their deltas (or recomputes, for a change row
+  without deltas). A change row and its documents commit together, so every deleted change is
+  visible to the fold; a change that commits after the delete keeps its row and stays pending
+  for the next refresh. No watermark, so a change with a lower id that commits late cannot be
+  skipped.
 - A backlog is folded in chunks (`fold_changes`, at most `FOLD_CHUNK_CHANGES` rows, oldest
   first): a chunk that is not the last leaves a row behind and skips the recompute, so the
   account stays pending until the transaction that folds the last chunk recomputes. After a
