@@ -1,4 +1,6 @@
-"""Invoices and their items."""
+"""Invoices and their items, and the statuses billing documents share."""
+
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -22,6 +24,15 @@ from partnerbill.core.tenant_tables import (
     tenant_primary_key,
     tenant_unique,
 )
+
+
+class DocumentStatus(StrEnum):
+    """An invoice's, credit memo's or debit memo's status (Zuora's values, stored as they are)."""
+
+    DRAFT = "Draft"
+    POSTED = "Posted"
+    CANCELED = "Canceled"
+
 
 invoices = Table(
     "invoices",

@@ -7,6 +7,8 @@ the history is never rewritten. The running totals on the documents (`applied_am
 transaction, under the documents' row locks.
 """
 
+from enum import StrEnum
+
 from sqlalchemy import (
     Column,
     Date,
@@ -27,6 +29,14 @@ from partnerbill.core.tenant_tables import (
     tenant_unique,
 )
 
+
+class PaymentStatus(StrEnum):
+    """A payment's or refund's status (Zuora's values, stored as they are)."""
+
+    PROCESSED = "Processed"
+    CANCELED = "Canceled"
+
+
 payments = Table(
     "payments",
     metadata,
@@ -38,7 +48,7 @@ payments = Table(
     Column("amount", Numeric, nullable=False),
     Column("applied_amount", Numeric, nullable=False, server_default="0"),
     Column("refund_amount", Numeric, nullable=False, server_default="0"),
-    Column("status", String(16), nullable=False),  # Processed | Canceled
+    Column("status", String(16), nullable=False),  # PaymentStatus
     Column("type", String(16), nullable=False),  # External | Electronic
     Column("effective_date", Date, nullable=False),
     Column("payment_method_type", String(32)),
@@ -85,7 +95,7 @@ refunds = Table(
     Column("payment_id", String(32)),
     Column("credit_memo_id", String(32)),
     Column("amount", Numeric, nullable=False),
-    Column("status", String(16), nullable=False),  # Processed | Canceled
+    Column("status", String(16), nullable=False),  # PaymentStatus
     Column("type", String(16), nullable=False),  # External | Electronic
     Column("method_type", String(32)),
     Column("refund_date", Date, nullable=False),
