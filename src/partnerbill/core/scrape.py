@@ -11,11 +11,12 @@
   durations `partnerbill_metrics_refresh_*` (metrics/service.py).
 """
 
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -55,7 +56,7 @@ class ScrapeTimeGauges(Collector):
         registry.register(cls(sizes, [(r[0], int(r[1]), float(r[2])) for r in rows]))
         return registry
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         pool = GaugeMetricFamily(
             "partnerbill_db_pool_connections",
             "Database connections of the API process that answered this scrape.",

@@ -52,7 +52,8 @@ DIALECT = "trino"
 
 # Functions by sqlglot's node type: each one's PostgreSQL form is a plain builtin of the same
 # meaning (the tests run every one of them).
-ALLOWED_FUNCTIONS: frozenset[type[exp.Expression]] = frozenset(
+# Expr: what sqlglot's node classes (functions and operators alike) derive from.
+ALLOWED_FUNCTIONS: frozenset[type[exp.Expr]] = frozenset(
     {
         # aggregates
         exp.Count,

@@ -56,7 +56,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
@@ -369,7 +369,7 @@ def _datetime(text: str, subject: str) -> datetime:
         fail(f"{subject} is a datetime: {_show(text)} is not a valid date and time")
 
 
-def _names(node: Tree) -> list[str]:
+def _names(node: Tree[Any]) -> list[str]:
     """The names of a `dotted` node, read without recursion (`a.b.c` nests to the left)."""
     names: list[str] = []
     while True:
@@ -380,7 +380,7 @@ def _names(node: Tree) -> list[str]:
     return names[::-1]
 
 
-def _parse(parser: Lark, text: str) -> Tree:
+def _parse(parser: Lark, text: str) -> Tree[Any]:
     if len(text) > MAX_LENGTH:
         fail(f"The query is {len(text)} characters long: at most {MAX_LENGTH:,} are allowed")
     if "\x00" in text:
@@ -432,7 +432,7 @@ def compile_zoql(
 # -- ZOQL ---------------------------------------------------------------------------------
 
 
-def _compile_zoql(tree: Tree, updated_since: datetime | None) -> CompiledQuery:
+def _compile_zoql(tree: Tree[Any], updated_since: datetime | None) -> CompiledQuery:
     tokens = [c for c in tree.children if isinstance(c, Token)]
     condition = next((c for c in tree.children if isinstance(c, Tree)), None)
     base = _object(str(tokens[-1]))
@@ -442,7 +442,7 @@ def _compile_zoql(tree: Tree, updated_since: datetime | None) -> CompiledQuery:
     return _assemble(compiler, columns, where=where)
 
 
-def _zoql_condition(compiler: _Compiler, or_cond: Tree) -> str:
+def _zoql_condition(compiler: _Compiler, or_cond: Tree[Any]) -> str:
     alternatives = []
     for and_cond in or_cond.children:
         terms = [_zoql_comparison(compiler, c) for c in and_cond.children]
@@ -458,7 +458,7 @@ def _count_condition(compiler: _Compiler) -> None:
         fail(f"The query has more than {MAX_CONDITIONS} conditions")
 
 
-def _zoql_comparison(compiler: _Compiler, node: Tree) -> str:
+def _zoql_comparison(compiler: _Compiler, node: Tree[Any]) -> str:
     _count_condition(compiler)
     name, *rest = node.children
     subject = compiler.path([str(name)])
@@ -507,7 +507,7 @@ class _Selected:
     alias: str | None = None
 
 
-def _compile_export(tree: Tree, updated_since: datetime | None) -> CompiledQuery:
+def _compile_export(tree: Tree[Any], updated_since: datetime | None) -> CompiledQuery:
     select_clause, name, *clauses = tree.children
     compiler = _Compiler(_object(str(name)), export=True, updated_since=updated_since)
     selected = _select_items(compiler, select_clause)
@@ -587,7 +587,7 @@ def _compile_export(tree: Tree, updated_since: datetime | None) -> CompiledQuery
     )
 
 
-def _select_items(compiler: _Compiler, select_clause: Tree) -> list[_Selected]:
+def _select_items(compiler: _Compiler, select_clause: Tree[Any]) -> list[_Selected]:
     selected: list[_Selected] = []
     seen_aliases: set[str] = set()
     for item in select_clause.children:
@@ -616,7 +616,7 @@ def _select_items(compiler: _Compiler, select_clause: Tree) -> list[_Selected]:
     return selected
 
 
-def _operand_value(compiler: _Compiler, node: Tree, *, aggregates: bool) -> _Value:
+def _operand_value(compiler: _Compiler, node: Tree[Any], *, aggregates: bool) -> _Value:
     """A `dotted` field or an `aggregate` (allowed in select, having and order by only)."""
     if node.data == "dotted":
         return compiler.path(_names(node))
@@ -639,7 +639,7 @@ def _operand_value(compiler: _Compiler, node: Tree, *, aggregates: bool) -> _Val
     return _Value(f"{name}({inner.sql})", inner.type, True, text, text, text)
 
 
-def _condition(compiler: _Compiler, node: Tree, *, having: bool, depth: int) -> str:
+def _condition(compiler: _Compiler, node: Tree[Any], *, having: bool, depth: int) -> str:
     if depth > MAX_NESTING:
         fail(f"The query nests parentheses and not more than {MAX_NESTING} deep")
     if node.data == "or_cond":
@@ -657,7 +657,7 @@ def _condition(compiler: _Compiler, node: Tree, *, having: bool, depth: int) -> 
     return _comparison(compiler, node, having=having)
 
 
-def _operand(compiler: _Compiler, node: Tree, *, having: bool) -> _Value | Token:
+def _operand(compiler: _Compiler, node: Tree[Any], *, having: bool) -> _Value | Token:
     child = node.children[0]
     if isinstance(child, Token):
         return child
@@ -667,7 +667,7 @@ def _operand(compiler: _Compiler, node: Tree, *, having: bool) -> _Value | Token
     return value
 
 
-def _comparison(compiler: _Compiler, node: Tree, *, having: bool) -> str:
+def _comparison(compiler: _Compiler, node: Tree[Any], *, having: bool) -> str:
     _count_condition(compiler)
     left = _operand(compiler, node.children[0], having=having)
     if node.data == "is_null":
