@@ -48,13 +48,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import account_body
-from partnerbill.accounts.tables import accounts as accounts_table
 from partnerbill.cli import worker_commands
 from partnerbill.core import auth, db, migrate, tenants
 from partnerbill.core.tables import oauth_clients
 from partnerbill.core.tables import tenants as tenants_table
 from partnerbill.metrics.service import AccountMetrics, read_metrics, recompute
 from partnerbill.settings import get_settings
+from partnerbill.tables.accounts import accounts as accounts_table
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1"})

@@ -10,13 +10,13 @@ import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from partnerbill.accounts.tables import accounts
 from partnerbill.billing.schemas import CreateInvoiceItem, CreateInvoiceRequest
-from partnerbill.billing.tables import invoices
 from partnerbill.core import auth, db
 from partnerbill.core.json import dumps, loads
 from partnerbill.core.tables import idempotency_keys
 from partnerbill.core.tenants import Tenant, create_tenant
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.billing import invoices
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from partnerbill.core.db import libpq_url
 from partnerbill.core.jobs import QUEUES, defer_in_transaction
 from partnerbill.core.json import dumps
 from partnerbill.core.tenants import Tenant
-from partnerbill.orders.tables import async_jobs
+from partnerbill.tables.orders import async_jobs
 from tests.helpers import SDK_SERIALIZE_DEFAULTS, ApiClient, TenantCredentials, assert_envelope
 from tests.job_worker import running_worker
 

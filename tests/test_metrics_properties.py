@@ -51,8 +51,6 @@ from partnerbill.accounts.schemas import Contact, CreateAccountRequest, UpdateAc
 from partnerbill.billing import engine as billing_engine
 from partnerbill.billing import service as billing
 from partnerbill.billing.schemas import CreateInvoiceItem, CreateInvoiceRequest
-from partnerbill.billing.tables import invoice_items
-from partnerbill.billing.tables import invoices as invoices_table
 from partnerbill.catalog import service as catalog
 from partnerbill.catalog.schemas import (
     CreateProductRatePlanChargeRequest,
@@ -69,10 +67,8 @@ from partnerbill.memos.schemas import (
     MemoCharge,
     MemoItemFromInvoice,
 )
-from partnerbill.memos.tables import credit_memo_items, credit_memos, debit_memo_items, debit_memos
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import AccountMetrics
-from partnerbill.metrics.tables import account_metrics, metrics_changes
 from partnerbill.orders import service as orders
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.payments import service as payments_service
@@ -83,10 +79,14 @@ from partnerbill.payments.schemas import (
     DebitMemoApplication,
     InvoiceApplication,
 )
-from partnerbill.payments.tables import applications, payments, refunds
 from partnerbill.subscriptions import views as subscriptions_views
-from partnerbill.subscriptions.tables import rate_plan_charges
-from partnerbill.subscriptions.tables import subscriptions as subscriptions_table
+from partnerbill.tables.billing import invoice_items
+from partnerbill.tables.billing import invoices as invoices_table
+from partnerbill.tables.memos import credit_memo_items, credit_memos, debit_memo_items, debit_memos
+from partnerbill.tables.metrics import account_metrics, metrics_changes
+from partnerbill.tables.payments import applications, payments, refunds
+from partnerbill.tables.subscriptions import rate_plan_charges
+from partnerbill.tables.subscriptions import subscriptions as subscriptions_table
 
 T = TypeVar("T")
 

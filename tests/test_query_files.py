@@ -40,8 +40,8 @@ from partnerbill.query.files import (
     write_result_file,
 )
 from partnerbill.query.jobs import JobStatus, QueryLimitExceeded, RunningLimitReached
-from partnerbill.query.tables import query_jobs, result_file_chunks, result_files
 from partnerbill.query.tasks import QUERY_JOB_RETRY, RETRY_WAIT_SECONDS, purge_files, purge_jobs
+from partnerbill.tables.query import query_jobs, result_file_chunks, result_files
 from tests.faults import running_server
 from tests.helpers import ApiClient, TenantCredentials, assert_envelope, client_for, new_tenant
 from tests.test_async_orders import running_worker

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from partnerbill.tables.users import ui_sessions, ui_sign_in_failures
 from partnerbill.users.service import (
     FAILURE_WINDOW,
     MAX_FAILED_SIGN_INS,
@@ -19,7 +20,6 @@ from partnerbill.users.service import (
     session_user,
     sign_in,
 )
-from partnerbill.users.tables import ui_sessions, ui_sign_in_failures
 from tests.helpers import ApiClient, TenantCredentials, new_tenant
 from tests.ui_support import PASSWORD, csrf_token, sign_in_over_http
 

@@ -336,8 +336,8 @@ def _demo_credentials(var_dir: Path) -> dict[str, str] | None:
 def _demo_admin(var_dir: Path) -> dict[str, str] | None:
     """Create the demo tenant's UI admin once (on a database whose demo tenant has no UI user
     yet); return the saved e-mail and password."""
+    from partnerbill.tables.users import ui_users
     from partnerbill.users.service import Role, create_user
-    from partnerbill.users.tables import ui_users
 
     async def work(conn: AsyncConnection) -> dict[str, str] | None:
         demo = await conn.scalar(

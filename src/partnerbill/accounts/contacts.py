@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, String, delete, func, insert, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.tables import account_contacts, accounts
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
 from partnerbill.core.locking import for_no_key_update, lock_rows_in_id_order
 from partnerbill.core.tenants import Tenant
+from partnerbill.tables.accounts import account_contacts, accounts
 
 CONTACTS_PER_ACCOUNT = 100
 

@@ -35,8 +35,6 @@ from partnerbill.accounts.schemas import (
     CreateAccountRequest,
     UpdateAccountRequest,
 )
-from partnerbill.accounts.tables import accounts
-from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
@@ -53,8 +51,10 @@ from partnerbill.core.tenants import (
 )
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import MetricsSnapshot
-from partnerbill.payments.tables import payments
-from partnerbill.subscriptions.tables import rate_plans, subscriptions
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.billing import invoices
+from partnerbill.tables.payments import payments
+from partnerbill.tables.subscriptions import rate_plans, subscriptions
 
 RECENT_INVOICES = 6
 RECENT_PAYMENTS = 6

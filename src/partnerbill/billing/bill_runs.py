@@ -19,9 +19,7 @@ from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import lock_for_write, lock_many_for_write
-from partnerbill.accounts.tables import accounts
 from partnerbill.billing.engine import BATCH_SUBSCRIPTIONS, BillingError, bill
-from partnerbill.billing.tables import bill_run_errors, bill_runs, invoices
 from partnerbill.catalog.enums import ChargeType
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import (
@@ -42,7 +40,9 @@ from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.schemas import CamelModel, Date, Flag
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
-from partnerbill.subscriptions.tables import subscriptions
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.billing import bill_run_errors, bill_runs, invoices
+from partnerbill.tables.subscriptions import subscriptions
 
 BILL_RUN = Resource.BILL_RUN
 # The errors a bill run's answer lists (their total is `numberOfErrors`).

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.billing.schemas import UpdateInvoiceRequest
 from partnerbill.billing.service import get_invoice, lock_invoice
-from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource, business_rule, invalid_value
 from partnerbill.core.tenants import Tenant
+from partnerbill.tables.billing import invoices
 
 
 async def update_invoice(

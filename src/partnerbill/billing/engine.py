@@ -33,7 +33,6 @@ from partnerbill.billing.periods import (
     prorated_amount,
     service_periods,
 )
-from partnerbill.billing.tables import invoice_items, invoices
 from partnerbill.catalog.enums import BillingPeriod, BillingTiming, ChargeModel, ChargeType
 from partnerbill.catalog.pricing import period_amount
 from partnerbill.catalog.tiers import tiers_from_json
@@ -48,7 +47,8 @@ from partnerbill.core.recordsets import insert_rows, recordset, rows_json
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.subscriptions.dates import add_term
-from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
+from partnerbill.tables.billing import invoice_items, invoices
+from partnerbill.tables.subscriptions import rate_plan_charges, subscriptions
 
 log = structlog.get_logger(__name__)
 

@@ -29,7 +29,6 @@ from partnerbill.accounts.service import (
 )
 from partnerbill.billing.group_commit import GroupCommit, Written
 from partnerbill.billing.schemas import CreateInvoiceRequest
-from partnerbill.billing.tables import invoice_items, invoices
 from partnerbill.catalog.pricing import UNIT_PRICE_MAX_DECIMALS
 from partnerbill.core.db import autocommit, in_request_transaction, transaction
 from partnerbill.core.errors import (
@@ -54,7 +53,6 @@ from partnerbill.core.money import (
 )
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant, document_number, next_numbers, sequence_name
-from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.service import (
     LOG_CHANGES,
     MetricsDelta,
@@ -63,9 +61,11 @@ from partnerbill.metrics.service import (
     changes_of_writes,
     touch,
 )
-from partnerbill.metrics.tables import metrics_changes
 from partnerbill.settings import get_settings
-from partnerbill.subscriptions.tables import subscriptions
+from partnerbill.tables.billing import invoice_items, invoices
+from partnerbill.tables.memos import credit_memos, debit_memos
+from partnerbill.tables.metrics import metrics_changes
+from partnerbill.tables.subscriptions import subscriptions
 
 DEFAULT_PAGE_SIZE = 20
 

@@ -16,11 +16,11 @@ from partnerbill.catalog.schemas import (
     CreateProductRatePlanRequest,
     CreateProductRequest,
 )
-from partnerbill.catalog.tables import product_rate_plan_charges, product_rate_plans, products
 from partnerbill.catalog.validation import charge_values, check_period, invalid_id, product_category
 from partnerbill.core.errors import Category, Resource, ZuoraError, business_rule, invalid_value
 from partnerbill.core.ids import new_id
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
+from partnerbill.tables.catalog import product_rate_plan_charges, product_rate_plans, products
 
 MAX_NESTED_ROWS = 300  # Zuora caps non-paginated nested arrays at 300 rows
 MAX_CHARGES_PER_RATE_PLAN = MAX_NESTED_ROWS

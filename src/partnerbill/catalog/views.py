@@ -24,12 +24,12 @@ from partnerbill.catalog.enums import (
     TriggerEvent,
     UpToPeriodsType,
 )
-from partnerbill.catalog.tables import product_rate_plan_charges, product_rate_plans, products
 from partnerbill.catalog.tiers import tiers_by_currency_from_json
 from partnerbill.catalog.validation import LIST_PRICE_BASE
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
+from partnerbill.tables.catalog import product_rate_plan_charges, product_rate_plans, products
 
 DEFAULT_PAGE_SIZE = 10
 MAX_RATE_PLAN_KEYS = 1000

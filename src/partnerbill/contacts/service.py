@@ -31,11 +31,11 @@ from partnerbill.accounts.contacts import (
     read_account,
 )
 from partnerbill.accounts.schemas import Contact
-from partnerbill.accounts.tables import account_contacts, accounts
 from partnerbill.contacts.schemas import CreateContactRequest, TransferContactRequest
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.tenants import Tenant
+from partnerbill.tables.accounts import account_contacts, accounts
 
 CONTACT = Resource.CONTACT
 # What a scrub leaves in each personal field the contact has.

@@ -31,10 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.schemas import due_date
 from partnerbill.accounts.service import WritableAccount, lock_for_write
-from partnerbill.accounts.tables import accounts
 from partnerbill.billing.service import lock_invoice
-from partnerbill.billing.tables import invoice_items
-from partnerbill.catalog.tables import product_rate_plan_charges
 from partnerbill.core.clock import today
 from partnerbill.core.errors import (
     Resource,
@@ -58,16 +55,19 @@ from partnerbill.memos.schemas import (
     MemoOptions,
     UpdateMemoRequest,
 )
-from partnerbill.memos.tables import (
+from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.payments import settlement
+from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
+from partnerbill.payments.settlement import SourceKind, check_amount, unapplied
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.billing import invoice_items
+from partnerbill.tables.catalog import product_rate_plan_charges
+from partnerbill.tables.memos import (
     credit_memo_items,
     credit_memos,
     debit_memo_items,
     debit_memos,
 )
-from partnerbill.metrics.service import MetricsDelta, touch
-from partnerbill.payments import settlement
-from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
-from partnerbill.payments.settlement import SourceKind, check_amount, unapplied
 
 DEFAULT_PAGE_SIZE = 20
 MEMO_STATUSES = ("Draft", "Posted", "Canceled")

@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import lock_for_write
 from partnerbill.billing.service import lock_invoice
-from partnerbill.billing.tables import invoice_items
 from partnerbill.core.clock import today
 from partnerbill.core.errors import business_rule, invalid_value
 from partnerbill.core.ids import new_id
@@ -43,6 +42,7 @@ from partnerbill.memos.schemas import (
 from partnerbill.memos.service import CREDIT
 from partnerbill.payments.schemas import ApplyPaymentRequest
 from partnerbill.payments.settlement import check_amount
+from partnerbill.tables.billing import invoice_items
 
 REASON_CODE = "Write-off"
 

@@ -48,8 +48,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter, TextClause
 
-from partnerbill.accounts.tables import accounts
-from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import dumps, v1_datetime
@@ -58,11 +56,13 @@ from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.tables import tenants
 from partnerbill.core.tenants import Tenant
-from partnerbill.memos.tables import credit_memos, debit_memos
-from partnerbill.metrics.tables import account_metrics, metrics_changes
-from partnerbill.payments.tables import payments
 from partnerbill.settings import get_settings
-from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.billing import invoices
+from partnerbill.tables.memos import credit_memos, debit_memos
+from partnerbill.tables.metrics import account_metrics, metrics_changes
+from partnerbill.tables.payments import payments
+from partnerbill.tables.subscriptions import rate_plan_charges, subscriptions
 
 log = structlog.get_logger(__name__)
 

@@ -4,17 +4,19 @@ from alembic import context
 from alembic.script import ScriptDirectory
 from sqlalchemy import engine_from_config, pool
 
-# Each feature's tables module registers its tables on the shared metadata.
-import partnerbill.accounts.tables
-import partnerbill.billing.tables
-import partnerbill.catalog.tables
+# Each tables module registers its tables on the shared metadata.
 import partnerbill.core.tables
-import partnerbill.memos.tables
-import partnerbill.metrics.tables
-import partnerbill.orders.tables
-import partnerbill.payments.tables
-import partnerbill.query.tables
-import partnerbill.subscriptions.tables  # noqa: F401
+import partnerbill.tables.accounts
+import partnerbill.tables.billing
+import partnerbill.tables.catalog
+import partnerbill.tables.memos
+import partnerbill.tables.metrics
+import partnerbill.tables.orders
+import partnerbill.tables.payment_methods
+import partnerbill.tables.payments
+import partnerbill.tables.query
+import partnerbill.tables.subscriptions
+import partnerbill.tables.users  # noqa: F401
 from partnerbill.core.db import metadata
 from partnerbill.query.views import install_query_views
 

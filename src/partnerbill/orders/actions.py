@@ -27,7 +27,7 @@ from partnerbill.orders.state import OrderState, action_dates, catalog_plans, wr
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.dates import ActionDates, add_term, checked_end
 from partnerbill.subscriptions.segments import end_segments, last_segments, split_segment
-from partnerbill.subscriptions.tables import rate_plans
+from partnerbill.tables.subscriptions import rate_plans
 
 ORDER = Resource.ORDER
 

@@ -34,7 +34,7 @@ from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.orders.lookup import OrderChange, check_change, known_order
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import check_order_limit, create_order
-from partnerbill.orders.tables import orders
+from partnerbill.tables.orders import orders
 
 ORDER = Resource.ORDER
 DRAFT = "Draft"

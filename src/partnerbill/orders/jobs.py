@@ -16,7 +16,7 @@ from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.tables import async_jobs
+from partnerbill.tables.orders import async_jobs
 
 
 async def accept_job(

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import lock_for_write
-from partnerbill.accounts.tables import accounts
 from partnerbill.core.clock import today
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.tenants import Tenant, get_settings
@@ -22,8 +21,9 @@ from partnerbill.orders.legacy_amend import trigger_dates
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import create_order
 from partnerbill.subscriptions.schemas import CreateSubscriptionRequest
-from partnerbill.subscriptions.tables import subscriptions
 from partnerbill.subscriptions.views import subscription_json
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.subscriptions import subscriptions
 
 
 async def _order(conn: AsyncConnection, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:

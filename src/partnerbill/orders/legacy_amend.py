@@ -37,8 +37,8 @@ from partnerbill.subscriptions.schemas import (
     LegacyUpdateRatePlan,
     LegacyUpdateRequest,
 )
-from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 from partnerbill.subscriptions.views import subscription_json
+from partnerbill.tables.subscriptions import rate_plan_charges, subscriptions
 
 SUBSCRIPTION = Resource.SUBSCRIPTION
 # An order action's field path in an error: its index, its action key (`addProduct`), the rest.

@@ -27,13 +27,13 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.tables import accounts
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.orders.service import order_json
-from partnerbill.orders.tables import order_actions, orders
-from partnerbill.subscriptions.tables import subscriptions
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.orders import order_actions, orders
+from partnerbill.tables.subscriptions import subscriptions
 
 ORDER = Resource.ORDER
 

@@ -19,14 +19,14 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.billing.tables import invoice_items
 from partnerbill.core.errors import Resource, invalid_value
 from partnerbill.core.money import ZERO
 from partnerbill.core.schemas import CamelModel, Date
 from partnerbill.core.tenants import Tenant
 from partnerbill.orders.schemas import BillingOptions, CreateOrderRequest, ProcessingOptions
 from partnerbill.orders.service import create_order
-from partnerbill.subscriptions.tables import subscriptions
+from partnerbill.tables.billing import invoice_items
+from partnerbill.tables.subscriptions import subscriptions
 
 
 class PreviewOptions(CamelModel):

@@ -42,9 +42,9 @@ from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.orders.actions import amend
 from partnerbill.orders.schemas import CreateOrderRequest, OrderAction
 from partnerbill.orders.state import OrderState, action_dates, catalog_plans, writable_account
-from partnerbill.orders.tables import order_actions, orders
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.segments import account_cmrr_contribution
+from partnerbill.tables.orders import order_actions, orders
 
 ORDER = Resource.ORDER
 _ORDER_COLUMNS = (

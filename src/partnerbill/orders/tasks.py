@@ -14,7 +14,7 @@ from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.drafts import place_order
 from partnerbill.orders.preview import PreviewOrderRequest, preview_order
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.tables import async_jobs
+from partnerbill.tables.orders import async_jobs
 
 log = structlog.get_logger(__name__)
 order_tasks = Blueprint()

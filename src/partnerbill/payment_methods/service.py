@@ -27,7 +27,7 @@ from partnerbill.payment_methods.schemas import (
     CreatePaymentMethodRequest,
     UpdatePaymentMethodRequest,
 )
-from partnerbill.payment_methods.tables import payment_methods
+from partnerbill.tables.payment_methods import payment_methods
 
 PAYMENT = Resource.PAYMENT
 EXTERNAL_TYPES = frozenset(

@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import Column, Row, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.tables import accounts
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.locking import lock_row
 from partnerbill.core.tenants import Tenant
 from partnerbill.payments.schemas import UpdatePaymentRequest, UpdateRefundRequest
 from partnerbill.payments.service import payment_json, refund_json
-from partnerbill.payments.tables import payments, refunds
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.payments import payments, refunds
 
 CANCELED = "Canceled"
 

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.billing.tables import invoices
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.pagination import MAX_PAGE_SIZE, PageRequest
 from partnerbill.core.tenants import Tenant
-from partnerbill.memos.tables import credit_memos, debit_memos
-from partnerbill.payments.tables import applications, payments, refunds
+from partnerbill.tables.billing import invoices
+from partnerbill.tables.memos import credit_memos, debit_memos
+from partnerbill.tables.payments import applications, payments, refunds
 
 # Each document a part can name: its table, its number column, its resource and its name.
 _DOCUMENTS: dict[str, tuple[Table, str, Resource, str]] = {

@@ -49,7 +49,7 @@ from partnerbill.payments.settlement import (
     settle,
     unapplied,
 )
-from partnerbill.payments.tables import payments
+from partnerbill.tables.payments import payments
 
 PAYMENT = Resource.PAYMENT
 

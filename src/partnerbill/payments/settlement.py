@@ -34,7 +34,6 @@ from typing import Any, Literal
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.billing.tables import invoices
 from partnerbill.core.clock import today
 from partnerbill.core.errors import (
     Resource,
@@ -50,10 +49,11 @@ from partnerbill.core.locking import lock_rows_in_id_order
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO, amount_problem
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
-from partnerbill.memos.tables import debit_memos
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
-from partnerbill.payments.tables import applications, refunds
+from partnerbill.tables.billing import invoices
+from partnerbill.tables.memos import debit_memos
+from partnerbill.tables.payments import applications, refunds
 
 TargetType = Literal["Invoice", "DebitMemo"]
 SourceType = Literal["Payment", "CreditMemo"]

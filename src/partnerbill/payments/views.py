@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.tables import accounts
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.payments.service import payment_json, refund_json
-from partnerbill.payments.tables import payments, refunds
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.payments import payments, refunds
 
 # A refund with the number of the payment it refunds (none for a credit memo's refund).
 _REFUNDS = select(refunds, payments.c.payment_number).outerjoin(

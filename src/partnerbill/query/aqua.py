@@ -81,9 +81,9 @@ from partnerbill.query.jobs import (
 )
 from partnerbill.query.result_csv import CSV_MEDIA_TYPE, csv_chunks, datetime_text
 from partnerbill.query.sandbox import query_transaction
-from partnerbill.query.tables import query_jobs
 from partnerbill.query.tasks import QUERY_JOB_RETRY, QUEUE, query_tasks
 from partnerbill.query.zoql import ZoqlError, compile_zoql
+from partnerbill.tables.query import query_jobs
 
 KIND = "aqua"
 TASK = "query:run_aqua_job"

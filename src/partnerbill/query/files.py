@@ -47,8 +47,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from partnerbill.core.db import autocommit
 from partnerbill.core.ids import new_id
 from partnerbill.core.tenants import Tenant
-from partnerbill.query.tables import result_file_chunks, result_files
 from partnerbill.settings import get_settings
+from partnerbill.tables.query import result_file_chunks, result_files
 
 log = structlog.get_logger(__name__)
 

@@ -40,7 +40,7 @@ from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.locks import execute_locking
 from partnerbill.core.tenants import Tenant
 from partnerbill.query.files import delete_file
-from partnerbill.query.tables import query_jobs
+from partnerbill.tables.query import query_jobs
 
 KINDS = frozenset({"dataquery", "aqua", "export"})
 QUEUED_LIMIT = 10

@@ -27,7 +27,7 @@ from sqlalchemy import delete, func, or_, select, tuple_
 from partnerbill.core.db import autocommit
 from partnerbill.query.files import ABANDONED_AFTER
 from partnerbill.query.jobs import JobStatus, RunningLimitReached
-from partnerbill.query.tables import query_jobs, result_files
+from partnerbill.tables.query import query_jobs, result_files
 
 QUEUE = "exports"
 RETRY_WAIT_SECONDS = 5

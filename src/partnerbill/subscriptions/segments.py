@@ -22,7 +22,7 @@ from partnerbill.core.ids import new_id
 from partnerbill.core.money import ZERO
 from partnerbill.core.tenants import Tenant
 from partnerbill.subscriptions.charges import priced_period
-from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
+from partnerbill.tables.subscriptions import rate_plan_charges, subscriptions
 
 
 async def last_segments(

@@ -34,13 +34,13 @@ from partnerbill.subscriptions.schemas import (
     ChargeOverride,
     RatePlanSubscription,
 )
-from partnerbill.subscriptions.tables import (
+from partnerbill.subscriptions.views import key_clause, subscription_json
+from partnerbill.tables.subscriptions import (
     rate_plan_charges,
     rate_plans,
     subscription_versions,
     subscriptions,
 )
-from partnerbill.subscriptions.views import key_clause, subscription_json
 
 SUBSCRIPTION = Resource.SUBSCRIPTION
 # Subscriptions one insert writes at most (Zuora's bound on one order): an asynchronous order of

@@ -24,12 +24,12 @@ from partnerbill.catalog.enums import ChargeType
 from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
 from partnerbill.core.money import ZERO, trimmed
 from partnerbill.core.tenants import Tenant
-from partnerbill.subscriptions.tables import (
+from partnerbill.subscriptions.views import subscription_json, subscription_tcv
+from partnerbill.tables.subscriptions import (
     rate_plan_charges,
     subscription_versions,
     subscriptions,
 )
-from partnerbill.subscriptions.views import subscription_json, subscription_tcv
 
 MAX_METRICS_SUBSCRIPTIONS = 50
 

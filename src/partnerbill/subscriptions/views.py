@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.tables import accounts
 from partnerbill.catalog.enums import ChargeModel, ChargeType
 from partnerbill.catalog.pricing import period_amount
 from partnerbill.catalog.tiers import tiers_from_json
@@ -23,7 +22,8 @@ from partnerbill.core.money import ZERO, trimmed
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.subscriptions.dates import add_term
-from partnerbill.subscriptions.tables import (
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.subscriptions import (
     rate_plan_charges,
     rate_plans,
     subscription_versions,

@@ -17,13 +17,13 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Column, Row, Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.accounts.tables import accounts
-from partnerbill.billing.tables import invoices
 from partnerbill.core.tenants import Tenant
-from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.service import MetricsSnapshot, with_metrics
-from partnerbill.payments.tables import payments
-from partnerbill.subscriptions.tables import subscriptions
+from partnerbill.tables.accounts import accounts
+from partnerbill.tables.billing import invoices
+from partnerbill.tables.memos import credit_memos, debit_memos
+from partnerbill.tables.payments import payments
+from partnerbill.tables.subscriptions import subscriptions
 
 T = TypeVar("T")
 ACCOUNTS_PER_PAGE = 25

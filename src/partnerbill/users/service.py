@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.core.errors import Resource, business_rule, invalid_value
 from partnerbill.core.tables import tenants
 from partnerbill.core.tenants import Tenant
-from partnerbill.users.tables import ui_sessions, ui_sign_in_failures, ui_users
+from partnerbill.tables.users import ui_sessions, ui_sign_in_failures, ui_users
 
 MAX_FAILED_SIGN_INS = 5
 FAILURE_WINDOW = timedelta(minutes=15)
