@@ -35,6 +35,7 @@ from partnerbill.billing import service as billing
 from partnerbill.billing.schemas import CreateInvoiceRequest
 from partnerbill.core import db, migrate
 from partnerbill.core.tenants import Tenant, create_tenant
+from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.tasks import refresh_partner_account
 
@@ -147,7 +148,7 @@ async def describe_plan(engine: AsyncEngine, tenant: Tenant, account_id: str) ->
 async def old_fold(engine: AsyncEngine, tenant: Tenant, account_id: str) -> None:
     """The refresh before chunks and vacuum: one DELETE of every change, dead rows left."""
     async with engine.begin() as conn:
-        result = await metrics.fold_changes(conn, tenant, account_id, wait=True, chunk=None)
+        result = await metric_refresh.fold_changes(conn, tenant, account_id, wait=True, chunk=None)
     assert result is not None and result.result is not None
 
 
@@ -192,7 +193,7 @@ async def measure(
         assert stored.metrics == exact and stored.pending_changes == 0, (stored, exact)
         print(f"  metrics equal recompute (totalInvoiceBalance {exact.total_invoice_balance})")
         async with db.autocommit() as conn:
-            await metrics.vacuum_change_log(conn)  # the next variant starts clean
+            await metric_refresh.vacuum_change_log(conn)  # the next variant starts clean
 
 
 async def main(changes: int, neighbours: int, neighbour_changes: int, reads: int) -> None:

@@ -19,7 +19,7 @@ from zuora_sdk.zuora_client import ZuoraClient
 from partnerbill import tasks
 from partnerbill.app import create_app
 from partnerbill.core import auth, db, migrate
-from partnerbill.metrics.service import METRICS_DRIFT
+from partnerbill.metrics.refresh import METRICS_DRIFT
 from tests.faults import running_server
 from tests.helpers import ApiClient, TenantCredentials, new_tenant, new_tenant_on_own_engine
 

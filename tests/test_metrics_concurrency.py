@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from partnerbill.billing import service as billing
 from partnerbill.core.errors import LOCK_COMPETITION_MESSAGE
 from partnerbill.core.tenants import Tenant
+from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from tests.helpers import ApiClient, invoice_body, one_item_invoice
 
@@ -302,7 +303,7 @@ async def test_concurrent_refresh_skips_the_claimed_account(
 
     async with engine.connect() as first:
         transaction = await first.begin()
-        claimed = await metrics.refresh_account(first, tenant, account, wait=True)
+        claimed = await metric_refresh.refresh_account(first, tenant, account, wait=True)
         assert claimed is not None and claimed.folded_changes == 1
         # Meanwhile another change commits; the first refresh still holds its claim.
         await _post_partner_invoice(engine, tenant, account, "2.50")
@@ -310,7 +311,7 @@ async def test_concurrent_refresh_skips_the_claimed_account(
         async with engine.begin() as second:
             started = time.monotonic()
             skipped = await asyncio.wait_for(
-                metrics.refresh_account(second, tenant, account, wait=False), timeout=5
+                metric_refresh.refresh_account(second, tenant, account, wait=False), timeout=5
             )
             assert skipped is None
             assert time.monotonic() - started < 1  # SKIP LOCKED: it did not wait
@@ -320,9 +321,9 @@ async def test_concurrent_refresh_skips_the_claimed_account(
             assert (await metrics.read_metrics(conn, tenant, account)).pending_changes == 2
 
         # A waiting refresh queues behind the claim and runs once it is released.
-        async def waiting_refresh() -> metrics.RefreshResult | None:
+        async def waiting_refresh() -> metric_refresh.RefreshResult | None:
             async with engine.begin() as conn:
-                return await metrics.refresh_account(conn, tenant, account, wait=True)
+                return await metric_refresh.refresh_account(conn, tenant, account, wait=True)
 
         waiter = asyncio.create_task(waiting_refresh())
         await asyncio.sleep(0.3)

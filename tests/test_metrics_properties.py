@@ -67,6 +67,7 @@ from partnerbill.memos.schemas import (
     MemoCharge,
     MemoItemFromInvoice,
 )
+from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import AccountMetrics
 from partnerbill.orders import service as orders
@@ -1467,9 +1468,9 @@ class MetricsMachine(RuleBasedStateMachine):
     def refresh(self, account: int) -> None:
         model = self.accounts[account]
 
-        async def refresh_and_read() -> tuple[metrics.RefreshResult | None, Any]:
+        async def refresh_and_read() -> tuple[metric_refresh.RefreshResult | None, Any]:
             async with self.engine.begin() as conn:
-                result = await metrics.refresh_account(conn, self.t, model.id, wait=True)
+                result = await metric_refresh.refresh_account(conn, self.t, model.id, wait=True)
             return result, await self._read(account)
 
         result, snapshot = self.run(refresh_and_read())

@@ -13,6 +13,7 @@ from partnerbill.accounts import service as accounts_service
 from partnerbill.accounts.schemas import UpdateAccountRequest
 from partnerbill.billing import service as billing
 from partnerbill.core.tenants import Tenant
+from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.tasks import refresh_due_partner_accounts
 from tests.helpers import ApiClient, invoice_body, one_item_invoice
@@ -50,9 +51,11 @@ async def recomputed(engine: AsyncEngine, tenant: Tenant, account: str) -> metri
         return await metrics.recompute(conn, tenant, account)
 
 
-async def refresh(engine: AsyncEngine, tenant: Tenant, account: str) -> metrics.RefreshResult:
+async def refresh(
+    engine: AsyncEngine, tenant: Tenant, account: str
+) -> metric_refresh.RefreshResult:
     async with engine.begin() as conn:
-        result = await metrics.refresh_account(conn, tenant, account, wait=True)
+        result = await metric_refresh.refresh_account(conn, tenant, account, wait=True)
     assert result is not None
     return result
 

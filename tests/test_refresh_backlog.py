@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from partnerbill.core.ids import new_id
+from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.tasks import refresh_partner_account, vacuum_change_log_after_fold
 from tests.helpers import ApiClient, invoice_body
@@ -72,7 +73,7 @@ async def test_a_refresh_cut_off_between_chunks_leaves_the_account_pending(
 
     # One chunk commits, then the refresh dies: no recompute yet, and changes stay pending.
     async with engine.begin() as conn:
-        step = await metrics.fold_changes(conn, tenant, account, wait=True, chunk=1_000)
+        step = await metric_refresh.fold_changes(conn, tenant, account, wait=True, chunk=1_000)
     assert step is not None and step.result is None and step.folded_changes == 1_000
     async with engine.connect() as conn:
         cut_off = await metrics.read_metrics(conn, tenant, account)
@@ -100,13 +101,13 @@ async def test_a_large_on_demand_fold_has_the_worker_clean_the_change_log(
     account = await _partner_account_with_invoices(api)
     for _ in range(NEIGHBOURS):
         await seed_changes(engine, tenant, new_id(), NEIGHBOUR_CHANGES)
-    await seed_changes(engine, tenant, account, metrics.VACUUM_AFTER_FOLDED_CHANGES)
+    await seed_changes(engine, tenant, account, metric_refresh.VACUUM_AFTER_FOLDED_CHANGES)
 
     async with engine.connect() as conn:
         queued_before = await _queued_cleanups(conn)
     # The on-demand refresh folds in the request's transaction, where no VACUUM can run.
     refreshed = await api.refresh(account)
-    assert refreshed["foldedChanges"] == metrics.VACUUM_AFTER_FOLDED_CHANGES + 3
+    assert refreshed["foldedChanges"] == metric_refresh.VACUUM_AFTER_FOLDED_CHANGES + 3
     async with engine.connect() as conn:
         assert await _queued_cleanups(conn) == queued_before + 1
 

@@ -15,6 +15,7 @@ from partnerbill.accounts import service as accounts_service
 from partnerbill.billing import bill_runs
 from partnerbill.billing import service as billing_service
 from partnerbill.core.db import metadata
+from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from tests.test_schema_keys import REFERENCE_TABLES
 
@@ -33,7 +34,7 @@ STATEMENTS: dict[str, Any] = {
     "partner invoice insert": billing_service._INSERT_INVOICES,
     "partner invoice guard": billing_service._GUARDED_ACCOUNTS,
     "bill-run cancel roll-back": bill_runs._ROLL_BACK_CHARGED_THROUGH,
-    **{f"metrics fold {key}": statement for key, statement in metrics._FOLD.items()},
+    **{f"metrics fold {key}": statement for key, statement in metric_refresh._FOLD.items()},
 }
 
 

@@ -49,6 +49,7 @@ from partnerbill.core.tenants import (
     next_numbers,
     require_reseller_account,
 )
+from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import MetricsSnapshot
 from partnerbill.tables.accounts import accounts
@@ -562,7 +563,7 @@ async def _recent_subscriptions(
 async def refresh_metrics(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
     """On-demand refresh of one account (ours, not Zuora's): folds its pending changes now."""
     account = await _find(conn, tenant, key)
-    result = await metrics.refresh_account(conn, tenant, account.id, wait=True)
+    result = await metric_refresh.refresh_account(conn, tenant, account.id, wait=True)
     assert result is not None  # wait=True never skips
     answer: dict[str, Any] = {
         "success": True,

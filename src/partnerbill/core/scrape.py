@@ -8,7 +8,7 @@
   pending is absent; all are absent while the database cannot answer). The existing counters
   stay where they are: lock competition is
   `partnerbill_error_answers_total{category="lock_competition"}` (core/errors.py), refresh
-  durations `partnerbill_metrics_refresh_*` (metrics/service.py).
+  durations `partnerbill_metrics_refresh_*` (metrics/refresh.py).
 """
 
 from collections.abc import Iterator

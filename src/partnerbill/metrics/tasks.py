@@ -29,7 +29,7 @@ from partnerbill.core.db import autocommit, transaction
 from partnerbill.core.jobs import DATABASE_ERRORS
 from partnerbill.core.processes import Backoff
 from partnerbill.core.tenants import Tenant
-from partnerbill.metrics.service import (
+from partnerbill.metrics.refresh import (
     REFRESH_ACCOUNTS_PER_TICK,
     VACUUM_AFTER_FOLDED_CHANGES,
     RefreshResult,

@@ -1,4 +1,5 @@
-"""The metrics cache and the change log of partner accounts. Only `metrics.service` writes them."""
+"""The metrics cache and the change log of partner accounts; only the `metrics` feature writes
+them."""
 
 from sqlalchemy import (
     BigInteger,
