@@ -254,6 +254,23 @@ def create_app() -> FastAPI:
     api_docs.install(app)
     install_ui(app)
 
+    _install_error_handlers(app)
+    _install_probes(app)
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RefuseNulBytes)  # before the idempotency record stores the path
+    # Added last: runs first, so a write waiting for its turn has cost nothing yet.
+    app.add_middleware(
+        WriteAdmission,
+        limit=settings.write_concurrency,
+        adaptive=settings.write_admission == "adaptive",
+        read_target_ms=settings.read_target_ms,
+    )
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every failure answers in the Zuora envelope, whichever layer raised it."""
+
     @app.exception_handler(ZuoraError)
     async def zuora_error(request: Request, exc: ZuoraError) -> Response:
         return _error_response(request, exc)
@@ -293,6 +310,10 @@ def create_app() -> FastAPI:
         log.exception("unhandled_error", path=request.url.path)
         return _error_response(request, _internal_error())
 
+
+def _install_probes(app: FastAPI) -> None:
+    """`/metrics` (Prometheus) and `/health`, outside the OpenAPI document."""
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         registry = CollectorRegistry()
@@ -306,14 +327,3 @@ def create_app() -> FastAPI:
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, bool]:
         return {"success": True}
-
-    app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RefuseNulBytes)  # before the idempotency record stores the path
-    # Added last: runs first, so a write waiting for its turn has cost nothing yet.
-    app.add_middleware(
-        WriteAdmission,
-        limit=settings.write_concurrency,
-        adaptive=settings.write_admission == "adaptive",
-        read_target_ms=settings.read_target_ms,
-    )
-    return app
