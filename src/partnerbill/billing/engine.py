@@ -43,9 +43,10 @@ from partnerbill.core.json import dumps
 from partnerbill.core.locking import lock_rows_in_id_order
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
-from partnerbill.core.recordsets import insert_rows, recordset, rows_json
+from partnerbill.core.recordsets import insert_rows, insert_values, recordset, rows_json
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
+from partnerbill.settings import get_settings
 from partnerbill.subscriptions.dates import add_term
 from partnerbill.tables.billing import invoice_items, invoices
 from partnerbill.tables.subscriptions import rate_plan_charges, subscriptions
@@ -364,7 +365,18 @@ async def _bill_batch(
             invoice.lines += 1
             invoice.amount += line["amount"]
             items.append({**line, "invoice_id": invoice.id, "line_number": invoice.lines})
-    if items:
+    if items and get_settings().distributed:
+        # The items as VALUES, which Citus routes to the tenant's shard; the update from a JSON
+        # recordset has no insert to collect, so it is routed as it is.
+        await conn.execute(insert_values(invoice_items, tenant.id, items))
+        await conn.execute(
+            _WRITE_CHARGED_THROUGH,
+            {
+                "tenant_id": tenant.id,
+                "charged_through": rows_json(charged_through, _CHARGED_THROUGH_COLUMNS),
+            },
+        )
+    elif items:
         await conn.execute(
             _WRITE_LINES,
             {
@@ -379,12 +391,15 @@ _ITEM_COLUMNS = tuple(c.name for c in invoice_items.c if c.name != "tenant_id")
 _CHARGED_THROUGH_COLUMNS = ("id", "charged_through_date")
 # A batch's invoice lines and its segments' new charged-through dates in one statement: one
 # round trip, however many lines.
-_WRITE_LINES = text(
-    f"WITH new_items AS ({insert_rows(invoice_items, 'items', _ITEM_COLUMNS)}) "
+_CHARGED_THROUGH = (
     "UPDATE rate_plan_charges c SET charged_through_date = v.charged_through_date "
     f"FROM {recordset(rate_plan_charges, 'charged_through', _CHARGED_THROUGH_COLUMNS)} "
     "WHERE c.tenant_id = :tenant_id AND c.id = v.id"
 )
+_WRITE_LINES = text(
+    f"WITH new_items AS ({insert_rows(invoice_items, 'items', _ITEM_COLUMNS)}) " + _CHARGED_THROUGH
+)
+_WRITE_CHARGED_THROUGH = text(_CHARGED_THROUGH)
 
 
 async def _open_invoices(

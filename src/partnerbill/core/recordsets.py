@@ -4,6 +4,12 @@
 One parameter to encode instead of one per value, and one statement text whatever the number of
 rows, so SQLAlchemy compiles it once and PostgreSQL prepares it once per connection. The array is
 encoded by `core.json.dumps`: money as exact JSON numbers (never a float), dates as ISO text.
+
+On a database distributed by tenant (`PARTNERBILL_DISTRIBUTED`, docs/scale-out.md) that form
+does not reach one shard: Citus collects an `INSERT ... SELECT` from a JSON function on its
+coordinator and commits it in two phases. `insert_values` is the same rows as one multi-row
+`VALUES` insert, which it routes to the tenant's shard; the statement text then varies with the
+number of rows, which only that deployment pays for.
 """
 
 from collections.abc import Mapping, Sequence
@@ -11,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import Insert, insert
 
 from partnerbill.core.json import dumps
 
@@ -41,3 +48,9 @@ def rows_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     if rows and set(rows[0]) != set(columns):
         raise ValueError(f"rows with keys {sorted(rows[0])}, not the columns {sorted(columns)}")
     return dumps(rows).decode()
+
+
+def insert_values(table: Table, tenant_id: str, rows: Sequence[Mapping[str, Any]]) -> Insert:
+    """`insert_rows`'s rows as one multi-row `VALUES` insert for the tenant (the distributed
+    form); the columns not named take their defaults."""
+    return insert(table).values([{"tenant_id": tenant_id, **row} for row in rows])

@@ -36,12 +36,13 @@ from partnerbill.core.errors import (
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO
-from partnerbill.core.recordsets import insert_rows, rows_json
+from partnerbill.core.recordsets import insert_rows, insert_values, rows_json
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.orders.actions import amend
 from partnerbill.orders.schemas import CreateOrderRequest, OrderAction
 from partnerbill.orders.state import OrderState, action_dates, catalog_plans, writable_account
+from partnerbill.settings import get_settings
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.segments import account_cmrr_contribution
 from partnerbill.tables.orders import order_actions, orders
@@ -230,14 +231,19 @@ async def create_order(
         for sequence, (action, sub) in enumerate(actions, start=1)
     ]
     try:
-        await conn.execute(
-            _INSERT_ORDER,
-            {
-                "tenant_id": tenant.id,
-                "orders": rows_json([order], _ORDER_COLUMNS),
-                "actions": rows_json(action_rows, _ACTION_COLUMNS),
-            },
-        )
+        if get_settings().distributed:
+            await conn.execute(insert_values(orders, tenant.id, [order]))
+            if action_rows:
+                await conn.execute(insert_values(order_actions, tenant.id, action_rows))
+        else:
+            await conn.execute(
+                _INSERT_ORDER,
+                {
+                    "tenant_id": tenant.id,
+                    "orders": rows_json([order], _ORDER_COLUMNS),
+                    "actions": rows_json(action_rows, _ACTION_COLUMNS),
+                },
+            )
     except IntegrityError as exc:
         raise business_rule(ORDER, f"An order numbered '{order_number}' already exists.") from exc
     return response

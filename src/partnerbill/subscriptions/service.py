@@ -25,8 +25,9 @@ from partnerbill.catalog.views import CatalogRatePlan
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.locking import lock_row, lock_rows_in_id_order
-from partnerbill.core.recordsets import insert_rows, rows_json
+from partnerbill.core.recordsets import insert_rows, insert_values, rows_json
 from partnerbill.core.tenants import MAX_NUMBERS_PER_CALL, Tenant, document_number, next_numbers_of
+from partnerbill.settings import get_settings
 from partnerbill.subscriptions.charges import charge_values
 from partnerbill.subscriptions.dates import ActionDates, checked_end
 from partnerbill.subscriptions.schemas import (
@@ -242,6 +243,16 @@ def _plan_parameters(tenant: Tenant, rows: _PlannedRows) -> dict[str, str]:
     }
 
 
+async def _insert_plans_as_values(
+    conn: AsyncConnection, tenant: Tenant, planned: _PlannedRows
+) -> None:
+    """`_INSERT_PLANS` in the form a database distributed by tenant routes to one shard."""
+    if planned.plans:
+        await conn.execute(insert_values(rate_plans, tenant.id, planned.plans))
+    if planned.charges:
+        await conn.execute(insert_values(rate_plan_charges, tenant.id, planned.charges))
+
+
 class NewSubscriptions:
     """Subscriptions being created, inserted together: numbered in one round trip, then inserted
     with their rate plans and charges in one statement, whatever their number.
@@ -312,16 +323,22 @@ class NewSubscriptions:
         for row, number in zip(unnumbered, numbers["subscription_number"], strict=True):
             row["subscription_number"] = document_number("A-S", number)
         planned.number(numbers["rate_plan_number"], numbers["charge_number"])
-        inserted = {
-            found.id: found._asdict()
-            for found in await conn.execute(
+        if get_settings().distributed:
+            written = await conn.execute(
+                insert_values(subscriptions, tenant.id, rows)
+                .on_conflict_do_nothing(index_elements=["tenant_id", "subscription_number"])
+                .returning(*subscriptions.c)
+            )
+            await _insert_plans_as_values(conn, tenant, planned)
+        else:
+            written = await conn.execute(
                 _INSERT_SUBSCRIPTIONS,
                 {
                     **_plan_parameters(tenant, planned),
                     "subscriptions": rows_json(rows, _SUBSCRIPTION_COLUMNS),
                 },
             )
-        }
+        inserted = {found.id: found._asdict() for found in written}
         for row, subscription in zip(rows, subscriptions_, strict=True):
             if row["id"] not in inserted:
                 raise business_rule(
@@ -359,7 +376,10 @@ async def add_rate_plans(
         {"rate_plan_number": len(planned.plans), "charge_number": len(planned.charges)},
     )
     planned.number(numbers["rate_plan_number"], numbers["charge_number"])
-    await conn.execute(_ADD_RATE_PLANS, _plan_parameters(tenant, planned))
+    if get_settings().distributed:
+        await _insert_plans_as_values(conn, tenant, planned)
+    else:
+        await conn.execute(_ADD_RATE_PLANS, _plan_parameters(tenant, planned))
 
 
 def _overrides_by_charge(
