@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.accounts.service import lock_for_write, lock_many_for_write
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.engine import BATCH_SUBSCRIPTIONS, BillingError, bill
-from partnerbill.billing.tables import bill_run_errors, bill_runs, invoices
+from partnerbill.billing.tables import (
+    BillRunStatus,
+    DocumentStatus,
+    bill_run_errors,
+    bill_runs,
+    invoices,
+)
 from partnerbill.catalog.enums import ChargeType
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import (
@@ -143,7 +149,7 @@ async def create_bill_run(
                 id=run_id,
                 bill_run_number=document_number("BR-", number),
                 name=request.name,
-                status="Pending",
+                status=BillRunStatus.PENDING,
                 target_date=request.target_date,
                 invoice_date=request.invoice_date or request.target_date,
                 auto_post=request.auto_post,
@@ -207,8 +213,10 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
                 update(bill_runs)
                 # Processing too: a worker that died mid-run rolled its billing back, and the
                 # stalled-job recovery runs the job again.
-                .where(where, bill_runs.c.status.in_(("Pending", "Processing")))
-                .values(status="Processing", updated_at=func.now())
+                .where(
+                    where, bill_runs.c.status.in_((BillRunStatus.PENDING, BillRunStatus.PROCESSING))
+                )
+                .values(status=BillRunStatus.PROCESSING, updated_at=func.now())
                 .returning(*bill_runs.c)
             )
         ).one_or_none()
@@ -233,7 +241,7 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
                 update(bill_runs)
                 .where(where)
                 .values(
-                    status="Posted" if run.auto_post else "Completed",
+                    status=BillRunStatus.POSTED if run.auto_post else BillRunStatus.COMPLETED,
                     invoice_count=len(billed),
                     error=(
                         f"{len(errors)} subscription(s) could not be billed; see errors."
@@ -248,7 +256,7 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
             await conn.execute(
                 update(bill_runs)
                 .where(where)
-                .values(status="Error", error=str(error)[:2000], updated_at=func.now())
+                .values(status=BillRunStatus.ERROR, error=str(error)[:2000], updated_at=func.now())
             )
         raise
 
@@ -357,12 +365,12 @@ async def post_bill_run(
 ) -> dict[str, Any]:
     """Post every draft invoice of a Completed run and report them to their owners."""
     run = await _lock_run(conn, tenant, key)
-    if run.status != "Completed":
+    if run.status != BillRunStatus.COMPLETED:
         raise business_rule(
             BILL_RUN, f"Only a Completed bill run can be posted; it is {run.status}."
         )
     values: dict[str, Any] = {
-        "status": "Posted",
+        "status": DocumentStatus.POSTED,
         "posted_date": func.now(),
         "updated_at": func.now(),
     }
@@ -376,7 +384,7 @@ async def post_bill_run(
             .where(
                 invoices.c.tenant_id == tenant.id,
                 invoices.c.bill_run_id == run.id,
-                invoices.c.status == "Draft",
+                invoices.c.status == DocumentStatus.DRAFT,
             )
             .values(**values)
             .returning(invoices.c.account_id, invoices.c.balance, invoices.c.invoice_date)
@@ -399,7 +407,7 @@ async def post_bill_run(
             for row in posted
         ],
     )
-    return await _set_status(conn, tenant, run.id, "Posted")
+    return await _set_status(conn, tenant, run.id, BillRunStatus.POSTED)
 
 
 # Every table restricted by the bound tenant id, the correlated subquery's too: one shard on a
@@ -423,7 +431,7 @@ async def cancel_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> di
     """Cancel a Pending or Completed run: its drafts are canceled and what they billed becomes
     billable again."""
     run = await _lock_run(conn, tenant, key)
-    if run.status not in ("Pending", "Completed"):
+    if run.status not in (BillRunStatus.PENDING, BillRunStatus.COMPLETED):
         raise business_rule(
             BILL_RUN, f"Only a Pending or Completed bill run can be canceled; it is {run.status}."
         )
@@ -432,16 +440,16 @@ async def cancel_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> di
         .where(
             invoices.c.tenant_id == tenant.id,
             invoices.c.bill_run_id == run.id,
-            invoices.c.status == "Draft",
+            invoices.c.status == DocumentStatus.DRAFT,
         )
-        .values(status="Canceled", updated_at=func.now())
+        .values(status=DocumentStatus.CANCELED, updated_at=func.now())
     )
     await conn.execute(_ROLL_BACK_CHARGED_THROUGH, {"tenant_id": tenant.id, "bill_run_id": run.id})
-    return await _set_status(conn, tenant, run.id, "Canceled")
+    return await _set_status(conn, tenant, run.id, BillRunStatus.CANCELED)
 
 
 async def _set_status(
-    conn: AsyncConnection, tenant: Tenant, run_id: str, status: str
+    conn: AsyncConnection, tenant: Tenant, run_id: str, status: BillRunStatus
 ) -> dict[str, Any]:
     changed = (
         await conn.execute(

@@ -19,13 +19,12 @@ from sqlalchemy import Select, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import accounts
-from partnerbill.billing.tables import invoices
+from partnerbill.billing.tables import DOCUMENT_STATUSES, invoices
 from partnerbill.core.errors import Resource, invalid_value
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.memos.tables import credit_memos, debit_memos
 
-DOCUMENT_STATUSES = ("Draft", "Posted", "Canceled")
 SORTABLE = {"documentDate": "document_date", "documentType": "document_type"}
 DEFAULT_PAGE_SIZE = 20
 

@@ -33,7 +33,7 @@ from partnerbill.billing.periods import (
     prorated_amount,
     service_periods,
 )
-from partnerbill.billing.tables import invoice_items, invoices
+from partnerbill.billing.tables import DocumentStatus, invoice_items, invoices
 from partnerbill.catalog.enums import BillingPeriod, BillingTiming, ChargeModel, ChargeType
 from partnerbill.catalog.pricing import period_amount
 from partnerbill.catalog.tiers import tiers_from_json
@@ -420,7 +420,7 @@ async def _open_invoices(
                 "id": invoice.id,
                 "invoice_number": invoice.number,
                 "account_id": account.id,
-                "status": "Draft",
+                "status": DocumentStatus.DRAFT,
                 "source_type": "Subscription",
                 "currency": account.currency,
                 "invoice_date": invoice_date,
@@ -447,7 +447,7 @@ async def _finish(
     """Write each invoice's total; post them (and report to their owners) when asked."""
     if not built:
         return []
-    status = "Posted" if post else "Draft"
+    status = DocumentStatus.POSTED if post else DocumentStatus.DRAFT
     await conn.execute(
         update(invoices)
         .where(invoices.c.tenant_id == tenant.id, invoices.c.id == bindparam("invoice_id"))

@@ -29,7 +29,7 @@ from partnerbill.accounts.service import (
 )
 from partnerbill.billing.group_commit import GroupCommit, Written
 from partnerbill.billing.schemas import CreateInvoiceRequest
-from partnerbill.billing.tables import invoice_items, invoices
+from partnerbill.billing.tables import DocumentStatus, invoice_items, invoices
 from partnerbill.catalog.pricing import UNIT_PRICE_MAX_DECIMALS
 from partnerbill.core.db import autocommit, in_request_transaction, transaction
 from partnerbill.core.errors import (
@@ -170,13 +170,13 @@ def _prepare(
     amount = sum((item["amount"] for item in items), ZERO)
     payment_term = request.payment_term or account.payment_term
     due = request.due_date or due_date(request.invoice_date, payment_term, Resource.INVOICE)
-    posted = request.status == "Posted"
+    status = DocumentStatus(request.status)
     row = {
         "tenant_id": tenant.id,
         "id": invoice_id,
         "invoice_number": request.invoice_number,
         "account_id": account.id,
-        "status": request.status,
+        "status": status,
         "source_type": "Standalone",
         "currency": currency,
         "invoice_date": request.invoice_date,
@@ -187,7 +187,7 @@ def _prepare(
         "auto_pay": request.auto_pay,
         "comments": request.comments,
         "custom_fields": request.custom_fields(),
-        "posted_date": now if posted else None,
+        "posted_date": now if status == DocumentStatus.POSTED else None,
         "created_at": now,
         "updated_at": now,
     }
@@ -583,7 +583,7 @@ def _posting_deltas(prepared: Sequence[PreparedInvoice]) -> list[MetricsDelta]:
             posted_invoice_date=p.row["invoice_date"],
         )
         for p in prepared
-        if p.row["status"] == "Posted"
+        if p.row["status"] == DocumentStatus.POSTED
     ]
 
 
@@ -679,7 +679,7 @@ async def _reject_if_memos(
             .where(
                 table.c.tenant_id == tenant.id,
                 table.c.referred_invoice_id == invoice["id"],
-                table.c.status != "Canceled",
+                table.c.status != DocumentStatus.CANCELED,
             )
             .limit(1)
         )
@@ -695,13 +695,13 @@ async def post_invoice(
     conn: AsyncConnection, tenant: Tenant, key: str, invoice_date: date | None
 ) -> dict[str, Any]:
     invoice = await lock_invoice(conn, tenant, key)
-    if invoice["status"] != "Draft":
+    if invoice["status"] != DocumentStatus.DRAFT:
         raise business_rule(
             Resource.INVOICE,
             f"Only a Draft invoice can be posted; invoice {invoice['invoice_number']} is "
             f"{invoice['status']}.",
         )
-    values: dict[str, Any] = {"status": "Posted", "posted_date": func.now()}
+    values: dict[str, Any] = {"status": DocumentStatus.POSTED, "posted_date": func.now()}
     if invoice_date is not None:
         # The due date moves with the invoice date, keeping the payment term's distance.
         values["invoice_date"] = invoice_date
@@ -724,7 +724,7 @@ async def post_invoice(
 
 async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
     invoice = await lock_invoice(conn, tenant, key)
-    if invoice["status"] != "Posted":
+    if invoice["status"] != DocumentStatus.POSTED:
         raise business_rule(
             Resource.INVOICE,
             f"Only a Posted invoice can be unposted; invoice {invoice['invoice_number']} is "
@@ -737,7 +737,9 @@ async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
             "unapply them before unposting.",
         )
     await _reject_if_memos(conn, tenant, invoice, "unposted")
-    unposted = await _set_status(conn, tenant, invoice, status="Draft", posted_date=None)
+    unposted = await _set_status(
+        conn, tenant, invoice, status=DocumentStatus.DRAFT, posted_date=None
+    )
     await _touch_owner(
         conn,
         tenant,
@@ -755,15 +757,15 @@ async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
 
 async def cancel_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
     invoice = await lock_invoice(conn, tenant, key)
-    if invoice["status"] != "Draft":
-        hint = " Unpost it first." if invoice["status"] == "Posted" else ""
+    if invoice["status"] != DocumentStatus.DRAFT:
+        hint = " Unpost it first." if invoice["status"] == DocumentStatus.POSTED else ""
         raise business_rule(
             Resource.INVOICE,
             f"Only a Draft invoice can be canceled; invoice {invoice['invoice_number']} is "
             f"{invoice['status']}.{hint}",
         )
     await _reject_if_memos(conn, tenant, invoice, "canceled")
-    canceled = await _set_status(conn, tenant, invoice, status="Canceled")
+    canceled = await _set_status(conn, tenant, invoice, status=DocumentStatus.CANCELED)
     # A Draft invoice never counted in the metrics, so canceling it changes none.
     return {"success": True, "id": canceled["id"], "jobId": None, "jobStatus": "Completed"}
 

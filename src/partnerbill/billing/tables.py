@@ -34,6 +34,9 @@ class DocumentStatus(StrEnum):
     CANCELED = "Canceled"
 
 
+# The values a status filter of a document list accepts.
+DOCUMENT_STATUSES = tuple(DocumentStatus)
+
 invoices = Table(
     "invoices",
     metadata,
@@ -41,7 +44,7 @@ invoices = Table(
     Column("id", String(32), nullable=False),
     Column("invoice_number", String(64), nullable=False),
     Column("account_id", String(32), nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # DocumentStatus
     Column("source_type", String(16), nullable=False, server_default="Standalone"),
     Column("currency", String(3), nullable=False),
     Column("invoice_date", Date, nullable=False),
@@ -108,6 +111,19 @@ invoice_items = Table(
     Index("ix_invoice_items_charge", "tenant_id", "rate_plan_charge_id"),
 )
 
+
+class BillRunStatus(StrEnum):
+    """A bill run's status: Pending → Processing → Completed (or Error); then Posted or
+    Canceled."""
+
+    PENDING = "Pending"
+    PROCESSING = "Processing"
+    COMPLETED = "Completed"
+    ERROR = "Error"
+    POSTED = "Posted"
+    CANCELED = "Canceled"
+
+
 bill_runs = Table(
     "bill_runs",
     metadata,
@@ -115,7 +131,7 @@ bill_runs = Table(
     Column("id", String(32), nullable=False),
     Column("bill_run_number", String(32), nullable=False),
     Column("name", String(255)),
-    Column("status", String(24), nullable=False),
+    Column("status", String(24), nullable=False),  # BillRunStatus
     Column("target_date", Date, nullable=False),
     Column("invoice_date", Date, nullable=False),
     Column("auto_post", Boolean, nullable=False),

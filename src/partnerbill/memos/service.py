@@ -33,7 +33,7 @@ from partnerbill.accounts.schemas import due_date
 from partnerbill.accounts.service import WritableAccount, lock_for_write
 from partnerbill.accounts.tables import accounts
 from partnerbill.billing.service import lock_invoice
-from partnerbill.billing.tables import invoice_items
+from partnerbill.billing.tables import DOCUMENT_STATUSES, DocumentStatus, invoice_items
 from partnerbill.catalog.tables import product_rate_plan_charges
 from partnerbill.core.clock import today
 from partnerbill.core.errors import (
@@ -70,7 +70,6 @@ from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundReques
 from partnerbill.payments.settlement import SourceKind, check_amount, unapplied
 
 DEFAULT_PAGE_SIZE = 20
-MEMO_STATUSES = ("Draft", "Posted", "Canceled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +147,7 @@ def memo_row(
         "account_id": account.id,
         "currency": currency,
         "amount": amount,
-        "status": "Posted" if request.auto_post else "Draft",
+        "status": DocumentStatus.POSTED if request.auto_post else DocumentStatus.DRAFT,
         "memo_date": memo_date,
         "referred_invoice_id": referred_invoice_id,
         "reason_code": request.reason_code,
@@ -202,7 +201,7 @@ async def write_memo(
             f"{kind.name.capitalize()} number '{row['memo_number']}' was taken meanwhile; retry.",
         ) from exc
     await conn.execute(insert(kind.items), list(items))
-    if row["status"] == "Posted":
+    if row["status"] == DocumentStatus.POSTED:
         await touch(conn, tenant, [_posting_delta(kind, row, account.partner_account, 1)])
     return memo_json(kind, row, account.account_number)
 
@@ -217,7 +216,7 @@ async def create_from_invoice(
     """A memo on the invoice's account and in its currency, for (parts of) its items."""
     async with bounded_lock_wait(conn, tenant, kind.resource):
         invoice = await lock_invoice(conn, tenant, invoice_key)
-        if invoice["status"] != "Posted":
+        if invoice["status"] != DocumentStatus.POSTED:
             raise business_rule(
                 kind.resource,
                 f"A {kind.name} is created only from a Posted invoice; invoice "
@@ -312,7 +311,7 @@ async def creditable_amounts(
                 .where(
                     credit_memos.c.tenant_id == tenant.id,
                     credit_memos.c.referred_invoice_id == invoice_id,
-                    credit_memos.c.status != "Canceled",
+                    credit_memos.c.status != DocumentStatus.CANCELED,
                 )
                 .group_by(credit_memo_items.c.invoice_item_id)
             )
@@ -463,7 +462,11 @@ async def _update_memo(
 
 
 def _wrong_status(kind: MemoKind, memo: Mapping[Any, Any], action: str, needed: str) -> ZuoraError:
-    hint = " Unpost it first." if action == "canceled" and memo["status"] == "Posted" else ""
+    hint = (
+        " Unpost it first."
+        if action == "canceled" and memo["status"] == DocumentStatus.POSTED
+        else ""
+    )
     return business_rule(
         kind.resource,
         f"Only a {needed} {kind.name} can be {action}; {kind.name} {memo['memo_number']} is "
@@ -475,9 +478,11 @@ async def post_memo(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
 ) -> dict[str, Any]:
     memo = await lock_memo(conn, tenant, kind, key)
-    if memo["status"] != "Draft":
-        raise _wrong_status(kind, memo, "posted", "Draft")
-    posted = await _update_memo(conn, tenant, kind, memo, status="Posted", posted_date=func.now())
+    if memo["status"] != DocumentStatus.DRAFT:
+        raise _wrong_status(kind, memo, "posted", DocumentStatus.DRAFT)
+    posted = await _update_memo(
+        conn, tenant, kind, memo, status=DocumentStatus.POSTED, posted_date=func.now()
+    )
     await touch(conn, tenant, [_posting_delta(kind, posted, memo["partner_account"], 1)])
     return memo_json(kind, posted, memo["account_number"])
 
@@ -486,8 +491,8 @@ async def unpost_memo(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
 ) -> dict[str, Any]:
     memo = await lock_memo(conn, tenant, kind, key)
-    if memo["status"] != "Posted":
-        raise _wrong_status(kind, memo, "unposted", "Posted")
+    if memo["status"] != DocumentStatus.POSTED:
+        raise _wrong_status(kind, memo, "unposted", DocumentStatus.POSTED)
     settled = (
         memo["applied_amount"] != 0 or memo["refund_amount"] != 0
         if kind.is_credit
@@ -499,7 +504,9 @@ async def unpost_memo(
             kind.resource,
             f"{kind.name.capitalize()} {memo['memo_number']} {what}; unapply it before unposting.",
         )
-    unposted = await _update_memo(conn, tenant, kind, memo, status="Draft", posted_date=None)
+    unposted = await _update_memo(
+        conn, tenant, kind, memo, status=DocumentStatus.DRAFT, posted_date=None
+    )
     await touch(conn, tenant, [_posting_delta(kind, memo, memo["partner_account"], -1)])
     return memo_json(kind, unposted, memo["account_number"])
 
@@ -508,10 +515,10 @@ async def cancel_memo(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
 ) -> dict[str, Any]:
     memo = await lock_memo(conn, tenant, kind, key)
-    if memo["status"] != "Draft":
-        raise _wrong_status(kind, memo, "canceled", "Draft")
+    if memo["status"] != DocumentStatus.DRAFT:
+        raise _wrong_status(kind, memo, "canceled", DocumentStatus.DRAFT)
     # A Draft memo never counted in the metrics, so canceling it changes none.
-    canceled = await _update_memo(conn, tenant, kind, memo, status="Canceled")
+    canceled = await _update_memo(conn, tenant, kind, memo, status=DocumentStatus.CANCELED)
     return memo_json(kind, canceled, memo["account_number"])
 
 
@@ -530,7 +537,7 @@ def _refund_exceeds(memo: Mapping[str, Any], amount: Decimal, remaining: Decimal
 CREDIT_SOURCE = SourceKind(
     source_type="CreditMemo",
     resource=CREDIT.resource,
-    open_status="Posted",
+    open_status=DocumentStatus.POSTED,
     refund_column="credit_memo_id",
     no_gateway=(
         "'type' Electronic needs a payment gateway, which this server has none of; record the "
@@ -538,7 +545,7 @@ CREDIT_SOURCE = SourceKind(
     ),
     lock=lambda conn, tenant, key: lock_memo(conn, tenant, CREDIT, key),
     save=lambda conn, tenant, memo, **values: _update_memo(conn, tenant, CREDIT, memo, **values),
-    not_open=lambda memo, action: _wrong_status(CREDIT, memo, action, "Posted"),
+    not_open=lambda memo, action: _wrong_status(CREDIT, memo, action, DocumentStatus.POSTED),
     refund_exceeds=_refund_exceeds,
     answer=lambda row, account_number: memo_json(CREDIT, row, account_number),
     refund_answer=lambda refund, memo: settlement.refund_json(
@@ -629,8 +636,10 @@ async def list_memos(
 ) -> tuple[list[dict[str, Any]], bool]:
     """One page of the tenant's memos (oldest first), and whether another page follows."""
     offset, limit = window.offset, window.limit
-    if status is not None and status not in MEMO_STATUSES:
-        raise invalid_value(kind.resource, "status", f"must be one of {', '.join(MEMO_STATUSES)}.")
+    if status is not None and status not in DOCUMENT_STATUSES:
+        raise invalid_value(
+            kind.resource, "status", f"must be one of {', '.join(DOCUMENT_STATUSES)}."
+        )
     table = kind.table
     query = (
         select(table, accounts.c.account_number)
@@ -725,15 +734,15 @@ async def update_memo(
     values = request.model_dump(
         by_alias=False, include=set(type(request).model_fields), exclude_unset=True
     )
-    if memo["status"] == "Canceled":
+    if memo["status"] == DocumentStatus.CANCELED:
         raise _wrong_status(kind, memo, "edited", "Draft or Posted")
     if "due_date" in values and kind.is_credit:
         raise invalid_value(kind.resource, "dueDate", "a credit memo has no due date.")
     for field, name in (("effective_date", "effectiveDate"), ("due_date", "dueDate")):
         if field in values and values[field] is None:
             raise invalid_value(kind.resource, name, "may not be null.")
-    if "effective_date" in values and memo["status"] != "Draft":
-        raise _wrong_status(kind, memo, "given another effectiveDate", "Draft")
+    if "effective_date" in values and memo["status"] != DocumentStatus.DRAFT:
+        raise _wrong_status(kind, memo, "given another effectiveDate", DocumentStatus.DRAFT)
     changes = {
         column: values[field]
         for field, column in (

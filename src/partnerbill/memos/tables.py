@@ -1,5 +1,7 @@
 """Credit memos and debit memos with their items."""
 
+from typing import Any
+
 from sqlalchemy import (
     Column,
     Date,
@@ -22,7 +24,7 @@ from partnerbill.core.tenant_tables import (
 )
 
 
-def _memo_table(name: str, extra: list[Column]) -> Table:
+def _memo_table(name: str, extra: list[Column[Any]]) -> Table:
     return Table(
         name,
         metadata,
@@ -32,7 +34,7 @@ def _memo_table(name: str, extra: list[Column]) -> Table:
         Column("account_id", String(32), nullable=False),
         Column("currency", String(3), nullable=False),
         Column("amount", Numeric, nullable=False),
-        Column("status", String(16), nullable=False),  # Draft | Posted | Canceled
+        Column("status", String(16), nullable=False),  # DocumentStatus
         Column("memo_date", Date, nullable=False),
         Column("referred_invoice_id", String(32)),
         Column("reason_code", String(100)),

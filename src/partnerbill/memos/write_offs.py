@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import lock_for_write
 from partnerbill.billing.service import lock_invoice
-from partnerbill.billing.tables import invoice_items
+from partnerbill.billing.tables import DocumentStatus, invoice_items
 from partnerbill.core.clock import today
 from partnerbill.core.errors import business_rule, invalid_value
 from partnerbill.core.ids import new_id
@@ -96,7 +96,7 @@ async def write_off_invoice(
     async with bounded_lock_wait(conn, tenant, CREDIT.resource):
         invoice = await lock_invoice(conn, tenant, key)
     what = f"invoice {invoice['invoice_number']}"
-    if invoice["status"] != "Posted":
+    if invoice["status"] != DocumentStatus.POSTED:
         raise business_rule(
             CREDIT.resource,
             f"Only a Posted invoice can be written off; {what} is {invoice['status']}.",
@@ -157,7 +157,7 @@ async def write_off_debit_memo(
         debit_memo = await service.lock_memo(conn, tenant, service.DEBIT, key)
         account = await lock_for_write(conn, tenant, debit_memo["account_id"])
     what = f"debit memo {debit_memo['memo_number']}"
-    if debit_memo["status"] != "Posted":
+    if debit_memo["status"] != DocumentStatus.POSTED:
         raise business_rule(
             CREDIT.resource,
             f"Only a Posted debit memo can be written off; {what} is {debit_memo['status']}.",

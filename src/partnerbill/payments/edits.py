@@ -17,9 +17,7 @@ from partnerbill.core.locking import lock_row
 from partnerbill.core.tenants import Tenant
 from partnerbill.payments.schemas import UpdatePaymentRequest, UpdateRefundRequest
 from partnerbill.payments.service import payment_json, refund_json
-from partnerbill.payments.tables import payments, refunds
-
-CANCELED = "Canceled"
+from partnerbill.payments.tables import PaymentStatus, payments, refunds
 
 
 async def _edit(
@@ -38,7 +36,7 @@ async def _edit(
     ).one_or_none()
     if found is None:
         raise not_found(Resource.PAYMENT, kind, key)
-    if found.status == CANCELED:
+    if found.status == PaymentStatus.CANCELED:
         raise business_rule(
             Resource.PAYMENT, f"{kind.capitalize()} {found._mapping[number.name]} is cancelled."
         )

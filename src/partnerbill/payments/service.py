@@ -49,7 +49,7 @@ from partnerbill.payments.settlement import (
     settle,
     unapplied,
 )
-from partnerbill.payments.tables import payments
+from partnerbill.payments.tables import PaymentStatus, payments
 
 PAYMENT = Resource.PAYMENT
 
@@ -121,7 +121,7 @@ async def create_payment(
         "amount": request.amount,
         "applied_amount": Decimal(0),
         "refund_amount": Decimal(0),
-        "status": "Processed",
+        "status": PaymentStatus.PROCESSED,
         "type": request.type,
         "effective_date": effective,
         "payment_method_type": method_type,
@@ -202,7 +202,7 @@ def refund_json(refund: Mapping[Any, Any], payment_number: str | None) -> dict[s
 PAYMENT_SOURCE = SourceKind(
     source_type="Payment",
     resource=PAYMENT,
-    open_status="Processed",
+    open_status=PaymentStatus.PROCESSED,
     refund_column="payment_id",
     no_gateway=NO_GATEWAY,
     lock=_lock_payment,
@@ -246,7 +246,7 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
             ).items()
         ]
         targets = await lock_targets(conn, tenant, allocations)
-    if payment["status"] != "Processed":
+    if payment["status"] != PaymentStatus.PROCESSED:
         raise _not_processed(payment, "canceled")
     if payment["refund_amount"] > 0:
         raise business_rule(
@@ -269,7 +269,7 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
         conn,
         tenant,
         payment,
-        status="Canceled",
+        status=PaymentStatus.CANCELED,
         applied_amount=payment["applied_amount"] + applied.total,
     )
     delta = moved(

@@ -34,7 +34,7 @@ from typing import Any, Literal
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from partnerbill.billing.tables import invoices
+from partnerbill.billing.tables import DocumentStatus, invoices
 from partnerbill.core.clock import today
 from partnerbill.core.errors import (
     Resource,
@@ -53,7 +53,7 @@ from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.memos.tables import debit_memos
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
-from partnerbill.payments.tables import applications, refunds
+from partnerbill.payments.tables import PaymentStatus, applications, refunds
 
 TargetType = Literal["Invoice", "DebitMemo"]
 SourceType = Literal["Payment", "CreditMemo"]
@@ -177,7 +177,7 @@ async def settle(
         target = targets[(allocation.target_type, allocation.key)]
         check_amount(allocation.amount, source["currency"], allocation.where, resource)
         name = _TARGETS[target["type"]][2]
-        if target["status"] != "Posted":
+        if target["status"] != DocumentStatus.POSTED:
             raise business_rule(
                 resource,
                 f"{name.capitalize()} {target['number']} is {target['status']}, not Posted.",
@@ -269,7 +269,9 @@ class SourceKind:
 
     source_type: SourceType  # as the ledger and the refunds name it
     resource: Resource
-    open_status: str  # the one status in which it is applied, unapplied or refunded
+    open_status: (
+        DocumentStatus | PaymentStatus
+    )  # the one status in which it is applied, unapplied or refunded
     refund_column: str  # the `refunds` column naming the source
     no_gateway: str  # the refusal of a refund that is not External
     # The source by id or number, `FOR UPDATE`, with its account's `account_number` and
@@ -371,7 +373,7 @@ async def refund(
                 source_type=kind.source_type,
                 **{kind.refund_column: source["id"]},
                 amount=amount,
-                status="Processed",
+                status=PaymentStatus.PROCESSED,
                 type=request.type,
                 method_type=request.method_type,
                 refund_date=request.refund_date or today(),
