@@ -7,13 +7,11 @@ cancelled invoice is not edited. The due date may not fall before the invoice da
 writes nothing: every check runs before the one UPDATE.
 """
 
-from typing import Any
-
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.billing.schemas import UpdateInvoiceRequest
-from partnerbill.billing.service import get_invoice, lock_invoice
+from partnerbill.billing.service import InvoiceJson, get_invoice, lock_invoice
 from partnerbill.billing.tables import DocumentStatus, invoices
 from partnerbill.core.errors import Resource, business_rule, invalid_value
 from partnerbill.core.tenants import Tenant
@@ -21,7 +19,7 @@ from partnerbill.core.tenants import Tenant
 
 async def update_invoice(
     conn: AsyncConnection, tenant: Tenant, key: str, request: UpdateInvoiceRequest
-) -> dict[str, Any]:
+) -> InvoiceJson:
     """PUT /v1/invoices/{invoiceKey}."""
     invoice = await lock_invoice(conn, tenant, key)
     number = invoice["invoice_number"]

@@ -1,6 +1,9 @@
 """Invoices and their items, and the statuses billing documents share."""
 
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import (
     Boolean,
@@ -77,6 +80,36 @@ invoices = Table(
         postgresql_include=["balance"],
     ),
 )
+
+
+class InvoiceRow(TypedDict):
+    """An invoice's columns, as a new invoice is written and as a read gives them back."""
+
+    tenant_id: str
+    id: str
+    invoice_number: str | None  # None until the insert numbers the invoice
+    account_id: str
+    status: str  # a DocumentStatus
+    source_type: str
+    currency: str
+    invoice_date: date
+    due_date: date
+    payment_term: str
+    amount: Decimal
+    balance: Decimal
+    auto_pay: bool
+    comments: str | None
+    custom_fields: dict[str, object]
+    posted_date: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    # A subscription invoice's; a standalone invoice is written without them.
+    bill_run_id: NotRequired[str | None]
+    target_date: NotRequired[date | None]
+    # What payments and credit memos have applied to it, where a read sums them.
+    payment_amount: NotRequired[Decimal]
+    credit_memo_amount: NotRequired[Decimal]
+
 
 invoice_items = Table(
     "invoice_items",
