@@ -145,6 +145,34 @@ invoice_items = Table(
 )
 
 
+class InvoiceItemRow(TypedDict):
+    """An invoice item's columns, as a read gives them back."""
+
+    tenant_id: str
+    id: str
+    invoice_id: str
+    line_number: int
+    charge_name: str | None
+    description: str | None
+    sku: str | None
+    uom: str | None
+    product_rate_plan_charge_id: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    balance: Decimal
+    service_start_date: date
+    service_end_date: date
+    charge_date: datetime | None
+    tax_code: str | None
+    tax_mode: str | None
+    custom_fields: dict[str, object]
+    subscription_id: str | None
+    rate_plan_charge_id: str | None
+    charge_number: str | None
+    charge_type: str
+
+
 class BillRunStatus(StrEnum):
     """A bill run's status: Pending → Processing → Completed (or Error); then Posted or
     Canceled."""

@@ -21,12 +21,11 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import lock_for_write
 from partnerbill.billing.service import lock_invoice
-from partnerbill.billing.tables import DocumentStatus, invoice_items
+from partnerbill.billing.tables import DocumentStatus
 from partnerbill.core.clock import today
 from partnerbill.core.errors import business_rule, invalid_value
 from partnerbill.core.ids import new_id
@@ -40,7 +39,7 @@ from partnerbill.memos.schemas import (
     MemoItemDetails,
     MemoOptions,
 )
-from partnerbill.memos.service import CREDIT
+from partnerbill.memos.service import CREDIT, MemoJson
 from partnerbill.payments.schemas import ApplyPaymentRequest
 from partnerbill.payments.settlement import check_amount
 
@@ -76,7 +75,7 @@ def _amount(request: WriteOffRequest, balance: Decimal, currency: str, what: str
     return amount
 
 
-def _options(request: WriteOffRequest) -> dict[str, Any]:
+def _options(request: WriteOffRequest) -> dict[str, object]:
     """The memo's options: posted at once, dated the write-off's memo date."""
     return {
         "effectiveDate": request.memo_date,
@@ -86,13 +85,13 @@ def _options(request: WriteOffRequest) -> dict[str, Any]:
     }
 
 
-def _answer(memo: dict[str, Any]) -> dict[str, Any]:
+def _answer(memo: MemoJson) -> dict[str, object]:
     return {"success": True, "creditMemo": {"id": memo["id"]}}
 
 
 async def write_off_invoice(
     conn: AsyncConnection, tenant: Tenant, key: str, request: WriteOffRequest
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with bounded_lock_wait(conn, tenant, CREDIT.resource):
         invoice = await lock_invoice(conn, tenant, key)
     what = f"invoice {invoice['invoice_number']}"
@@ -102,19 +101,9 @@ async def write_off_invoice(
             f"Only a Posted invoice can be written off; {what} is {invoice['status']}.",
         )
     amount = _amount(request, invoice["balance"], invoice["currency"], what)
-    sources = {
-        row.id: row._mapping
-        for row in await conn.execute(
-            select(invoice_items)
-            .where(
-                invoice_items.c.tenant_id == tenant.id,
-                invoice_items.c.invoice_id == invoice["id"],
-            )
-            .order_by(invoice_items.c.line_number)
-        )
-    }
+    sources = await service.invoice_items_by_id(conn, tenant, invoice["id"])
     left = amount
-    items: list[dict[str, Any]] = []
+    items: list[dict[str, object]] = []
     for item_id, creditable in (
         await service.creditable_amounts(conn, tenant, invoice["id"], sources)
     ).items():
@@ -152,7 +141,7 @@ async def write_off_invoice(
 
 async def write_off_debit_memo(
     conn: AsyncConnection, tenant: Tenant, key: str, request: WriteOffRequest
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with bounded_lock_wait(conn, tenant, CREDIT.resource):
         debit_memo = await service.lock_memo(conn, tenant, service.DEBIT, key)
         account = await lock_for_write(conn, tenant, debit_memo["account_id"])
