@@ -15,7 +15,7 @@ Rules:
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, literal, select, union_all
+from sqlalchemy import ColumnElement, Select, Table, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.tables import accounts
@@ -61,7 +61,7 @@ async def list_billing_documents(
     status: str | None,
     sort: str | None,
     window: PageRequest,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[dict[str, object]], bool]:
     """One page of the account's billing documents, and whether another page follows."""
     if account_id is None and account_number is None:
         raise invalid_value(Resource.INVOICE, "accountId", "or accountNumber is required.")
@@ -80,7 +80,7 @@ async def list_billing_documents(
     if account is None:
         return [], False
 
-    def kind(query: Select[Any], table: Any, date_column: Any) -> Select[Any]:
+    def kind(query: Select[Any], table: Table, date_column: ColumnElement[date]) -> Select[Any]:
         query = query.where(table.c.tenant_id == tenant.id, table.c.account_id == account)
         if status is not None:
             query = query.where(table.c.status == status)
@@ -150,7 +150,7 @@ async def list_billing_documents(
     rows = (
         await conn.execute(select(union).order_by(*ordered(union.c)).offset(offset).limit(size + 1))
     ).all()
-    documents = [
+    documents: list[dict[str, object]] = [
         {
             "id": row.id,
             "documentType": row.document_type,

@@ -517,7 +517,7 @@ _INVOICE_FIELDS = (
 
 def _insert_parameters(
     tenant: Tenant, prepared: Sequence[PreparedInvoice], guarded: bool
-) -> dict[str, Any]:
+) -> dict[str, object]:
     rows: list[Mapping[str, object]] = [p.row for p in prepared]
     return {
         "tenant_id": tenant.id,
@@ -883,7 +883,7 @@ async def get_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Invoic
 
 async def get_invoice_items(
     conn: AsyncConnection, tenant: Tenant, key: str, window: PageRequest
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[dict[str, object]], bool]:
     """One page of the invoice's items and whether another page follows."""
     invoice_id = await conn.scalar(
         select(invoices.c.id).where(
@@ -907,7 +907,7 @@ async def get_invoice_items(
             .limit(window.limit + 1)
         )
     ).all()
-    items = [
+    items: list[dict[str, object]] = [
         {
             "id": row.id,
             "chargeName": row.charge_name,

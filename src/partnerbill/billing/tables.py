@@ -208,6 +208,28 @@ bill_runs = Table(
     tenant_unique("bill_run_number"),
 )
 
+
+class BillRunRow(TypedDict):
+    """A bill run's columns, as a read gives them back."""
+
+    tenant_id: str
+    id: str
+    bill_run_number: str
+    name: str | None
+    status: str  # a BillRunStatus
+    target_date: date
+    invoice_date: date
+    auto_post: bool
+    charge_type_to_exclude: list[str]
+    account_id: str | None
+    bill_cycle_day: str | None
+    batches: list[str]
+    invoice_count: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 # The subscriptions a bill run could not bill, one row each: the run billed the rest. Written in
 # the run's own transaction, so a run that is rolled back (and run again) leaves none behind.
 bill_run_errors = Table(
@@ -224,3 +246,16 @@ bill_run_errors = Table(
     tenant_primary_key("bill_run_id", "subscription_id"),
     tenant_foreign_key("bill_run_id", "bill_runs", ondelete="CASCADE"),
 )
+
+
+class BillRunErrorRow(TypedDict):
+    """A subscription a bill run could not bill, with its invoice owner."""
+
+    tenant_id: str
+    bill_run_id: str
+    subscription_id: str
+    subscription_number: str
+    account_id: str
+    account_number: str
+    code: int
+    message: str
