@@ -755,6 +755,26 @@ async def _set_status(
     return _invoice(changed)
 
 
+async def _touch_owner(
+    conn: AsyncConnection,
+    tenant: Tenant,
+    invoice: LockedInvoice,
+    total_invoice_balance: Decimal,
+    *,
+    posted_invoice_date: date | None = None,
+    posted_invoice_removed: bool = False,
+) -> None:
+    """Report a change of one invoice to its owner's metrics."""
+    delta = MetricsDelta(
+        account_id=invoice["account_id"],
+        partner_account=invoice["partner_account"],
+        total_invoice_balance=total_invoice_balance,
+        posted_invoice_date=posted_invoice_date,
+        posted_invoice_removed=posted_invoice_removed,
+    )
+    await touch(conn, tenant, [delta])
+
+
 async def _reject_if_memos(
     conn: AsyncConnection, tenant: Tenant, invoice: InvoiceRow, action: str
 ) -> None:
@@ -800,13 +820,9 @@ async def post_invoice(
             "the due date",
         )
     posted = await _set_status(conn, tenant, invoice, **values)
-    delta = MetricsDelta(
-        account_id=invoice["account_id"],
-        partner_account=invoice["partner_account"],
-        total_invoice_balance=posted["balance"],
-        posted_invoice_date=posted["invoice_date"],
+    await _touch_owner(
+        conn, tenant, invoice, posted["balance"], posted_invoice_date=posted["invoice_date"]
     )
-    await touch(conn, tenant, [delta])
     return {"success": True, "id": posted["id"], "jobId": None, "jobStatus": "Completed"}
 
 
@@ -828,13 +844,7 @@ async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Unp
     unposted = await _set_status(
         conn, tenant, invoice, status=DocumentStatus.DRAFT, posted_date=None
     )
-    delta = MetricsDelta(
-        account_id=invoice["account_id"],
-        partner_account=invoice["partner_account"],
-        total_invoice_balance=-invoice["balance"],
-        posted_invoice_removed=True,
-    )
-    await touch(conn, tenant, [delta])
+    await _touch_owner(conn, tenant, invoice, -invoice["balance"], posted_invoice_removed=True)
     return {
         "success": True,
         "jobId": None,
