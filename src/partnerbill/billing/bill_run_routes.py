@@ -1,11 +1,11 @@
 """`/v1/bill-runs`."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Body
 
 from partnerbill.billing import bill_runs
-from partnerbill.billing.bill_runs import CreateBillRunRequest
+from partnerbill.billing.bill_runs import BillRunJson, CreateBillRunRequest
 from partnerbill.billing.responses import BillRun
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
@@ -22,13 +22,13 @@ class PostBillRunRequest(CamelModel):
 
 
 @router.post("/v1/bill-runs", responses=ok(BillRun))
-async def create_bill_run(request: CreateBillRunRequest, tenant: CurrentTenant) -> dict[str, Any]:
+async def create_bill_run(request: CreateBillRunRequest, tenant: CurrentTenant) -> BillRunJson:
     async with transaction() as conn:
         return await bill_runs.create_bill_run(conn, tenant, request)
 
 
 @router.get("/v1/bill-runs/{bill_run_id}", responses=ok(BillRun))
-async def get_bill_run(bill_run_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_bill_run(bill_run_id: str, tenant: CurrentTenant) -> BillRunJson:
     async with transaction() as conn:
         return await bill_runs.get_bill_run(conn, tenant, bill_run_id)
 
@@ -38,7 +38,7 @@ async def post_bill_run(
     bill_run_id: str,
     tenant: CurrentTenant,
     body: Annotated[PostBillRunRequest | None, Body()] = None,
-) -> dict[str, Any]:
+) -> BillRunJson:
     async with transaction() as conn:
         return await bill_runs.post_bill_run(
             conn, tenant, bill_run_id, body.invoice_date if body else None
@@ -46,6 +46,6 @@ async def post_bill_run(
 
 
 @router.put("/v1/bill-runs/{bill_run_id}/cancel", responses=ok(BillRun))
-async def cancel_bill_run(bill_run_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def cancel_bill_run(bill_run_id: str, tenant: CurrentTenant) -> BillRunJson:
     async with transaction() as conn:
         return await bill_runs.cancel_bill_run(conn, tenant, bill_run_id)

@@ -12,10 +12,10 @@ that failed as a whole (its billing rolled back, nothing invoiced).
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict, cast
 
 from pydantic import Field, model_validator
-from sqlalchemy import and_, func, insert, select, text, update
+from sqlalchemy import Row, and_, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import lock_for_write, lock_many_for_write
@@ -41,7 +41,15 @@ from partnerbill.core.schemas import CamelModel, Date, Flag
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.tables.accounts import accounts
-from partnerbill.tables.billing import bill_run_errors, bill_runs, invoices
+from partnerbill.tables.billing import (
+    BillRunErrorRow,
+    BillRunRow,
+    BillRunStatus,
+    DocumentStatus,
+    bill_run_errors,
+    bill_runs,
+    invoices,
+)
 from partnerbill.tables.subscriptions import subscriptions
 
 BILL_RUN = Resource.BILL_RUN
@@ -81,45 +89,92 @@ class CreateBillRunRequest(CamelModel):
         return self
 
 
-def bill_run_json(run: Any, errors: Sequence[Any] = (), error_count: int = 0) -> dict[str, Any]:
+class BillRunFilterJson(TypedDict):
+    filterType: str
+    accountId: str
+
+
+class BillRunErrorJson(TypedDict):
+    """A subscription the run could not bill."""
+
+    subscriptionId: str
+    subscriptionNumber: str
+    accountId: str
+    accountNumber: str
+    code: int
+    message: str
+
+
+class BillRunJson(TypedDict):
+    """A bill run as Zuora answers it."""
+
+    success: bool
+    id: str
+    billRunNumber: str
+    name: str | None
+    status: str
+    targetDate: date
+    invoiceDate: date
+    autoPost: bool
+    chargeTypeToExclude: list[str]
+    billRunFilters: list[BillRunFilterJson]
+    batches: list[str]
+    billCycleDay: str | None
+    invoiceCount: int
+    errorMessage: str | None
+    numberOfErrors: int
+    errors: list[BillRunErrorJson]
+    createdDate: str | None
+    updatedDate: str | None
+
+
+def _bill_run(row: Row[Any]) -> BillRunRow:
+    """A bill run read with all its columns (`SELECT` or `RETURNING`)."""
+    return cast(BillRunRow, dict(row._mapping))
+
+
+def bill_run_json(
+    run: BillRunRow, errors: Sequence[BillRunErrorRow] = (), error_count: int = 0
+) -> BillRunJson:
     """The run as Zuora answers it, with the subscriptions it could not bill."""
+    account_id = run["account_id"]
     return {
         "success": True,
-        "id": run.id,
-        "billRunNumber": run.bill_run_number,
-        "name": run.name,
-        "status": run.status,
-        "targetDate": run.target_date,
-        "invoiceDate": run.invoice_date,
-        "autoPost": run.auto_post,
-        "chargeTypeToExclude": run.charge_type_to_exclude,
+        "id": run["id"],
+        "billRunNumber": run["bill_run_number"],
+        "name": run["name"],
+        "status": run["status"],
+        "targetDate": run["target_date"],
+        "invoiceDate": run["invoice_date"],
+        "autoPost": run["auto_post"],
+        "chargeTypeToExclude": run["charge_type_to_exclude"],
         "billRunFilters": (
-            [{"filterType": "Account", "accountId": run.account_id}] if run.account_id else []
+            [{"filterType": "Account", "accountId": account_id}] if account_id else []
         ),
-        "batches": run.batches,
-        "billCycleDay": run.bill_cycle_day,
-        "invoiceCount": run.invoice_count,
-        "errorMessage": run.error,
+        "batches": run["batches"],
+        "billCycleDay": run["bill_cycle_day"],
+        "invoiceCount": run["invoice_count"],
+        "errorMessage": run["error"],
         "numberOfErrors": error_count,
         "errors": [
             {
-                "subscriptionId": e.subscription_id,
-                "subscriptionNumber": e.subscription_number,
-                "accountId": e.account_id,
-                "accountNumber": e.account_number,
-                "code": e.code,
-                "message": e.message,
+                "subscriptionId": e["subscription_id"],
+                "subscriptionNumber": e["subscription_number"],
+                "accountId": e["account_id"],
+                "accountNumber": e["account_number"],
+                "code": e["code"],
+                "message": e["message"],
             }
             for e in errors
         ],
-        "createdDate": v1_datetime(run.created_at),
-        "updatedDate": v1_datetime(run.updated_at),
+        "createdDate": v1_datetime(run["created_at"]),
+        "updatedDate": v1_datetime(run["updated_at"]),
     }
 
 
 async def create_bill_run(
     conn: AsyncConnection, tenant: Tenant, request: CreateBillRunRequest
-) -> dict[str, Any]:
+) -> BillRunJson:
     account_id: str | None = None
     for i, run_filter in enumerate(request.bill_run_filters):
         key = run_filter.account_id
@@ -143,7 +198,7 @@ async def create_bill_run(
                 id=run_id,
                 bill_run_number=document_number("BR-", number),
                 name=request.name,
-                status="Pending",
+                status=BillRunStatus.PENDING,
                 target_date=request.target_date,
                 invoice_date=request.invoice_date or request.target_date,
                 auto_post=request.auto_post,
@@ -164,28 +219,29 @@ async def create_bill_run(
         tenant_number=tenant.number,
         bill_run_id=run_id,
     )
-    return bill_run_json(run)
+    return bill_run_json(_bill_run(run))
 
 
-async def _subscription_ids(run: Any, tenant: Tenant) -> AsyncIterator[list[str]]:
+async def _subscription_ids(run: BillRunRow, tenant: Tenant) -> AsyncIterator[list[str]]:
     """The run's subscriptions in id order, a batch at a time (keyset, each in its own read)."""
     after = ""
     while True:
         query = select(subscriptions.c.id).where(
             subscriptions.c.tenant_id == tenant.id, subscriptions.c.id > after
         )
-        if run.account_id is not None:
-            query = query.where(subscriptions.c.invoice_owner_account_id == run.account_id)
+        if run["account_id"] is not None:
+            query = query.where(subscriptions.c.invoice_owner_account_id == run["account_id"])
         else:
             owner = and_(
                 accounts.c.tenant_id == subscriptions.c.tenant_id,
                 accounts.c.id == subscriptions.c.invoice_owner_account_id,
             )
             query = query.join(accounts, owner)
-            if run.bill_cycle_day not in (None, "AllBillCycleDays"):
-                query = query.where(accounts.c.bill_cycle_day == int(run.bill_cycle_day))
-            if run.batches:
-                query = query.where(accounts.c.batch.in_(run.batches))
+            day = run["bill_cycle_day"]
+            if day is not None and day != "AllBillCycleDays":
+                query = query.where(accounts.c.bill_cycle_day == int(day))
+            if run["batches"]:
+                query = query.where(accounts.c.batch.in_(run["batches"]))
         async with transaction() as conn:
             ids = list(
                 await conn.scalars(query.order_by(subscriptions.c.id).limit(BATCH_SUBSCRIPTIONS))
@@ -202,18 +258,21 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
     could not bill; or record the error that failed the run as a whole."""
     where = and_(bill_runs.c.tenant_id == tenant.id, bill_runs.c.id == bill_run_id)
     async with transaction() as conn:
-        run = (
+        claimed = (
             await conn.execute(
                 update(bill_runs)
                 # Processing too: a worker that died mid-run rolled its billing back, and the
                 # stalled-job recovery runs the job again.
-                .where(where, bill_runs.c.status.in_(("Pending", "Processing")))
-                .values(status="Processing", updated_at=func.now())
+                .where(
+                    where, bill_runs.c.status.in_((BillRunStatus.PENDING, BillRunStatus.PROCESSING))
+                )
+                .values(status=BillRunStatus.PROCESSING, updated_at=func.now())
                 .returning(*bill_runs.c)
             )
         ).one_or_none()
-    if run is None:
+    if claimed is None:
         return  # canceled meanwhile, or already run
+    run = _bill_run(claimed)
     try:
         async with transaction() as conn:
             errors: list[BillingError] = []
@@ -221,19 +280,19 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
                 conn,
                 tenant,
                 _subscription_ids(run, tenant),
-                target_date=run.target_date,
-                invoice_date=run.invoice_date,
-                post=run.auto_post,
-                excluded=[ChargeType(t) for t in run.charge_type_to_exclude],
-                bill_run_id=run.id,
+                target_date=run["target_date"],
+                invoice_date=run["invoice_date"],
+                post=run["auto_post"],
+                excluded=[ChargeType(t) for t in run["charge_type_to_exclude"]],
+                bill_run_id=run["id"],
                 errors=errors,
             )
-            await _record_errors(conn, tenant, run.id, errors)
+            await _record_errors(conn, tenant, run["id"], errors)
             await conn.execute(
                 update(bill_runs)
                 .where(where)
                 .values(
-                    status="Posted" if run.auto_post else "Completed",
+                    status=BillRunStatus.POSTED if run["auto_post"] else BillRunStatus.COMPLETED,
                     invoice_count=len(billed),
                     error=(
                         f"{len(errors)} subscription(s) could not be billed; see errors."
@@ -248,7 +307,7 @@ async def execute_bill_run(tenant: Tenant, bill_run_id: str) -> None:
             await conn.execute(
                 update(bill_runs)
                 .where(where)
-                .values(status="Error", error=str(error)[:2000], updated_at=func.now())
+                .values(status=BillRunStatus.ERROR, error=str(error)[:2000], updated_at=func.now())
             )
         raise
 
@@ -308,9 +367,13 @@ async def _record_errors(
     await conn.execute(insert(bill_run_errors), rows)
 
 
-async def _run_json_with_errors(conn: AsyncConnection, tenant: Tenant, run: Any) -> dict[str, Any]:
+async def _run_json_with_errors(
+    conn: AsyncConnection, tenant: Tenant, run: BillRunRow
+) -> BillRunJson:
     """The run's answer with its errors (the first `ERRORS_SHOWN`, in subscription order)."""
-    of_run = and_(bill_run_errors.c.tenant_id == tenant.id, bill_run_errors.c.bill_run_id == run.id)
+    of_run = and_(
+        bill_run_errors.c.tenant_id == tenant.id, bill_run_errors.c.bill_run_id == run["id"]
+    )
     count = await conn.scalar(select(func.count()).select_from(bill_run_errors).where(of_run))
     errors = (
         await conn.execute(
@@ -320,10 +383,12 @@ async def _run_json_with_errors(conn: AsyncConnection, tenant: Tenant, run: Any)
             .limit(ERRORS_SHOWN)
         )
     ).all()
-    return bill_run_json(run, errors, count or 0)
+    # The statement reads every column of the error rows.
+    shown = [cast(BillRunErrorRow, dict(error._mapping)) for error in errors]
+    return bill_run_json(run, shown, count or 0)
 
 
-async def _lock_run(conn: AsyncConnection, tenant: Tenant, key: str) -> Any:
+async def _lock_run(conn: AsyncConnection, tenant: Tenant, key: str) -> BillRunRow:
     run = (
         await lock_row(
             conn,
@@ -335,10 +400,10 @@ async def _lock_run(conn: AsyncConnection, tenant: Tenant, key: str) -> Any:
     ).one_or_none()
     if run is None:
         raise not_found(BILL_RUN, "bill run", key)
-    return run
+    return _bill_run(run)
 
 
-async def get_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def get_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> BillRunJson:
     run = (
         await conn.execute(
             select(bill_runs).where(
@@ -349,20 +414,20 @@ async def get_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[
     ).one_or_none()
     if run is None:
         raise not_found(BILL_RUN, "bill run", key)
-    return await _run_json_with_errors(conn, tenant, run)
+    return await _run_json_with_errors(conn, tenant, _bill_run(run))
 
 
 async def post_bill_run(
     conn: AsyncConnection, tenant: Tenant, key: str, invoice_date: date | None
-) -> dict[str, Any]:
+) -> BillRunJson:
     """Post every draft invoice of a Completed run and report them to their owners."""
     run = await _lock_run(conn, tenant, key)
-    if run.status != "Completed":
+    if run["status"] != BillRunStatus.COMPLETED:
         raise business_rule(
-            BILL_RUN, f"Only a Completed bill run can be posted; it is {run.status}."
+            BILL_RUN, f"Only a Completed bill run can be posted; it is {run['status']}."
         )
-    values: dict[str, Any] = {
-        "status": "Posted",
+    values: dict[str, object] = {
+        "status": DocumentStatus.POSTED,
         "posted_date": func.now(),
         "updated_at": func.now(),
     }
@@ -375,8 +440,8 @@ async def post_bill_run(
             update(invoices)
             .where(
                 invoices.c.tenant_id == tenant.id,
-                invoices.c.bill_run_id == run.id,
-                invoices.c.status == "Draft",
+                invoices.c.bill_run_id == run["id"],
+                invoices.c.status == DocumentStatus.DRAFT,
             )
             .values(**values)
             .returning(invoices.c.account_id, invoices.c.balance, invoices.c.invoice_date)
@@ -399,7 +464,7 @@ async def post_bill_run(
             for row in posted
         ],
     )
-    return await _set_status(conn, tenant, run.id, "Posted")
+    return await _set_status(conn, tenant, run["id"], BillRunStatus.POSTED)
 
 
 # Every table restricted by the bound tenant id, the correlated subquery's too: one shard on a
@@ -419,30 +484,33 @@ _ROLL_BACK_CHARGED_THROUGH = text(
 )
 
 
-async def cancel_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def cancel_bill_run(conn: AsyncConnection, tenant: Tenant, key: str) -> BillRunJson:
     """Cancel a Pending or Completed run: its drafts are canceled and what they billed becomes
     billable again."""
     run = await _lock_run(conn, tenant, key)
-    if run.status not in ("Pending", "Completed"):
+    if run["status"] not in (BillRunStatus.PENDING, BillRunStatus.COMPLETED):
         raise business_rule(
-            BILL_RUN, f"Only a Pending or Completed bill run can be canceled; it is {run.status}."
+            BILL_RUN,
+            f"Only a Pending or Completed bill run can be canceled; it is {run['status']}.",
         )
     await conn.execute(
         update(invoices)
         .where(
             invoices.c.tenant_id == tenant.id,
-            invoices.c.bill_run_id == run.id,
-            invoices.c.status == "Draft",
+            invoices.c.bill_run_id == run["id"],
+            invoices.c.status == DocumentStatus.DRAFT,
         )
-        .values(status="Canceled", updated_at=func.now())
+        .values(status=DocumentStatus.CANCELED, updated_at=func.now())
     )
-    await conn.execute(_ROLL_BACK_CHARGED_THROUGH, {"tenant_id": tenant.id, "bill_run_id": run.id})
-    return await _set_status(conn, tenant, run.id, "Canceled")
+    await conn.execute(
+        _ROLL_BACK_CHARGED_THROUGH, {"tenant_id": tenant.id, "bill_run_id": run["id"]}
+    )
+    return await _set_status(conn, tenant, run["id"], BillRunStatus.CANCELED)
 
 
 async def _set_status(
-    conn: AsyncConnection, tenant: Tenant, run_id: str, status: str
-) -> dict[str, Any]:
+    conn: AsyncConnection, tenant: Tenant, run_id: str, status: BillRunStatus
+) -> BillRunJson:
     changed = (
         await conn.execute(
             update(bill_runs)
@@ -451,4 +519,4 @@ async def _set_status(
             .returning(*bill_runs.c)
         )
     ).one()
-    return await _run_json_with_errors(conn, tenant, changed)
+    return await _run_json_with_errors(conn, tenant, _bill_run(changed))

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
@@ -46,7 +46,7 @@ async def get_billing_documents(
     # 400) before the page, as parameters of the route would not be.
     document_filter: DocumentFilter = Depends(_document_filter),
     window: PageRequest = page_request(DEFAULT_PAGE_SIZE),
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with transaction() as conn:
         documents, more = await list_billing_documents(
             conn,

@@ -15,17 +15,16 @@ Rules:
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, literal, select, union_all
+from sqlalchemy import ColumnElement, Select, Table, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.errors import Resource, invalid_value
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.tables.accounts import accounts
-from partnerbill.tables.billing import invoices
+from partnerbill.tables.billing import DOCUMENT_STATUSES, invoices
 from partnerbill.tables.memos import credit_memos, debit_memos
 
-DOCUMENT_STATUSES = ("Draft", "Posted", "Canceled")
 SORTABLE = {"documentDate": "document_date", "documentType": "document_type"}
 DEFAULT_PAGE_SIZE = 20
 
@@ -62,7 +61,7 @@ async def list_billing_documents(
     status: str | None,
     sort: str | None,
     window: PageRequest,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[dict[str, object]], bool]:
     """One page of the account's billing documents, and whether another page follows."""
     if account_id is None and account_number is None:
         raise invalid_value(Resource.INVOICE, "accountId", "or accountNumber is required.")
@@ -81,7 +80,7 @@ async def list_billing_documents(
     if account is None:
         return [], False
 
-    def kind(query: Select[Any], table: Any, date_column: Any) -> Select[Any]:
+    def kind(query: Select[Any], table: Table, date_column: ColumnElement[date]) -> Select[Any]:
         query = query.where(table.c.tenant_id == tenant.id, table.c.account_id == account)
         if status is not None:
             query = query.where(table.c.status == status)
@@ -151,7 +150,7 @@ async def list_billing_documents(
     rows = (
         await conn.execute(select(union).order_by(*ordered(union.c)).offset(offset).limit(size + 1))
     ).all()
-    documents = [
+    documents: list[dict[str, object]] = [
         {
             "id": row.id,
             "documentType": row.document_type,

@@ -7,30 +7,28 @@ cancelled invoice is not edited. The due date may not fall before the invoice da
 writes nothing: every check runs before the one UPDATE.
 """
 
-from typing import Any
-
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.billing.schemas import UpdateInvoiceRequest
-from partnerbill.billing.service import get_invoice, lock_invoice
+from partnerbill.billing.service import InvoiceJson, get_invoice, lock_invoice
 from partnerbill.core.errors import Resource, business_rule, invalid_value
 from partnerbill.core.tenants import Tenant
-from partnerbill.tables.billing import invoices
+from partnerbill.tables.billing import DocumentStatus, invoices
 
 
 async def update_invoice(
     conn: AsyncConnection, tenant: Tenant, key: str, request: UpdateInvoiceRequest
-) -> dict[str, Any]:
+) -> InvoiceJson:
     """PUT /v1/invoices/{invoiceKey}."""
     invoice = await lock_invoice(conn, tenant, key)
     number = invoice["invoice_number"]
-    if invoice["status"] == "Canceled":
+    if invoice["status"] == DocumentStatus.CANCELED:
         raise business_rule(Resource.INVOICE, f"Invoice {number} is cancelled; it is not edited.")
     values = request.model_dump(
         by_alias=False, include=set(type(request).model_fields), exclude_unset=True
     )
-    if "invoice_date" in values and invoice["status"] != "Draft":
+    if "invoice_date" in values and invoice["status"] != DocumentStatus.DRAFT:
         raise business_rule(
             Resource.INVOICE, f"The invoiceDate of invoice {number} changes only while Draft."
         )

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 import structlog
 from sqlalchemy import bindparam, insert, select, text, update
@@ -48,7 +48,7 @@ from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.dates import add_term
-from partnerbill.tables.billing import invoice_items, invoices
+from partnerbill.tables.billing import DocumentStatus, invoice_items, invoices
 from partnerbill.tables.subscriptions import rate_plan_charges, subscriptions
 
 log = structlog.get_logger(__name__)
@@ -79,6 +79,38 @@ class BilledInvoice:
     amount: Decimal
 
 
+class InvoiceLine(TypedDict):
+    """An invoice line a segment makes due, before it is placed on its invoice."""
+
+    id: str
+    charge_name: str
+    sku: None
+    uom: str | None
+    product_rate_plan_charge_id: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    balance: Decimal
+    service_start_date: date
+    service_end_date: date
+    subscription_id: str
+    rate_plan_charge_id: str
+    charge_number: str
+    charge_type: str
+    description: None
+    charge_date: None
+    tax_code: None
+    tax_mode: None
+    custom_fields: dict[str, object]
+
+
+class PlacedLine(InvoiceLine):
+    """A line on its invoice, in the invoice's line order."""
+
+    invoice_id: str
+    line_number: int
+
+
 def _line(
     sub: Mapping[str, Any],
     segment: Mapping[Any, Any],
@@ -86,7 +118,7 @@ def _line(
     end: date,
     amount: Decimal,
     unit_price: Decimal,
-) -> dict[str, Any]:
+) -> InvoiceLine:
     return {
         "id": new_id(),
         "charge_name": segment["name"],
@@ -123,7 +155,7 @@ def _service_end(sub: Mapping[str, Any], segment: Mapping[Any, Any]) -> date | N
 
 def segment_lines(
     sub: Mapping[str, Any], segment: Mapping[Any, Any], target_date: date
-) -> tuple[list[dict[str, Any]], date | None]:
+) -> tuple[list[InvoiceLine], date | None]:
     """The lines due for one segment and its new charged-through date."""
     tiers = tiers_from_json(segment["tiers"])
     model = ChargeModel(segment["charge_model"])
@@ -141,7 +173,7 @@ def segment_lines(
     period = BillingPeriod(segment["billing_period"])
     months = segment["specific_billing_period"]
     cycle_day = segment["bill_cycle_day"]
-    lines = []
+    lines: list[InvoiceLine] = []
     if charged_through is not None and end is not None and charged_through > end:
         # Credit the billed periods (as they were billed) from the new end on.
         previously = service_periods(
@@ -341,8 +373,8 @@ async def _bill_batch(
             rate_plan_charges.c.segment,
         )
     )
-    batch_lines: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
-    charged_through: list[dict[str, Any]] = []
+    batch_lines: dict[tuple[str, str | None], list[InvoiceLine]] = {}
+    charged_through: list[dict[str, object]] = []
     for row in segments:
         segment = row._mapping
         if segment["charge_type"] in context.excluded_types:
@@ -358,7 +390,7 @@ async def _bill_batch(
         batch_lines.setdefault(key, []).extend(lines)
         charged_through.append({"id": segment["id"], "charged_through_date": through})
     await _open_invoices(conn, context, batch_lines, billing)
-    items = []
+    items: list[PlacedLine] = []
     for key, lines in batch_lines.items():
         invoice = billing.open_invoices[key]
         for line in lines:
@@ -405,7 +437,7 @@ _WRITE_CHARGED_THROUGH = text(_CHARGED_THROUGH)
 async def _open_invoices(
     conn: AsyncConnection,
     context: _BatchContext,
-    batch_lines: Mapping[tuple[str, str | None], list[dict[str, Any]]],
+    batch_lines: Mapping[tuple[str, str | None], list[InvoiceLine]],
     billing: _Billing,
 ) -> None:
     """Insert a Draft header for each invoice this batch needs and no earlier batch opened."""
@@ -435,7 +467,7 @@ async def _open_invoices(
                 "id": invoice.id,
                 "invoice_number": invoice.number,
                 "account_id": account.id,
-                "status": "Draft",
+                "status": DocumentStatus.DRAFT,
                 "source_type": "Subscription",
                 "currency": account.currency,
                 "invoice_date": invoice_date,
@@ -462,7 +494,7 @@ async def _finish(
     """Write each invoice's total; post them (and report to their owners) when asked."""
     if not built:
         return []
-    status = "Posted" if post else "Draft"
+    status = DocumentStatus.POSTED if post else DocumentStatus.DRAFT
     await conn.execute(
         update(invoices)
         .where(invoices.c.tenant_id == tenant.id, invoices.c.id == bindparam("invoice_id"))

@@ -1,6 +1,6 @@
 """`/v1/invoices`: standalone invoices, single and batch; post, unpost, cancel; read."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Body, Request
 
@@ -12,6 +12,7 @@ from partnerbill.billing.schemas import (
     PostInvoiceRequest,
     UpdateInvoiceRequest,
 )
+from partnerbill.billing.service import InvoiceJob, InvoiceJson, UnpostedInvoice
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import envelope
@@ -27,14 +28,14 @@ router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Invoices"])
 @router.post("/v1/invoices", responses=ok(answers.Invoice))
 async def create_standalone_invoice(
     request: CreateInvoiceRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> InvoiceJson:
     return await service.create_invoice(tenant, request)
 
 
 @router.post("/v1/invoices/batch", responses=ok(answers.InvoiceBatch))
 async def bulk_create_standalone_invoices(
     body: BulkCreateInvoicesRequest, tenant: CurrentTenant, http_request: Request
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """`useSingleTransaction: true` creates all or none; otherwise each invoice succeeds or fails
     on its own and the response lists each outcome in request order."""
     entries = body.entries()
@@ -58,7 +59,7 @@ async def bulk_create_standalone_invoices(
 
 
 @router.get("/v1/invoices/{invoice_key}", responses=ok(answers.Invoice))
-async def get_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_invoice(invoice_key: str, tenant: CurrentTenant) -> InvoiceJson:
     async with transaction() as conn:
         return await service.get_invoice(conn, tenant, invoice_key)
 
@@ -69,7 +70,7 @@ async def get_invoice_items(
     tenant: CurrentTenant,
     http_request: Request,
     window: PageRequest = page_request(service.DEFAULT_PAGE_SIZE),
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with transaction() as conn:
         items, more = await service.get_invoice_items(conn, tenant, invoice_key, window)
     return paged("invoiceItems", items, more, http_request, window)
@@ -80,7 +81,7 @@ async def post_invoice(
     invoice_key: str,
     tenant: CurrentTenant,
     body: Annotated[PostInvoiceRequest | None, Body()] = None,
-) -> dict[str, Any]:
+) -> InvoiceJob:
     async with transaction() as conn:
         return await service.post_invoice(
             conn, tenant, invoice_key, body.invoice_date if body else None
@@ -88,13 +89,13 @@ async def post_invoice(
 
 
 @router.put("/v1/invoices/{invoice_key}/unpost", responses=ok(answers.Invoice))
-async def unpost_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def unpost_invoice(invoice_key: str, tenant: CurrentTenant) -> UnpostedInvoice:
     async with transaction() as conn:
         return await service.unpost_invoice(conn, tenant, invoice_key)
 
 
 @router.put("/v1/invoices/{invoice_key}/cancel", responses=ok(answers.Invoice))
-async def cancel_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def cancel_invoice(invoice_key: str, tenant: CurrentTenant) -> InvoiceJob:
     async with transaction() as conn:
         return await service.cancel_invoice(conn, tenant, invoice_key)
 
@@ -102,6 +103,6 @@ async def cancel_invoice(invoice_key: str, tenant: CurrentTenant) -> dict[str, A
 @router.put("/v1/invoices/{invoice_key}", responses=ok(answers.Invoice))
 async def update_invoice(
     invoice_key: str, request: UpdateInvoiceRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> InvoiceJson:
     async with transaction() as conn:
         return await edits.update_invoice(conn, tenant, invoice_key, request)

@@ -4,7 +4,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, InitErrorDetails
 
 from partnerbill.accounts.schemas import check_payment_term
@@ -71,7 +78,7 @@ class BulkCreateInvoicesRequest(CamelModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _each_invoice_alone(cls, data: Any, handler: Any) -> Self:
+    def _each_invoice_alone(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         raw = data.get("invoices") if isinstance(data, dict) else None
         atomic = isinstance(data, dict) and True in (
             data.get("useSingleTransaction"),

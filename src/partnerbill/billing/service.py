@@ -14,9 +14,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, cast
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Row, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,7 +28,7 @@ from partnerbill.accounts.service import (
     read_for_write,
 )
 from partnerbill.billing.group_commit import GroupCommit, Written
-from partnerbill.billing.schemas import CreateInvoiceRequest
+from partnerbill.billing.schemas import CreateInvoiceItem, CreateInvoiceRequest
 from partnerbill.catalog.pricing import UNIT_PRICE_MAX_DECIMALS
 from partnerbill.core.db import autocommit, in_request_transaction, transaction
 from partnerbill.core.errors import (
@@ -62,7 +62,7 @@ from partnerbill.metrics.service import (
     touch,
 )
 from partnerbill.settings import get_settings
-from partnerbill.tables.billing import invoice_items, invoices
+from partnerbill.tables.billing import DocumentStatus, InvoiceRow, invoice_items, invoices
 from partnerbill.tables.memos import credit_memos, debit_memos
 from partnerbill.tables.metrics import metrics_changes
 from partnerbill.tables.subscriptions import subscriptions
@@ -70,26 +70,117 @@ from partnerbill.tables.subscriptions import subscriptions
 DEFAULT_PAGE_SIZE = 20
 
 
+class InvoiceItemValues(TypedDict):
+    """An item of a standalone invoice, as it is written."""
+
+    tenant_id: str
+    id: str
+    invoice_id: str
+    line_number: int
+    charge_name: str | None
+    description: str | None
+    sku: str | None
+    uom: str | None
+    product_rate_plan_charge_id: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    balance: Decimal
+    service_start_date: date
+    service_end_date: date
+    charge_date: datetime | None
+    tax_code: str | None
+    tax_mode: str | None
+    custom_fields: dict[str, object]
+
+
+class LockedInvoice(InvoiceRow):
+    """An invoice held `FOR UPDATE`, with what its status change needs of its account."""
+
+    account_number: str
+    partner_account: bool
+
+
+class InvoiceJson(TypedDict):
+    """An invoice as Zuora answers it; its custom fields follow as keys of their own."""
+
+    success: bool
+    id: str
+    invoiceNumber: str | None
+    accountId: str
+    accountNumber: str
+    invoiceDate: date
+    dueDate: date
+    status: str
+    sourceType: str
+    currency: str
+    amount: Decimal
+    amountWithoutTax: Decimal
+    taxAmount: Decimal
+    balance: Decimal
+    paymentAmount: Decimal
+    refundAmount: Decimal
+    creditMemoAmount: Decimal
+    adjustmentAmount: Decimal
+    creditBalanceAdjustmentAmount: Decimal
+    discount: Decimal
+    paymentTerm: str
+    autoPay: bool
+    comments: str | None
+    postedDate: str | None
+    createdDate: str | None
+    updatedDate: str | None
+
+
+class InvoiceJob(TypedDict):
+    """The answer of a post or cancel: Zuora's job fields, the job done at once."""
+
+    success: bool
+    id: str
+    jobId: None
+    jobStatus: str
+
+
+class UnpostedInvoice(TypedDict):
+    success: bool
+    jobId: None
+    jobStatus: str
+    invoice: InvoiceJson
+
+
+def _with_custom_fields(answer: InvoiceJson, custom_fields: Mapping[str, object]) -> InvoiceJson:
+    """The answer followed by the custom fields (one overriding a key keeps that key's place)."""
+    if not custom_fields:
+        return answer
+    # The one place the custom fields' keys join the typed answer: a TypedDict may have more.
+    return cast(InvoiceJson, {**answer, **custom_fields})
+
+
 @dataclass(slots=True)
 class PreparedInvoice:
     """A validated invoice, ready to insert."""
 
     account: WritableAccount
-    row: dict[str, Any]
-    items: list[dict[str, Any]]
+    row: InvoiceRow
+    items: list[InvoiceItemValues]
 
 
 @dataclass(slots=True)
 class InvoiceOutcome:
     """One invoice of a create request: the created invoice, or why it was not created."""
 
-    invoice: dict[str, Any] | None = None
+    invoice: InvoiceJson | None = None
     error: ZuoraError | None = None
 
 
 def _item_values(
-    tenant: Tenant, invoice_id: str, currency: str, position: int, item: Any, where: str
-) -> dict[str, Any]:
+    tenant: Tenant,
+    invoice_id: str,
+    currency: str,
+    position: int,
+    item: CreateInvoiceItem,
+    where: str,
+) -> InvoiceItemValues:
     problem = amount_problem(item.amount, currency)
     if problem:
         raise invalid_value(Resource.INVOICE_ITEM, f"{where}.amount", problem)
@@ -170,13 +261,13 @@ def _prepare(
     amount = sum((item["amount"] for item in items), ZERO)
     payment_term = request.payment_term or account.payment_term
     due = request.due_date or due_date(request.invoice_date, payment_term, Resource.INVOICE)
-    posted = request.status == "Posted"
-    row = {
+    status = DocumentStatus(request.status)
+    row: InvoiceRow = {
         "tenant_id": tenant.id,
         "id": invoice_id,
         "invoice_number": request.invoice_number,
         "account_id": account.id,
-        "status": request.status,
+        "status": status,
         "source_type": "Standalone",
         "currency": currency,
         "invoice_date": request.invoice_date,
@@ -187,14 +278,14 @@ def _prepare(
         "auto_pay": request.auto_pay,
         "comments": request.comments,
         "custom_fields": request.custom_fields(),
-        "posted_date": now if posted else None,
+        "posted_date": now if status == DocumentStatus.POSTED else None,
         "created_at": now,
         "updated_at": now,
     }
     return PreparedInvoice(account=account, row=row, items=items)
 
 
-async def create_invoice(tenant: Tenant, request: CreateInvoiceRequest) -> dict[str, Any]:
+async def create_invoice(tenant: Tenant, request: CreateInvoiceRequest) -> InvoiceJson:
     """`POST /v1/invoices`: one invoice, all or nothing.
 
     On a partner account the whole write is one statement on an autocommit connection, no
@@ -426,14 +517,15 @@ _INVOICE_FIELDS = (
 
 def _insert_parameters(
     tenant: Tenant, prepared: Sequence[PreparedInvoice], guarded: bool
-) -> dict[str, Any]:
+) -> dict[str, object]:
+    rows: list[Mapping[str, object]] = [p.row for p in prepared]
     return {
         "tenant_id": tenant.id,
         "sequence": sequence_name(tenant, "invoice_number"),
         "invoices": dumps(
             [
-                {"position": position, **{name: p.row[name] for name in _INVOICE_FIELDS}}
-                for position, p in enumerate(prepared)
+                {"position": position, **{name: row[name] for name in _INVOICE_FIELDS}}
+                for position, row in enumerate(rows)
             ]
         ).decode(),
         "items": dumps([item for p in prepared for item in p.items]).decode(),
@@ -491,7 +583,7 @@ async def _insert_routable(
     )
     numbers = dict(zip(unnumbered, (document_number("INV", n) for n in drawn), strict=True))
     numbers |= {
-        p.row["id"]: p.row["invoice_number"] for p in prepared if p.row["id"] not in numbers
+        p.row["id"]: number for p in prepared if (number := p.row["invoice_number"]) is not None
     }
     await conn.execute(
         insert(invoices).values(
@@ -583,12 +675,12 @@ def _posting_deltas(prepared: Sequence[PreparedInvoice]) -> list[MetricsDelta]:
             posted_invoice_date=p.row["invoice_date"],
         )
         for p in prepared
-        if p.row["status"] == "Posted"
+        if p.row["status"] == DocumentStatus.POSTED
     ]
 
 
-def invoice_json(row: Mapping[Any, Any], account_number: str) -> dict[str, Any]:
-    return {
+def invoice_json(row: InvoiceRow, account_number: str) -> InvoiceJson:
+    answer: InvoiceJson = {
         "success": True,
         "id": row["id"],
         "invoiceNumber": row["invoice_number"],
@@ -615,8 +707,8 @@ def invoice_json(row: Mapping[Any, Any], account_number: str) -> dict[str, Any]:
         "postedDate": v1_datetime(row["posted_date"]),
         "createdDate": v1_datetime(row["created_at"]),
         "updatedDate": v1_datetime(row["updated_at"]),
-        **row["custom_fields"],
     }
+    return _with_custom_fields(answer, row["custom_fields"])
 
 
 _INVOICE_FOR_UPDATE = text(
@@ -627,7 +719,12 @@ _INVOICE_FOR_UPDATE = text(
 )
 
 
-async def lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[Any, Any]:
+def _invoice(row: Row[Any]) -> InvoiceRow:
+    """An invoice read with all its columns (`SELECT i.*` or `RETURNING`), and perhaps more."""
+    return cast(InvoiceRow, dict(row._mapping))
+
+
+async def lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> LockedInvoice:
     """The invoice `FOR UPDATE` (its status is about to change), its account `FOR KEY SHARE`."""
     row = (
         await execute_locking(
@@ -640,12 +737,13 @@ async def lock_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> Mappi
     ).one_or_none()
     if row is None:
         raise not_found(Resource.INVOICE, "invoice", key)
-    return row._mapping
+    # `_INVOICE_FOR_UPDATE` adds the account's number and partner flag to the invoice's columns.
+    return cast(LockedInvoice, dict(row._mapping))
 
 
 async def _set_status(
-    conn: AsyncConnection, tenant: Tenant, invoice: Mapping[Any, Any], **values: Any
-) -> dict[str, Any]:
+    conn: AsyncConnection, tenant: Tenant, invoice: InvoiceRow, **values: object
+) -> InvoiceRow:
     changed = (
         await conn.execute(
             update(invoices)
@@ -654,21 +752,31 @@ async def _set_status(
             .returning(*invoices.c)
         )
     ).one()
-    return dict(changed._mapping)
+    return _invoice(changed)
 
 
 async def _touch_owner(
-    conn: AsyncConnection, tenant: Tenant, invoice: Mapping[Any, Any], **change: Any
+    conn: AsyncConnection,
+    tenant: Tenant,
+    invoice: LockedInvoice,
+    total_invoice_balance: Decimal,
+    *,
+    posted_invoice_date: date | None = None,
+    posted_invoice_removed: bool = False,
 ) -> None:
     """Report a change of one invoice to its owner's metrics."""
     delta = MetricsDelta(
-        account_id=invoice["account_id"], partner_account=invoice["partner_account"], **change
+        account_id=invoice["account_id"],
+        partner_account=invoice["partner_account"],
+        total_invoice_balance=total_invoice_balance,
+        posted_invoice_date=posted_invoice_date,
+        posted_invoice_removed=posted_invoice_removed,
     )
     await touch(conn, tenant, [delta])
 
 
 async def _reject_if_memos(
-    conn: AsyncConnection, tenant: Tenant, invoice: Mapping[Any, Any], action: str
+    conn: AsyncConnection, tenant: Tenant, invoice: InvoiceRow, action: str
 ) -> None:
     """An invoice with (non-canceled) credit or debit memos from it stays as it is: those memos
     were created against its posted items. The caller holds the invoice `FOR UPDATE`, which a
@@ -679,7 +787,7 @@ async def _reject_if_memos(
             .where(
                 table.c.tenant_id == tenant.id,
                 table.c.referred_invoice_id == invoice["id"],
-                table.c.status != "Canceled",
+                table.c.status != DocumentStatus.CANCELED,
             )
             .limit(1)
         )
@@ -693,15 +801,15 @@ async def _reject_if_memos(
 
 async def post_invoice(
     conn: AsyncConnection, tenant: Tenant, key: str, invoice_date: date | None
-) -> dict[str, Any]:
+) -> InvoiceJob:
     invoice = await lock_invoice(conn, tenant, key)
-    if invoice["status"] != "Draft":
+    if invoice["status"] != DocumentStatus.DRAFT:
         raise business_rule(
             Resource.INVOICE,
             f"Only a Draft invoice can be posted; invoice {invoice['invoice_number']} is "
             f"{invoice['status']}.",
         )
-    values: dict[str, Any] = {"status": "Posted", "posted_date": func.now()}
+    values: dict[str, object] = {"status": DocumentStatus.POSTED, "posted_date": func.now()}
     if invoice_date is not None:
         # The due date moves with the invoice date, keeping the payment term's distance.
         values["invoice_date"] = invoice_date
@@ -713,18 +821,14 @@ async def post_invoice(
         )
     posted = await _set_status(conn, tenant, invoice, **values)
     await _touch_owner(
-        conn,
-        tenant,
-        invoice,
-        total_invoice_balance=posted["balance"],
-        posted_invoice_date=posted["invoice_date"],
+        conn, tenant, invoice, posted["balance"], posted_invoice_date=posted["invoice_date"]
     )
     return {"success": True, "id": posted["id"], "jobId": None, "jobStatus": "Completed"}
 
 
-async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> UnpostedInvoice:
     invoice = await lock_invoice(conn, tenant, key)
-    if invoice["status"] != "Posted":
+    if invoice["status"] != DocumentStatus.POSTED:
         raise business_rule(
             Resource.INVOICE,
             f"Only a Posted invoice can be unposted; invoice {invoice['invoice_number']} is "
@@ -737,14 +841,10 @@ async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
             "unapply them before unposting.",
         )
     await _reject_if_memos(conn, tenant, invoice, "unposted")
-    unposted = await _set_status(conn, tenant, invoice, status="Draft", posted_date=None)
-    await _touch_owner(
-        conn,
-        tenant,
-        invoice,
-        total_invoice_balance=-invoice["balance"],
-        posted_invoice_removed=True,
+    unposted = await _set_status(
+        conn, tenant, invoice, status=DocumentStatus.DRAFT, posted_date=None
     )
+    await _touch_owner(conn, tenant, invoice, -invoice["balance"], posted_invoice_removed=True)
     return {
         "success": True,
         "jobId": None,
@@ -753,17 +853,17 @@ async def unpost_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
     }
 
 
-async def cancel_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def cancel_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> InvoiceJob:
     invoice = await lock_invoice(conn, tenant, key)
-    if invoice["status"] != "Draft":
-        hint = " Unpost it first." if invoice["status"] == "Posted" else ""
+    if invoice["status"] != DocumentStatus.DRAFT:
+        hint = " Unpost it first." if invoice["status"] == DocumentStatus.POSTED else ""
         raise business_rule(
             Resource.INVOICE,
             f"Only a Draft invoice can be canceled; invoice {invoice['invoice_number']} is "
             f"{invoice['status']}.{hint}",
         )
     await _reject_if_memos(conn, tenant, invoice, "canceled")
-    canceled = await _set_status(conn, tenant, invoice, status="Canceled")
+    canceled = await _set_status(conn, tenant, invoice, status=DocumentStatus.CANCELED)
     # A Draft invoice never counted in the metrics, so canceling it changes none.
     return {"success": True, "id": canceled["id"], "jobId": None, "jobStatus": "Completed"}
 
@@ -784,16 +884,16 @@ _INVOICE_BY_KEY = text(
 )
 
 
-async def get_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def get_invoice(conn: AsyncConnection, tenant: Tenant, key: str) -> InvoiceJson:
     row = (await conn.execute(_INVOICE_BY_KEY, {"tenant_id": tenant.id, "key": key})).one_or_none()
     if row is None:
         raise not_found(Resource.INVOICE, "invoice", key)
-    return invoice_json(row._mapping, row.account_number)
+    return invoice_json(_invoice(row), row.account_number)
 
 
 async def get_invoice_items(
     conn: AsyncConnection, tenant: Tenant, key: str, window: PageRequest
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[dict[str, object]], bool]:
     """One page of the invoice's items and whether another page follows."""
     invoice_id = await conn.scalar(
         select(invoices.c.id).where(
@@ -817,7 +917,7 @@ async def get_invoice_items(
             .limit(window.limit + 1)
         )
     ).all()
-    items = [
+    items: list[dict[str, object]] = [
         {
             "id": row.id,
             "chargeName": row.charge_name,

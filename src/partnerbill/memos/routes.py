@@ -2,7 +2,7 @@
 unpost, cancel; read and list; apply, unapply and refund a credit memo; write off an invoice or
 a debit memo."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Query, Request
 
@@ -19,10 +19,11 @@ from partnerbill.memos.schemas import (
     CreateMemoFromInvoiceRequest,
     UpdateMemoRequest,
 )
-from partnerbill.memos.service import CREDIT, DEBIT, MemoKind
+from partnerbill.memos.service import CREDIT, DEBIT, MemoJson, MemoKind
 from partnerbill.memos.write_offs import WriteOffRequest
 from partnerbill.payments.responses import RefundAnswer
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
+from partnerbill.payments.settlement import RefundJson
 
 router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Credit and debit memos"])
 
@@ -37,7 +38,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
     )
     async def create_from_invoice(
         invoice_key: str, request: CreateMemoFromInvoiceRequest, tenant: CurrentTenant
-    ) -> dict[str, Any]:
+    ) -> MemoJson:
         async with transaction() as conn:
             return await service.create_from_invoice(conn, tenant, kind, invoice_key, request)
 
@@ -46,14 +47,14 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
     )
     async def create_from_charges(
         request: CreateMemoFromChargesRequest, tenant: CurrentTenant
-    ) -> dict[str, Any]:
+    ) -> MemoJson:
         async with transaction() as conn:
             return await service.create_from_charges(conn, tenant, kind, request)
 
     @router.put(
         f"{prefix}/{{memo_key}}/post", name=f"post_{list_key}", responses=ok(answers.MEMO[list_key])
     )
-    async def post_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async def post_memo(memo_key: str, tenant: CurrentTenant) -> MemoJson:
         async with transaction() as conn:
             return await service.post_memo(conn, tenant, kind, memo_key)
 
@@ -62,7 +63,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         name=f"unpost_{list_key}",
         responses=ok(answers.MEMO[list_key]),
     )
-    async def unpost_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async def unpost_memo(memo_key: str, tenant: CurrentTenant) -> MemoJson:
         async with transaction() as conn:
             return await service.unpost_memo(conn, tenant, kind, memo_key)
 
@@ -71,7 +72,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         name=f"cancel_{list_key}",
         responses=ok(answers.MEMO[list_key]),
     )
-    async def cancel_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async def cancel_memo(memo_key: str, tenant: CurrentTenant) -> MemoJson:
         async with transaction() as conn:
             return await service.cancel_memo(conn, tenant, kind, memo_key)
 
@@ -83,7 +84,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         account_number: Annotated[str | None, Query(alias="accountNumber")] = None,
         status: Annotated[str | None, Query()] = None,
         window: PageRequest = page_request(service.DEFAULT_PAGE_SIZE),
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         async with transaction() as conn:
             rows, more = await service.list_memos(
                 conn,
@@ -98,7 +99,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
     @router.get(
         f"{prefix}/{{memo_key}}", name=f"get_{list_key}", responses=ok(answers.MEMO[list_key])
     )
-    async def get_memo(memo_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async def get_memo(memo_key: str, tenant: CurrentTenant) -> MemoJson:
         async with transaction() as conn:
             return await service.get_memo(conn, tenant, kind, memo_key)
 
@@ -107,7 +108,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
     )
     async def update_memo(
         memo_key: str, request: UpdateMemoRequest, tenant: CurrentTenant
-    ) -> dict[str, Any]:
+    ) -> MemoJson:
         async with transaction() as conn:
             return await service.update_memo(conn, tenant, kind, memo_key, request)
 
@@ -121,7 +122,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         tenant: CurrentTenant,
         http_request: Request,
         window: PageRequest = page_request(service.DEFAULT_PAGE_SIZE),
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         async with transaction() as conn:
             rows, more = await service.get_memo_items(conn, tenant, kind, memo_key, window)
         return paged("items", rows, more, http_request, window)
@@ -131,7 +132,9 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         name=f"get_{list_key}_item",
         responses=ok(answers.MemoItemAnswer),
     )
-    async def get_memo_item(memo_key: str, item_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async def get_memo_item(
+        memo_key: str, item_id: str, tenant: CurrentTenant
+    ) -> dict[str, object]:
         async with transaction() as conn:
             return await service.get_memo_item(conn, tenant, kind, memo_key, item_id)
 
@@ -143,7 +146,7 @@ _routes(DEBIT, "/v1/debit-memos", "debitmemos")
 @router.put("/v1/credit-memos/{memo_key}/apply", responses=ok(answers.CreditMemo))
 async def apply_credit_memo(
     memo_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> MemoJson:
     async with transaction() as conn:
         return await service.apply_credit_memo(conn, tenant, memo_key, request, 1)
 
@@ -151,7 +154,7 @@ async def apply_credit_memo(
 @router.put("/v1/credit-memos/{memo_key}/unapply", responses=ok(answers.CreditMemo))
 async def unapply_credit_memo(
     memo_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> MemoJson:
     async with transaction() as conn:
         return await service.apply_credit_memo(conn, tenant, memo_key, request, -1)
 
@@ -159,7 +162,7 @@ async def unapply_credit_memo(
 @router.post("/v1/credit-memos/{memo_key}/refund", responses=ok(RefundAnswer))
 async def refund_credit_memo(
     memo_key: str, request: CreateRefundRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> RefundJson:
     async with transaction() as conn:
         return await service.refund_credit_memo(conn, tenant, memo_key, request)
 
@@ -167,7 +170,7 @@ async def refund_credit_memo(
 @router.put("/v1/invoices/{invoice_key}/write-off", responses=ok(answers.WrittenOff))
 async def write_off_invoice(
     invoice_key: str, request: WriteOffRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with transaction() as conn:
         return await write_offs.write_off_invoice(conn, tenant, invoice_key, request)
 
@@ -176,6 +179,6 @@ async def write_off_invoice(
 @router.put("/v1/debitmemos/{debit_memo_key}/write-off", responses=ok(answers.WrittenOff))
 async def write_off_debit_memo(
     debit_memo_key: str, request: WriteOffRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with transaction() as conn:
         return await write_offs.write_off_debit_memo(conn, tenant, debit_memo_key, request)

@@ -21,11 +21,11 @@ A memo and its account are locked in one statement (`lock_memo`).
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack, cast
 
-from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy import Row, Table, TextClause, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -58,11 +58,19 @@ from partnerbill.memos.schemas import (
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.payments import settlement
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
-from partnerbill.payments.settlement import SourceKind, check_amount, unapplied
+from partnerbill.payments.settlement import RefundJson, SourceKind, check_amount, unapplied
 from partnerbill.tables.accounts import accounts
-from partnerbill.tables.billing import invoice_items
+from partnerbill.tables.billing import (
+    DOCUMENT_STATUSES,
+    DocumentStatus,
+    InvoiceItemRow,
+    invoice_items,
+)
 from partnerbill.tables.catalog import product_rate_plan_charges
 from partnerbill.tables.memos import (
+    LockedMemo,
+    MemoItemRow,
+    MemoRow,
     credit_memo_items,
     credit_memos,
     debit_memo_items,
@@ -70,7 +78,6 @@ from partnerbill.tables.memos import (
 )
 
 DEFAULT_PAGE_SIZE = 20
-MEMO_STATUSES = ("Draft", "Posted", "Canceled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,60 @@ DEBIT = MemoKind(
 )
 
 
+class MemoJsonFields(TypedDict):
+    """What CreditMemoResponse and DebitMemoResponse share."""
+
+    success: bool
+    id: str
+    number: str | None
+    accountId: str
+    accountNumber: str
+    amount: Decimal
+    taxAmount: Decimal
+    totalTaxExemptAmount: Decimal
+    status: str
+    referredInvoiceId: str | None
+    sourceType: str
+    reasonCode: str | None
+    comment: str | None
+    currency: str
+    postedOn: str | None
+    createdDate: str | None
+    updatedDate: str | None
+
+
+class CreditMemoJson(MemoJsonFields):
+    creditMemoDate: date
+    appliedAmount: Decimal
+    refundAmount: Decimal
+    unappliedAmount: Decimal
+    autoApplyUponPosting: bool
+    reversed: bool
+
+
+class DebitMemoJson(MemoJsonFields):
+    debitMemoDate: date
+    dueDate: date
+    balance: Decimal
+    beAppliedAmount: Decimal
+
+
+MemoJson = CreditMemoJson | DebitMemoJson
+
+
+class ItemSource(TypedDict, total=False):
+    """What a memo item takes from its source (an invoice item or a charge) where the request
+    does not say it."""
+
+    invoice_item_id: str
+    product_rate_plan_charge_id: str | None
+    sku_name: str | None
+    description: str | None
+    quantity: Decimal
+    service_start_date: date
+    service_end_date: date
+
+
 # --- create ------------------------------------------------------------------------------------
 
 
@@ -106,8 +167,8 @@ def item_row(
     position: int,
     item: MemoItemDetails,
     amount: Decimal,
-    **source: Any,
-) -> dict[str, Any]:
+    **source: Unpack[ItemSource],
+) -> MemoItemRow:
     """A memo item row: the request's details, else the source's (invoice item or charge)."""
     return {
         "tenant_id": tenant.id,
@@ -132,23 +193,23 @@ def memo_row(
     account: WritableAccount,
     currency: str,
     request: MemoOptions,
-    items: Sequence[dict[str, Any]],
+    items: Sequence[MemoItemRow],
     *,
     memo_id: str,
     number: str | None,
     referred_invoice_id: str | None,
-) -> dict[str, Any]:
+) -> MemoRow:
     now = datetime.now(UTC)
     memo_date = request.effective_date or today()
     amount = sum((item["amount"] for item in items), ZERO)
-    row: dict[str, Any] = {
+    row: MemoRow = {
         "tenant_id": tenant.id,
         "id": memo_id,
         "memo_number": number,
         "account_id": account.id,
         "currency": currency,
         "amount": amount,
-        "status": "Posted" if request.auto_post else "Draft",
+        "status": DocumentStatus.POSTED if request.auto_post else DocumentStatus.DRAFT,
         "memo_date": memo_date,
         "referred_invoice_id": referred_invoice_id,
         "reason_code": request.reason_code,
@@ -175,9 +236,9 @@ async def write_memo(
     tenant: Tenant,
     kind: MemoKind,
     account: WritableAccount,
-    row: dict[str, Any],
-    items: Sequence[dict[str, Any]],
-) -> dict[str, Any]:
+    row: MemoRow,
+    items: Sequence[MemoItemRow],
+) -> MemoJson:
     """Number, insert, and report a posted memo to its account's metrics."""
     if row["memo_number"] is None:
         (number,) = await next_numbers(conn, tenant, kind.sequence, 1)
@@ -202,7 +263,7 @@ async def write_memo(
             f"{kind.name.capitalize()} number '{row['memo_number']}' was taken meanwhile; retry.",
         ) from exc
     await conn.execute(insert(kind.items), list(items))
-    if row["status"] == "Posted":
+    if row["status"] == DocumentStatus.POSTED:
         await touch(conn, tenant, [_posting_delta(kind, row, account.partner_account, 1)])
     return memo_json(kind, row, account.account_number)
 
@@ -213,26 +274,18 @@ async def create_from_invoice(
     kind: MemoKind,
     invoice_key: str,
     request: CreateMemoFromInvoiceRequest,
-) -> dict[str, Any]:
+) -> MemoJson:
     """A memo on the invoice's account and in its currency, for (parts of) its items."""
     async with bounded_lock_wait(conn, tenant, kind.resource):
         invoice = await lock_invoice(conn, tenant, invoice_key)
-        if invoice["status"] != "Posted":
+        if invoice["status"] != DocumentStatus.POSTED:
             raise business_rule(
                 kind.resource,
                 f"A {kind.name} is created only from a Posted invoice; invoice "
                 f"{invoice['invoice_number']} is {invoice['status']}.",
             )
         account = await lock_for_write(conn, tenant, invoice["account_id"])
-    sources = {
-        row.id: row._mapping
-        for row in await conn.execute(
-            select(invoice_items).where(
-                invoice_items.c.tenant_id == tenant.id,
-                invoice_items.c.invoice_id == invoice["id"],
-            )
-        )
-    }
+    sources = await invoice_items_by_id(conn, tenant, invoice["id"])
     creditable = (
         await creditable_amounts(conn, tenant, invoice["id"], sources) if kind.is_credit else {}
     )
@@ -241,7 +294,7 @@ async def create_from_invoice(
     for i, item in enumerate(request.items):
         where = f"items[{i}]"
         check_amount(item.amount, invoice["currency"], f"{where}.amount", kind.resource)
-        source: dict[str, Any] = {"sku_name": item.sku_name}
+        source: ItemSource = {"sku_name": item.sku_name}
         if item.invoice_item_id is None:
             if kind.is_credit:
                 raise missing_field(kind.resource, f"{where}.invoiceItemId")
@@ -281,7 +334,20 @@ async def create_from_invoice(
     return await write_memo(conn, tenant, kind, account, row, items)
 
 
-def _from_invoice_item(invoice_item: Mapping[Any, Any]) -> dict[str, Any]:
+async def invoice_items_by_id(
+    conn: AsyncConnection, tenant: Tenant, invoice_id: str
+) -> dict[str, InvoiceItemRow]:
+    """The invoice's items in line order, by id."""
+    rows = await conn.execute(
+        select(invoice_items)
+        .where(invoice_items.c.tenant_id == tenant.id, invoice_items.c.invoice_id == invoice_id)
+        .order_by(invoice_items.c.line_number)
+    )
+    # The one conversion point: the statement reads every column of the item.
+    return {row.id: cast(InvoiceItemRow, dict(row._mapping)) for row in rows}
+
+
+def _from_invoice_item(invoice_item: InvoiceItemRow) -> ItemSource:
     return {
         "invoice_item_id": invoice_item["id"],
         "product_rate_plan_charge_id": invoice_item["product_rate_plan_charge_id"],
@@ -296,7 +362,7 @@ async def creditable_amounts(
     conn: AsyncConnection,
     tenant: Tenant,
     invoice_id: str,
-    invoice_items_by_id: Mapping[str, Mapping[Any, Any]],
+    invoice_items_by_id: Mapping[str, InvoiceItemRow],
 ) -> dict[str, Decimal]:
     """What is left to credit on each item of the invoice (the caller holds the invoice lock)."""
     credited: dict[str, Decimal] = {
@@ -312,7 +378,7 @@ async def creditable_amounts(
                 .where(
                     credit_memos.c.tenant_id == tenant.id,
                     credit_memos.c.referred_invoice_id == invoice_id,
-                    credit_memos.c.status != "Canceled",
+                    credit_memos.c.status != DocumentStatus.CANCELED,
                 )
                 .group_by(credit_memo_items.c.invoice_item_id)
             )
@@ -329,7 +395,7 @@ async def create_from_charges(
     tenant: Tenant,
     kind: MemoKind,
     request: CreateMemoFromChargesRequest,
-) -> dict[str, Any]:
+) -> MemoJson:
     """A standalone memo on an account, one item per product rate plan charge named."""
     key = request.account_id or request.account_number
     if key is None:
@@ -401,7 +467,7 @@ async def create_from_charges(
 
 
 def _posting_delta(
-    kind: MemoKind, memo: Mapping[Any, Any], partner_account: bool, sign: Literal[1, -1]
+    kind: MemoKind, memo: MemoRow, partner_account: bool, sign: Literal[1, -1]
 ) -> MetricsDelta:
     """What a memo entering (1) or leaving (-1) the Posted state moves on its account."""
     if kind.is_credit:
@@ -418,7 +484,7 @@ def _posting_delta(
     )
 
 
-def _memo_query(kind: MemoKind, lock: str = "") -> Any:
+def _memo_query(kind: MemoKind, lock: str = "") -> TextClause:
     return text(
         f"SELECT m.*, a.account_number, a.partner_account FROM {kind.table.name} m "
         "JOIN accounts a ON a.tenant_id = m.tenant_id AND a.id = m.account_id "
@@ -430,9 +496,12 @@ def _memo_query(kind: MemoKind, lock: str = "") -> Any:
 _LOCK_MEMO = FOR_UPDATE_WITH_ACCOUNT.format(document="m", account="a")
 
 
-async def lock_memo(
-    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
-) -> Mapping[Any, Any]:
+def _memo(row: Row[Any]) -> MemoRow:
+    """A memo read with all its columns (`SELECT m.*` or `RETURNING`), and perhaps more."""
+    return cast(MemoRow, dict(row._mapping))
+
+
+async def lock_memo(conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str) -> LockedMemo:
     """The memo `FOR UPDATE` (it is about to change), its account `FOR KEY SHARE`."""
     row = (
         await execute_locking(
@@ -445,12 +514,13 @@ async def lock_memo(
     ).one_or_none()
     if row is None:
         raise not_found(kind.resource, kind.name, key)
-    return row._mapping
+    # `_memo_query` adds the account's number and partner flag to the memo's columns.
+    return cast(LockedMemo, dict(row._mapping))
 
 
 async def _update_memo(
-    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, memo: Mapping[Any, Any], **values: Any
-) -> dict[str, Any]:
+    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, memo: MemoRow, **values: object
+) -> MemoRow:
     changed = (
         await conn.execute(
             update(kind.table)
@@ -459,11 +529,15 @@ async def _update_memo(
             .returning(*kind.table.c)
         )
     ).one()
-    return dict(changed._mapping)
+    return _memo(changed)
 
 
-def _wrong_status(kind: MemoKind, memo: Mapping[Any, Any], action: str, needed: str) -> ZuoraError:
-    hint = " Unpost it first." if action == "canceled" and memo["status"] == "Posted" else ""
+def _wrong_status(kind: MemoKind, memo: MemoRow, action: str, needed: str) -> ZuoraError:
+    hint = (
+        " Unpost it first."
+        if action == "canceled" and memo["status"] == DocumentStatus.POSTED
+        else ""
+    )
     return business_rule(
         kind.resource,
         f"Only a {needed} {kind.name} can be {action}; {kind.name} {memo['memo_number']} is "
@@ -471,23 +545,21 @@ def _wrong_status(kind: MemoKind, memo: Mapping[Any, Any], action: str, needed: 
     )
 
 
-async def post_memo(
-    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
-) -> dict[str, Any]:
+async def post_memo(conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str) -> MemoJson:
     memo = await lock_memo(conn, tenant, kind, key)
-    if memo["status"] != "Draft":
-        raise _wrong_status(kind, memo, "posted", "Draft")
-    posted = await _update_memo(conn, tenant, kind, memo, status="Posted", posted_date=func.now())
+    if memo["status"] != DocumentStatus.DRAFT:
+        raise _wrong_status(kind, memo, "posted", DocumentStatus.DRAFT)
+    posted = await _update_memo(
+        conn, tenant, kind, memo, status=DocumentStatus.POSTED, posted_date=func.now()
+    )
     await touch(conn, tenant, [_posting_delta(kind, posted, memo["partner_account"], 1)])
     return memo_json(kind, posted, memo["account_number"])
 
 
-async def unpost_memo(
-    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
-) -> dict[str, Any]:
+async def unpost_memo(conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str) -> MemoJson:
     memo = await lock_memo(conn, tenant, kind, key)
-    if memo["status"] != "Posted":
-        raise _wrong_status(kind, memo, "unposted", "Posted")
+    if memo["status"] != DocumentStatus.POSTED:
+        raise _wrong_status(kind, memo, "unposted", DocumentStatus.POSTED)
     settled = (
         memo["applied_amount"] != 0 or memo["refund_amount"] != 0
         if kind.is_credit
@@ -499,26 +571,26 @@ async def unpost_memo(
             kind.resource,
             f"{kind.name.capitalize()} {memo['memo_number']} {what}; unapply it before unposting.",
         )
-    unposted = await _update_memo(conn, tenant, kind, memo, status="Draft", posted_date=None)
+    unposted = await _update_memo(
+        conn, tenant, kind, memo, status=DocumentStatus.DRAFT, posted_date=None
+    )
     await touch(conn, tenant, [_posting_delta(kind, memo, memo["partner_account"], -1)])
     return memo_json(kind, unposted, memo["account_number"])
 
 
-async def cancel_memo(
-    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
-) -> dict[str, Any]:
+async def cancel_memo(conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str) -> MemoJson:
     memo = await lock_memo(conn, tenant, kind, key)
-    if memo["status"] != "Draft":
-        raise _wrong_status(kind, memo, "canceled", "Draft")
+    if memo["status"] != DocumentStatus.DRAFT:
+        raise _wrong_status(kind, memo, "canceled", DocumentStatus.DRAFT)
     # A Draft memo never counted in the metrics, so canceling it changes none.
-    canceled = await _update_memo(conn, tenant, kind, memo, status="Canceled")
+    canceled = await _update_memo(conn, tenant, kind, memo, status=DocumentStatus.CANCELED)
     return memo_json(kind, canceled, memo["account_number"])
 
 
 # --- credit memo settlement --------------------------------------------------------------------
 
 
-def _refund_exceeds(memo: Mapping[str, Any], amount: Decimal, remaining: Decimal) -> str:
+def _refund_exceeds(memo: MemoRow, amount: Decimal, remaining: Decimal) -> str:
     return (
         f"'totalAmount' {amount} exceeds the unapplied amount of credit memo "
         f"{memo['memo_number']}: {remaining}."
@@ -527,10 +599,10 @@ def _refund_exceeds(memo: Mapping[str, Any], amount: Decimal, remaining: Decimal
 
 # A credit memo as a settlement source: open while Posted, answered as a CreditMemoResponse;
 # its refund answers `RefundCreditMemoResponse`, which names no payment number.
-CREDIT_SOURCE = SourceKind(
+CREDIT_SOURCE: SourceKind[LockedMemo, MemoRow, MemoJson] = SourceKind(
     source_type="CreditMemo",
     resource=CREDIT.resource,
-    open_status="Posted",
+    open_status=DocumentStatus.POSTED,
     refund_column="credit_memo_id",
     no_gateway=(
         "'type' Electronic needs a payment gateway, which this server has none of; record the "
@@ -538,7 +610,7 @@ CREDIT_SOURCE = SourceKind(
     ),
     lock=lambda conn, tenant, key: lock_memo(conn, tenant, CREDIT, key),
     save=lambda conn, tenant, memo, **values: _update_memo(conn, tenant, CREDIT, memo, **values),
-    not_open=lambda memo, action: _wrong_status(CREDIT, memo, action, "Posted"),
+    not_open=lambda memo, action: _wrong_status(CREDIT, memo, action, DocumentStatus.POSTED),
     refund_exceeds=_refund_exceeds,
     answer=lambda row, account_number: memo_json(CREDIT, row, account_number),
     refund_answer=lambda refund, memo: settlement.refund_json(
@@ -553,7 +625,7 @@ async def apply_credit_memo(
     key: str,
     request: ApplyPaymentRequest,
     direction: Literal[1, -1],
-) -> dict[str, Any]:
+) -> MemoJson:
     """Apply (1) or unapply (-1) a posted credit memo to invoices and debit memos of its
     account (`settlement.apply`)."""
     return await settlement.apply(conn, tenant, CREDIT_SOURCE, key, request, direction)
@@ -561,7 +633,7 @@ async def apply_credit_memo(
 
 async def refund_credit_memo(
     conn: AsyncConnection, tenant: Tenant, key: str, request: CreateRefundRequest
-) -> dict[str, Any]:
+) -> RefundJson:
     """Refund (part of) a posted credit memo's unapplied amount (`settlement.refund`)."""
     return await settlement.refund(conn, tenant, CREDIT_SOURCE, key, request)
 
@@ -569,9 +641,9 @@ async def refund_credit_memo(
 # --- read --------------------------------------------------------------------------------------
 
 
-def memo_json(kind: MemoKind, row: Mapping[Any, Any], account_number: str) -> dict[str, Any]:
+def memo_json(kind: MemoKind, row: MemoRow, account_number: str) -> MemoJson:
     """CreditMemoResponse / DebitMemoResponse."""
-    common = {
+    common: MemoJsonFields = {
         "success": True,
         "id": row["id"],
         "number": row["memo_number"],
@@ -591,7 +663,8 @@ def memo_json(kind: MemoKind, row: Mapping[Any, Any], account_number: str) -> di
         "updatedDate": v1_datetime(row["updated_at"]),
     }
     if kind.is_credit:
-        return common | {
+        return {
+            **common,
             "creditMemoDate": row["memo_date"],
             "appliedAmount": row["applied_amount"],
             "refundAmount": row["refund_amount"],
@@ -599,7 +672,8 @@ def memo_json(kind: MemoKind, row: Mapping[Any, Any], account_number: str) -> di
             "autoApplyUponPosting": False,
             "reversed": False,
         }
-    return common | {
+    return {
+        **common,
         "debitMemoDate": row["memo_date"],
         "dueDate": row["due_date"],
         "balance": row["balance"],
@@ -607,15 +681,13 @@ def memo_json(kind: MemoKind, row: Mapping[Any, Any], account_number: str) -> di
     }
 
 
-async def get_memo(
-    conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str
-) -> dict[str, Any]:
+async def get_memo(conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str) -> MemoJson:
     row = (
         await conn.execute(_memo_query(kind), {"tenant_id": tenant.id, "key": key})
     ).one_or_none()
     if row is None:
         raise not_found(kind.resource, kind.name, key)
-    return memo_json(kind, row._mapping, row.account_number)
+    return memo_json(kind, _memo(row), row.account_number)
 
 
 async def list_memos(
@@ -626,11 +698,13 @@ async def list_memos(
     account_key: str | None,
     status: str | None,
     window: PageRequest,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[dict[str, object]], bool]:
     """One page of the tenant's memos (oldest first), and whether another page follows."""
     offset, limit = window.offset, window.limit
-    if status is not None and status not in MEMO_STATUSES:
-        raise invalid_value(kind.resource, "status", f"must be one of {', '.join(MEMO_STATUSES)}.")
+    if status is not None and status not in DOCUMENT_STATUSES:
+        raise invalid_value(
+            kind.resource, "status", f"must be one of {', '.join(DOCUMENT_STATUSES)}."
+        )
     table = kind.table
     query = (
         select(table, accounts.c.account_number)
@@ -651,13 +725,14 @@ async def list_memos(
             query.order_by(table.c.created_at, table.c.id).offset(offset).limit(limit + 1)
         )
     ).all()
-    memos = [memo_json(kind, row._mapping, row.account_number) for row in rows[:limit]]
+    # Plain dicts, as a page's entries are.
+    memos = [dict(memo_json(kind, _memo(row), row.account_number)) for row in rows[:limit]]
     return memos, len(rows) > limit
 
 
 async def get_memo_items(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, window: PageRequest
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[dict[str, object]], bool]:
     """One page of the memo's items, and whether another page follows."""
     offset, limit = window.offset, window.limit
     memo = await get_memo(conn, tenant, kind, key)
@@ -671,13 +746,13 @@ async def get_memo_items(
             .limit(limit + 1)
         )
     ).all()
-    found = [item_json(row._mapping) for row in rows[:limit]]
+    found = [item_json(_memo_item(row)) for row in rows[:limit]]
     return found, len(rows) > limit
 
 
 async def get_memo_item(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, item_id: str
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """One item of the memo `key`; not found when the item belongs to another memo."""
     memo = await get_memo(conn, tenant, kind, key)
     items = kind.items
@@ -692,10 +767,15 @@ async def get_memo_item(
     ).one_or_none()
     if row is None:
         raise not_found(kind.resource, f"{kind.name} item", item_id)
-    return {"success": True, **item_json(row._mapping)}
+    return {"success": True, **item_json(_memo_item(row))}
 
 
-def item_json(row: Mapping[Any, Any]) -> dict[str, Any]:
+def _memo_item(row: Row[Any]) -> MemoItemRow:
+    """A memo item read with all its columns."""
+    return cast(MemoItemRow, dict(row._mapping))
+
+
+def item_json(row: MemoItemRow) -> dict[str, object]:
     """A memo item as Zuora shows it: no tax is computed, so the amount is without tax."""
     return {
         "id": row["id"],
@@ -716,7 +796,7 @@ def item_json(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 async def update_memo(
     conn: AsyncConnection, tenant: Tenant, kind: MemoKind, key: str, request: UpdateMemoRequest
-) -> dict[str, Any]:
+) -> MemoJson:
     """PUT /v1/credit-memos/{key} and /v1/debit-memos/{key}: comment and reasonCode on a Draft
     or Posted memo, `effectiveDate` (the memo date) only while Draft, `dueDate` only on a debit
     memo and not before its memo date. No amount changes, so no metrics change; the memo is
@@ -725,15 +805,15 @@ async def update_memo(
     values = request.model_dump(
         by_alias=False, include=set(type(request).model_fields), exclude_unset=True
     )
-    if memo["status"] == "Canceled":
+    if memo["status"] == DocumentStatus.CANCELED:
         raise _wrong_status(kind, memo, "edited", "Draft or Posted")
     if "due_date" in values and kind.is_credit:
         raise invalid_value(kind.resource, "dueDate", "a credit memo has no due date.")
     for field, name in (("effective_date", "effectiveDate"), ("due_date", "dueDate")):
         if field in values and values[field] is None:
             raise invalid_value(kind.resource, name, "may not be null.")
-    if "effective_date" in values and memo["status"] != "Draft":
-        raise _wrong_status(kind, memo, "given another effectiveDate", "Draft")
+    if "effective_date" in values and memo["status"] != DocumentStatus.DRAFT:
+        raise _wrong_status(kind, memo, "given another effectiveDate", DocumentStatus.DRAFT)
     changes = {
         column: values[field]
         for field, column in (

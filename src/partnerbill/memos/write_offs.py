@@ -21,7 +21,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import lock_for_write
@@ -39,10 +38,10 @@ from partnerbill.memos.schemas import (
     MemoItemDetails,
     MemoOptions,
 )
-from partnerbill.memos.service import CREDIT
+from partnerbill.memos.service import CREDIT, MemoJson
 from partnerbill.payments.schemas import ApplyPaymentRequest
 from partnerbill.payments.settlement import check_amount
-from partnerbill.tables.billing import invoice_items
+from partnerbill.tables.billing import DocumentStatus
 
 REASON_CODE = "Write-off"
 
@@ -76,7 +75,7 @@ def _amount(request: WriteOffRequest, balance: Decimal, currency: str, what: str
     return amount
 
 
-def _options(request: WriteOffRequest) -> dict[str, Any]:
+def _options(request: WriteOffRequest) -> dict[str, object]:
     """The memo's options: posted at once, dated the write-off's memo date."""
     return {
         "effectiveDate": request.memo_date,
@@ -86,35 +85,25 @@ def _options(request: WriteOffRequest) -> dict[str, Any]:
     }
 
 
-def _answer(memo: dict[str, Any]) -> dict[str, Any]:
+def _answer(memo: MemoJson) -> dict[str, object]:
     return {"success": True, "creditMemo": {"id": memo["id"]}}
 
 
 async def write_off_invoice(
     conn: AsyncConnection, tenant: Tenant, key: str, request: WriteOffRequest
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with bounded_lock_wait(conn, tenant, CREDIT.resource):
         invoice = await lock_invoice(conn, tenant, key)
     what = f"invoice {invoice['invoice_number']}"
-    if invoice["status"] != "Posted":
+    if invoice["status"] != DocumentStatus.POSTED:
         raise business_rule(
             CREDIT.resource,
             f"Only a Posted invoice can be written off; {what} is {invoice['status']}.",
         )
     amount = _amount(request, invoice["balance"], invoice["currency"], what)
-    sources = {
-        row.id: row._mapping
-        for row in await conn.execute(
-            select(invoice_items)
-            .where(
-                invoice_items.c.tenant_id == tenant.id,
-                invoice_items.c.invoice_id == invoice["id"],
-            )
-            .order_by(invoice_items.c.line_number)
-        )
-    }
+    sources = await service.invoice_items_by_id(conn, tenant, invoice["id"])
     left = amount
-    items: list[dict[str, Any]] = []
+    items: list[dict[str, object]] = []
     for item_id, creditable in (
         await service.creditable_amounts(conn, tenant, invoice["id"], sources)
     ).items():
@@ -152,12 +141,12 @@ async def write_off_invoice(
 
 async def write_off_debit_memo(
     conn: AsyncConnection, tenant: Tenant, key: str, request: WriteOffRequest
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with bounded_lock_wait(conn, tenant, CREDIT.resource):
         debit_memo = await service.lock_memo(conn, tenant, service.DEBIT, key)
         account = await lock_for_write(conn, tenant, debit_memo["account_id"])
     what = f"debit memo {debit_memo['memo_number']}"
-    if debit_memo["status"] != "Posted":
+    if debit_memo["status"] != DocumentStatus.POSTED:
         raise business_rule(
             CREDIT.resource,
             f"Only a Posted debit memo can be written off; {what} is {debit_memo['status']}.",

@@ -15,11 +15,10 @@ from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.locking import lock_row
 from partnerbill.core.tenants import Tenant
 from partnerbill.payments.schemas import UpdatePaymentRequest, UpdateRefundRequest
-from partnerbill.payments.service import payment_json, refund_json
+from partnerbill.payments.service import PaymentJson, payment_json, payment_row, refund_json
+from partnerbill.payments.settlement import RefundJson, refund_row
 from partnerbill.tables.accounts import accounts
-from partnerbill.tables.payments import payments, refunds
-
-CANCELED = "Canceled"
+from partnerbill.tables.payments import PaymentStatus, payments, refunds
 
 
 async def _edit(
@@ -38,7 +37,7 @@ async def _edit(
     ).one_or_none()
     if found is None:
         raise not_found(Resource.PAYMENT, kind, key)
-    if found.status == CANCELED:
+    if found.status == PaymentStatus.CANCELED:
         raise business_rule(
             Resource.PAYMENT, f"{kind.capitalize()} {found._mapping[number.name]} is cancelled."
         )
@@ -61,7 +60,7 @@ async def _edit(
 
 async def update_payment(
     conn: AsyncConnection, tenant: Tenant, key: str, request: UpdatePaymentRequest
-) -> dict[str, Any]:
+) -> PaymentJson:
     """PUT /v1/payments/{paymentId}."""
     row = await _edit(conn, tenant, payments, payments.c.payment_number, "payment", key, request)
     number = await conn.scalar(
@@ -69,12 +68,12 @@ async def update_payment(
             accounts.c.tenant_id == tenant.id, accounts.c.id == row.account_id
         )
     )
-    return payment_json(row._mapping, str(number))
+    return payment_json(payment_row(row), str(number))
 
 
 async def update_refund(
     conn: AsyncConnection, tenant: Tenant, key: str, request: UpdateRefundRequest
-) -> dict[str, Any]:
+) -> RefundJson:
     """PUT /v1/refunds/{refundId}."""
     row = await _edit(conn, tenant, refunds, refunds.c.refund_number, "refund", key, request)
     payment_number = None
@@ -84,4 +83,4 @@ async def update_refund(
                 payments.c.tenant_id == tenant.id, payments.c.id == row.payment_id
             )
         )
-    return refund_json(row._mapping, payment_number)
+    return refund_json(refund_row(row), payment_number)

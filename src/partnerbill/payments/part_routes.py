@@ -5,8 +5,6 @@ each target; `/v1/invoices/{key}/application-parts` and
 `/v1/debit-memos/{key}/application-parts` list what each source has on the target;
 `/v1/refunds/{key}/parts` names what a refund refunds."""
 
-from typing import Any
-
 from fastapi import Request
 
 from partnerbill.core.auth import CurrentTenant
@@ -41,7 +39,7 @@ def _source_routes(
         tenant: CurrentTenant,
         http_request: Request,
         window: PageRequest = page_request(20),
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         async with transaction() as conn:
             source = await parts.document_id(conn, tenant, kind, key)
             rows, more = await parts.parts(
@@ -55,7 +53,7 @@ def _source_routes(
         name=f"get_{name}_part",
         responses=ok(answer),
     )
-    async def get_source_part(key: str, part_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+    async def get_source_part(key: str, part_id: str, tenant: CurrentTenant) -> dict[str, object]:
         async with transaction() as conn:
             source = await parts.document_id(conn, tenant, kind, key)
             rows, _ = await parts.parts(
@@ -80,7 +78,7 @@ def _target_route(kind: str, prefix: str, name: str) -> None:
         tenant: CurrentTenant,
         http_request: Request,
         window: PageRequest = page_request(20),
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         async with transaction() as conn:
             target = await parts.document_id(conn, tenant, kind, key)
             rows, more = await parts.parts(
@@ -99,7 +97,7 @@ _target_route("DebitMemo", "/v1/debit-memos", "debit_memo")
 
 
 @router.get("/v1/refunds/{key}/parts", responses=ok(RefundParts))
-async def get_refund_parts(key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_refund_parts(key: str, tenant: CurrentTenant) -> dict[str, object]:
     """A refund has one part: the payment or credit memo it refunds, under the refund's id."""
     async with transaction() as conn:
         refund = await parts.refund(conn, tenant, key)
@@ -107,7 +105,7 @@ async def get_refund_parts(key: str, tenant: CurrentTenant) -> dict[str, Any]:
 
 
 @router.get("/v1/refunds/{key}/parts/{part_id}", responses=ok(RefundPartAnswer))
-async def get_refund_part(key: str, part_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_refund_part(key: str, part_id: str, tenant: CurrentTenant) -> dict[str, object]:
     async with transaction() as conn:
         refund = await parts.refund(conn, tenant, key)
     if refund["id"] != part_id:

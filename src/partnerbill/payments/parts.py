@@ -9,8 +9,9 @@ oldest first, paged like every v1 list. A refund has one part, the whole refund 
 payment or credit memo, under the refund's id. Read-only: no locks.
 """
 
-from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
+from typing import TypedDict, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.pagination import MAX_PAGE_SIZE, PageRequest
 from partnerbill.core.tenants import Tenant
+from partnerbill.payments.settlement import refund_row
 from partnerbill.tables.billing import invoices
 from partnerbill.tables.memos import credit_memos, debit_memos
-from partnerbill.tables.payments import applications, payments, refunds
+from partnerbill.tables.payments import RefundRow, applications, payments, refunds
 
 # Each document a part can name: its table, its number column, its resource and its name.
 _DOCUMENTS: dict[str, tuple[Table, str, Resource, str]] = {
@@ -47,8 +49,21 @@ async def document_id(conn: AsyncConnection, tenant: Tenant, kind: str, key: str
     return str(found)
 
 
-def _timestamp(row: Mapping[Any, Any], column: str) -> str:
-    return str(row[column].strftime("%Y-%m-%d %H:%M:%S"))
+class Part(TypedDict):
+    """What one source has on one target now, summed over the pair's ledger rows."""
+
+    source_type: str
+    source_id: str
+    target_type: str
+    target_id: str
+    id: str
+    amount: Decimal
+    created_at: datetime
+    updated_at: datetime
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 # Where one part is looked up by id: the whole first page.
@@ -63,7 +78,7 @@ async def parts(
     document: str,
     window: PageRequest = FIRST_PAGE,
     part_id: str | None = None,
-) -> tuple[list[Mapping[Any, Any]], bool]:
+) -> tuple[list[Part], bool]:
     """One page of the parts of `document`, which is the ledger's `side` ("source" or
     "target"); only the part `part_id` when it is given. Returns the page and whether another
     page follows."""
@@ -95,33 +110,35 @@ async def parts(
             .limit(window.limit + 1)
         )
     ).all()
-    return [row._mapping for row in rows[: window.limit]], len(rows) > window.limit
+    # The query's columns are the part's keys.
+    found = [cast(Part, dict(row._mapping)) for row in rows[: window.limit]]
+    return found, len(rows) > window.limit
 
 
-def source_part_json(part: Mapping[Any, Any]) -> dict[str, Any]:
+def source_part_json(part: Part) -> dict[str, object]:
     """A part as its source (payment or credit memo) shows it: the target it is on."""
     return {
         "id": part["id"],
         "amount": part["amount"],
         "invoiceId": part["target_id"] if part["target_type"] == "Invoice" else None,
         "debitMemoId": part["target_id"] if part["target_type"] == "DebitMemo" else None,
-        "createdDate": _timestamp(part, "created_at"),
-        "updatedDate": _timestamp(part, "updated_at"),
+        "createdDate": _timestamp(part["created_at"]),
+        "updatedDate": _timestamp(part["updated_at"]),
     }
 
 
-def target_part_json(part: Mapping[Any, Any]) -> dict[str, Any]:
+def target_part_json(part: Part) -> dict[str, object]:
     """A part as its target (invoice or debit memo) shows it: the source applied to it."""
     return {
         "appliedAmount": part["amount"],
         "paymentId": part["source_id"] if part["source_type"] == "Payment" else None,
         "creditMemoId": part["source_id"] if part["source_type"] == "CreditMemo" else None,
-        "createdDate": _timestamp(part, "created_at"),
-        "updatedDate": _timestamp(part, "updated_at"),
+        "createdDate": _timestamp(part["created_at"]),
+        "updatedDate": _timestamp(part["updated_at"]),
     }
 
 
-async def refund(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[Any, Any]:
+async def refund(conn: AsyncConnection, tenant: Tenant, key: str) -> RefundRow:
     """The refund whose id or number is `key`; not found otherwise."""
     row = (
         await conn.execute(
@@ -133,16 +150,16 @@ async def refund(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[Any
     ).one_or_none()
     if row is None:
         raise not_found(Resource.PAYMENT, "refund", key)
-    return row._mapping
+    return refund_row(row)
 
 
-def refund_part_json(refund: Mapping[Any, Any]) -> dict[str, Any]:
+def refund_part_json(refund: RefundRow) -> dict[str, object]:
     """A refund's one part: the whole refund, from its payment or credit memo."""
     return {
         "id": refund["id"],
         "amount": refund["amount"],
         "paymentId": refund["payment_id"],
         "creditMemoId": refund["credit_memo_id"],
-        "createdDate": _timestamp(refund, "created_at"),
-        "updatedDate": _timestamp(refund, "created_at"),
+        "createdDate": _timestamp(refund["created_at"]),
+        "updatedDate": _timestamp(refund["created_at"]),
     }

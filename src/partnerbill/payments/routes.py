@@ -1,6 +1,6 @@
 """`/v1/payments` and `/v1/refunds`."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Query, Request
 
@@ -19,12 +19,14 @@ from partnerbill.payments.schemas import (
     UpdatePaymentRequest,
     UpdateRefundRequest,
 )
+from partnerbill.payments.service import PaymentJson
+from partnerbill.payments.settlement import RefundJson
 
 router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Payments"])
 
 
 @router.post("/v1/payments", responses=ok(answers.PaymentAnswer))
-async def create_payment(request: CreatePaymentRequest, tenant: CurrentTenant) -> dict[str, Any]:
+async def create_payment(request: CreatePaymentRequest, tenant: CurrentTenant) -> PaymentJson:
     async with transaction() as conn:
         return await service.create_payment(conn, tenant, request)
 
@@ -32,7 +34,7 @@ async def create_payment(request: CreatePaymentRequest, tenant: CurrentTenant) -
 @router.put("/v1/payments/{payment_key}/apply", responses=ok(answers.PaymentAnswer))
 async def apply_payment(
     payment_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> PaymentJson:
     async with transaction() as conn:
         return await service.apply_payment(conn, tenant, payment_key, request, 1)
 
@@ -40,7 +42,7 @@ async def apply_payment(
 @router.put("/v1/payments/{payment_key}/unapply", responses=ok(answers.PaymentAnswer))
 async def unapply_payment(
     payment_key: str, request: ApplyPaymentRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> PaymentJson:
     async with transaction() as conn:
         return await service.apply_payment(conn, tenant, payment_key, request, -1)
 
@@ -48,13 +50,13 @@ async def unapply_payment(
 @router.post("/v1/payments/{payment_key}/refunds", responses=ok(answers.RefundAnswer))
 async def refund_payment(
     payment_key: str, request: CreateRefundRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> RefundJson:
     async with transaction() as conn:
         return await service.refund_payment(conn, tenant, payment_key, request)
 
 
 @router.put("/v1/payments/{payment_key}/cancel", responses=ok(answers.PaymentAnswer))
-async def cancel_payment(payment_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def cancel_payment(payment_key: str, tenant: CurrentTenant) -> PaymentJson:
     async with transaction() as conn:
         return await service.cancel_payment(conn, tenant, payment_key)
 
@@ -62,7 +64,7 @@ async def cancel_payment(payment_key: str, tenant: CurrentTenant) -> dict[str, A
 @router.put("/v1/payments/{payment_key}", responses=ok(answers.PaymentAnswer))
 async def update_payment(
     payment_key: str, request: UpdatePaymentRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> PaymentJson:
     async with transaction() as conn:
         return await edits.update_payment(conn, tenant, payment_key, request)
 
@@ -70,13 +72,13 @@ async def update_payment(
 @router.put("/v1/refunds/{refund_key}", responses=ok(answers.RefundAnswer))
 async def update_refund(
     refund_key: str, request: UpdateRefundRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> RefundJson:
     async with transaction() as conn:
         return await edits.update_refund(conn, tenant, refund_key, request)
 
 
 @router.get("/v1/payments/{payment_key}", responses=ok(answers.PaymentAnswer))
-async def get_payment(payment_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_payment(payment_key: str, tenant: CurrentTenant) -> PaymentJson:
     async with transaction() as conn:
         return await views.get_payment(conn, tenant, payment_key)
 
@@ -89,7 +91,7 @@ async def list_payments(
     status: Annotated[str | None, Query()] = None,
     payment_type: Annotated[str | None, Query(alias="type")] = None,
     window: PageRequest = page_request(20),
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with transaction() as conn:
         found, more = await views.list_payments(
             conn,
@@ -103,7 +105,7 @@ async def list_payments(
 
 
 @router.get("/v1/refunds/{refund_key}", responses=ok(answers.RefundAnswer))
-async def get_refund(refund_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_refund(refund_key: str, tenant: CurrentTenant) -> RefundJson:
     async with transaction() as conn:
         return await views.get_refund(conn, tenant, refund_key)
 
@@ -114,7 +116,7 @@ async def list_refunds(
     http_request: Request,
     account_id: Annotated[str | None, Query(alias="accountId")] = None,
     window: PageRequest = page_request(20),
-) -> dict[str, Any]:
+) -> dict[str, object]:
     async with transaction() as conn:
         found, more = await views.list_refunds(conn, tenant, account_id=account_id, window=window)
     return paged("refunds", found, more, http_request, window)

@@ -14,11 +14,11 @@ Locks (in the order of `core/locking.py`): the payment `FOR UPDATE`, then its ac
 has none); a new payment's account, then its targets.
 """
 
-from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Row, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -40,6 +40,7 @@ from partnerbill.payments.schemas import (
 )
 from partnerbill.payments.settlement import (
     Allocation,
+    RefundJson,
     SourceKind,
     allocations_from,
     applications_of,
@@ -49,12 +50,50 @@ from partnerbill.payments.settlement import (
     settle,
     unapplied,
 )
-from partnerbill.tables.payments import payments
+from partnerbill.tables.payments import (
+    LockedPayment,
+    PaymentRow,
+    PaymentStatus,
+    PaymentValues,
+    RefundRow,
+    payments,
+)
 
 PAYMENT = Resource.PAYMENT
 
 
-def payment_json(payment: Mapping[Any, Any], account_number: str) -> dict[str, Any]:
+class PaymentJson(TypedDict):
+    """A payment as Zuora answers it."""
+
+    success: bool
+    id: str
+    number: str
+    accountId: str
+    accountNumber: str
+    amount: Decimal
+    appliedAmount: Decimal
+    unappliedAmount: Decimal
+    refundAmount: Decimal
+    creditBalanceAmount: int
+    status: str
+    type: str
+    effectiveDate: date
+    currency: str
+    paymentMethodType: str | None
+    paymentMethodId: str | None
+    referenceId: str | None
+    comment: str | None
+    standalone: bool
+    createdDate: str | None
+    updatedDate: str | None
+
+
+def payment_row(row: Row[Any]) -> PaymentRow:
+    """A payment read with all its columns (`RETURNING` or `SELECT`), and perhaps more."""
+    return cast(PaymentRow, dict(row._mapping))
+
+
+def payment_json(payment: PaymentRow, account_number: str) -> PaymentJson:
     return {
         "success": True,
         "id": payment["id"],
@@ -85,7 +124,7 @@ NO_GATEWAY = "Only External payments and refunds are supported: there is no gate
 
 async def create_payment(
     conn: AsyncConnection, tenant: Tenant, request: CreatePaymentRequest
-) -> dict[str, Any]:
+) -> PaymentJson:
     key = request.account_id or request.account_number
     if key is None:
         raise missing_field(PAYMENT, "accountId")
@@ -112,7 +151,7 @@ async def create_payment(
         (sequence,) = await next_numbers(conn, tenant, "payment_number", 1)
         number = document_number("P-", sequence)
     effective = request.effective_date or today()
-    payment = {
+    payment: PaymentValues = {
         "tenant_id": tenant.id,
         "id": payment_id,
         "payment_number": number,
@@ -121,7 +160,7 @@ async def create_payment(
         "amount": request.amount,
         "applied_amount": Decimal(0),
         "refund_amount": Decimal(0),
-        "status": "Processed",
+        "status": PaymentStatus.PROCESSED,
         "type": request.type,
         "effective_date": effective,
         "payment_method_type": method_type,
@@ -146,13 +185,13 @@ async def create_payment(
         row = (await conn.execute(insert(payments).values(**payment).returning(*payments.c))).one()
     except IntegrityError as exc:
         raise business_rule(PAYMENT, f"A payment numbered '{number}' already exists.") from exc
-    delta = moved(PAYMENT_SOURCE, account.id, account.partner_account, applied, unapplied(payment))
+    delta = moved("Payment", account.id, account.partner_account, applied, unapplied(payment))
     delta.payments_changed = True
     await touch(conn, tenant, [delta])
-    return payment_json(row._mapping, account.account_number)
+    return payment_json(payment_row(row), account.account_number)
 
 
-async def _lock_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def _lock_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> LockedPayment:
     """The payment `FOR UPDATE`, with its account's number and partner flag (the account held
     `FOR KEY SHARE`, as every document write holds it)."""
     async with bounded_lock_wait(conn, tenant, PAYMENT):
@@ -162,15 +201,15 @@ async def _lock_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict
             raise not_found(PAYMENT, "payment", key)
         account = await lock_for_write(conn, tenant, row.account_id)
     return {
-        **row._mapping,
+        **payment_row(row),
         "account_number": account.account_number,
         "partner_account": account.partner_account,
     }
 
 
 async def _save(
-    conn: AsyncConnection, tenant: Tenant, payment: Mapping[str, Any], **values: Any
-) -> dict[str, Any]:
+    conn: AsyncConnection, tenant: Tenant, payment: PaymentRow, **values: object
+) -> PaymentRow:
     row = (
         await conn.execute(
             update(payments)
@@ -179,15 +218,15 @@ async def _save(
             .returning(*payments.c)
         )
     ).one()
-    return dict(row._mapping)
+    return payment_row(row)
 
 
-def _not_processed(payment: Mapping[str, Any], action: str) -> ZuoraError:
+def _not_processed(payment: PaymentRow, action: str) -> ZuoraError:
     """Only a Processed payment is applied, unapplied, refunded or canceled."""
     return business_rule(PAYMENT, f"Payment {payment['payment_number']} is {payment['status']}.")
 
 
-def refund_json(refund: Mapping[Any, Any], payment_number: str | None) -> dict[str, Any]:
+def refund_json(refund: RefundRow, payment_number: str | None) -> RefundJson:
     """RefundResponse, of a payment's refund or a credit memo's."""
     return settlement.refund_json(
         refund,
@@ -199,10 +238,10 @@ def refund_json(refund: Mapping[Any, Any], payment_number: str | None) -> dict[s
     )
 
 
-PAYMENT_SOURCE = SourceKind(
+PAYMENT_SOURCE: SourceKind[LockedPayment, PaymentRow, PaymentJson] = SourceKind(
     source_type="Payment",
     resource=PAYMENT,
-    open_status="Processed",
+    open_status=PaymentStatus.PROCESSED,
     refund_column="payment_id",
     no_gateway=NO_GATEWAY,
     lock=_lock_payment,
@@ -223,19 +262,19 @@ async def apply_payment(
     key: str,
     request: ApplyPaymentRequest,
     direction: Literal[1, -1],
-) -> dict[str, Any]:
+) -> PaymentJson:
     """Apply (1) or unapply (-1) the payment (`settlement.apply`)."""
     return await settlement.apply(conn, tenant, PAYMENT_SOURCE, key, request, direction)
 
 
 async def refund_payment(
     conn: AsyncConnection, tenant: Tenant, key: str, request: CreateRefundRequest
-) -> dict[str, Any]:
+) -> RefundJson:
     """Refund from the payment's unapplied amount (`settlement.refund`)."""
     return await settlement.refund(conn, tenant, PAYMENT_SOURCE, key, request)
 
 
-async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> PaymentJson:
     """Cancel a payment that has not been refunded: its applications are reversed."""
     async with bounded_lock_wait(conn, tenant, PAYMENT):
         payment = await _lock_payment(conn, tenant, key)
@@ -246,7 +285,7 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
             ).items()
         ]
         targets = await lock_targets(conn, tenant, allocations)
-    if payment["status"] != "Processed":
+    if payment["status"] != PaymentStatus.PROCESSED:
         raise _not_processed(payment, "canceled")
     if payment["refund_amount"] > 0:
         raise business_rule(
@@ -269,12 +308,10 @@ async def cancel_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dic
         conn,
         tenant,
         payment,
-        status="Canceled",
+        status=PaymentStatus.CANCELED,
         applied_amount=payment["applied_amount"] + applied.total,
     )
-    delta = moved(
-        PAYMENT_SOURCE, payment["account_id"], payment["partner_account"], applied, -remaining
-    )
+    delta = moved("Payment", payment["account_id"], payment["partner_account"], applied, -remaining)
     delta.payments_changed = True
     await touch(conn, tenant, [delta])
     return payment_json(row, payment["account_number"])

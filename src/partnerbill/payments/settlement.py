@@ -29,9 +29,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Row, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.clock import today
@@ -50,20 +50,79 @@ from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO, amount_problem
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
-from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
-from partnerbill.tables.billing import invoices
-from partnerbill.tables.memos import debit_memos
-from partnerbill.tables.payments import applications, refunds
+from partnerbill.payments.schemas import (
+    ApplyPaymentRequest,
+    CreateRefundRequest,
+    DebitMemoApplication,
+    InvoiceApplication,
+)
+from partnerbill.tables.billing import DocumentStatus, invoices
+from partnerbill.tables.memos import LockedMemo, debit_memos
+from partnerbill.tables.payments import (
+    LockedPayment,
+    PaymentStatus,
+    RefundRow,
+    applications,
+    refunds,
+)
 
 TargetType = Literal["Invoice", "DebitMemo"]
 SourceType = Literal["Payment", "CreditMemo"]
 MAX_APPLICATIONS_PER_REQUEST = 1000
 
-_TARGETS: dict[str, tuple[Table, str, str]] = {
+_TARGETS: dict[TargetType, tuple[Table, str, str]] = {
     # type → (table, number column, name in messages)
     "Invoice": (invoices, "invoice_number", "invoice"),
     "DebitMemo": (debit_memos, "memo_number", "debit memo"),
 }
+
+
+class Source(TypedDict):
+    """What settling reads of its source, a payment or a credit memo."""
+
+    id: str
+    account_id: str
+    currency: str
+
+
+class Target(TypedDict):
+    """A locked invoice or debit memo, as settling reads and moves it."""
+
+    type: TargetType
+    id: str
+    number: str
+    status: str
+    account_id: str
+    currency: str
+    amount: Decimal
+    balance: Decimal
+
+
+class RefundSource(TypedDict):
+    """What a refund's answer says of its source, as the answer's own model names it."""
+
+    paymentId: str | None
+    paymentNumber: NotRequired[str | None]
+    creditMemoId: str | None
+
+
+class RefundJson(RefundSource):
+    """A refund as Zuora answers it."""
+
+    success: bool
+    id: str
+    number: str
+    amount: Decimal
+    status: str
+    type: str
+    methodType: str | None
+    accountId: str
+    refundDate: date
+    reasonCode: str | None
+    referenceId: str | None
+    comment: str | None
+    refundTransactionTime: str | None
+    createdDate: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +147,7 @@ class Applied:
         return self.to_invoices + self.to_debit_memos
 
 
-def unapplied(source: Mapping[Any, Any]) -> Decimal:
+def unapplied(source: Mapping[str, Any]) -> Decimal:
     """What a payment or credit memo has left to apply or refund."""
     return Decimal(source["amount"] - source["applied_amount"] - source["refund_amount"])
 
@@ -100,9 +159,22 @@ def check_amount(amount: Decimal, currency: str, where: str, resource: Resource)
         raise invalid_value(resource, where, problem)
 
 
+def _target(row: Row[Any], target_type: TargetType, number: str) -> Target:
+    return {
+        "type": target_type,
+        "id": row.id,
+        "number": row._mapping[number],
+        "status": row.status,
+        "account_id": row.account_id,
+        "currency": row.currency,
+        "amount": row.amount,
+        "balance": row.balance,
+    }
+
+
 async def lock_targets(
     conn: AsyncConnection, tenant: Tenant, allocations: Sequence[Allocation]
-) -> dict[tuple[str, str], dict[str, Any]]:
+) -> dict[tuple[str, str], Target]:
     """The targets, each locked `FOR UPDATE`, in id order (after the source, if any:
     `core/locking.py`)."""
     if len(allocations) > MAX_APPLICATIONS_PER_REQUEST:
@@ -113,7 +185,7 @@ async def lock_targets(
         )
     # One statement per document type, invoices first, each locking in id order: every request
     # locks targets in the same (type, id) order, so two of them never wait on each other.
-    found: dict[tuple[str, str], dict[str, Any]] = {}
+    found: dict[tuple[str, str], Target] = {}
     for target_type, (table, number, _) in _TARGETS.items():
         keys = [a.key for a in allocations if a.target_type == target_type]
         if not keys:
@@ -126,7 +198,7 @@ async def lock_targets(
             Resource.INVOICE if target_type == "Invoice" else Resource.DEBIT_MEMO,
         )
         for row in rows:
-            target = {**row._mapping, "type": target_type, "number": row._mapping[number]}
+            target = _target(row, target_type, number)
             found[(target_type, target["id"])] = target
             found[(target_type, target["number"])] = target
     for allocation in allocations:
@@ -154,9 +226,9 @@ async def settle(
     tenant: Tenant,
     *,
     source_type: SourceType,
-    source: Mapping[str, Any],
+    source: Source,
     unapplied: Decimal,
-    targets: Mapping[tuple[str, str], dict[str, Any]],
+    targets: Mapping[tuple[str, str], Target],
     allocations: Sequence[Allocation],
     effective_date: date,
     direction: Literal[1, -1],
@@ -177,7 +249,7 @@ async def settle(
         target = targets[(allocation.target_type, allocation.key)]
         check_amount(allocation.amount, source["currency"], allocation.where, resource)
         name = _TARGETS[target["type"]][2]
-        if target["status"] != "Posted":
+        if target["status"] != DocumentStatus.POSTED:
             raise business_rule(
                 resource,
                 f"{name.capitalize()} {target['number']} is {target['status']}, not Posted.",
@@ -214,7 +286,7 @@ async def settle(
         )
     if not allocations:
         return Applied(ZERO, ZERO)
-    by_type: dict[str, Decimal] = {"Invoice": ZERO, "DebitMemo": ZERO}
+    by_type: dict[TargetType, Decimal] = {"Invoice": ZERO, "DebitMemo": ZERO}
     rows = []
     for allocation in allocations:
         target = targets[(allocation.target_type, allocation.key)]
@@ -246,7 +318,8 @@ async def settle(
 
 
 def allocations_from(
-    invoices_requested: Sequence[Any], debit_memos_requested: Sequence[Any]
+    invoices_requested: Sequence[InvoiceApplication],
+    debit_memos_requested: Sequence[DebitMemoApplication],
 ) -> list[Allocation]:
     """The allocations of an apply/unapply/create request (`invoices[]`, `debitMemos[]`)."""
     found: list[Allocation] = []
@@ -255,40 +328,47 @@ def allocations_from(
         if key is None:
             raise missing_field(Resource.GENERIC, f"invoices[{i}].invoiceId")
         found.append(Allocation("Invoice", key, item.amount, f"invoices[{i}].amount"))
-    for i, item in enumerate(debit_memos_requested):
-        key = item.debit_memo_id or item.debit_memo_number
+    for i, memo in enumerate(debit_memos_requested):
+        key = memo.debit_memo_id or memo.debit_memo_number
         if key is None:
             raise missing_field(Resource.GENERIC, f"debitMemos[{i}].debitMemoId")
-        found.append(Allocation("DebitMemo", key, item.amount, f"debitMemos[{i}].amount"))
+        found.append(Allocation("DebitMemo", key, memo.amount, f"debitMemos[{i}].amount"))
     return found
 
 
+# A source locked with its account's fields, the row a write of it gives back, and its answer.
+Locked = TypeVar("Locked", LockedPayment, LockedMemo)
+Saved = TypeVar("Saved")
+Answer = TypeVar("Answer")
+
+
 @dataclass(frozen=True, slots=True)
-class SourceKind:
+class SourceKind(Generic[Locked, Saved, Answer]):
     """What a payment and a credit memo each bring to apply, unapply and refund."""
 
     source_type: SourceType  # as the ledger and the refunds name it
     resource: Resource
-    open_status: str  # the one status in which it is applied, unapplied or refunded
+    # The one status in which it is applied, unapplied or refunded.
+    open_status: DocumentStatus | PaymentStatus
     refund_column: str  # the `refunds` column naming the source
     no_gateway: str  # the refusal of a refund that is not External
     # The source by id or number, `FOR UPDATE`, with its account's `account_number` and
     # `partner_account` (the account held `FOR KEY SHARE`); not found otherwise.
-    lock: Callable[[AsyncConnection, Tenant, str], Awaitable[Mapping[str, Any]]]
+    lock: Callable[[AsyncConnection, Tenant, str], Awaitable[Locked]]
     # Write these columns of the locked source (and stamp it updated); the row as it now is.
-    save: Callable[..., Awaitable[Mapping[str, Any]]]
+    save: Callable[..., Awaitable[Saved]]
     # The refusal of a source not in `open_status`, for an action ("applied", "refunded", ...).
-    not_open: Callable[[Mapping[str, Any], str], ZuoraError]
+    not_open: Callable[[Locked, str], ZuoraError]
     # The refusal of a refund of `amount` beyond the source's unapplied `remaining`.
-    refund_exceeds: Callable[[Mapping[str, Any], Decimal, Decimal], str]
+    refund_exceeds: Callable[[Locked, Decimal, Decimal], str]
     # The answer for the source as it now is, and its account number.
-    answer: Callable[[Mapping[str, Any], str], dict[str, Any]]
+    answer: Callable[[Saved, str], Answer]
     # The answer for a refund of the source: `refund_json` with the source's own fields.
-    refund_answer: Callable[[Mapping[Any, Any], Mapping[str, Any]], dict[str, Any]]
+    refund_answer: Callable[[RefundRow, Locked], RefundJson]
 
 
 def moved(
-    kind: SourceKind,
+    source_type: SourceType,
     account_id: str,
     partner_account: bool,
     applied: Applied,
@@ -301,19 +381,19 @@ def moved(
         partner_account=partner_account,
         total_invoice_balance=-applied.to_invoices,
         total_debit_memo_balance=-applied.to_debit_memos,
-        unapplied_payment_amount=unapplied_change if kind.source_type == "Payment" else ZERO,
-        unapplied_credit_memo_amount=unapplied_change if kind.source_type == "CreditMemo" else ZERO,
+        unapplied_payment_amount=unapplied_change if source_type == "Payment" else ZERO,
+        unapplied_credit_memo_amount=unapplied_change if source_type == "CreditMemo" else ZERO,
     )
 
 
 async def apply(
     conn: AsyncConnection,
     tenant: Tenant,
-    kind: SourceKind,
+    kind: SourceKind[Locked, Saved, Answer],
     key: str,
     request: ApplyPaymentRequest,
     direction: Literal[1, -1],
-) -> dict[str, Any]:
+) -> Answer:
     """Apply (1) or unapply (-1) the source `key` to the invoices and debit memos the request
     names, through the application ledger."""
     allocations = allocations_from(request.invoices, request.debit_memos)
@@ -339,14 +419,20 @@ async def apply(
     applied_amount = source["applied_amount"] + applied.total
     assert ZERO <= applied_amount <= source["amount"] - source["refund_amount"], source["id"]
     row = await kind.save(conn, tenant, source, applied_amount=applied_amount)
-    delta = moved(kind, source["account_id"], source["partner_account"], applied, -applied.total)
+    delta = moved(
+        kind.source_type, source["account_id"], source["partner_account"], applied, -applied.total
+    )
     await touch(conn, tenant, [delta])
     return kind.answer(row, source["account_number"])
 
 
 async def refund(
-    conn: AsyncConnection, tenant: Tenant, kind: SourceKind, key: str, request: CreateRefundRequest
-) -> dict[str, Any]:
+    conn: AsyncConnection,
+    tenant: Tenant,
+    kind: SourceKind[Locked, Saved, Answer],
+    key: str,
+    request: CreateRefundRequest,
+) -> RefundJson:
     """Refund (part of) the source's unapplied amount, recorded as External."""
     if request.type != "External":
         raise business_rule(kind.resource, kind.no_gateway)
@@ -371,7 +457,7 @@ async def refund(
                 source_type=kind.source_type,
                 **{kind.refund_column: source["id"]},
                 amount=amount,
-                status="Processed",
+                status=PaymentStatus.PROCESSED,
                 type=request.type,
                 method_type=request.method_type,
                 refund_date=request.refund_date or today(),
@@ -387,12 +473,21 @@ async def refund(
     await touch(
         conn,
         tenant,
-        [moved(kind, source["account_id"], source["partner_account"], nothing, -amount)],
+        [
+            moved(
+                kind.source_type, source["account_id"], source["partner_account"], nothing, -amount
+            )
+        ],
     )
-    return kind.refund_answer(row._mapping, source)
+    return kind.refund_answer(refund_row(row), source)
 
 
-def refund_json(refund: Mapping[Any, Any], source_fields: Mapping[str, Any]) -> dict[str, Any]:
+def refund_row(row: Row[Any]) -> RefundRow:
+    """A refund read with all its columns (`RETURNING` or `SELECT`), and perhaps more."""
+    return cast(RefundRow, dict(row._mapping))
+
+
+def refund_json(refund: RefundRow, source_fields: RefundSource) -> RefundJson:
     """A refund as Zuora answers it; `source_fields` name what it refunds, as the answer's own
     model names them (`RefundResponse` has a `paymentNumber`, `RefundCreditMemoResponse` not)."""
     return {

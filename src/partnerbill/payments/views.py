@@ -1,16 +1,17 @@
 """Reads of payments and refunds: one by id or number, and pages of the tenant's (newest
 first). Read-only: no locks."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
-from partnerbill.payments.service import payment_json, refund_json
+from partnerbill.payments.service import PaymentJson, payment_json, payment_row, refund_json
+from partnerbill.payments.settlement import RefundJson, refund_row
 from partnerbill.tables.accounts import accounts
 from partnerbill.tables.payments import payments, refunds
 
@@ -32,19 +33,19 @@ async def _account_numbers(
     return {row.id: row.account_number for row in rows}
 
 
-def _listed(document: dict[str, Any]) -> dict[str, Any]:
+def _listed(document: Mapping[str, object]) -> dict[str, object]:
     """A document as a list entry: lists carry one `success`, at the top."""
     return {key: value for key, value in document.items() if key != "success"}
 
 
 async def _page(
     conn: AsyncConnection, query: Select[Any], window: PageRequest
-) -> tuple[list[Mapping[Any, Any]], bool]:
+) -> tuple[Sequence[Row[Any]], bool]:
     rows = (await conn.execute(query.offset(window.offset).limit(window.limit + 1))).all()
-    return [row._mapping for row in rows[: window.limit]], len(rows) > window.limit
+    return rows[: window.limit], len(rows) > window.limit
 
 
-async def get_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def get_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> PaymentJson:
     row = (
         await conn.execute(
             select(payments).where(
@@ -56,7 +57,7 @@ async def get_payment(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[s
     if row is None:
         raise not_found(Resource.PAYMENT, "payment", key)
     numbers = await _account_numbers(conn, tenant, {row.account_id})
-    return payment_json(row._mapping, numbers[row.account_id])
+    return payment_json(payment_row(row), numbers[row.account_id])
 
 
 async def list_payments(
@@ -67,7 +68,7 @@ async def list_payments(
     status: str | None,
     payment_type: str | None,
     window: PageRequest,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[dict[str, object]], bool]:
     """One page of the tenant's payments, and whether another follows."""
     query = select(payments).where(payments.c.tenant_id == tenant.id)
     if account_id is not None:
@@ -79,12 +80,12 @@ async def list_payments(
     rows, more = await _page(
         conn, query.order_by(payments.c.created_at.desc(), payments.c.id.desc()), window
     )
-    numbers = await _account_numbers(conn, tenant, {row["account_id"] for row in rows})
-    found = [_listed(payment_json(row, numbers[row["account_id"]])) for row in rows]
+    numbers = await _account_numbers(conn, tenant, {row.account_id for row in rows})
+    found = [_listed(payment_json(payment_row(row), numbers[row.account_id])) for row in rows]
     return found, more
 
 
-async def get_refund(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def get_refund(conn: AsyncConnection, tenant: Tenant, key: str) -> RefundJson:
     row = (
         await conn.execute(
             _REFUNDS.where(
@@ -95,7 +96,7 @@ async def get_refund(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[st
     ).one_or_none()
     if row is None:
         raise not_found(Resource.PAYMENT, "refund", key)
-    return refund_json(row._mapping, row.payment_number)
+    return refund_json(refund_row(row), row.payment_number)
 
 
 async def list_refunds(
@@ -104,7 +105,7 @@ async def list_refunds(
     *,
     account_id: str | None,
     window: PageRequest,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[dict[str, object]], bool]:
     """One page of the tenant's refunds, and whether another follows."""
     query = _REFUNDS.where(refunds.c.tenant_id == tenant.id)
     if account_id is not None:
@@ -112,5 +113,5 @@ async def list_refunds(
     rows, more = await _page(
         conn, query.order_by(refunds.c.created_at.desc(), refunds.c.id.desc()), window
     )
-    found = [_listed(refund_json(row, row["payment_number"])) for row in rows]
+    found = [_listed(refund_json(refund_row(row), row.payment_number)) for row in rows]
     return found, more

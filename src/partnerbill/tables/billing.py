@@ -1,6 +1,9 @@
 """Invoices and their items, and the statuses billing documents share."""
 
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import (
     Boolean,
@@ -34,6 +37,9 @@ class DocumentStatus(StrEnum):
     CANCELED = "Canceled"
 
 
+# The values a status filter of a document list accepts.
+DOCUMENT_STATUSES = tuple(DocumentStatus)
+
 invoices = Table(
     "invoices",
     metadata,
@@ -41,7 +47,7 @@ invoices = Table(
     Column("id", String(32), nullable=False),
     Column("invoice_number", String(64), nullable=False),
     Column("account_id", String(32), nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # DocumentStatus
     Column("source_type", String(16), nullable=False, server_default="Standalone"),
     Column("currency", String(3), nullable=False),
     Column("invoice_date", Date, nullable=False),
@@ -74,6 +80,36 @@ invoices = Table(
         postgresql_include=["balance"],
     ),
 )
+
+
+class InvoiceRow(TypedDict):
+    """An invoice's columns, as a new invoice is written and as a read gives them back."""
+
+    tenant_id: str
+    id: str
+    invoice_number: str | None  # None until the insert numbers the invoice
+    account_id: str
+    status: str  # a DocumentStatus
+    source_type: str
+    currency: str
+    invoice_date: date
+    due_date: date
+    payment_term: str
+    amount: Decimal
+    balance: Decimal
+    auto_pay: bool
+    comments: str | None
+    custom_fields: dict[str, object]
+    posted_date: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    # A subscription invoice's; a standalone invoice is written without them.
+    bill_run_id: NotRequired[str | None]
+    target_date: NotRequired[date | None]
+    # What payments and credit memos have applied to it, where a read sums them.
+    payment_amount: NotRequired[Decimal]
+    credit_memo_amount: NotRequired[Decimal]
+
 
 invoice_items = Table(
     "invoice_items",
@@ -108,6 +144,47 @@ invoice_items = Table(
     Index("ix_invoice_items_charge", "tenant_id", "rate_plan_charge_id"),
 )
 
+
+class InvoiceItemRow(TypedDict):
+    """An invoice item's columns, as a read gives them back."""
+
+    tenant_id: str
+    id: str
+    invoice_id: str
+    line_number: int
+    charge_name: str | None
+    description: str | None
+    sku: str | None
+    uom: str | None
+    product_rate_plan_charge_id: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    balance: Decimal
+    service_start_date: date
+    service_end_date: date
+    charge_date: datetime | None
+    tax_code: str | None
+    tax_mode: str | None
+    custom_fields: dict[str, object]
+    subscription_id: str | None
+    rate_plan_charge_id: str | None
+    charge_number: str | None
+    charge_type: str
+
+
+class BillRunStatus(StrEnum):
+    """A bill run's status: Pending → Processing → Completed (or Error); then Posted or
+    Canceled."""
+
+    PENDING = "Pending"
+    PROCESSING = "Processing"
+    COMPLETED = "Completed"
+    ERROR = "Error"
+    POSTED = "Posted"
+    CANCELED = "Canceled"
+
+
 bill_runs = Table(
     "bill_runs",
     metadata,
@@ -115,7 +192,7 @@ bill_runs = Table(
     Column("id", String(32), nullable=False),
     Column("bill_run_number", String(32), nullable=False),
     Column("name", String(255)),
-    Column("status", String(24), nullable=False),
+    Column("status", String(24), nullable=False),  # BillRunStatus
     Column("target_date", Date, nullable=False),
     Column("invoice_date", Date, nullable=False),
     Column("auto_post", Boolean, nullable=False),
@@ -130,6 +207,28 @@ bill_runs = Table(
     tenant_primary_key("id"),
     tenant_unique("bill_run_number"),
 )
+
+
+class BillRunRow(TypedDict):
+    """A bill run's columns, as a read gives them back."""
+
+    tenant_id: str
+    id: str
+    bill_run_number: str
+    name: str | None
+    status: str  # a BillRunStatus
+    target_date: date
+    invoice_date: date
+    auto_post: bool
+    charge_type_to_exclude: list[str]
+    account_id: str | None
+    bill_cycle_day: str | None
+    batches: list[str]
+    invoice_count: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
 
 # The subscriptions a bill run could not bill, one row each: the run billed the rest. Written in
 # the run's own transaction, so a run that is rolled back (and run again) leaves none behind.
@@ -147,3 +246,16 @@ bill_run_errors = Table(
     tenant_primary_key("bill_run_id", "subscription_id"),
     tenant_foreign_key("bill_run_id", "bill_runs", ondelete="CASCADE"),
 )
+
+
+class BillRunErrorRow(TypedDict):
+    """A subscription a bill run could not bill, with its invoice owner."""
+
+    tenant_id: str
+    bill_run_id: str
+    subscription_id: str
+    subscription_number: str
+    account_id: str
+    account_number: str
+    code: int
+    message: str

@@ -1,5 +1,9 @@
 """Credit memos and debit memos with their items."""
 
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, NotRequired, TypedDict
+
 from sqlalchemy import (
     Column,
     Date,
@@ -22,7 +26,7 @@ from partnerbill.core.tenant_tables import (
 )
 
 
-def _memo_table(name: str, extra: list[Column]) -> Table:
+def _memo_table(name: str, extra: list[Column[Any]]) -> Table:
     return Table(
         name,
         metadata,
@@ -32,7 +36,7 @@ def _memo_table(name: str, extra: list[Column]) -> Table:
         Column("account_id", String(32), nullable=False),
         Column("currency", String(3), nullable=False),
         Column("amount", Numeric, nullable=False),
-        Column("status", String(16), nullable=False),  # Draft | Posted | Canceled
+        Column("status", String(16), nullable=False),  # DocumentStatus
         Column("memo_date", Date, nullable=False),
         Column("referred_invoice_id", String(32)),
         Column("reason_code", String(100)),
@@ -90,3 +94,53 @@ debit_memos = _memo_table(
     ],
 )
 debit_memo_items = _item_table("debit_memo_items", "debit_memos")
+
+
+class MemoRow(TypedDict):
+    """A credit or debit memo's columns, as a new memo is written and as a read gives them back."""
+
+    tenant_id: str
+    id: str
+    memo_number: str | None  # None until the memo is numbered
+    account_id: str
+    currency: str
+    amount: Decimal
+    status: str  # a DocumentStatus
+    memo_date: date
+    referred_invoice_id: str | None
+    reason_code: str | None
+    comment: str | None
+    posted_date: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    # A credit memo's.
+    applied_amount: NotRequired[Decimal]
+    refund_amount: NotRequired[Decimal]
+    # A debit memo's.
+    balance: NotRequired[Decimal]
+    due_date: NotRequired[date]
+
+
+class LockedMemo(MemoRow):
+    """A memo held `FOR UPDATE`, with what a change of it needs of its account."""
+
+    account_number: str
+    partner_account: bool
+
+
+class MemoItemRow(TypedDict):
+    """A memo item's columns."""
+
+    tenant_id: str
+    id: str
+    memo_id: str
+    line_number: int
+    invoice_item_id: str | None
+    product_rate_plan_charge_id: str | None
+    sku_name: str | None
+    description: str | None
+    comment: str | None
+    amount: Decimal
+    quantity: Decimal | None
+    service_start_date: date | None
+    service_end_date: date | None

@@ -7,7 +7,10 @@ the history is never rewritten. The running totals on the documents (`applied_am
 transaction, under the documents' row locks.
 """
 
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import TypedDict
 
 from sqlalchemy import (
     Column,
@@ -67,6 +70,41 @@ payments = Table(
     ),
 )
 
+
+class PaymentValues(TypedDict):
+    """A new payment's columns, as it is written (the database stamps its times)."""
+
+    tenant_id: str
+    id: str
+    payment_number: str
+    account_id: str
+    currency: str
+    amount: Decimal
+    applied_amount: Decimal
+    refund_amount: Decimal
+    status: str  # a PaymentStatus
+    type: str
+    effective_date: date
+    payment_method_type: str | None
+    payment_method_id: str | None
+    reference_id: str | None
+    comment: str | None
+
+
+class PaymentRow(PaymentValues):
+    """A payment's columns, as a read gives them back."""
+
+    created_at: datetime
+    updated_at: datetime
+
+
+class LockedPayment(PaymentRow):
+    """A payment held `FOR UPDATE`, with what a change of it needs of its account."""
+
+    account_number: str
+    partner_account: bool
+
+
 applications = Table(
     "applications",
     metadata,
@@ -107,3 +145,24 @@ refunds = Table(
     tenant_unique("refund_number"),
     Index("ix_refunds_account", "tenant_id", "account_id"),
 )
+
+
+class RefundRow(TypedDict):
+    """A refund's columns, as a read gives them back."""
+
+    tenant_id: str
+    id: str
+    refund_number: str
+    account_id: str
+    source_type: str
+    payment_id: str | None
+    credit_memo_id: str | None
+    amount: Decimal
+    status: str  # a PaymentStatus
+    type: str
+    method_type: str | None
+    refund_date: date
+    reason_code: str | None
+    reference_id: str | None
+    comment: str | None
+    created_at: datetime
