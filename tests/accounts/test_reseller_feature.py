@@ -20,6 +20,7 @@ from zuora_sdk import CreateAccountContact, CreateAccountRequest
 from zuora_sdk.zuora_client import ZuoraClient
 
 from tests.catalog_fixtures import order_body, rate_plan
+from tests.cli_support import _base_env, _cli, _failed, _ok
 from tests.helpers import (
     ApiClient,
     account_body,
@@ -29,7 +30,6 @@ from tests.helpers import (
     new_tenant,
     tenant_rows,
 )
-from tests.test_cli_and_embedded import _base_env, _cli, _failed, _ok
 
 RESELLER_FIELDS = ("partnerAccount", "lastMetricsUpdate")
 FEATURE = "Reseller Account feature"

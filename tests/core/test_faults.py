@@ -33,10 +33,10 @@ from partnerbill.core.db import libpq_url
 from partnerbill.core.tenants import Tenant
 from partnerbill.metrics.service import read_metrics, recompute
 from tests.async_order_support import order_body, post_async_order, procrastinate_jobs, seat_plan
+from tests.cli_support import _base_env
 from tests.faults import free_port
 from tests.helpers import ApiClient, TenantCredentials, invoice_body
 from tests.private_postgres import PrivatePostgres
-from tests.test_cli_and_embedded import _base_env
 
 STALLED_JOB_SECONDS = 4
 START_TIMEOUT = 60
