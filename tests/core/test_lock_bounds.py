@@ -27,7 +27,7 @@ from tests.catalog_fixtures import (
     recurring_charge,
 )
 from tests.helpers import ApiClient, assert_envelope, invoice_body
-from tests.test_subscription_billing import legacy_subscribe_body
+from tests.subscription_billing import legacy_subscribe_body
 
 LOCK_WAIT_MS = 300
 # Above the bound: the request's own work, the in-process app, a loaded 2-core machine.
