@@ -85,9 +85,6 @@ async def rate_plan_charges(api: ApiClient, plan_id: str) -> list[dict[str, Any]
     return list(plan["productRatePlanCharges"])
 
 
-# --- validation ---------------------------------------------------------------------------------
-
-
 def _object_errors(status: int, payload: dict[str, Any], code: str) -> str:
     assert status == 400, (status, payload)
     assert payload["Success"] is False, payload

@@ -25,6 +25,9 @@ pytestmark = [
 ]
 
 
+# --- validation ---------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
     ("body", "code", "field"),
     [
