@@ -36,7 +36,7 @@ from partnerbill.accounts.schemas import (
     UpdateAccountRequest,
 )
 from partnerbill.accounts.tables import accounts
-from partnerbill.billing.tables import invoices
+from partnerbill.billing.tables import DocumentStatus, invoices
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
@@ -458,7 +458,7 @@ async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -
         .where(
             invoices.c.tenant_id == tenant.id,
             invoices.c.account_id == account.id,
-            invoices.c.status == "Posted",
+            invoices.c.status == DocumentStatus.POSTED,
         )
         .order_by(invoices.c.invoice_date.desc(), invoices.c.id.desc())
         .limit(RECENT_INVOICES)

@@ -6,6 +6,8 @@ sold-to); its other contacts are rows of `account_contacts`. A contact id lives 
 of the two places: switching a role moves the contact's JSON between them (`accounts.contacts`).
 """
 
+from enum import StrEnum
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -28,6 +30,13 @@ from partnerbill.core.tenant_tables import (
     tenant_unique,
 )
 
+
+class AccountStatus(StrEnum):
+    """An account's status (Zuora's values, stored as they are): every account here is Active."""
+
+    ACTIVE = "Active"
+
+
 accounts = Table(
     "accounts",
     metadata,
@@ -35,7 +44,7 @@ accounts = Table(
     Column("id", String(32), nullable=False),
     Column("account_number", String(70), nullable=False),
     Column("name", String(255), nullable=False),
-    Column("status", String(16), nullable=False, server_default="Active"),
+    Column("status", String(16), nullable=False, server_default=AccountStatus.ACTIVE),
     Column("currency", String(3), nullable=False),
     Column("bill_cycle_day", SmallInteger, nullable=False),
     Column("bcd_setting_option", String(16), nullable=False, server_default="ManualSet"),

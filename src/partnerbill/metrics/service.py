@@ -49,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter, TextClause
 
 from partnerbill.accounts.tables import accounts
-from partnerbill.billing.tables import invoices
+from partnerbill.billing.tables import DocumentStatus, invoices
 from partnerbill.core.errors import Resource
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.json import dumps, v1_datetime
@@ -60,7 +60,7 @@ from partnerbill.core.tables import tenants
 from partnerbill.core.tenants import Tenant
 from partnerbill.memos.tables import credit_memos, debit_memos
 from partnerbill.metrics.tables import account_metrics, metrics_changes
-from partnerbill.payments.tables import payments
+from partnerbill.payments.tables import PaymentStatus, payments
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
 
@@ -200,7 +200,7 @@ def _recompute_columns(tenant: Tenant, account_id: str) -> list[Any]:
     posted_invoices = (
         invoices.c.tenant_id == tenant.id,
         invoices.c.account_id == account_id,
-        invoices.c.status == "Posted",
+        invoices.c.status == DocumentStatus.POSTED,
     )
     contracted_mrr = (
         select(func.coalesce(func.sum(rate_plan_charges.c.mrr), ZERO))
@@ -227,19 +227,19 @@ def _recompute_columns(tenant: Tenant, account_id: str) -> list[Any]:
             debit_memos.c.balance,
             debit_memos.c.tenant_id == tenant.id,
             debit_memos.c.account_id == account_id,
-            debit_memos.c.status == "Posted",
+            debit_memos.c.status == DocumentStatus.POSTED,
         ).label("total_debit_memo_balance"),
         _sum(
             payments.c.amount - payments.c.applied_amount - payments.c.refund_amount,
             payments.c.tenant_id == tenant.id,
             payments.c.account_id == account_id,
-            payments.c.status == "Processed",
+            payments.c.status == PaymentStatus.PROCESSED,
         ).label("unapplied_payment_amount"),
         _sum(
             credit_memos.c.amount - credit_memos.c.applied_amount - credit_memos.c.refund_amount,
             credit_memos.c.tenant_id == tenant.id,
             credit_memos.c.account_id == account_id,
-            credit_memos.c.status == "Posted",
+            credit_memos.c.status == DocumentStatus.POSTED,
         ).label("unapplied_credit_memo_amount"),
         contracted_mrr.label("contracted_mrr"),
         _last_payment(tenant, account_id, payments.c.effective_date).label("last_payment_date"),
@@ -263,7 +263,7 @@ def _last_invoice_date(tenant: Tenant, account_id: Any) -> Any:
         .where(
             invoices.c.tenant_id == tenant.id,
             invoices.c.account_id == account_id,
-            invoices.c.status == "Posted",
+            invoices.c.status == DocumentStatus.POSTED,
         )
         .scalar_subquery()
     )
@@ -276,7 +276,7 @@ def _last_payment(tenant: Tenant, account_id: Any, column: Any) -> Any:
         .where(
             payments.c.tenant_id == tenant.id,
             payments.c.account_id == account_id,
-            payments.c.status == "Processed",
+            payments.c.status == PaymentStatus.PROCESSED,
         )
         .order_by(payments.c.effective_date.desc(), payments.c.created_at.desc())
         .limit(1)
@@ -467,7 +467,9 @@ _ACCOUNT = "tenant_id = :tenant_id AND account_id = :account_id"
 
 _CHUNK = "CAST(:chunk AS integer)"
 _INVOICE_DATE = (
-    "(SELECT max(invoice_date) FROM invoices WHERE " + _ACCOUNT + " AND status = 'Posted')"
+    "(SELECT max(invoice_date) FROM invoices WHERE "
+    + _ACCOUNT
+    + f" AND status = '{DocumentStatus.POSTED}')"
 )
 _METRIC_NAMES = [f.name for f in fields(AccountMetrics)]
 
@@ -496,7 +498,9 @@ def _fold_statement(lock: str, chunked: bool) -> TextClause:
     changed. Nothing is folded when the row is held elsewhere (`claimed` false) or a row without
     deltas is pending (`needed`: the caller recomputes)."""
     payment = (
-        "(SELECT {column} FROM payments WHERE " + _ACCOUNT + " AND status = 'Processed' "
+        "(SELECT {column} FROM payments WHERE "
+        + _ACCOUNT
+        + f" AND status = '{PaymentStatus.PROCESSED}' "
         "ORDER BY effective_date DESC, created_at DESC LIMIT 1)"
     )
     return text(

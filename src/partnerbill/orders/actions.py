@@ -27,7 +27,7 @@ from partnerbill.orders.state import OrderState, action_dates, catalog_plans, wr
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.dates import ActionDates, add_term, checked_end
 from partnerbill.subscriptions.segments import end_segments, last_segments, split_segment
-from partnerbill.subscriptions.tables import rate_plans
+from partnerbill.subscriptions.tables import SubscriptionStatus, rate_plans
 
 ORDER = Resource.ORDER
 
@@ -58,7 +58,7 @@ async def amend(
     """Apply one order action to an existing subscription."""
     await _version(conn, tenant, state, sub)
     dates = action_dates(action, order_date)
-    if sub["status"] == "Cancelled" and action.type != "OwnerTransfer":
+    if sub["status"] == SubscriptionStatus.CANCELLED and action.type != "OwnerTransfer":
         raise business_rule(
             ORDER, f"Subscription {sub['subscription_number']} is cancelled; it cannot change."
         )
@@ -189,14 +189,16 @@ async def cancel_subscription(change: _Change) -> None:
             on = max(through) if through else sub["contract_effective_date"]
     if on < sub["contract_effective_date"]:
         raise business_rule(ORDER, "A subscription cannot be cancelled before it starts.")
-    await subs.save(change.conn, change.tenant, sub, status="Cancelled", cancelled_date=on)
+    await subs.save(
+        change.conn, change.tenant, sub, status=SubscriptionStatus.CANCELLED, cancelled_date=on
+    )
 
 
 async def suspend(change: _Change) -> None:
     request = change.action.suspend
     assert request is not None
     sub = change.sub
-    if sub["status"] == "Suspended":
+    if sub["status"] == SubscriptionStatus.SUSPENDED:
         raise business_rule(
             ORDER, f"Subscription {sub['subscription_number']} is already suspended."
         )
@@ -213,14 +215,16 @@ async def suspend(change: _Change) -> None:
     )
     conn, tenant = change.conn, change.tenant
     await end_segments(conn, tenant, await last_segments(conn, tenant, sub["id"]), on)
-    await subs.save(conn, tenant, sub, status="Suspended", suspended_date=on, resume_date=None)
+    await subs.save(
+        conn, tenant, sub, status=SubscriptionStatus.SUSPENDED, suspended_date=on, resume_date=None
+    )
 
 
 async def resume(change: _Change) -> None:
     request = change.action.resume
     assert request is not None
     conn, tenant, sub, where = change.conn, change.tenant, change.sub, change.where
-    if sub["status"] != "Suspended":
+    if sub["status"] != SubscriptionStatus.SUSPENDED:
         raise business_rule(ORDER, f"Subscription {sub['subscription_number']} is not suspended.")
     suspended = sub["suspended_date"]
     on = _policy_date(
@@ -247,7 +251,7 @@ async def resume(change: _Change) -> None:
                 tiers=tiers_from_json(segment["tiers"]),
                 start=on,
             )
-    values: dict[str, Any] = {"status": "Active", "resume_date": on}
+    values: dict[str, Any] = {"status": SubscriptionStatus.ACTIVE, "resume_date": on}
     if request.extends_term and sub["term_end_date"] is not None:
         values["term_end_date"] = derived_date(
             add_term(sub["term_end_date"], (on - suspended).days, "Day"),

@@ -34,10 +34,9 @@ from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.orders.lookup import OrderChange, check_change, known_order
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import check_order_limit, create_order
-from partnerbill.orders.tables import orders
+from partnerbill.orders.tables import OrderStatus, orders
 
 ORDER = Resource.ORDER
-DRAFT = "Draft"
 
 
 def _check(request: CreateOrderRequest, limit: int) -> None:
@@ -57,7 +56,7 @@ def _draft_answer(order_number: str, account_number: str) -> dict[str, Any]:
         "success": True,
         "orderNumber": order_number,
         "accountNumber": account_number,
-        "status": DRAFT,
+        "status": OrderStatus.DRAFT,
         "subscriptionNumbers": [],
         "subscriptions": [],
         "invoiceNumbers": [],
@@ -73,8 +72,16 @@ async def place_order(
     return_ids: bool,
 ) -> dict[str, Any]:
     """`POST /v1/orders` (and its async job): a draft is stored, any other order runs."""
-    if request.status != DRAFT:
-        return await create_order(conn, tenant, request, limit=limit, return_ids=return_ids)
+    match request.status:
+        case OrderStatus.DRAFT:
+            return await _place_draft(conn, tenant, request, limit)
+        case _:
+            return await create_order(conn, tenant, request, limit=limit, return_ids=return_ids)
+
+
+async def _place_draft(
+    conn: AsyncConnection, tenant: Tenant, request: CreateOrderRequest, limit: int
+) -> dict[str, Any]:
     _check(request, limit)
     assert request.existing_account_number is not None  # no newAccount, so the number
     account = await read_for_write(conn, tenant, request.existing_account_number)
@@ -97,7 +104,7 @@ async def place_order(
             order_number=order_number,
             account_id=account.id,
             order_date=request.order_date,
-            status=DRAFT,
+            status=OrderStatus.DRAFT,
             category=request.category,
             description=request.description,
             response={**answer, "draft": _stored(request)},
@@ -174,13 +181,16 @@ async def cancel_draft(conn: AsyncConnection, tenant: Tenant, order_number: str)
     await conn.execute(
         update(orders)
         .where(orders.c.tenant_id == tenant.id, orders.c.id == draft.id)
-        .values(status="Cancelled", response={**draft.response, "status": "Cancelled"})
+        .values(
+            status=OrderStatus.CANCELLED,
+            response={**draft.response, "status": OrderStatus.CANCELLED},
+        )
     )
     return {
         "success": True,
         "orderNumber": draft.order_number,
         "accountNumber": draft.response["accountNumber"],
-        "status": "Cancelled",
+        "status": OrderStatus.CANCELLED,
     }
 
 

@@ -16,7 +16,7 @@ from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.tables import async_jobs
+from partnerbill.orders.tables import JobStatus, async_jobs
 
 
 async def accept_job(
@@ -40,7 +40,7 @@ async def accept_job(
             tenant_id=tenant.id,
             id=job_id,
             job_type=job_type,
-            status="Processing",
+            status=JobStatus.PROCESSING,
             request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
     )

@@ -32,7 +32,7 @@ from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.orders.service import order_json
-from partnerbill.orders.tables import order_actions, orders
+from partnerbill.orders.tables import OrderStatus, order_actions, orders
 from partnerbill.subscriptions.tables import subscriptions
 
 ORDER = Resource.ORDER
@@ -47,11 +47,12 @@ EVERY_ORDER: ColumnElement[bool] = true()
 NO_ORDER: ColumnElement[bool] = false()
 
 # What each change asks of the order's status, in Zuora's words.
+_OPEN = (OrderStatus.DRAFT, OrderStatus.PENDING)
 _CHANGES = {
-    "update": ("updated", ("Draft", "Pending")),
-    "activate": ("activated", ("Draft", "Pending")),
-    "cancel": ("cancelled", ("Draft", "Pending")),
-    "delete": ("deleted", ("Draft", "Pending", "Scheduled")),
+    "update": ("updated", _OPEN),
+    "activate": ("activated", _OPEN),
+    "cancel": ("cancelled", _OPEN),
+    "delete": ("deleted", (*_OPEN, OrderStatus.SCHEDULED)),
 }
 OrderChange = Literal["update", "activate", "cancel", "delete"]
 

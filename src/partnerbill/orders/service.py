@@ -42,7 +42,7 @@ from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.orders.actions import amend
 from partnerbill.orders.schemas import CreateOrderRequest, OrderAction
 from partnerbill.orders.state import OrderState, action_dates, catalog_plans, writable_account
-from partnerbill.orders.tables import order_actions, orders
+from partnerbill.orders.tables import OrderStatus, order_actions, orders
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.segments import account_cmrr_contribution
 
@@ -212,7 +212,7 @@ async def create_order(
         "order_number": order_number,
         "account_id": order_account.id,
         "order_date": request.order_date,
-        "status": "Completed",
+        "status": OrderStatus.COMPLETED,
         "category": request.category,
         "description": request.description,
         "response": response,
@@ -439,7 +439,7 @@ def _response(
         "success": True,
         "orderNumber": order_number,
         "accountNumber": order_account.account_number,
-        "status": "Completed",
+        "status": OrderStatus.COMPLETED,
         "subscriptionNumbers": [s["subscription_number"] for s in touched],
         "subscriptions": [
             {

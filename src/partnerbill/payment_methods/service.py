@@ -27,7 +27,7 @@ from partnerbill.payment_methods.schemas import (
     CreatePaymentMethodRequest,
     UpdatePaymentMethodRequest,
 )
-from partnerbill.payment_methods.tables import payment_methods
+from partnerbill.payment_methods.tables import PaymentMethodStatus, payment_methods
 
 PAYMENT = Resource.PAYMENT
 EXTERNAL_TYPES = frozenset(
@@ -127,7 +127,7 @@ async def payment_method_type(
             payment_methods.c.tenant_id == tenant.id,
             payment_methods.c.id == pm_id,
             payment_methods.c.account_id == account_id,
-            payment_methods.c.status == "Active",
+            payment_methods.c.status == PaymentMethodStatus.ACTIVE,
         )
     )
     if kind is None:

@@ -4,6 +4,8 @@ The account's default is the row with `is_default`; a partial unique index keeps
 per account, and every switch of the default holds the account's advisory lock (see service).
 """
 
+from enum import StrEnum
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -18,6 +20,14 @@ from sqlalchemy import (
 from partnerbill.core.db import metadata
 from partnerbill.core.tenant_tables import tenant_column, tenant_primary_key
 
+
+class PaymentMethodStatus(StrEnum):
+    """A payment method's status (Zuora's values, stored as they are): every one here is
+    Active."""
+
+    ACTIVE = "Active"
+
+
 payment_methods = Table(
     "payment_methods",
     metadata,
@@ -25,7 +35,7 @@ payment_methods = Table(
     Column("id", String(32), nullable=False),
     Column("account_id", String(32), nullable=False),
     Column("type", String(32), nullable=False),
-    Column("status", String(16), nullable=False, server_default="Active"),
+    Column("status", String(16), nullable=False, server_default=PaymentMethodStatus.ACTIVE),
     Column("is_default", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -35,6 +35,7 @@ from partnerbill.subscriptions.schemas import (
     RatePlanSubscription,
 )
 from partnerbill.subscriptions.tables import (
+    SubscriptionStatus,
     rate_plan_charges,
     rate_plans,
     subscription_versions,
@@ -102,7 +103,7 @@ def _subscription_row(new: NewSubscription) -> dict[str, Any]:
         "subscription_number": new.number,
         "account_id": new.owner.id,
         "invoice_owner_account_id": new.invoice_owner.id,
-        "status": "Active",
+        "status": SubscriptionStatus.ACTIVE,
         "currency": currency,
         "term_type": new.term_type,
         "initial_term": new.initial_term,

@@ -12,6 +12,8 @@ id (`subscription_versions`), so a GET by an old version's id answers with that 
 `isLatestVersion: false`.
 """
 
+from enum import StrEnum
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -36,6 +38,15 @@ from partnerbill.core.tenant_tables import (
     tenant_unique,
 )
 
+
+class SubscriptionStatus(StrEnum):
+    """A subscription's status (Zuora's values, stored as they are)."""
+
+    ACTIVE = "Active"
+    CANCELLED = "Cancelled"
+    SUSPENDED = "Suspended"
+
+
 subscriptions = Table(
     "subscriptions",
     metadata,
@@ -46,7 +57,7 @@ subscriptions = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     Column("account_id", String(32), nullable=False),  # the subscription owner
     Column("invoice_owner_account_id", String(32), nullable=False),
-    Column("status", String(24), nullable=False),
+    Column("status", String(24), nullable=False),  # SubscriptionStatus
     Column("currency", String(3), nullable=False),
     Column("term_type", String(16), nullable=False),
     Column("initial_term", Integer),
@@ -78,6 +89,7 @@ subscriptions = Table(
     Index("ix_subscriptions_account_id_order", "tenant_id", "account_id", "id"),
     Index("ix_subscriptions_invoice_owner", "tenant_id", "invoice_owner_account_id", "id"),
 )
+
 
 subscription_versions = Table(
     "subscription_versions",
