@@ -27,7 +27,12 @@ from partnerbill.orders.state import OrderState, action_dates, catalog_plans, wr
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.dates import ActionDates, add_term, checked_end
 from partnerbill.subscriptions.segments import end_segments, last_segments, split_segment
-from partnerbill.subscriptions.tables import SubscriptionStatus, rate_plans
+from partnerbill.subscriptions.tables import (
+    SubscriptionChanges,
+    SubscriptionRow,
+    SubscriptionStatus,
+    rate_plans,
+)
 
 ORDER = Resource.ORDER
 
@@ -39,7 +44,7 @@ class _Change:
     conn: AsyncConnection
     tenant: Tenant
     state: OrderState
-    sub: dict[str, Any]
+    sub: SubscriptionRow
     action: OrderAction
     dates: ActionDates
     order_date: date
@@ -50,7 +55,7 @@ async def amend(
     conn: AsyncConnection,
     tenant: Tenant,
     state: OrderState,
-    sub: dict[str, Any],
+    sub: SubscriptionRow,
     action: OrderAction,
     order_date: date,
     where: str,
@@ -66,7 +71,7 @@ async def amend(
 
 
 async def _version(
-    conn: AsyncConnection, tenant: Tenant, state: OrderState, sub: dict[str, Any]
+    conn: AsyncConnection, tenant: Tenant, state: OrderState, sub: SubscriptionRow
 ) -> None:
     """One new version per subscription per order."""
     if sub["id"] not in state.versioned:
@@ -227,6 +232,7 @@ async def resume(change: _Change) -> None:
     if sub["status"] != SubscriptionStatus.SUSPENDED:
         raise business_rule(ORDER, f"Subscription {sub['subscription_number']} is not suspended.")
     suspended = sub["suspended_date"]
+    assert suspended is not None  # a suspension sets it
     on = _policy_date(
         request.resume_policy,
         change.order_date,
@@ -251,7 +257,7 @@ async def resume(change: _Change) -> None:
                 tiers=tiers_from_json(segment["tiers"]),
                 start=on,
             )
-    values: dict[str, Any] = {"status": SubscriptionStatus.ACTIVE, "resume_date": on}
+    values: SubscriptionChanges = {"status": SubscriptionStatus.ACTIVE, "resume_date": on}
     if request.extends_term and sub["term_end_date"] is not None:
         values["term_end_date"] = derived_date(
             add_term(sub["term_end_date"], (on - suspended).days, "Day"),
@@ -266,10 +272,13 @@ async def renew_subscription(change: _Change) -> None:
     sub = change.sub
     if sub["term_type"] != "TERMED" or sub["term_end_date"] is None:
         raise business_rule(ORDER, "Only a TERMED subscription can be renewed.")
+    term = sub["renewal_term"] or sub["initial_term"]
+    period_type = sub["renewal_term_period_type"] or sub["initial_term_period_type"]
+    assert term is not None and period_type is not None  # a TERMED term has both
     new_end = checked_end(
         sub["term_end_date"],
-        sub["renewal_term"] or sub["initial_term"],
-        sub["renewal_term_period_type"] or sub["initial_term_period_type"],
+        term,
+        period_type,
         change.where,
         "the renewed term's end",
     )
@@ -281,7 +290,7 @@ async def renew_subscription(change: _Change) -> None:
 async def terms_and_conditions(change: _Change) -> None:
     terms = change.action.terms_and_conditions
     assert terms is not None
-    values: dict[str, Any] = {}
+    values: SubscriptionChanges = {}
     if terms.auto_renew is not None:
         values["auto_renew"] = terms.auto_renew
     if terms.renewal_setting is not None:
@@ -318,7 +327,7 @@ async def owner_transfer(change: _Change) -> None:
     transfer = change.action.owner_transfer
     assert transfer is not None
     conn, tenant, state = change.conn, change.tenant, change.state
-    values: dict[str, Any] = {}
+    values: SubscriptionChanges = {}
     if transfer.destination_account_number:
         owner = await writable_account(conn, tenant, state, transfer.destination_account_number)
         values["account_id"] = owner.id
@@ -354,7 +363,7 @@ _ACTIONS: dict[str, Callable[[_Change], Awaitable[None]]] = {
 
 
 async def _rate_plan_id(
-    conn: AsyncConnection, tenant: Tenant, sub: dict[str, Any], keys: list[str | None], where: str
+    conn: AsyncConnection, tenant: Tenant, sub: SubscriptionRow, keys: list[str | None], where: str
 ) -> str:
     wanted = [k for k in keys if k]
     if not wanted:

@@ -45,6 +45,7 @@ from partnerbill.orders.state import OrderState, action_dates, catalog_plans, wr
 from partnerbill.orders.tables import OrderStatus, order_actions, orders
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.segments import account_cmrr_contribution
+from partnerbill.subscriptions.tables import SubscriptionRow
 
 ORDER = Resource.ORDER
 _ORDER_COLUMNS = (
@@ -75,7 +76,7 @@ _INSERT_ORDER = text(
 
 async def _track(
     conn: AsyncConnection, tenant: Tenant, state: OrderState, keys: list[str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SubscriptionRow]:
     """Lock the existing subscriptions the order names, all at once in id order, and remember
     their contractedMrr contributions before the order; keyed by the request's keys."""
     locked = await subs.lock_subscriptions(conn, tenant, keys)
@@ -100,7 +101,7 @@ async def _create_subscription(
     order_date: date,
     order_id: str,
     where: str,
-) -> dict[str, Any]:
+) -> SubscriptionRow:
     create = action.create_subscription
     assert create is not None
     owner = await writable_account(
@@ -250,14 +251,14 @@ async def _run_actions(
     request: CreateOrderRequest,
     order_account: WritableAccount,
     order_id: str,
-    existing: dict[str, dict[str, Any]],
-) -> tuple[list[str], list[tuple[OrderAction, dict[str, Any]]]]:
+    existing: dict[str, SubscriptionRow],
+) -> tuple[list[str], list[tuple[OrderAction, SubscriptionRow]]]:
     """Every action of the order, in its sequence: (the subscriptions in the order's sequence,
     each action with the subscription it changed). Ends with everything created inserted."""
     in_order: dict[str, None] = {}  # ids, in the order's sequence
-    actions: list[tuple[OrderAction, dict[str, Any]]] = []
+    actions: list[tuple[OrderAction, SubscriptionRow]] = []
     for s_index, entry in enumerate(request.subscriptions):
-        sub: dict[str, Any] | None = None
+        sub: SubscriptionRow | None = None
         if entry.subscription_number is not None:
             sub = existing[entry.subscription_number]
         for a_index, action in enumerate(entry.order_actions):

@@ -15,9 +15,9 @@ a future-dated cancellation already counts 0 there (`segments.account_cmrr_contr
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Unpack, cast
 
-from sqlalchemy import func, insert, text, update
+from sqlalchemy import Row, func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import WritableAccount
@@ -35,6 +35,8 @@ from partnerbill.subscriptions.schemas import (
     RatePlanSubscription,
 )
 from partnerbill.subscriptions.tables import (
+    SubscriptionChanges,
+    SubscriptionRow,
     SubscriptionStatus,
     rate_plan_charges,
     rate_plans,
@@ -255,7 +257,7 @@ class NewSubscriptions:
 
     def __init__(self) -> None:
         self._rows: list[dict[str, Any]] = []  # as inserted
-        self._subscriptions: list[dict[str, Any]] = []  # as `add` returned them
+        self._subscriptions: list[SubscriptionRow] = []  # as `add` returned them
         self._planned = _PlannedRows()
 
     def has_room_for(self, new: NewSubscription) -> bool:
@@ -267,12 +269,12 @@ class NewSubscriptions:
             and len(self._planned.charges) + charges <= MAX_NUMBERS_PER_CALL
         )
 
-    def add(self, new: NewSubscription) -> dict[str, Any]:
+    def add(self, new: NewSubscription) -> SubscriptionRow:
         """Check `new` and keep its rows; returns its subscription row, complete once inserted
         (number, version, timestamps). A refusal of its rate plans comes after its row was kept:
         one-by-one creation inserted the subscription before it checked the rate plans."""
         row = _subscription_row(new)
-        subscription: dict[str, Any] = dict(row)
+        subscription = cast(SubscriptionRow, dict(row))
         self._rows.append(row)
         self._subscriptions.append(subscription)
         self._planned.add(
@@ -314,7 +316,7 @@ class NewSubscriptions:
             row["subscription_number"] = document_number("A-S", number)
         planned.number(numbers["rate_plan_number"], numbers["charge_number"])
         inserted = {
-            found.id: found._asdict()
+            found.id: subscription_row(found)
             for found in await conn.execute(
                 _INSERT_SUBSCRIPTIONS,
                 {
@@ -380,18 +382,23 @@ def _overrides_by_charge(
     return overrides
 
 
-async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+def subscription_row(row: Row[Any]) -> SubscriptionRow:
+    """A row read from `subscriptions` (every column) as the dict an amendment changes."""
+    return cast(SubscriptionRow, row._asdict())
+
+
+async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> SubscriptionRow:
     """The subscription (by its current version's id or its number) `FOR UPDATE`: it is about to
     change."""
     row = (await lock_row(conn, tenant, subscriptions, key_clause(key), SUBSCRIPTION)).one_or_none()
     if row is None:
         raise not_found(SUBSCRIPTION, "subscription", key)
-    return dict(row._mapping)
+    return subscription_row(row)
 
 
 async def lock_subscriptions(
     conn: AsyncConnection, tenant: Tenant, keys: Sequence[str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SubscriptionRow]:
     """The subscriptions named by `keys` (numbers or current version ids), locked `FOR UPDATE`
     in one statement in id order (as a bill run locks them, `core/locking.py`); keyed by the
     given key."""
@@ -404,9 +411,9 @@ async def lock_subscriptions(
         subscriptions.c.version_id.in_(keys) | subscriptions.c.subscription_number.in_(keys),
         SUBSCRIPTION,
     )
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, SubscriptionRow] = {}
     for row in rows:
-        sub = dict(row._mapping)
+        sub = subscription_row(row)
         found[sub["version_id"]] = found[sub["subscription_number"]] = sub
     for key in keys:
         if key not in found:
@@ -414,7 +421,7 @@ async def lock_subscriptions(
     return {key: found[key] for key in keys}
 
 
-async def new_version(conn: AsyncConnection, tenant: Tenant, subscription: dict[str, Any]) -> None:
+async def new_version(conn: AsyncConnection, tenant: Tenant, subscription: SubscriptionRow) -> None:
     """Keep the current version as a snapshot before an amendment changes it."""
     snapshot = await subscription_json(conn, tenant, subscription["version_id"])
     await conn.execute(
@@ -430,9 +437,13 @@ async def new_version(conn: AsyncConnection, tenant: Tenant, subscription: dict[
 
 
 async def save(
-    conn: AsyncConnection, tenant: Tenant, subscription: dict[str, Any], **values: Any
+    conn: AsyncConnection,
+    tenant: Tenant,
+    subscription: SubscriptionRow,
+    **values: Unpack[SubscriptionChanges],
 ) -> None:
-    subscription.update(values)
+    # mypy checks an update against every column of the row; the changes are some of them.
+    subscription.update(values)  # type: ignore[typeddict-item]
     await conn.execute(
         update(subscriptions)
         .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id == subscription["id"])

@@ -12,7 +12,9 @@ id (`subscription_versions`), so a GET by an old version's id answers with that 
 `isLatestVersion: false`.
 """
 
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     Boolean,
@@ -89,6 +91,65 @@ subscriptions = Table(
     Index("ix_subscriptions_account_id_order", "tenant_id", "account_id", "id"),
     Index("ix_subscriptions_invoice_owner", "tenant_id", "invoice_owner_account_id", "id"),
 )
+
+
+class SubscriptionRow(TypedDict):
+    """A `subscriptions` row as a dict, the one an amendment reads and changes in place."""
+
+    tenant_id: str
+    id: str
+    version_id: str
+    subscription_number: str
+    version: int
+    account_id: str
+    invoice_owner_account_id: str
+    status: str  # a SubscriptionStatus
+    currency: str
+    term_type: str
+    initial_term: int | None
+    initial_term_period_type: str | None
+    renewal_term: int | None
+    renewal_term_period_type: str | None
+    renewal_setting: str
+    auto_renew: bool
+    contract_effective_date: date
+    service_activation_date: date
+    customer_acceptance_date: date
+    term_start_date: date
+    term_end_date: date | None
+    cancelled_date: date | None
+    suspended_date: date | None
+    resume_date: date | None
+    invoice_separately: bool
+    notes: str | None
+    order_id: str | None
+    custom_fields: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionChanges(TypedDict, total=False):
+    """What an amendment changes on a subscription's row (`service.save`)."""
+
+    version: int
+    version_id: str
+    account_id: str
+    invoice_owner_account_id: str
+    status: str  # a SubscriptionStatus
+    term_type: str
+    initial_term: int | None
+    initial_term_period_type: str | None
+    renewal_term: int | None
+    renewal_term_period_type: str | None
+    renewal_setting: str
+    auto_renew: bool
+    term_start_date: date
+    term_end_date: date | None
+    cancelled_date: date | None
+    suspended_date: date | None
+    resume_date: date | None
+    invoice_separately: bool
+    notes: str | None
 
 
 subscription_versions = Table(
