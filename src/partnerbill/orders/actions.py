@@ -26,8 +26,10 @@ from partnerbill.orders.schemas import OrderAction
 from partnerbill.orders.state import OrderState, action_dates, catalog_plans, writable_account
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.dates import ActionDates, add_term, checked_end
+from partnerbill.subscriptions.schemas import Pricing
 from partnerbill.subscriptions.segments import end_segments, last_segments, split_segment
 from partnerbill.subscriptions.tables import (
+    ChargeSegment,
     SubscriptionChanges,
     SubscriptionRow,
     SubscriptionStatus,
@@ -388,7 +390,9 @@ async def _rate_plan_id(
     return str(row)
 
 
-def _updated_price(segment: dict[str, Any], pricing: Any) -> tuple[Decimal, tuple[Tier, ...]]:
+def _updated_price(
+    segment: ChargeSegment, pricing: Pricing | None
+) -> tuple[Decimal, tuple[Tier, ...]]:
     tiers = tiers_from_json(segment["tiers"])
     quantity: Decimal = segment["quantity"]
     chosen = pricing.chosen() if pricing is not None else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Unpack, cast
 
-from sqlalchemy import Row, func, insert, text, update
+from sqlalchemy import func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import WritableAccount
@@ -40,6 +40,7 @@ from partnerbill.subscriptions.tables import (
     SubscriptionStatus,
     rate_plan_charges,
     rate_plans,
+    subscription_row,
     subscription_versions,
     subscriptions,
 )
@@ -380,11 +381,6 @@ def _overrides_by_charge(
             )
         overrides[charge_id] = override
     return overrides
-
-
-def subscription_row(row: Row[Any]) -> SubscriptionRow:
-    """A row read from `subscriptions` (every column) as the dict an amendment changes."""
-    return cast(SubscriptionRow, row._asdict())
 
 
 async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> SubscriptionRow:

@@ -13,8 +13,9 @@ id (`subscription_versions`), so a GET by an old version's id answers with that 
 """
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import (
     Boolean,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Row
 
 from partnerbill.core.db import metadata
 from partnerbill.core.tenant_tables import (
@@ -152,6 +154,11 @@ class SubscriptionChanges(TypedDict, total=False):
     notes: str | None
 
 
+def subscription_row(row: Row[Any]) -> SubscriptionRow:
+    """A row read from `subscriptions` (every column) as the dict an amendment changes."""
+    return cast(SubscriptionRow, row._asdict())
+
+
 subscription_versions = Table(
     "subscription_versions",
     metadata,
@@ -219,3 +226,39 @@ rate_plan_charges = Table(
     Index("ix_rate_plan_charges_subscription", "tenant_id", "subscription_id"),
     tenant_foreign_key("rate_plan_id", "rate_plans", ondelete="CASCADE"),
 )
+
+
+class ChargeSegment(TypedDict):
+    """A `rate_plan_charges` row as a dict."""
+
+    tenant_id: str
+    id: str
+    subscription_id: str
+    rate_plan_id: str
+    charge_number: str
+    segment: int
+    is_last_segment: bool
+    product_rate_plan_charge_id: str
+    name: str
+    charge_type: str  # a catalog ChargeType
+    charge_model: str  # a catalog ChargeModel
+    billing_period: str | None
+    specific_billing_period: int | None
+    billing_timing: str
+    bill_cycle_day: int
+    trigger_event: str
+    end_date_condition: str
+    quantity: Decimal
+    tiers: list[dict[str, Any]]  # `catalog.tiers.tiers_json`
+    uom: str | None
+    description: str | None
+    effective_start_date: date
+    effective_end_date: date | None
+    charged_through_date: date | None
+    mrr: Decimal
+    created_at: datetime
+
+
+def charge_segment(row: Row[Any]) -> ChargeSegment:
+    """A row read from `rate_plan_charges` (every column) as a dict."""
+    return cast(ChargeSegment, row._asdict())

@@ -25,7 +25,11 @@ from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
 from partnerbill.core.money import ZERO, trimmed
 from partnerbill.core.tenants import Tenant
 from partnerbill.subscriptions.tables import (
+    ChargeSegment,
+    SubscriptionRow,
+    charge_segment,
     rate_plan_charges,
+    subscription_row,
     subscription_versions,
     subscriptions,
 )
@@ -104,7 +108,7 @@ async def subscription_metrics(
             f"'subscriptionNumbers': at most {MAX_METRICS_SUBSCRIPTIONS} subscriptions per call.",
         )
     rows = {
-        row.subscription_number: row._mapping
+        row.subscription_number: subscription_row(row)
         for row in await conn.execute(
             select(subscriptions).where(
                 subscriptions.c.tenant_id == tenant.id,
@@ -119,18 +123,20 @@ async def subscription_metrics(
                 Category.INVALID_VALUE,
                 f"'subscriptionNumbers': no subscription {number}.",
             )
-    segments: dict[str, list[dict[str, Any]]] = {sub["id"]: [] for sub in rows.values()}
+    segments: dict[str, list[ChargeSegment]] = {sub["id"]: [] for sub in rows.values()}
     for segment in await conn.execute(
         select(rate_plan_charges).where(
             rate_plan_charges.c.tenant_id == tenant.id,
             rate_plan_charges.c.subscription_id.in_(list(segments)),
         )
     ):
-        segments[segment.subscription_id].append(dict(segment._mapping))
+        segments[segment.subscription_id].append(charge_segment(segment))
     return [_metrics(rows[number], segments[rows[number]["id"]], as_of_day) for number in numbers]
 
 
-def _metrics(sub: Any, segments: list[dict[str, Any]], as_of_day: date) -> dict[str, Any]:
+def _metrics(
+    sub: SubscriptionRow, segments: list[ChargeSegment], as_of_day: date
+) -> dict[str, Any]:
     recurring = [s for s in segments if s["charge_type"] == ChargeType.RECURRING.value]
     contracted = ZERO
     if sub["cancelled_date"] is None:

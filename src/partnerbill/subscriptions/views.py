@@ -24,8 +24,12 @@ from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
 from partnerbill.subscriptions.dates import add_term
 from partnerbill.subscriptions.tables import (
+    ChargeSegment,
+    SubscriptionRow,
+    charge_segment,
     rate_plan_charges,
     rate_plans,
+    subscription_row,
     subscription_versions,
     subscriptions,
 )
@@ -39,7 +43,7 @@ def key_clause(key: str) -> Any:
     return (subscriptions.c.version_id == key) | (subscriptions.c.subscription_number == key)
 
 
-def _charge_json(sub: Mapping[Any, Any], segment: Mapping[str, Any]) -> dict[str, Any]:
+def _charge_json(sub: SubscriptionRow, segment: ChargeSegment) -> dict[str, Any]:
     tiers = tiers_from_json(segment["tiers"])
     model = ChargeModel(segment["charge_model"])
     return {
@@ -81,7 +85,7 @@ def _months_between(start: date, end: date) -> Decimal:
     return Decimal(months) + days / Decimal(30)
 
 
-def segment_tcv(sub: Mapping[Any, Any], segment: Mapping[Any, Any]) -> Decimal:
+def segment_tcv(sub: SubscriptionRow, segment: ChargeSegment) -> Decimal:
     """Contract value of one segment: a one-time price, or the recurring MRR over the months the
     segment runs within the current term (an evergreen subscription counts its first 12 months),
     up to a cancellation."""
@@ -100,7 +104,7 @@ def segment_tcv(sub: Mapping[Any, Any], segment: Mapping[Any, Any]) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
-def subscription_tcv(sub: Mapping[Any, Any], segments: Sequence[Mapping[Any, Any]]) -> Decimal:
+def subscription_tcv(sub: SubscriptionRow, segments: Sequence[ChargeSegment]) -> Decimal:
     """totalContractedValue: the sum of its segments' contract values."""
     return sum((segment_tcv(sub, segment) for segment in segments), ZERO)
 
@@ -121,7 +125,7 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
         if snapshot is None:
             raise not_found(SUBSCRIPTION, "subscription", key)
         return dict(snapshot)
-    sub = row._mapping
+    sub = subscription_row(row)
     owners = {
         r.id: r
         for r in await conn.execute(
@@ -139,7 +143,7 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
         )
     ).all()
     segment_rows = [
-        dict(r._mapping)
+        charge_segment(r)
         for r in await conn.execute(
             select(rate_plan_charges)
             .where(
@@ -153,10 +157,10 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
 
 
 def _subscription_answer(
-    sub: Mapping[Any, Any],
+    sub: SubscriptionRow,
     owners: Mapping[str, Any],
     plan_rows: Sequence[Row[Any]],
-    segment_rows: Sequence[Mapping[str, Any]],
+    segment_rows: Sequence[ChargeSegment],
 ) -> dict[str, Any]:
     """The latest version's answer from its rows: the subscription, its two owners (by id),
     rate plans and charge segments."""
