@@ -20,7 +20,7 @@ A draft is listed by `GET /v1/orders` (and `status=draft`); the lists by owner o
 show it once activated, as they follow the subscriptions an order changed.
 """
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Row
@@ -33,7 +33,7 @@ from partnerbill.core.locking import lock_row
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.orders.lookup import OrderChange, check_change, known_order
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.service import check_order_limit, create_order
+from partnerbill.orders.service import CreateOrderResponse, check_order_limit, create_order
 from partnerbill.orders.tables import OrderStatus, orders
 
 ORDER = Resource.ORDER
@@ -51,7 +51,14 @@ def _stored(request: CreateOrderRequest) -> dict[str, Any]:
     return request.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
-def _draft_answer(order_number: str, account_number: str) -> dict[str, Any]:
+class CancelledOrder(TypedDict):
+    success: bool
+    orderNumber: str
+    accountNumber: str
+    status: str  # an OrderStatus
+
+
+def _draft_answer(order_number: str, account_number: str) -> CreateOrderResponse:
     return {
         "success": True,
         "orderNumber": order_number,
@@ -70,7 +77,7 @@ async def place_order(
     *,
     limit: int,
     return_ids: bool,
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     """`POST /v1/orders` (and its async job): a draft is stored, any other order runs."""
     match request.status:
         case OrderStatus.DRAFT:
@@ -81,7 +88,7 @@ async def place_order(
 
 async def _place_draft(
     conn: AsyncConnection, tenant: Tenant, request: CreateOrderRequest, limit: int
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     _check(request, limit)
     assert request.existing_account_number is not None  # no newAccount, so the number
     account = await read_for_write(conn, tenant, request.existing_account_number)
@@ -137,7 +144,7 @@ async def update_draft(
     order_number: str,
     request: CreateOrderRequest,
     limit: int,
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     draft = await _locked(conn, tenant, order_number, "update")
     if request.order_number is not None and request.order_number != draft.order_number:
         raise invalid_value(ORDER, "orderNumber", f"must be the draft's, '{draft.order_number}'.")
@@ -162,7 +169,7 @@ async def update_draft(
 
 async def activate_draft(
     conn: AsyncConnection, tenant: Tenant, order_number: str, limit: int
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     draft = await _locked(conn, tenant, order_number, "activate")
     request = CreateOrderRequest.model_validate(
         {**draft.response["draft"], "orderNumber": draft.order_number, "status": None}
@@ -176,7 +183,7 @@ async def activate_draft(
     )
 
 
-async def cancel_draft(conn: AsyncConnection, tenant: Tenant, order_number: str) -> dict[str, Any]:
+async def cancel_draft(conn: AsyncConnection, tenant: Tenant, order_number: str) -> CancelledOrder:
     draft = await _locked(conn, tenant, order_number, "cancel")
     await conn.execute(
         update(orders)

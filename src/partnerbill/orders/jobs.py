@@ -6,7 +6,7 @@ that rolls back leaves no job and a committed one never loses its task. Nothing 
 """
 
 import uuid
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -54,7 +54,14 @@ async def accept_job(
     return job_id
 
 
-async def async_job_json(conn: AsyncConnection, tenant: Tenant, job_id: str) -> dict[str, Any]:
+class AsyncJobAnswer(TypedDict):
+    success: bool
+    status: str  # a JobStatus
+    errors: str | None
+    result: dict[str, Any] | None  # the order's answer, as kept
+
+
+async def async_job_json(conn: AsyncConnection, tenant: Tenant, job_id: str) -> AsyncJobAnswer:
     """Status Processing | Failed (with `errors`) | Completed (with `result`, Zuora's shape)."""
     job = (
         await conn.execute(

@@ -22,7 +22,7 @@ Rules:
 """
 
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import ColumnElement, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,7 +31,7 @@ from partnerbill.accounts.tables import accounts
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
-from partnerbill.orders.service import order_json
+from partnerbill.orders.service import OrderJson, order_json
 from partnerbill.orders.tables import OrderStatus, order_actions, orders
 from partnerbill.subscriptions.tables import subscriptions
 
@@ -152,7 +152,7 @@ async def list_orders(
     start_date: date | None,
     end_date: date | None,
     window: PageRequest,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[OrderJson], bool]:
     """One page of orders, oldest first (order date, then number); and whether more follow."""
     condition = which & _date_window(date_filter_option, start_date, end_date)
     if status is not None and status != "all":

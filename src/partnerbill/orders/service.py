@@ -13,7 +13,7 @@ would one subscription at a time (a number already taken before a later subscrip
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Row
@@ -67,6 +67,56 @@ _ACTION_COLUMNS = (
     "subscription_number",
     "detail",
 )
+
+
+class CreateOrderSubscription(TypedDict):
+    """A subscription of a CreateOrderResponse."""
+
+    subscriptionNumber: str
+    subscriptionId: str
+    status: str  # a SubscriptionStatus
+    subscriptionOwnerId: str
+    subscriptionOwnerNumber: str
+
+
+class CreateOrderResponse(TypedDict):
+    """Zuora's CreateOrderResponse for an order placed, kept as the order's `response`; the ids only
+    when asked for (`returnIds`)."""
+
+    success: bool
+    orderNumber: str
+    accountNumber: str
+    status: str  # an OrderStatus
+    subscriptionNumbers: list[str]
+    subscriptions: list[CreateOrderSubscription]
+    invoiceNumbers: list[str]
+    orderId: NotRequired[str]
+    accountId: NotRequired[str]
+    subscriptionIds: NotRequired[list[str]]
+    invoiceIds: NotRequired[list[str]]
+
+
+class OrderJson(TypedDict):
+    """An order as GET /v1/orders/{orderNumber} and the order lists show it; its subscriptions
+    come from what was kept of the order (free-form)."""
+
+    orderNumber: str
+    orderDate: date
+    status: str  # an OrderStatus
+    category: str
+    description: str | None
+    existingAccountNumber: str
+    subscriptions: list[dict[str, Any]]
+    invoiceNumbers: list[str]
+    createdDate: str | None
+    updatedDate: str | None
+
+
+class GetOrderResponse(TypedDict):
+    success: bool
+    order: OrderJson
+
+
 # The order and its actions in one statement (a number already taken fails it whole).
 _INSERT_ORDER = text(
     f"WITH new_order AS ({insert_rows(orders, 'orders', _ORDER_COLUMNS)}) "
@@ -167,7 +217,7 @@ async def create_order(
     limit: int,
     return_ids: bool,
     order_id: str | None = None,
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     """Process a whole order in the caller's transaction; returns the CreateOrderResponse.
     `order_id`: the id to give it (an activated draft keeps its own)."""
     check_order_limit(request, limit)
@@ -338,7 +388,7 @@ async def _run_billing(
     )
 
 
-async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> GetOrderResponse:
     """GET /v1/orders/{orderNumber} (or its id): the order, its subscriptions in the order's
     sequence, each with the order actions that changed it as they were given."""
     order = (
@@ -391,7 +441,7 @@ async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[st
 
 def _order_answer(
     order: Row[Any], subscriptions: list[dict[str, Any]], invoice_numbers: list[str]
-) -> dict[str, Any]:
+) -> GetOrderResponse:
     return {
         "success": True,
         "order": {
@@ -409,7 +459,7 @@ def _order_answer(
     }
 
 
-def _draft_json(order: Row[Any]) -> dict[str, Any]:
+def _draft_json(order: Row[Any]) -> GetOrderResponse:
     """A draft (or cancelled draft) order: its request as stored, nothing run."""
     subscriptions = [
         {
@@ -434,9 +484,9 @@ def _response(
     subscription_ids: list[str],
     invoices: list[BilledInvoice],
     return_ids: bool,
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     touched = [state.touched[s] for s in subscription_ids]
-    response: dict[str, Any] = {
+    response: CreateOrderResponse = {
         "success": True,
         "orderNumber": order_number,
         "accountNumber": order_account.account_number,
@@ -455,10 +505,8 @@ def _response(
         "invoiceNumbers": [i.invoice_number for i in invoices],
     }
     if return_ids:
-        response.update(
-            orderId=order_id,
-            accountId=order_account.id,
-            subscriptionIds=[s["version_id"] for s in touched],
-            invoiceIds=[i.id for i in invoices],
-        )
+        response["orderId"] = order_id
+        response["accountId"] = order_account.id
+        response["subscriptionIds"] = [s["version_id"] for s in touched]
+        response["invoiceIds"] = [i.id for i in invoices]
     return response

@@ -1,6 +1,7 @@
 """Asynchronous orders: the job behind `POST /v1/async/orders` and `POST /v1/async/orders/preview`
 (the job type says which; a preview writes nothing but its job's outcome)."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -32,6 +33,7 @@ async def process_async_order(tenant_id: str, tenant_number: int, job_id: str) -
             if job is None or job.status != JobStatus.PROCESSING:
                 return "skipped"
             limit = (await get_settings(conn, tenant)).order_async_limit
+            result: Mapping[str, Any]
             if job.job_type == "AsyncPreviewOrder":
                 preview = PreviewOrderRequest.model_validate(job.request)
                 result = await preview_order(conn, tenant, preview, limit=limit)
