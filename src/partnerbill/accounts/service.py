@@ -10,11 +10,11 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from typing import Any, Protocol, TypedDict
 
 from sqlalchemy import (
     ARRAY,
-    Row,
     Select,
     String,
     and_,
@@ -35,7 +35,7 @@ from partnerbill.accounts.schemas import (
     CreateAccountRequest,
     UpdateAccountRequest,
 )
-from partnerbill.accounts.tables import accounts
+from partnerbill.accounts.tables import AccountRow, accounts
 from partnerbill.billing.tables import DocumentStatus, invoices
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.ids import new_id
@@ -75,6 +75,29 @@ class WritableAccount:
     partner_account: bool
     status: str
     bill_cycle_day: int  # 0: AutoSet
+
+
+class AccountRead(AccountRow, Protocol):
+    """An account read for an answer, with its tenant's Reseller Account switch (and its
+    metrics, read with `MetricsSnapshot.of`)."""
+
+    reseller_account_enabled: bool
+
+
+class SummarySubscription(TypedDict):
+    """A subscription in the account summary (terms as texts, as Zuora writes them there)."""
+
+    id: str
+    subscriptionNumber: str
+    status: str  # a SubscriptionStatus
+    termType: str
+    subscriptionStartDate: date
+    termStartDate: date
+    termEndDate: date | None
+    initialTerm: str | None
+    renewalTerm: str | None
+    autoRenew: bool
+    ratePlans: list[dict[str, str]]
 
 
 class RecentPartnerAccounts:
@@ -299,7 +322,7 @@ async def update_account(
     found = await execute_locking(
         conn, tenant, query, {"tenant_id": tenant.id, "key": key}, Resource.ACCOUNT
     )
-    current = found.one_or_none()
+    current: AccountRow | None = found.one_or_none()
     if current is None:
         raise not_found(Resource.ACCOUNT, "account", key)
     values: dict[str, Any] = _profile_values(request)
@@ -353,8 +376,8 @@ async def update_account(
             await metrics.make_synchronous(conn, tenant, current.id)
 
 
-async def _find(conn: AsyncConnection, tenant: Tenant, key: str) -> Row[Any]:
-    row = (
+async def _find(conn: AsyncConnection, tenant: Tenant, key: str) -> AccountRow:
+    row: AccountRow | None = (
         await conn.execute(_FIND[_variant(key)], {"tenant_id": tenant.id, "key": key})
     ).one_or_none()
     if row is None:
@@ -364,7 +387,7 @@ async def _find(conn: AsyncConnection, tenant: Tenant, key: str) -> Row[Any]:
 
 async def _find_with_metrics(
     conn: AsyncConnection, tenant: Tenant, key: str
-) -> tuple[Row[Any], MetricsSnapshot]:
+) -> tuple[AccountRead, MetricsSnapshot]:
     row = (
         await conn.execute(_FIND_WITH_METRICS[_variant(key)], {"tenant_id": tenant.id, "key": key})
     ).one_or_none()
@@ -373,7 +396,7 @@ async def _find_with_metrics(
     return row, MetricsSnapshot.of(row)
 
 
-def _reseller_fields(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
+def _reseller_fields(account: AccountRead, snapshot: MetricsSnapshot) -> dict[str, Any]:
     """`partnerAccount` and `lastMetricsUpdate`, or nothing when the feature is disabled."""
     if not account.reseller_account_enabled:
         return {}
@@ -386,14 +409,14 @@ def _reseller_fields(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, 
     }
 
 
-def _freshness(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
+def _freshness(account: AccountRead, snapshot: MetricsSnapshot) -> dict[str, Any]:
     """`metricsFreshness` (ours), part of the Reseller Account feature's answer too."""
     if not account.reseller_account_enabled:
         return {}
     return {"metricsFreshness": snapshot.freshness_json()}
 
 
-def _basic_info(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
+def _basic_info(account: AccountRead, snapshot: MetricsSnapshot) -> dict[str, Any]:
     return {
         "id": account.id,
         "accountNumber": account.account_number,
@@ -517,7 +540,7 @@ async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -
 
 async def _recent_subscriptions(
     conn: AsyncConnection, tenant: Tenant, account_id: str
-) -> list[dict[str, Any]]:
+) -> list[SummarySubscription]:
     """The summary's subscriptions owned by the account, newest first, with their rate plans
     that are not removed (terms as texts, as Zuora writes them there)."""
     recent = (

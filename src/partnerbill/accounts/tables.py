@@ -6,7 +6,9 @@ sold-to); its other contacts are rows of `account_contacts`. A contact id lives 
 of the two places: switching a role moves the contact's JSON between them (`accounts.contacts`).
 """
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Boolean,
@@ -69,6 +71,37 @@ accounts = Table(
     Index("ix_accounts_bill_to_contact_id", "tenant_id", text("(bill_to_contact ->> 'id')")),
     Index("ix_accounts_sold_to_contact_id", "tenant_id", text("(sold_to_contact ->> 'id')")),
 )
+
+
+class AccountRow(Protocol):
+    """An `accounts` row as read (every column), by attribute: a SQLAlchemy row of them is one
+    as it is, nothing is copied."""
+
+    tenant_id: str
+    id: str
+    account_number: str
+    name: str
+    status: str  # an AccountStatus
+    currency: str
+    bill_cycle_day: int
+    bcd_setting_option: str
+    payment_term: str
+    auto_pay: bool
+    batch: str
+    notes: str | None
+    crm_id: str | None
+    sales_rep: str | None
+    purchase_order_number: str | None
+    customer_service_rep_name: str | None
+    invoice_delivery_prefs_email: bool
+    invoice_delivery_prefs_print: bool
+    partner_account: bool
+    bill_to_contact: dict[str, Any]  # a contact's JSON, with its custom fields
+    sold_to_contact: dict[str, Any]
+    custom_fields: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
 
 account_contacts = Table(
     "account_contacts",
