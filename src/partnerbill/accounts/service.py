@@ -35,7 +35,7 @@ from partnerbill.accounts.schemas import (
     CreateAccountRequest,
     UpdateAccountRequest,
 )
-from partnerbill.accounts.tables import AccountRow, accounts
+from partnerbill.accounts.tables import AccountRow, ContactJson, accounts
 from partnerbill.billing.tables import DocumentStatus, invoices
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.ids import new_id
@@ -221,7 +221,7 @@ async def _writable(
     return WritableAccount(*row)
 
 
-def _contact_json(contact: Contact | ContactUpdate, contact_id: str) -> dict[str, Any]:
+def _contact_json(contact: Contact | ContactUpdate, contact_id: str) -> ContactJson:
     return {
         "id": contact_id,
         **contact.model_dump(exclude_none=True, exclude=set(contact.model_extra or {})),

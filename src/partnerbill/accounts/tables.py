@@ -8,7 +8,7 @@ of the two places: switching a role moves the contact's JSON between them (`acco
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from sqlalchemy import (
     Boolean,
@@ -72,6 +72,10 @@ accounts = Table(
     Index("ix_accounts_sold_to_contact_id", "tenant_id", text("(sold_to_contact ->> 'id')")),
 )
 
+# A contact as it is kept (on the account row or in `account_contacts`): its `id`, the fields its
+# request gave (`description` for Zuora's `contactDescription`) and its custom fields.
+ContactJson: TypeAlias = dict[str, Any]
+
 
 class AccountRow(Protocol):
     """An `accounts` row as read (every column), by attribute: a SQLAlchemy row of them is one
@@ -96,8 +100,8 @@ class AccountRow(Protocol):
     invoice_delivery_prefs_email: bool
     invoice_delivery_prefs_print: bool
     partner_account: bool
-    bill_to_contact: dict[str, Any]  # a contact's JSON, with its custom fields
-    sold_to_contact: dict[str, Any]
+    bill_to_contact: ContactJson
+    sold_to_contact: ContactJson
     custom_fields: dict[str, Any]
     created_at: datetime
     updated_at: datetime

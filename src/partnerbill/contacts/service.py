@@ -31,7 +31,7 @@ from partnerbill.accounts.contacts import (
     read_account,
 )
 from partnerbill.accounts.schemas import Contact
-from partnerbill.accounts.tables import account_contacts, accounts
+from partnerbill.accounts.tables import ContactJson, account_contacts, accounts
 from partnerbill.contacts.schemas import CreateContactRequest, TransferContactRequest
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
 from partnerbill.core.ids import new_id
@@ -74,11 +74,11 @@ class Located:
     (not its bill-to or sold-to)."""
 
     account: AccountContacts
-    contact: dict[str, Any]
+    contact: ContactJson
     additional: bool
 
 
-def _in(account: AccountContacts, contact_id: str, others: dict[str, dict[str, Any]]) -> Located:
+def _in(account: AccountContacts, contact_id: str, others: dict[str, ContactJson]) -> Located:
     role = account.role_of(contact_id)
     if role is not None:
         return Located(account, role, additional=False)
@@ -120,7 +120,7 @@ def _answer(located: Located) -> dict[str, Any]:
     }
 
 
-def _fields(request: Contact) -> dict[str, Any]:
+def _fields(request: Contact) -> ContactJson:
     """The contact JSON a request gives (Zuora's `contactDescription` kept as `description`,
     as account requests name it)."""
     fields = {
