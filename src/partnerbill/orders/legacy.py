@@ -23,7 +23,7 @@ from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import CreateOrderResponse, create_order
 from partnerbill.subscriptions.schemas import CreateSubscriptionRequest
 from partnerbill.subscriptions.tables import subscriptions
-from partnerbill.subscriptions.views import subscription_json
+from partnerbill.subscriptions.views import SubscriptionJson, subscription_json
 
 
 async def _order(
@@ -37,7 +37,7 @@ async def _order(
 
 async def subscribe(
     conn: AsyncConnection, tenant: Tenant, request: CreateSubscriptionRequest
-) -> tuple[CreateOrderResponse, dict[str, Any]]:
+) -> tuple[CreateOrderResponse, SubscriptionJson]:
     """The CreateSubscription order of a legacy subscribe: (the order's answer, the new
     subscription as GET shows it)."""
     owner = await lock_for_write(conn, tenant, request.account_key)
@@ -99,7 +99,7 @@ async def amend_with(
     order_date: date | None,
     action: dict[str, Any],
     run_billing: bool,
-) -> tuple[CreateOrderResponse, dict[str, Any]]:
+) -> tuple[CreateOrderResponse, SubscriptionJson]:
     """The order of one action on the subscription `key` (dated today unless `order_date`):
     (the order's answer, the subscription as GET shows it afterwards)."""
     owner_number = await conn.scalar(

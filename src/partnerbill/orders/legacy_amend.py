@@ -20,7 +20,7 @@ order action it became.
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -38,7 +38,7 @@ from partnerbill.subscriptions.schemas import (
     LegacyUpdateRequest,
 )
 from partnerbill.subscriptions.tables import rate_plan_charges, subscriptions
-from partnerbill.subscriptions.views import subscription_json
+from partnerbill.subscriptions.views import SubscriptionJson, subscription_json
 
 SUBSCRIPTION = Resource.SUBSCRIPTION
 # An order action's field path in an error: its index, its action key (`addProduct`), the rest.
@@ -129,7 +129,7 @@ def _update_action(
     }
 
 
-def _terms_action(request: LegacyUpdateRequest, current: dict[str, Any]) -> dict[str, Any]:
+def _terms_action(request: LegacyUpdateRequest, current: SubscriptionJson) -> dict[str, Any]:
     terms: dict[str, Any] = {
         "autoRenew": request.auto_renew,
         "renewalSetting": request.renewal_setting,
@@ -178,7 +178,7 @@ async def _order_body(
     conn: AsyncConnection,
     tenant: Tenant,
     subscription_id: str,
-    current: dict[str, Any],
+    current: SubscriptionJson,
     request: LegacyUpdateRequest,
 ) -> tuple[dict[str, Any], list[str], date]:
     """The order (as a CreateOrderRequest body), each action's legacy path, and the latest
@@ -243,7 +243,7 @@ async def _order_body(
     return body, paths, target
 
 
-async def _current(conn: AsyncConnection, tenant: Tenant, key: str) -> tuple[str, dict[str, Any]]:
+async def _current(conn: AsyncConnection, tenant: Tenant, key: str) -> tuple[str, SubscriptionJson]:
     """The subscription's own id and its latest version, by its number or a version's id."""
     found = (
         await conn.execute(
@@ -258,7 +258,11 @@ async def _current(conn: AsyncConnection, tenant: Tenant, key: str) -> tuple[str
     return found.id, await subscription_json(conn, tenant, found.subscription_number)
 
 
-def _delta(after: dict[str, Any], before: dict[str, Any], name: str) -> Decimal:
+def _delta(
+    after: SubscriptionJson,
+    before: SubscriptionJson,
+    name: Literal["contractedMrr", "totalContractedValue"],
+) -> Decimal:
     return Decimal(after[name]) - Decimal(before[name])
 
 

@@ -27,7 +27,11 @@ from partnerbill.subscriptions.schemas import (
     LegacyUpdateRequest,
 )
 from partnerbill.subscriptions.versions import subscription_metrics, subscription_version_json
-from partnerbill.subscriptions.views import account_subscriptions, subscription_json
+from partnerbill.subscriptions.views import (
+    SubscriptionJson,
+    account_subscriptions,
+    subscription_json,
+)
 
 router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Subscriptions"])
 
@@ -75,13 +79,13 @@ async def get_metrics_by_subscription_numbers(
 )
 async def get_subscription_by_key_and_version(
     subscription_key: str, version: str, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> SubscriptionJson:
     async with transaction() as conn:
         return await subscription_version_json(conn, tenant, subscription_key, version)
 
 
 @router.get("/v1/subscriptions/{subscription_key}", responses=ok(answers.SubscriptionAnswer))
-async def get_subscription(subscription_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_subscription(subscription_key: str, tenant: CurrentTenant) -> SubscriptionJson:
     async with transaction() as conn:
         return await subscription_json(conn, tenant, subscription_key)
 
@@ -95,7 +99,8 @@ async def get_subscriptions_by_account(
 ) -> dict[str, Any]:
     async with transaction() as conn:
         found, more = await account_subscriptions(conn, tenant, account_key, window)
-    return paged("subscriptions", found, more, http_request, window)
+    # `paged` takes plain dicts.
+    return paged("subscriptions", [dict(s) for s in found], more, http_request, window)
 
 
 async def _amend(

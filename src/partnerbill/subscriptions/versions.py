@@ -33,7 +33,12 @@ from partnerbill.subscriptions.tables import (
     subscription_versions,
     subscriptions,
 )
-from partnerbill.subscriptions.views import subscription_json, subscription_tcv
+from partnerbill.subscriptions.views import (
+    SubscriptionJson,
+    kept_version,
+    subscription_json,
+    subscription_tcv,
+)
 
 MAX_METRICS_SUBSCRIPTIONS = 50
 
@@ -61,7 +66,7 @@ VERSION = re.compile(r"[0-9]{1,9}")
 
 async def subscription_version_json(
     conn: AsyncConnection, tenant: Tenant, key: str, version: str
-) -> dict[str, Any]:
+) -> SubscriptionJson:
     """GET /v1/subscriptions/{key}/versions/{version}."""
     # ASCII digits only: str.isdigit also accepts '²', which int() refuses; at most 9 of them,
     # so the number fits the version column.
@@ -90,7 +95,7 @@ async def subscription_version_json(
     )
     if snapshot is None:
         raise not_found(Resource.SUBSCRIPTION, "subscription version", f"{key}/{version}")
-    return dict(snapshot)
+    return kept_version(dict(snapshot))
 
 
 async def subscription_metrics(

@@ -7,7 +7,7 @@ A subscription's contractedMrr is the sum over the last segments still open at i
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import select
 from sqlalchemy.engine import Row
@@ -37,13 +37,105 @@ from partnerbill.subscriptions.tables import (
 SUBSCRIPTION = Resource.SUBSCRIPTION
 
 
+class ChargeJson(TypedDict):
+    """A charge (its segment) as GET /v1/subscriptions/{key} shows it."""
+
+    id: str
+    number: str
+    name: str
+    type: str
+    model: str
+    productRatePlanChargeId: str
+    price: Decimal | None
+    quantity: Decimal
+    tiers: list[dict[str, object]]
+    uom: str | None
+    description: str | None
+    mrr: Decimal
+    tcv: Decimal
+    billingPeriod: str | None
+    specificBillingPeriod: int | None
+    billingTiming: str
+    billingDay: int
+    triggerEvent: str
+    endDateCondition: str
+    effectiveStartDate: date
+    effectiveEndDate: date | None
+    chargedThroughDate: date | None
+    processedThroughDate: date | None
+    segment: int
+    version: int
+
+
+class RatePlanJson(TypedDict):
+    id: str
+    productId: str
+    productName: str
+    productRatePlanId: str
+    ratePlanName: str
+    subscriptionRatePlanNumber: str
+    lastChangeType: str
+    ratePlanCharges: list[ChargeJson]
+
+
+class SubscriptionJson(TypedDict):
+    """GET /v1/subscriptions/{key}'s answer. An older version's is kept as JSON
+    (`subscription_versions`) and answered as it was kept: its dates and amounts as JSON has
+    them."""
+
+    success: bool
+    id: str
+    subscriptionNumber: str
+    version: int
+    isLatestVersion: bool
+    status: str  # a SubscriptionStatus
+    accountId: str
+    accountNumber: str
+    accountName: str
+    invoiceOwnerAccountId: str
+    invoiceOwnerAccountNumber: str
+    invoiceOwnerAccountName: str
+    termType: str
+    initialTerm: int | None
+    initialTermPeriodType: str | None
+    currentTerm: int | None
+    currentTermPeriodType: str | None
+    renewalTerm: int | None
+    renewalTermPeriodType: str | None
+    renewalSetting: str
+    autoRenew: bool
+    contractEffectiveDate: date
+    serviceActivationDate: date
+    customerAcceptanceDate: date
+    subscriptionStartDate: date
+    subscriptionEndDate: date | None
+    termStartDate: date
+    termEndDate: date | None
+    cancelledDate: date | None
+    scheduledSuspendDate: date | None
+    scheduledResumeDate: date | None
+    invoiceSeparately: bool
+    currency: str
+    notes: str | None
+    contractedMrr: Decimal
+    totalContractedValue: Decimal
+    createTime: str | None
+    updateTime: str | None
+    ratePlans: list[RatePlanJson]
+
+
+def kept_version(snapshot: dict[str, Any]) -> SubscriptionJson:
+    """An older version's answer, as it was kept."""
+    return cast(SubscriptionJson, snapshot)
+
+
 def key_clause(key: str) -> Any:
     """A subscription by its number or its current version's id (older version ids are served
     from `subscription_versions`)."""
     return (subscriptions.c.version_id == key) | (subscriptions.c.subscription_number == key)
 
 
-def _charge_json(sub: SubscriptionRow, segment: ChargeSegment) -> dict[str, Any]:
+def _charge_json(sub: SubscriptionRow, segment: ChargeSegment) -> ChargeJson:
     tiers = tiers_from_json(segment["tiers"])
     model = ChargeModel(segment["charge_model"])
     return {
@@ -109,7 +201,7 @@ def subscription_tcv(sub: SubscriptionRow, segments: Sequence[ChargeSegment]) ->
     return sum((segment_tcv(sub, segment) for segment in segments), ZERO)
 
 
-async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> SubscriptionJson:
     """GET /v1/subscriptions/{key}: the latest version, or a stored older version by its id."""
     row = (
         await conn.execute(
@@ -124,7 +216,7 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
         )
         if snapshot is None:
             raise not_found(SUBSCRIPTION, "subscription", key)
-        return dict(snapshot)
+        return kept_version(dict(snapshot))
     sub = subscription_row(row)
     owners = {
         r.id: r
@@ -161,7 +253,7 @@ def _subscription_answer(
     owners: Mapping[str, Any],
     plan_rows: Sequence[Row[Any]],
     segment_rows: Sequence[ChargeSegment],
-) -> dict[str, Any]:
+) -> SubscriptionJson:
     """The latest version's answer from its rows: the subscription, its two owners (by id),
     rate plans and charge segments."""
     cmrr = sum(
@@ -234,7 +326,7 @@ def _subscription_answer(
 
 async def account_subscriptions(
     conn: AsyncConnection, tenant: Tenant, account_key: str, window: PageRequest
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[SubscriptionJson], bool]:
     """One page of the subscriptions the account (by id or number) owns or is the invoice owner
     of, by subscription number, and whether another page follows."""
     account_id = await conn.scalar(
