@@ -20,7 +20,7 @@ order action it became.
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.core.clock import today
 from partnerbill.core.errors import Resource, ZuoraError, invalid_value, not_found
 from partnerbill.core.tenants import Tenant, get_settings
-from partnerbill.orders.preview import preview_invoice
+from partnerbill.orders.preview import PreviewInvoiceItem, preview_invoice
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import create_order
 from partnerbill.subscriptions.schemas import (
@@ -266,9 +266,25 @@ def _delta(
     return Decimal(after[name]) - Decimal(before[name])
 
 
+class UpdateSubscriptionResponse(TypedDict):
+    """The amendment's ids, or its preview's invoice (what it would bill)."""
+
+    success: bool
+    totalDeltaMrr: Decimal
+    totalDeltaTcv: Decimal
+    invoiceTargetDate: NotRequired[date]
+    amount: NotRequired[Decimal]
+    amountWithoutTax: NotRequired[Decimal]
+    taxAmount: NotRequired[Decimal]
+    invoiceItems: NotRequired[list[PreviewInvoiceItem]]
+    subscriptionId: NotRequired[str]
+    orderNumbers: NotRequired[list[str]]
+    invoiceId: NotRequired[str]
+
+
 async def update_subscription(
     conn: AsyncConnection, tenant: Tenant, key: str, request: LegacyUpdateRequest
-) -> dict[str, Any]:
+) -> UpdateSubscriptionResponse:
     """The UpdateSubscriptionResponse of the amendment (or of its preview)."""
     subscription_id, before = await _current(conn, tenant, key)
     body, paths, target = await _order_body(conn, tenant, subscription_id, before, request)
@@ -289,7 +305,7 @@ async def update_subscription(
     finally:
         if savepoint is not None:
             await savepoint.rollback()
-    response: dict[str, Any] = {
+    response: UpdateSubscriptionResponse = {
         "success": True,
         "totalDeltaMrr": _delta(after, before, "contractedMrr"),
         "totalDeltaTcv": _delta(after, before, "totalContractedValue"),

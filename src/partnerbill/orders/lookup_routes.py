@@ -197,7 +197,9 @@ class PreviewedOrder(Succeeded):
 
 
 @router.post("/v1/orders/preview", responses=ok(PreviewedOrder))
-async def preview_order(request: PreviewOrderRequest, tenant: CurrentTenant) -> dict[str, Any]:
+async def preview_order(
+    request: PreviewOrderRequest, tenant: CurrentTenant
+) -> preview.PreviewOrderResponse:
     async with transaction() as conn:
         limit = (await get_settings(conn, tenant)).order_sync_limit
         return await preview.preview_order(conn, tenant, request, limit=limit)

@@ -15,7 +15,8 @@ is an invalid value of the query (400), as the route has no key in its path.
 import re
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from decimal import Decimal
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,6 +42,16 @@ from partnerbill.subscriptions.views import (
 )
 
 MAX_METRICS_SUBSCRIPTIONS = 50
+
+
+class SubscriptionMetrics(TypedDict):
+    subscriptionNumber: str
+    contractedMrr: Decimal
+    contractedNetMrr: Decimal
+    asOfDayGrossMrr: Decimal
+    asOfDayNetMrr: Decimal
+    totalContractedValue: Decimal
+    netTotalContractedValue: Decimal
 
 
 async def _subscription_id(conn: AsyncConnection, tenant: Tenant, key: str) -> str:
@@ -100,7 +111,7 @@ async def subscription_version_json(
 
 async def subscription_metrics(
     conn: AsyncConnection, tenant: Tenant, numbers: Sequence[str], as_of_day: date
-) -> list[dict[str, Any]]:
+) -> list[SubscriptionMetrics]:
     """The metrics of each subscription named by number, in the order asked."""
     if not numbers:
         raise ZuoraError(
@@ -141,7 +152,7 @@ async def subscription_metrics(
 
 def _metrics(
     sub: SubscriptionRow, segments: list[ChargeSegment], as_of_day: date
-) -> dict[str, Any]:
+) -> SubscriptionMetrics:
     recurring = [s for s in segments if s["charge_type"] == ChargeType.RECURRING.value]
     contracted = ZERO
     if sub["cancelled_date"] is None:
