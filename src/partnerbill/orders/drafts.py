@@ -23,7 +23,6 @@ show it once activated, as they follow the subscriptions an order changed.
 from typing import Any, TypedDict
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import read_for_write
@@ -34,7 +33,7 @@ from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.orders.lookup import OrderChange, check_change, known_order
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import CreateOrderResponse, check_order_limit, create_order
-from partnerbill.orders.tables import OrderStatus, orders
+from partnerbill.orders.tables import OrderRow, OrderStatus, orders
 
 ORDER = Resource.ORDER
 
@@ -122,7 +121,7 @@ async def _place_draft(
 
 async def _locked(
     conn: AsyncConnection, tenant: Tenant, order_number: str, change: OrderChange
-) -> Row[Any]:
+) -> OrderRow:
     """The order `FOR UPDATE`, refused unless its status allows `change`."""
     await known_order(conn, tenant, order_number)
     row = (

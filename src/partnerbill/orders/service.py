@@ -16,7 +16,6 @@ from decimal import Decimal
 from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import select, text
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -42,7 +41,7 @@ from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.orders.actions import amend
 from partnerbill.orders.schemas import CreateOrderRequest, OrderAction
 from partnerbill.orders.state import OrderState, action_dates, catalog_plans, writable_account
-from partnerbill.orders.tables import OrderStatus, order_actions, orders
+from partnerbill.orders.tables import OrderRow, OrderStatus, order_actions, orders
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.segments import account_cmrr_contribution
 from partnerbill.subscriptions.tables import SubscriptionRow
@@ -391,7 +390,7 @@ async def _run_billing(
 async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> GetOrderResponse:
     """GET /v1/orders/{orderNumber} (or its id): the order, its subscriptions in the order's
     sequence, each with the order actions that changed it as they were given."""
-    order = (
+    order: OrderRow | None = (
         await conn.execute(
             select(orders).where(
                 orders.c.tenant_id == tenant.id,
@@ -440,7 +439,7 @@ async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> GetOrde
 
 
 def _order_answer(
-    order: Row[Any], subscriptions: list[dict[str, Any]], invoice_numbers: list[str]
+    order: OrderRow, subscriptions: list[dict[str, Any]], invoice_numbers: list[str]
 ) -> GetOrderResponse:
     return {
         "success": True,
@@ -459,7 +458,7 @@ def _order_answer(
     }
 
 
-def _draft_json(order: Row[Any]) -> GetOrderResponse:
+def _draft_json(order: OrderRow) -> GetOrderResponse:
     """A draft (or cancelled draft) order: its request as stored, nothing run."""
     subscriptions = [
         {

@@ -1,6 +1,8 @@
 """Orders and asynchronous order jobs."""
 
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any, Protocol
 
 from sqlalchemy import (
     Column,
@@ -56,6 +58,23 @@ orders = Table(
     tenant_unique("order_number"),
     Index("ix_orders_account", "tenant_id", "account_id"),
 )
+
+
+class OrderRow(Protocol):
+    """An `orders` row as read (every column), by attribute: a SQLAlchemy row of them is one as
+    it is."""
+
+    tenant_id: str
+    id: str
+    order_number: str
+    account_id: str
+    order_date: date
+    status: str  # an OrderStatus
+    category: str
+    description: str | None
+    response: dict[str, Any]  # the CreateOrderResponse, or a draft's answer and request
+    created_at: datetime
+
 
 # One row per order action, in the order's sequence (read by the query surfaces).
 order_actions = Table(

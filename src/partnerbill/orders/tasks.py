@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 from procrastinate import Blueprint
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import ZuoraError
@@ -61,7 +61,7 @@ async def process_async_order(tenant_id: str, tenant_number: int, job_id: str) -
         raise
 
 
-async def _fail(where: Any, errors: str) -> None:
+async def _fail(where: ColumnElement[bool], errors: str) -> None:
     async with transaction() as conn:
         await conn.execute(
             update(async_jobs)

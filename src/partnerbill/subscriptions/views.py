@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypedDict, cast
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -129,7 +129,7 @@ def kept_version(snapshot: dict[str, Any]) -> SubscriptionJson:
     return cast(SubscriptionJson, snapshot)
 
 
-def key_clause(key: str) -> Any:
+def key_clause(key: str) -> ColumnElement[bool]:
     """A subscription by its number or its current version's id (older version ids are served
     from `subscription_versions`)."""
     return (subscriptions.c.version_id == key) | (subscriptions.c.subscription_number == key)
