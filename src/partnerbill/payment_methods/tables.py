@@ -4,7 +4,9 @@ The account's default is the row with `is_default`; a partial unique index keeps
 per account, and every switch of the default holds the account's advisory lock (see service).
 """
 
+from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import (
     Boolean,
@@ -49,3 +51,17 @@ payment_methods = Table(
         postgresql_where=text("is_default"),
     ),
 )
+
+
+class PaymentMethodRow(Protocol):
+    """A `payment_methods` row as read (every column), by attribute: a SQLAlchemy row of them is
+    one as it is."""
+
+    tenant_id: str
+    id: str
+    account_id: str
+    type: str
+    status: str  # a PaymentMethodStatus
+    is_default: bool
+    created_at: datetime
+    updated_at: datetime
