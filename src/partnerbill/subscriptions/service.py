@@ -15,7 +15,7 @@ a future-dated cancellation already counts 0 there (`segments.account_cmrr_contr
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Unpack, cast
+from typing import Unpack, cast
 
 from sqlalchemy import func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,6 +35,9 @@ from partnerbill.subscriptions.schemas import (
     RatePlanSubscription,
 )
 from partnerbill.subscriptions.tables import (
+    NewChargeSegment,
+    NewRatePlanRow,
+    NewSubscriptionRow,
     SubscriptionChanges,
     SubscriptionRow,
     SubscriptionStatus,
@@ -73,7 +76,7 @@ class NewSubscription:
     term_field: str = "initialTerm"  # where the request gave the term, to name in an error
 
 
-def _subscription_row(new: NewSubscription) -> dict[str, Any]:
+def _subscription_row(new: NewSubscription) -> NewSubscriptionRow:
     """The subscriptions row of `new`, checked; numbered at insert when `new` has no number."""
     currency = new.invoice_owner.currency
     if new.owner.currency != currency:
@@ -130,8 +133,8 @@ def _subscription_row(new: NewSubscription) -> dict[str, Any]:
 class _PlannedRows:
     """Rate plan rows and their charges' first segments, numbered at insert."""
 
-    plans: list[dict[str, Any]] = field(default_factory=list)
-    charges: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[NewRatePlanRow] = field(default_factory=list)
+    charges: list[NewChargeSegment] = field(default_factory=list)
 
     def add(
         self,
@@ -145,7 +148,8 @@ class _PlannedRows:
         change_type: str,
     ) -> None:
         """The rows of `plans` subscribed to, checked (all or none of them is added)."""
-        plan_rows, charge_rows = [], []
+        plan_rows: list[NewRatePlanRow] = []
+        charge_rows: list[NewChargeSegment] = []
         for plan, request in plans:
             rate_plan_id = new_id()
             plan_rows.append(
@@ -178,10 +182,10 @@ class _PlannedRows:
         self.charges += charge_rows
 
     def number(self, plan_numbers: Sequence[int], charge_numbers: Sequence[int]) -> None:
-        for row, number in zip(self.plans, plan_numbers, strict=True):
-            row["rate_plan_number"] = document_number("SRP-", number)
-        for row, number in zip(self.charges, charge_numbers, strict=True):
-            row["charge_number"] = document_number("C-", number)
+        for plan, number in zip(self.plans, plan_numbers, strict=True):
+            plan["rate_plan_number"] = document_number("SRP-", number)
+        for charge, number in zip(self.charges, charge_numbers, strict=True):
+            charge["charge_number"] = document_number("C-", number)
 
 
 _SUBSCRIPTION_COLUMNS = (
@@ -257,7 +261,7 @@ class NewSubscriptions:
     """
 
     def __init__(self) -> None:
-        self._rows: list[dict[str, Any]] = []  # as inserted
+        self._rows: list[NewSubscriptionRow] = []  # as inserted
         self._subscriptions: list[SubscriptionRow] = []  # as `add` returned them
         self._planned = _PlannedRows()
 

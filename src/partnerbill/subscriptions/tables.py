@@ -15,7 +15,7 @@ id (`subscription_versions`), so a GET by an old version's id answers with that 
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 from sqlalchemy import (
     Boolean,
@@ -130,6 +130,33 @@ class SubscriptionRow(TypedDict):
     updated_at: datetime
 
 
+class NewSubscriptionRow(TypedDict):
+    """A `subscriptions` row to insert: numbered at insert when it has no number."""
+
+    id: str
+    version_id: str
+    subscription_number: str | None
+    account_id: str
+    invoice_owner_account_id: str
+    status: str  # a SubscriptionStatus
+    currency: str
+    term_type: str
+    initial_term: int | None
+    initial_term_period_type: str | None
+    renewal_term: int | None
+    renewal_term_period_type: str | None
+    renewal_setting: str
+    auto_renew: bool
+    contract_effective_date: date
+    service_activation_date: date
+    customer_acceptance_date: date
+    term_start_date: date
+    term_end_date: date | None
+    invoice_separately: bool
+    notes: str | None
+    order_id: str | None
+
+
 class SubscriptionChanges(TypedDict, total=False):
     """What an amendment changes on a subscription's row (`service.save`)."""
 
@@ -192,6 +219,21 @@ rate_plans = Table(
     Index("ix_rate_plans_subscription", "tenant_id", "subscription_id"),
 )
 
+
+class NewRatePlanRow(TypedDict):
+    """A `rate_plans` row to insert, numbered at insert."""
+
+    id: str
+    subscription_id: str
+    product_rate_plan_id: str
+    product_id: str
+    product_name: str
+    name: str
+    last_change_type: str
+    unique_token: str | None
+    rate_plan_number: NotRequired[str]
+
+
 rate_plan_charges = Table(
     "rate_plan_charges",
     metadata,
@@ -226,6 +268,35 @@ rate_plan_charges = Table(
     Index("ix_rate_plan_charges_subscription", "tenant_id", "subscription_id"),
     tenant_foreign_key("rate_plan_id", "rate_plans", ondelete="CASCADE"),
 )
+
+
+class NewChargeSegment(TypedDict):
+    """A charge's first segment to insert, numbered at insert."""
+
+    id: str
+    subscription_id: str
+    rate_plan_id: str
+    segment: int
+    is_last_segment: bool
+    product_rate_plan_charge_id: str
+    name: str
+    charge_type: str  # a catalog ChargeType
+    charge_model: str  # a catalog ChargeModel
+    billing_period: str | None
+    specific_billing_period: int | None
+    billing_timing: str
+    bill_cycle_day: int
+    trigger_event: str
+    end_date_condition: str
+    quantity: Decimal
+    tiers: list[dict[str, Any]]  # `catalog.tiers.tiers_json`
+    uom: str | None
+    description: str | None
+    effective_start_date: date
+    effective_end_date: date | None
+    charged_through_date: date | None
+    mrr: Decimal
+    charge_number: NotRequired[str]
 
 
 class ChargeSegment(TypedDict):
