@@ -442,8 +442,9 @@ async def save(
     subscription: SubscriptionRow,
     **values: Unpack[SubscriptionChanges],
 ) -> None:
-    # mypy checks an update against every column of the row; the changes are some of them.
-    subscription.update(values)  # type: ignore[typeddict-item]
+    # With its extra checks (--strict) mypy checks an update against every column of the row;
+    # the changes are some of them.
+    subscription.update(values)  # type: ignore[typeddict-item, unused-ignore]
     await conn.execute(
         update(subscriptions)
         .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id == subscription["id"])
