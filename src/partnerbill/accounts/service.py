@@ -11,7 +11,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol, TypedDict
+from decimal import Decimal
+from typing import Any, NotRequired, Protocol, TypedDict
 
 from sqlalchemy import (
     ARRAY,
@@ -98,6 +99,46 @@ class SummarySubscription(TypedDict):
     renewalTerm: str | None
     autoRenew: bool
     ratePlans: list[dict[str, str]]
+
+
+class SummaryInvoice(TypedDict):
+    id: str
+    invoiceNumber: str
+    invoiceDate: date
+    dueDate: date
+    amount: Decimal
+    balance: Decimal
+    status: str  # a DocumentStatus
+
+
+class SummaryPayment(TypedDict):
+    id: str
+    paymentNumber: str
+    paymentType: str
+    status: str  # a PaymentStatus
+    effectiveDate: date
+    amount: Decimal
+
+
+class Freshness(TypedDict, total=False):
+    """`metricsFreshness` (ours), with the Reseller Account feature."""
+
+    metricsFreshness: dict[str, object]
+
+
+class AccountSummary(TypedDict):
+    """GET /v1/accounts/{key}/summary's answer; its basic info carries the account's custom
+    fields."""
+
+    success: bool
+    basicInfo: dict[str, Any]
+    metricsFreshness: NotRequired[dict[str, object]]
+    billToContact: ContactJson
+    soldToContact: ContactJson
+    subscriptions: list[SummarySubscription]
+    invoices: list[SummaryInvoice]
+    payments: list[SummaryPayment]
+    usage: list[object]
 
 
 class RecentPartnerAccounts:
@@ -409,7 +450,7 @@ def _reseller_fields(account: AccountRead, snapshot: MetricsSnapshot) -> dict[st
     }
 
 
-def _freshness(account: AccountRead, snapshot: MetricsSnapshot) -> dict[str, Any]:
+def _freshness(account: AccountRead, snapshot: MetricsSnapshot) -> Freshness:
     """`metricsFreshness` (ours), part of the Reseller Account feature's answer too."""
     if not account.reseller_account_enabled:
         return {}
@@ -466,7 +507,7 @@ async def get_account(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[s
     }
 
 
-async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -> AccountSummary:
     account, snapshot = await _find_with_metrics(conn, tenant, key)
     recent = await conn.execute(
         select(
