@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from partnerbill.catalog.tiers import StoredTier
 from partnerbill.core.db import metadata
 from partnerbill.core.tenant_tables import (
     tenant_column,
@@ -170,7 +171,7 @@ class ProductRatePlanChargeRow(Protocol):
     up_to_periods_type: str | None
     default_quantity: Decimal | None
     uom: str | None
-    tiers: dict[str, Any]  # `tiers.tiers_by_currency_json`
+    tiers: dict[str, list[StoredTier]]  # by currency
     description: str | None
     custom_fields: dict[str, Any]
     created_at: datetime

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Row
 
+from partnerbill.catalog.tiers import StoredTier
 from partnerbill.core.db import metadata
 from partnerbill.core.tenant_tables import (
     tenant_column,
@@ -289,7 +290,7 @@ class NewChargeSegment(TypedDict):
     trigger_event: str
     end_date_condition: str
     quantity: Decimal
-    tiers: list[dict[str, Any]]  # `catalog.tiers.tiers_json`
+    tiers: list[StoredTier]
     uom: str | None
     description: str | None
     effective_start_date: date
@@ -320,7 +321,7 @@ class ChargeSegment(TypedDict):
     trigger_event: str
     end_date_condition: str
     quantity: Decimal
-    tiers: list[dict[str, Any]]  # `catalog.tiers.tiers_json`
+    tiers: list[StoredTier]
     uom: str | None
     description: str | None
     effective_start_date: date
