@@ -11,7 +11,7 @@ An account holds at most `CONTACTS_PER_ACCOUNT` contacts, as Zuora's does.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import ColumnElement, Row, String, delete, func, insert, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
 from partnerbill.core.locking import for_no_key_update, lock_rows_in_id_order
 from partnerbill.core.tenants import Tenant
-from partnerbill.tables.accounts import account_contacts, accounts
+from partnerbill.tables.accounts import ContactJson, account_contacts, accounts
 
 CONTACTS_PER_ACCOUNT = 100
 
@@ -36,10 +36,10 @@ class AccountContacts:
 
     id: str
     account_number: str
-    bill_to: dict[str, Any]
-    sold_to: dict[str, Any]
+    bill_to: ContactJson
+    sold_to: ContactJson
 
-    def role_of(self, contact_id: str) -> dict[str, Any] | None:
+    def role_of(self, contact_id: str) -> ContactJson | None:
         """The JSON of the bill-to or sold-to contact with this id, or None."""
         if self.bill_to["id"] == contact_id:
             return self.bill_to
@@ -54,6 +54,13 @@ _COLUMNS = (
     accounts.c.bill_to_contact,
     accounts.c.sold_to_contact,
 )
+
+
+class RoleContacts(TypedDict):
+    """The account's bill-to and sold-to contacts, as the account row's columns."""
+
+    bill_to_contact: ContactJson
+    sold_to_contact: ContactJson
 
 
 async def lock_accounts(
@@ -108,7 +115,7 @@ async def account_of_contact(conn: AsyncConnection, tenant: Tenant, contact_id: 
 
 async def additional_contacts(
     conn: AsyncConnection, tenant: Tenant, account_id: str, ids: set[str] | None = None
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, ContactJson]:
     """The account's contacts besides bill-to and sold-to (only `ids` when given), by id."""
     statement = select(account_contacts.c.id, account_contacts.c.contact).where(
         account_contacts.c.tenant_id == tenant.id, account_contacts.c.account_id == account_id
@@ -140,7 +147,7 @@ async def check_room(
 
 
 async def add_contact(
-    conn: AsyncConnection, tenant: Tenant, account_id: str, contact: dict[str, Any]
+    conn: AsyncConnection, tenant: Tenant, account_id: str, contact: ContactJson
 ) -> None:
     await conn.execute(
         insert(account_contacts).values(
@@ -155,7 +162,7 @@ async def assign_roles(
     account: AccountContacts,
     roles: dict[str, str | None],
     resource: Resource,
-) -> dict[str, dict[str, Any]]:
+) -> RoleContacts:
     """Make the contacts named by id the account's bill-to (`roles["billToContactId"]`) and
     sold-to (`roles["soldToContactId"]`); None keeps a role's contact. The contacts taken into a
     role leave `account_contacts`, a contact left without a role joins it. Answers the account

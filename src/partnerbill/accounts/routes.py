@@ -37,7 +37,7 @@ async def get_account(account_key: str, tenant: CurrentTenant) -> dict[str, Any]
 
 
 @router.get("/v1/accounts/{account_key}/summary", responses=ok(answers.AccountSummary))
-async def get_account_summary(account_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_account_summary(account_key: str, tenant: CurrentTenant) -> service.AccountSummary:
     async with transaction() as conn:
         return await service.get_account_summary(conn, tenant, account_key)
 

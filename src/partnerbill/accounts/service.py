@@ -10,11 +10,12 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from decimal import Decimal
+from typing import Any, NotRequired, Protocol, TypedDict
 
 from sqlalchemy import (
     ARRAY,
-    Row,
     Select,
     String,
     and_,
@@ -52,8 +53,8 @@ from partnerbill.core.tenants import (
 from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import MetricsSnapshot
-from partnerbill.tables.accounts import accounts
-from partnerbill.tables.billing import invoices
+from partnerbill.tables.accounts import AccountRow, ContactJson, accounts
+from partnerbill.tables.billing import DocumentStatus, invoices
 from partnerbill.tables.payments import payments
 from partnerbill.tables.subscriptions import rate_plans, subscriptions
 
@@ -76,6 +77,69 @@ class WritableAccount:
     partner_account: bool
     status: str
     bill_cycle_day: int  # 0: AutoSet
+
+
+class AccountRead(AccountRow, Protocol):
+    """An account read for an answer, with its tenant's Reseller Account switch (and its
+    metrics, read with `MetricsSnapshot.of`)."""
+
+    reseller_account_enabled: bool
+
+
+class SummarySubscription(TypedDict):
+    """A subscription in the account summary (terms as texts, as Zuora writes them there)."""
+
+    id: str
+    subscriptionNumber: str
+    status: str  # a SubscriptionStatus
+    termType: str
+    subscriptionStartDate: date
+    termStartDate: date
+    termEndDate: date | None
+    initialTerm: str | None
+    renewalTerm: str | None
+    autoRenew: bool
+    ratePlans: list[dict[str, str]]
+
+
+class SummaryInvoice(TypedDict):
+    id: str
+    invoiceNumber: str
+    invoiceDate: date
+    dueDate: date
+    amount: Decimal
+    balance: Decimal
+    status: str  # a DocumentStatus
+
+
+class SummaryPayment(TypedDict):
+    id: str
+    paymentNumber: str
+    paymentType: str
+    status: str  # a PaymentStatus
+    effectiveDate: date
+    amount: Decimal
+
+
+class Freshness(TypedDict, total=False):
+    """`metricsFreshness` (ours), with the Reseller Account feature."""
+
+    metricsFreshness: dict[str, object]
+
+
+class AccountSummary(TypedDict):
+    """GET /v1/accounts/{key}/summary's answer; its basic info carries the account's custom
+    fields."""
+
+    success: bool
+    basicInfo: dict[str, Any]
+    metricsFreshness: NotRequired[dict[str, object]]
+    billToContact: ContactJson
+    soldToContact: ContactJson
+    subscriptions: list[SummarySubscription]
+    invoices: list[SummaryInvoice]
+    payments: list[SummaryPayment]
+    usage: list[object]
 
 
 class RecentPartnerAccounts:
@@ -199,7 +263,7 @@ async def _writable(
     return WritableAccount(*row)
 
 
-def _contact_json(contact: Contact | ContactUpdate, contact_id: str) -> dict[str, Any]:
+def _contact_json(contact: Contact | ContactUpdate, contact_id: str) -> ContactJson:
     return {
         "id": contact_id,
         **contact.model_dump(exclude_none=True, exclude=set(contact.model_extra or {})),
@@ -300,7 +364,7 @@ async def update_account(
     found = await execute_locking(
         conn, tenant, query, {"tenant_id": tenant.id, "key": key}, Resource.ACCOUNT
     )
-    current = found.one_or_none()
+    current: AccountRow | None = found.one_or_none()
     if current is None:
         raise not_found(Resource.ACCOUNT, "account", key)
     values: dict[str, Any] = _profile_values(request)
@@ -354,8 +418,8 @@ async def update_account(
             await metrics.make_synchronous(conn, tenant, current.id)
 
 
-async def _find(conn: AsyncConnection, tenant: Tenant, key: str) -> Row[Any]:
-    row = (
+async def _find(conn: AsyncConnection, tenant: Tenant, key: str) -> AccountRow:
+    row: AccountRow | None = (
         await conn.execute(_FIND[_variant(key)], {"tenant_id": tenant.id, "key": key})
     ).one_or_none()
     if row is None:
@@ -365,7 +429,7 @@ async def _find(conn: AsyncConnection, tenant: Tenant, key: str) -> Row[Any]:
 
 async def _find_with_metrics(
     conn: AsyncConnection, tenant: Tenant, key: str
-) -> tuple[Row[Any], MetricsSnapshot]:
+) -> tuple[AccountRead, MetricsSnapshot]:
     row = (
         await conn.execute(_FIND_WITH_METRICS[_variant(key)], {"tenant_id": tenant.id, "key": key})
     ).one_or_none()
@@ -374,7 +438,7 @@ async def _find_with_metrics(
     return row, MetricsSnapshot.of(row)
 
 
-def _reseller_fields(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
+def _reseller_fields(account: AccountRead, snapshot: MetricsSnapshot) -> dict[str, Any]:
     """`partnerAccount` and `lastMetricsUpdate`, or nothing when the feature is disabled."""
     if not account.reseller_account_enabled:
         return {}
@@ -387,14 +451,14 @@ def _reseller_fields(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, 
     }
 
 
-def _freshness(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
+def _freshness(account: AccountRead, snapshot: MetricsSnapshot) -> Freshness:
     """`metricsFreshness` (ours), part of the Reseller Account feature's answer too."""
     if not account.reseller_account_enabled:
         return {}
     return {"metricsFreshness": snapshot.freshness_json()}
 
 
-def _basic_info(account: Row[Any], snapshot: MetricsSnapshot) -> dict[str, Any]:
+def _basic_info(account: AccountRead, snapshot: MetricsSnapshot) -> dict[str, Any]:
     return {
         "id": account.id,
         "accountNumber": account.account_number,
@@ -444,7 +508,7 @@ async def get_account(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[s
     }
 
 
-async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -> AccountSummary:
     account, snapshot = await _find_with_metrics(conn, tenant, key)
     recent = await conn.execute(
         select(
@@ -459,7 +523,7 @@ async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -
         .where(
             invoices.c.tenant_id == tenant.id,
             invoices.c.account_id == account.id,
-            invoices.c.status == "Posted",
+            invoices.c.status == DocumentStatus.POSTED,
         )
         .order_by(invoices.c.invoice_date.desc(), invoices.c.id.desc())
         .limit(RECENT_INVOICES)
@@ -518,7 +582,7 @@ async def get_account_summary(conn: AsyncConnection, tenant: Tenant, key: str) -
 
 async def _recent_subscriptions(
     conn: AsyncConnection, tenant: Tenant, account_id: str
-) -> list[dict[str, Any]]:
+) -> list[SummarySubscription]:
     """The summary's subscriptions owned by the account, newest first, with their rate plans
     that are not removed (terms as texts, as Zuora writes them there)."""
     recent = (

@@ -4,29 +4,29 @@ segment's, one list): decimals as exact strings, so no JSON number round trip ca
 
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
 
 from partnerbill.catalog.enums import PriceFormat, Tier
+from partnerbill.tables.catalog import StoredTier
 
 
 def _units(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
-def tiers_json(tiers: Sequence[Tier]) -> list[dict[str, Any]]:
+def tiers_json(tiers: Sequence[Tier]) -> list[StoredTier]:
     return [
         {
             "tier": tier.tier,
-            "startingUnit": _units(tier.starting_unit),
+            "startingUnit": format(tier.starting_unit, "f"),
             "endingUnit": _units(tier.ending_unit),
-            "price": _units(tier.price),
+            "price": format(tier.price, "f"),
             "priceFormat": tier.price_format.value,
         }
         for tier in tiers
     ]
 
 
-def tiers_from_json(stored: Sequence[Mapping[str, Any]]) -> tuple[Tier, ...]:
+def tiers_from_json(stored: Sequence[StoredTier]) -> tuple[Tier, ...]:
     return tuple(
         Tier(
             tier=int(entry["tier"]),
@@ -41,9 +41,11 @@ def tiers_from_json(stored: Sequence[Mapping[str, Any]]) -> tuple[Tier, ...]:
 
 def tiers_by_currency_json(
     tiers: Mapping[str, Sequence[Tier]],
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[StoredTier]]:
     return {currency: tiers_json(found) for currency, found in tiers.items()}
 
 
-def tiers_by_currency_from_json(stored: Mapping[str, Any]) -> dict[str, tuple[Tier, ...]]:
+def tiers_by_currency_from_json(
+    stored: Mapping[str, Sequence[StoredTier]],
+) -> dict[str, tuple[Tier, ...]]:
     return {currency: tiers_from_json(found) for currency, found in stored.items()}

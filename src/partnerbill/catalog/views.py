@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import Row, Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.catalog.enums import (
@@ -29,7 +29,15 @@ from partnerbill.catalog.validation import LIST_PRICE_BASE
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
-from partnerbill.tables.catalog import product_rate_plan_charges, product_rate_plans, products
+from partnerbill.tables.catalog import (
+    ProductRatePlanChargeRow,
+    ProductRatePlanRow,
+    ProductRatePlanStatus,
+    ProductRow,
+    product_rate_plan_charges,
+    product_rate_plans,
+    products,
+)
 
 DEFAULT_PAGE_SIZE = 10
 MAX_RATE_PLAN_KEYS = 1000
@@ -78,24 +86,24 @@ class CatalogRatePlan:
     charges: tuple[CatalogCharge, ...]
 
 
-def _charge(row: Mapping[Any, Any]) -> CatalogCharge:
+def _charge(row: ProductRatePlanChargeRow) -> CatalogCharge:
     return CatalogCharge(
-        id=row["id"],
-        name=row["name"],
-        charge_type=ChargeType(row["charge_type"]),
-        charge_model=ChargeModel(row["charge_model"]),
-        billing_period=BillingPeriod(row["billing_period"]) if row["billing_period"] else None,
-        specific_billing_period=row["specific_billing_period"],
-        billing_timing=BillingTiming(row["billing_timing"]),
-        bill_cycle_type=BillCycleType(row["bill_cycle_type"]),
-        bill_cycle_day=row["bill_cycle_day"],
-        trigger_event=TriggerEvent(row["trigger_event"]),
-        end_date_condition=EndDateCondition(row["end_date_condition"]),
-        up_to_periods=row["up_to_periods"],
-        up_to_periods_type=row["up_to_periods_type"],
-        default_quantity=row["default_quantity"],
-        uom=row["uom"],
-        tiers=tiers_by_currency_from_json(row["tiers"]),
+        id=row.id,
+        name=row.name,
+        charge_type=ChargeType(row.charge_type),
+        charge_model=ChargeModel(row.charge_model),
+        billing_period=BillingPeriod(row.billing_period) if row.billing_period else None,
+        specific_billing_period=row.specific_billing_period,
+        billing_timing=BillingTiming(row.billing_timing),
+        bill_cycle_type=BillCycleType(row.bill_cycle_type),
+        bill_cycle_day=row.bill_cycle_day,
+        trigger_event=TriggerEvent(row.trigger_event),
+        end_date_condition=EndDateCondition(row.end_date_condition),
+        up_to_periods=row.up_to_periods,
+        up_to_periods_type=row.up_to_periods_type,
+        default_quantity=row.default_quantity,
+        uom=row.uom,
+        tiers=tiers_by_currency_from_json(row.tiers),
     )
 
 
@@ -108,60 +116,64 @@ def _object_datetime(value: datetime) -> str:
 
 async def _row_by_id(
     conn: AsyncConnection, tenant: Tenant, table: Table, key: str, kind: str
-) -> Mapping[Any, Any]:
+) -> Row[Any]:
     row = (
         await conn.execute(select(table).where(table.c.tenant_id == tenant.id, table.c.id == key))
     ).one_or_none()
     if row is None:
         raise not_found(Resource.CATALOG, kind, key)
-    return row._mapping
+    return row
 
 
 async def get_product_object(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
-    row = await _row_by_id(conn, tenant, products, key, "product")
+    row: ProductRow = await _row_by_id(conn, tenant, products, key, "product")
     return {
-        "Id": row["id"],
-        "Name": row["name"],
-        "SKU": row["sku"],
-        "ProductNumber": row["product_number"],
-        "Category": row["category"],
-        "Description": row["description"],
-        "EffectiveStartDate": row["effective_start_date"],
-        "EffectiveEndDate": row["effective_end_date"],
+        "Id": row.id,
+        "Name": row.name,
+        "SKU": row.sku,
+        "ProductNumber": row.product_number,
+        "Category": row.category,
+        "Description": row.description,
+        "EffectiveStartDate": row.effective_start_date,
+        "EffectiveEndDate": row.effective_end_date,
         "AllowFeatureChanges": False,
-        "CreatedDate": _object_datetime(row["created_at"]),
-        "UpdatedDate": _object_datetime(row["updated_at"]),
-        **row["custom_fields"],
+        "CreatedDate": _object_datetime(row.created_at),
+        "UpdatedDate": _object_datetime(row.updated_at),
+        **row.custom_fields,
     }
 
 
 async def get_product_rate_plan_object(
     conn: AsyncConnection, tenant: Tenant, key: str
 ) -> dict[str, Any]:
-    row = await _row_by_id(conn, tenant, product_rate_plans, key, "product rate plan")
+    row: ProductRatePlanRow = await _row_by_id(
+        conn, tenant, product_rate_plans, key, "product rate plan"
+    )
     return {
-        "Id": row["id"],
-        "Name": row["name"],
-        "ProductId": row["product_id"],
-        "ProductRatePlanNumber": row["product_rate_plan_number"],
-        "Description": row["description"],
-        "EffectiveStartDate": row["effective_start_date"],
-        "EffectiveEndDate": row["effective_end_date"],
-        "CreatedDate": _object_datetime(row["created_at"]),
-        "UpdatedDate": _object_datetime(row["updated_at"]),
-        **row["custom_fields"],
+        "Id": row.id,
+        "Name": row.name,
+        "ProductId": row.product_id,
+        "ProductRatePlanNumber": row.product_rate_plan_number,
+        "Description": row.description,
+        "EffectiveStartDate": row.effective_start_date,
+        "EffectiveEndDate": row.effective_end_date,
+        "CreatedDate": _object_datetime(row.created_at),
+        "UpdatedDate": _object_datetime(row.updated_at),
+        **row.custom_fields,
     }
 
 
 async def get_product_rate_plan_charge_object(
     conn: AsyncConnection, tenant: Tenant, key: str
 ) -> dict[str, Any]:
-    row = await _row_by_id(conn, tenant, product_rate_plan_charges, key, "product rate plan charge")
+    row: ProductRatePlanChargeRow = await _row_by_id(
+        conn, tenant, product_rate_plan_charges, key, "product rate plan charge"
+    )
     charge = _charge(row)
     return {
         "Id": charge.id,
-        "ProductRatePlanId": row["product_rate_plan_id"],
-        "ProductRatePlanChargeNumber": row["product_rate_plan_charge_number"],
+        "ProductRatePlanId": row.product_rate_plan_id,
+        "ProductRatePlanChargeNumber": row.product_rate_plan_charge_number,
         "Name": charge.name,
         "ChargeType": charge.charge_type.crud,
         "ChargeModel": charge.charge_model.crud,
@@ -179,7 +191,7 @@ async def get_product_rate_plan_charge_object(
         "ListPriceBase": LIST_PRICE_BASE,
         "DefaultQuantity": charge.default_quantity,
         "UOM": charge.uom,
-        "Description": row["description"],
+        "Description": row.description,
         "ProductRatePlanChargeTierData": {
             "ProductRatePlanChargeTier": [
                 {
@@ -194,29 +206,29 @@ async def get_product_rate_plan_charge_object(
                 for tier in tiers
             ]
         },
-        "CreatedDate": _object_datetime(row["created_at"]),
-        "UpdatedDate": _object_datetime(row["updated_at"]),
-        **row["custom_fields"],
+        "CreatedDate": _object_datetime(row.created_at),
+        "UpdatedDate": _object_datetime(row.updated_at),
+        **row.custom_fields,
     }
 
 
 # --- reads: the v1 catalog API (camelCase, Orders/GET vocabulary) -------------------------------
 
 
-def _product_json(row: Mapping[Any, Any]) -> dict[str, Any]:
+def _product_json(row: ProductRow) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "sku": row["sku"],
-        "productNumber": row["product_number"],
-        "name": row["name"],
-        "category": row["category"],
-        "description": row["description"],
-        "effectiveStartDate": row["effective_start_date"],
-        "effectiveEndDate": row["effective_end_date"],
-        "productRatePlans": f"/v1/rateplan/{row['id']}/productRatePlan",
+        "id": row.id,
+        "sku": row.sku,
+        "productNumber": row.product_number,
+        "name": row.name,
+        "category": row.category,
+        "description": row.description,
+        "effectiveStartDate": row.effective_start_date,
+        "effectiveEndDate": row.effective_end_date,
+        "productRatePlans": f"/v1/rateplan/{row.id}/productRatePlan",
         "productFeatures": [],
         "tags": None,
-        **row["custom_fields"],
+        **row.custom_fields,
     }
 
 
@@ -251,16 +263,16 @@ def _pricing_summary(charge: CatalogCharge) -> list[str]:
     return summary
 
 
-def _charge_json(row: Mapping[Any, Any]) -> dict[str, Any]:
+def _charge_json(row: ProductRatePlanChargeRow) -> dict[str, Any]:
     charge = _charge(row)
     tiered = charge.charge_model in (ChargeModel.TIERED, ChargeModel.VOLUME)
     return {
         "id": charge.id,
-        "productRatePlanChargeNumber": row["product_rate_plan_charge_number"],
+        "productRatePlanChargeNumber": row.product_rate_plan_charge_number,
         "name": charge.name,
         "type": charge.charge_type.value,
         "model": charge.charge_model.value,
-        "description": row["description"],
+        "description": row.description,
         "billingPeriod": charge.billing_period.value if charge.billing_period else None,
         "specificBillingPeriod": charge.specific_billing_period,
         "billingTiming": charge.billing_timing.value,
@@ -286,31 +298,31 @@ def _charge_json(row: Mapping[Any, Any]) -> dict[str, Any]:
             for currency, tiers in charge.tiers.items()
         ],
         "pricingSummary": _pricing_summary(charge),
-        **row["custom_fields"],
+        **row.custom_fields,
     }
 
 
 def _rate_plan_json(
-    row: Mapping[Any, Any], charge_rows: Sequence[Mapping[Any, Any]]
+    row: ProductRatePlanRow, charge_rows: Sequence[ProductRatePlanChargeRow]
 ) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "productRatePlanNumber": row["product_rate_plan_number"],
-        "name": row["name"],
-        "description": row["description"],
-        "effectiveStartDate": row["effective_start_date"],
-        "effectiveEndDate": row["effective_end_date"],
-        "status": "Active",
+        "id": row.id,
+        "productRatePlanNumber": row.product_rate_plan_number,
+        "name": row.name,
+        "description": row.description,
+        "effectiveStartDate": row.effective_start_date,
+        "effectiveEndDate": row.effective_end_date,
+        "status": ProductRatePlanStatus.ACTIVE,
         "productRatePlanCharges": [_charge_json(charge) for charge in charge_rows],
-        **row["custom_fields"],
+        **row.custom_fields,
     }
 
 
 async def _charge_rows_by_plan(
     conn: AsyncConnection, tenant: Tenant, plan_ids: Sequence[str]
-) -> dict[str, list[Mapping[Any, Any]]]:
+) -> dict[str, list[ProductRatePlanChargeRow]]:
     """The charges of the plans, in creation order, in one query."""
-    found: dict[str, list[Mapping[Any, Any]]] = {plan_id: [] for plan_id in plan_ids}
+    found: dict[str, list[ProductRatePlanChargeRow]] = {plan_id: [] for plan_id in plan_ids}
     if not plan_ids:
         return found
     rows = await conn.execute(
@@ -322,13 +334,13 @@ async def _charge_rows_by_plan(
         .order_by(product_rate_plan_charges.c.product_rate_plan_id, product_rate_plan_charges.c.id)
     )
     for row in rows:
-        found[row.product_rate_plan_id].append(row._mapping)
+        found[row.product_rate_plan_id].append(row)
     return found
 
 
-async def _product_row(conn: AsyncConnection, tenant: Tenant, key: str) -> Mapping[Any, Any]:
+async def _product_row(conn: AsyncConnection, tenant: Tenant, key: str) -> ProductRow:
     """The product whose id or SKU is `key` (an id match wins)."""
-    row = (
+    row: ProductRow | None = (
         await conn.execute(
             select(products)
             .where(
@@ -340,7 +352,7 @@ async def _product_row(conn: AsyncConnection, tenant: Tenant, key: str) -> Mappi
     ).one_or_none()
     if row is None:
         raise not_found(Resource.CATALOG, "product", key)
-    return row._mapping
+    return row
 
 
 async def list_products(
@@ -357,7 +369,7 @@ async def list_products(
             .limit(limit + 1)
         )
     ).all()
-    return [_product_json(row._mapping) for row in rows[:limit]], len(rows) > limit
+    return [_product_json(row) for row in rows[:limit]], len(rows) > limit
 
 
 async def get_product(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
@@ -375,16 +387,16 @@ async def list_product_rate_plans(
             select(product_rate_plans)
             .where(
                 product_rate_plans.c.tenant_id == tenant.id,
-                product_rate_plans.c.product_id == product["id"],
+                product_rate_plans.c.product_id == product.id,
             )
             .order_by(product_rate_plans.c.id)
             .offset(offset)
             .limit(limit + 1)
         )
     ).all()
-    plans = [row._mapping for row in rows[:limit]]
-    charges = await _charge_rows_by_plan(conn, tenant, [plan["id"] for plan in plans])
-    return [_rate_plan_json(plan, charges[plan["id"]]) for plan in plans], len(rows) > limit
+    plans: list[ProductRatePlanRow] = list(rows[:limit])
+    charges = await _charge_rows_by_plan(conn, tenant, [plan.id for plan in plans])
+    return [_rate_plan_json(plan, charges[plan.id]) for plan in plans], len(rows) > limit
 
 
 async def get_product_rate_plan(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
@@ -406,7 +418,7 @@ async def get_product_rate_plan(conn: AsyncConnection, tenant: Tenant, key: str)
     if row is None:
         raise not_found(Resource.CATALOG, "product rate plan", key)
     charges = await _charge_rows_by_plan(conn, tenant, [row.id])
-    return {"success": True, **_rate_plan_json(row._mapping, charges[row.id])}
+    return {"success": True, **_rate_plan_json(row, charges[row.id])}
 
 
 # --- for orders and subscriptions ---------------------------------------------------------------

@@ -35,7 +35,7 @@ from partnerbill.contacts.schemas import CreateContactRequest, TransferContactRe
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.tenants import Tenant
-from partnerbill.tables.accounts import account_contacts, accounts
+from partnerbill.tables.accounts import ContactJson, account_contacts, accounts
 
 CONTACT = Resource.CONTACT
 # What a scrub leaves in each personal field the contact has.
@@ -74,11 +74,11 @@ class Located:
     (not its bill-to or sold-to)."""
 
     account: AccountContacts
-    contact: dict[str, Any]
+    contact: ContactJson
     additional: bool
 
 
-def _in(account: AccountContacts, contact_id: str, others: dict[str, dict[str, Any]]) -> Located:
+def _in(account: AccountContacts, contact_id: str, others: dict[str, ContactJson]) -> Located:
     role = account.role_of(contact_id)
     if role is not None:
         return Located(account, role, additional=False)
@@ -120,7 +120,7 @@ def _answer(located: Located) -> dict[str, Any]:
     }
 
 
-def _fields(request: Contact) -> dict[str, Any]:
+def _fields(request: Contact) -> ContactJson:
     """The contact JSON a request gives (Zuora's `contactDescription` kept as `description`,
     as account requests name it)."""
     fields = {

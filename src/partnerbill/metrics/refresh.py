@@ -40,7 +40,9 @@ from partnerbill.metrics.service import (
     recompute_columns,
 )
 from partnerbill.tables.accounts import accounts
+from partnerbill.tables.billing import DocumentStatus
 from partnerbill.tables.metrics import account_metrics, metrics_changes
+from partnerbill.tables.payments import PaymentStatus
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +100,9 @@ _ACCOUNT = "tenant_id = :tenant_id AND account_id = :account_id"
 
 _CHUNK = "CAST(:chunk AS integer)"
 _INVOICE_DATE = (
-    "(SELECT max(invoice_date) FROM invoices WHERE " + _ACCOUNT + " AND status = 'Posted')"
+    "(SELECT max(invoice_date) FROM invoices WHERE "
+    + _ACCOUNT
+    + f" AND status = '{DocumentStatus.POSTED}')"
 )
 _METRIC_NAMES = [f.name for f in fields(AccountMetrics)]
 
@@ -127,7 +131,9 @@ def _fold_statement(lock: str, chunked: bool) -> TextClause:
     changed. Nothing is folded when the row is held elsewhere (`claimed` false) or a row without
     deltas is pending (`needed`: the caller recomputes)."""
     payment = (
-        "(SELECT {column} FROM payments WHERE " + _ACCOUNT + " AND status = 'Processed' "
+        "(SELECT {column} FROM payments WHERE "
+        + _ACCOUNT
+        + f" AND status = '{PaymentStatus.PROCESSED}' "
         "ORDER BY effective_date DESC, created_at DESC LIMIT 1)"
     )
     return text(

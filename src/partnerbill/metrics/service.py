@@ -42,10 +42,10 @@ from partnerbill.core.money import ZERO
 from partnerbill.core.tenants import Tenant
 from partnerbill.settings import get_settings
 from partnerbill.tables.accounts import accounts
-from partnerbill.tables.billing import invoices
+from partnerbill.tables.billing import DocumentStatus, invoices
 from partnerbill.tables.memos import credit_memos, debit_memos
 from partnerbill.tables.metrics import account_metrics, metrics_changes
-from partnerbill.tables.payments import payments
+from partnerbill.tables.payments import PaymentStatus, payments
 from partnerbill.tables.subscriptions import rate_plan_charges, subscriptions
 
 # A hot partner account gathers thousands of changes between refreshes; counting past this costs
@@ -154,7 +154,7 @@ def recompute_columns(tenant: Tenant, account_id: str) -> list[Any]:
     posted_invoices = (
         invoices.c.tenant_id == tenant.id,
         invoices.c.account_id == account_id,
-        invoices.c.status == "Posted",
+        invoices.c.status == DocumentStatus.POSTED,
     )
     contracted_mrr = (
         select(func.coalesce(func.sum(rate_plan_charges.c.mrr), ZERO))
@@ -181,19 +181,19 @@ def recompute_columns(tenant: Tenant, account_id: str) -> list[Any]:
             debit_memos.c.balance,
             debit_memos.c.tenant_id == tenant.id,
             debit_memos.c.account_id == account_id,
-            debit_memos.c.status == "Posted",
+            debit_memos.c.status == DocumentStatus.POSTED,
         ).label("total_debit_memo_balance"),
         _sum(
             payments.c.amount - payments.c.applied_amount - payments.c.refund_amount,
             payments.c.tenant_id == tenant.id,
             payments.c.account_id == account_id,
-            payments.c.status == "Processed",
+            payments.c.status == PaymentStatus.PROCESSED,
         ).label("unapplied_payment_amount"),
         _sum(
             credit_memos.c.amount - credit_memos.c.applied_amount - credit_memos.c.refund_amount,
             credit_memos.c.tenant_id == tenant.id,
             credit_memos.c.account_id == account_id,
-            credit_memos.c.status == "Posted",
+            credit_memos.c.status == DocumentStatus.POSTED,
         ).label("unapplied_credit_memo_amount"),
         contracted_mrr.label("contracted_mrr"),
         _last_payment(tenant, account_id, payments.c.effective_date).label("last_payment_date"),
@@ -217,7 +217,7 @@ def _last_invoice_date(tenant: Tenant, account_id: Any) -> Any:
         .where(
             invoices.c.tenant_id == tenant.id,
             invoices.c.account_id == account_id,
-            invoices.c.status == "Posted",
+            invoices.c.status == DocumentStatus.POSTED,
         )
         .scalar_subquery()
     )
@@ -230,7 +230,7 @@ def _last_payment(tenant: Tenant, account_id: Any, column: Any) -> Any:
         .where(
             payments.c.tenant_id == tenant.id,
             payments.c.account_id == account_id,
-            payments.c.status == "Processed",
+            payments.c.status == PaymentStatus.PROCESSED,
         )
         .order_by(payments.c.effective_date.desc(), payments.c.created_at.desc())
         .limit(1)

@@ -26,8 +26,15 @@ from partnerbill.orders.schemas import OrderAction
 from partnerbill.orders.state import OrderState, action_dates, catalog_plans, writable_account
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.dates import ActionDates, add_term, checked_end
+from partnerbill.subscriptions.schemas import Pricing
 from partnerbill.subscriptions.segments import end_segments, last_segments, split_segment
-from partnerbill.tables.subscriptions import rate_plans
+from partnerbill.tables.subscriptions import (
+    ChargeSegment,
+    SubscriptionChanges,
+    SubscriptionRow,
+    SubscriptionStatus,
+    rate_plans,
+)
 
 ORDER = Resource.ORDER
 
@@ -39,7 +46,7 @@ class _Change:
     conn: AsyncConnection
     tenant: Tenant
     state: OrderState
-    sub: dict[str, Any]
+    sub: SubscriptionRow
     action: OrderAction
     dates: ActionDates
     order_date: date
@@ -50,7 +57,7 @@ async def amend(
     conn: AsyncConnection,
     tenant: Tenant,
     state: OrderState,
-    sub: dict[str, Any],
+    sub: SubscriptionRow,
     action: OrderAction,
     order_date: date,
     where: str,
@@ -58,7 +65,7 @@ async def amend(
     """Apply one order action to an existing subscription."""
     await _version(conn, tenant, state, sub)
     dates = action_dates(action, order_date)
-    if sub["status"] == "Cancelled" and action.type != "OwnerTransfer":
+    if sub["status"] == SubscriptionStatus.CANCELLED and action.type != "OwnerTransfer":
         raise business_rule(
             ORDER, f"Subscription {sub['subscription_number']} is cancelled; it cannot change."
         )
@@ -66,7 +73,7 @@ async def amend(
 
 
 async def _version(
-    conn: AsyncConnection, tenant: Tenant, state: OrderState, sub: dict[str, Any]
+    conn: AsyncConnection, tenant: Tenant, state: OrderState, sub: SubscriptionRow
 ) -> None:
     """One new version per subscription per order."""
     if sub["id"] not in state.versioned:
@@ -189,14 +196,16 @@ async def cancel_subscription(change: _Change) -> None:
             on = max(through) if through else sub["contract_effective_date"]
     if on < sub["contract_effective_date"]:
         raise business_rule(ORDER, "A subscription cannot be cancelled before it starts.")
-    await subs.save(change.conn, change.tenant, sub, status="Cancelled", cancelled_date=on)
+    await subs.save(
+        change.conn, change.tenant, sub, status=SubscriptionStatus.CANCELLED, cancelled_date=on
+    )
 
 
 async def suspend(change: _Change) -> None:
     request = change.action.suspend
     assert request is not None
     sub = change.sub
-    if sub["status"] == "Suspended":
+    if sub["status"] == SubscriptionStatus.SUSPENDED:
         raise business_rule(
             ORDER, f"Subscription {sub['subscription_number']} is already suspended."
         )
@@ -213,16 +222,19 @@ async def suspend(change: _Change) -> None:
     )
     conn, tenant = change.conn, change.tenant
     await end_segments(conn, tenant, await last_segments(conn, tenant, sub["id"]), on)
-    await subs.save(conn, tenant, sub, status="Suspended", suspended_date=on, resume_date=None)
+    await subs.save(
+        conn, tenant, sub, status=SubscriptionStatus.SUSPENDED, suspended_date=on, resume_date=None
+    )
 
 
 async def resume(change: _Change) -> None:
     request = change.action.resume
     assert request is not None
     conn, tenant, sub, where = change.conn, change.tenant, change.sub, change.where
-    if sub["status"] != "Suspended":
+    if sub["status"] != SubscriptionStatus.SUSPENDED:
         raise business_rule(ORDER, f"Subscription {sub['subscription_number']} is not suspended.")
     suspended = sub["suspended_date"]
+    assert suspended is not None  # a suspension sets it
     on = _policy_date(
         request.resume_policy,
         change.order_date,
@@ -247,7 +259,7 @@ async def resume(change: _Change) -> None:
                 tiers=tiers_from_json(segment["tiers"]),
                 start=on,
             )
-    values: dict[str, Any] = {"status": "Active", "resume_date": on}
+    values: SubscriptionChanges = {"status": SubscriptionStatus.ACTIVE, "resume_date": on}
     if request.extends_term and sub["term_end_date"] is not None:
         values["term_end_date"] = derived_date(
             add_term(sub["term_end_date"], (on - suspended).days, "Day"),
@@ -262,10 +274,13 @@ async def renew_subscription(change: _Change) -> None:
     sub = change.sub
     if sub["term_type"] != "TERMED" or sub["term_end_date"] is None:
         raise business_rule(ORDER, "Only a TERMED subscription can be renewed.")
+    term = sub["renewal_term"] or sub["initial_term"]
+    period_type = sub["renewal_term_period_type"] or sub["initial_term_period_type"]
+    assert term is not None and period_type is not None  # a TERMED term has both
     new_end = checked_end(
         sub["term_end_date"],
-        sub["renewal_term"] or sub["initial_term"],
-        sub["renewal_term_period_type"] or sub["initial_term_period_type"],
+        term,
+        period_type,
         change.where,
         "the renewed term's end",
     )
@@ -277,7 +292,7 @@ async def renew_subscription(change: _Change) -> None:
 async def terms_and_conditions(change: _Change) -> None:
     terms = change.action.terms_and_conditions
     assert terms is not None
-    values: dict[str, Any] = {}
+    values: SubscriptionChanges = {}
     if terms.auto_renew is not None:
         values["auto_renew"] = terms.auto_renew
     if terms.renewal_setting is not None:
@@ -314,7 +329,7 @@ async def owner_transfer(change: _Change) -> None:
     transfer = change.action.owner_transfer
     assert transfer is not None
     conn, tenant, state = change.conn, change.tenant, change.state
-    values: dict[str, Any] = {}
+    values: SubscriptionChanges = {}
     if transfer.destination_account_number:
         owner = await writable_account(conn, tenant, state, transfer.destination_account_number)
         values["account_id"] = owner.id
@@ -350,7 +365,7 @@ _ACTIONS: dict[str, Callable[[_Change], Awaitable[None]]] = {
 
 
 async def _rate_plan_id(
-    conn: AsyncConnection, tenant: Tenant, sub: dict[str, Any], keys: list[str | None], where: str
+    conn: AsyncConnection, tenant: Tenant, sub: SubscriptionRow, keys: list[str | None], where: str
 ) -> str:
     wanted = [k for k in keys if k]
     if not wanted:
@@ -375,7 +390,9 @@ async def _rate_plan_id(
     return str(row)
 
 
-def _updated_price(segment: dict[str, Any], pricing: Any) -> tuple[Decimal, tuple[Tier, ...]]:
+def _updated_price(
+    segment: ChargeSegment, pricing: Pricing | None
+) -> tuple[Decimal, tuple[Tier, ...]]:
     tiers = tiers_from_json(segment["tiers"])
     quantity: Decimal = segment["quantity"]
     chosen = pricing.chosen() if pricing is not None else None

@@ -20,10 +20,9 @@ A draft is listed by `GET /v1/orders` (and `status=draft`); the lists by owner o
 show it once activated, as they follow the subscriptions an order changed.
 """
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import read_for_write
@@ -33,11 +32,10 @@ from partnerbill.core.locking import lock_row
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.orders.lookup import OrderChange, check_change, known_order
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.service import check_order_limit, create_order
-from partnerbill.tables.orders import orders
+from partnerbill.orders.service import CreateOrderResponse, check_order_limit, create_order
+from partnerbill.tables.orders import OrderRow, OrderStatus, orders
 
 ORDER = Resource.ORDER
-DRAFT = "Draft"
 
 
 def _check(request: CreateOrderRequest, limit: int) -> None:
@@ -52,12 +50,19 @@ def _stored(request: CreateOrderRequest) -> dict[str, Any]:
     return request.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
-def _draft_answer(order_number: str, account_number: str) -> dict[str, Any]:
+class CancelledOrder(TypedDict):
+    success: bool
+    orderNumber: str
+    accountNumber: str
+    status: str  # an OrderStatus
+
+
+def _draft_answer(order_number: str, account_number: str) -> CreateOrderResponse:
     return {
         "success": True,
         "orderNumber": order_number,
         "accountNumber": account_number,
-        "status": DRAFT,
+        "status": OrderStatus.DRAFT,
         "subscriptionNumbers": [],
         "subscriptions": [],
         "invoiceNumbers": [],
@@ -71,10 +76,18 @@ async def place_order(
     *,
     limit: int,
     return_ids: bool,
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     """`POST /v1/orders` (and its async job): a draft is stored, any other order runs."""
-    if request.status != DRAFT:
-        return await create_order(conn, tenant, request, limit=limit, return_ids=return_ids)
+    match request.status:
+        case OrderStatus.DRAFT:
+            return await _place_draft(conn, tenant, request, limit)
+        case _:
+            return await create_order(conn, tenant, request, limit=limit, return_ids=return_ids)
+
+
+async def _place_draft(
+    conn: AsyncConnection, tenant: Tenant, request: CreateOrderRequest, limit: int
+) -> CreateOrderResponse:
     _check(request, limit)
     assert request.existing_account_number is not None  # no newAccount, so the number
     account = await read_for_write(conn, tenant, request.existing_account_number)
@@ -97,7 +110,7 @@ async def place_order(
             order_number=order_number,
             account_id=account.id,
             order_date=request.order_date,
-            status=DRAFT,
+            status=OrderStatus.DRAFT,
             category=request.category,
             description=request.description,
             response={**answer, "draft": _stored(request)},
@@ -108,7 +121,7 @@ async def place_order(
 
 async def _locked(
     conn: AsyncConnection, tenant: Tenant, order_number: str, change: OrderChange
-) -> Row[Any]:
+) -> OrderRow:
     """The order `FOR UPDATE`, refused unless its status allows `change`."""
     await known_order(conn, tenant, order_number)
     row = (
@@ -130,7 +143,7 @@ async def update_draft(
     order_number: str,
     request: CreateOrderRequest,
     limit: int,
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     draft = await _locked(conn, tenant, order_number, "update")
     if request.order_number is not None and request.order_number != draft.order_number:
         raise invalid_value(ORDER, "orderNumber", f"must be the draft's, '{draft.order_number}'.")
@@ -155,7 +168,7 @@ async def update_draft(
 
 async def activate_draft(
     conn: AsyncConnection, tenant: Tenant, order_number: str, limit: int
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     draft = await _locked(conn, tenant, order_number, "activate")
     request = CreateOrderRequest.model_validate(
         {**draft.response["draft"], "orderNumber": draft.order_number, "status": None}
@@ -169,18 +182,21 @@ async def activate_draft(
     )
 
 
-async def cancel_draft(conn: AsyncConnection, tenant: Tenant, order_number: str) -> dict[str, Any]:
+async def cancel_draft(conn: AsyncConnection, tenant: Tenant, order_number: str) -> CancelledOrder:
     draft = await _locked(conn, tenant, order_number, "cancel")
     await conn.execute(
         update(orders)
         .where(orders.c.tenant_id == tenant.id, orders.c.id == draft.id)
-        .values(status="Cancelled", response={**draft.response, "status": "Cancelled"})
+        .values(
+            status=OrderStatus.CANCELLED,
+            response={**draft.response, "status": OrderStatus.CANCELLED},
+        )
     )
     return {
         "success": True,
         "orderNumber": draft.order_number,
         "accountNumber": draft.response["accountNumber"],
-        "status": "Cancelled",
+        "status": OrderStatus.CANCELLED,
     }
 
 

@@ -6,7 +6,7 @@ that rolls back leaves no job and a committed one never loses its task. Nothing 
 """
 
 import uuid
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,7 +16,7 @@ from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
 from partnerbill.core.jobs import defer_in_transaction
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.tables.orders import async_jobs
+from partnerbill.tables.orders import JobStatus, async_jobs
 
 
 async def accept_job(
@@ -40,7 +40,7 @@ async def accept_job(
             tenant_id=tenant.id,
             id=job_id,
             job_type=job_type,
-            status="Processing",
+            status=JobStatus.PROCESSING,
             request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
     )
@@ -54,7 +54,14 @@ async def accept_job(
     return job_id
 
 
-async def async_job_json(conn: AsyncConnection, tenant: Tenant, job_id: str) -> dict[str, Any]:
+class AsyncJobAnswer(TypedDict):
+    success: bool
+    status: str  # a JobStatus
+    errors: str | None
+    result: dict[str, Any] | None  # the order's answer, as kept
+
+
+async def async_job_json(conn: AsyncConnection, tenant: Tenant, job_id: str) -> AsyncJobAnswer:
     """Status Processing | Failed (with `errors`) | Completed (with `result`, Zuora's shape)."""
     job = (
         await conn.execute(

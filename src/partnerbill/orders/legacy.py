@@ -19,14 +19,16 @@ from partnerbill.core.errors import Resource, not_found
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.legacy_amend import trigger_dates
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.service import create_order
+from partnerbill.orders.service import CreateOrderResponse, create_order
 from partnerbill.subscriptions.schemas import CreateSubscriptionRequest
-from partnerbill.subscriptions.views import subscription_json
+from partnerbill.subscriptions.views import SubscriptionJson, subscription_json
 from partnerbill.tables.accounts import accounts
 from partnerbill.tables.subscriptions import subscriptions
 
 
-async def _order(conn: AsyncConnection, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+async def _order(
+    conn: AsyncConnection, tenant: Tenant, body: dict[str, Any]
+) -> CreateOrderResponse:
     limit = (await get_settings(conn, tenant)).order_sync_limit
     return await create_order(
         conn, tenant, CreateOrderRequest.model_validate(body), limit=limit, return_ids=True
@@ -35,7 +37,7 @@ async def _order(conn: AsyncConnection, tenant: Tenant, body: dict[str, Any]) ->
 
 async def subscribe(
     conn: AsyncConnection, tenant: Tenant, request: CreateSubscriptionRequest
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[CreateOrderResponse, SubscriptionJson]:
     """The CreateSubscription order of a legacy subscribe: (the order's answer, the new
     subscription as GET shows it)."""
     owner = await lock_for_write(conn, tenant, request.account_key)
@@ -97,7 +99,7 @@ async def amend_with(
     order_date: date | None,
     action: dict[str, Any],
     run_billing: bool,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[CreateOrderResponse, SubscriptionJson]:
     """The order of one action on the subscription `key` (dated today unless `order_date`):
     (the order's answer, the subscription as GET shows it afterwards)."""
     owner_number = await conn.scalar(

@@ -20,7 +20,7 @@ order action it became.
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.core.clock import today
 from partnerbill.core.errors import Resource, ZuoraError, invalid_value, not_found
 from partnerbill.core.tenants import Tenant, get_settings
-from partnerbill.orders.preview import preview_invoice
+from partnerbill.orders.preview import PreviewInvoiceItem, preview_invoice
 from partnerbill.orders.schemas import CreateOrderRequest
 from partnerbill.orders.service import create_order
 from partnerbill.subscriptions.schemas import (
@@ -37,7 +37,7 @@ from partnerbill.subscriptions.schemas import (
     LegacyUpdateRatePlan,
     LegacyUpdateRequest,
 )
-from partnerbill.subscriptions.views import subscription_json
+from partnerbill.subscriptions.views import SubscriptionJson, subscription_json
 from partnerbill.tables.subscriptions import rate_plan_charges, subscriptions
 
 SUBSCRIPTION = Resource.SUBSCRIPTION
@@ -129,7 +129,7 @@ def _update_action(
     }
 
 
-def _terms_action(request: LegacyUpdateRequest, current: dict[str, Any]) -> dict[str, Any]:
+def _terms_action(request: LegacyUpdateRequest, current: SubscriptionJson) -> dict[str, Any]:
     terms: dict[str, Any] = {
         "autoRenew": request.auto_renew,
         "renewalSetting": request.renewal_setting,
@@ -178,7 +178,7 @@ async def _order_body(
     conn: AsyncConnection,
     tenant: Tenant,
     subscription_id: str,
-    current: dict[str, Any],
+    current: SubscriptionJson,
     request: LegacyUpdateRequest,
 ) -> tuple[dict[str, Any], list[str], date]:
     """The order (as a CreateOrderRequest body), each action's legacy path, and the latest
@@ -243,7 +243,7 @@ async def _order_body(
     return body, paths, target
 
 
-async def _current(conn: AsyncConnection, tenant: Tenant, key: str) -> tuple[str, dict[str, Any]]:
+async def _current(conn: AsyncConnection, tenant: Tenant, key: str) -> tuple[str, SubscriptionJson]:
     """The subscription's own id and its latest version, by its number or a version's id."""
     found = (
         await conn.execute(
@@ -258,13 +258,33 @@ async def _current(conn: AsyncConnection, tenant: Tenant, key: str) -> tuple[str
     return found.id, await subscription_json(conn, tenant, found.subscription_number)
 
 
-def _delta(after: dict[str, Any], before: dict[str, Any], name: str) -> Decimal:
+def _delta(
+    after: SubscriptionJson,
+    before: SubscriptionJson,
+    name: Literal["contractedMrr", "totalContractedValue"],
+) -> Decimal:
     return Decimal(after[name]) - Decimal(before[name])
+
+
+class UpdateSubscriptionResponse(TypedDict):
+    """The amendment's ids, or its preview's invoice (what it would bill)."""
+
+    success: bool
+    totalDeltaMrr: Decimal
+    totalDeltaTcv: Decimal
+    invoiceTargetDate: NotRequired[date]
+    amount: NotRequired[Decimal]
+    amountWithoutTax: NotRequired[Decimal]
+    taxAmount: NotRequired[Decimal]
+    invoiceItems: NotRequired[list[PreviewInvoiceItem]]
+    subscriptionId: NotRequired[str]
+    orderNumbers: NotRequired[list[str]]
+    invoiceId: NotRequired[str]
 
 
 async def update_subscription(
     conn: AsyncConnection, tenant: Tenant, key: str, request: LegacyUpdateRequest
-) -> dict[str, Any]:
+) -> UpdateSubscriptionResponse:
     """The UpdateSubscriptionResponse of the amendment (or of its preview)."""
     subscription_id, before = await _current(conn, tenant, key)
     body, paths, target = await _order_body(conn, tenant, subscription_id, before, request)
@@ -285,7 +305,7 @@ async def update_subscription(
     finally:
         if savepoint is not None:
             await savepoint.rollback()
-    response: dict[str, Any] = {
+    response: UpdateSubscriptionResponse = {
         "success": True,
         "totalDeltaMrr": _delta(after, before, "contractedMrr"),
         "totalDeltaTcv": _delta(after, before, "totalContractedValue"),

@@ -22,7 +22,7 @@ Rules:
 """
 
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import ColumnElement, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from partnerbill.core.errors import Resource, business_rule, not_found
 from partnerbill.core.pagination import PageRequest
 from partnerbill.core.tenants import Tenant
-from partnerbill.orders.service import order_json
+from partnerbill.orders.service import OrderJson, order_json
 from partnerbill.tables.accounts import accounts
-from partnerbill.tables.orders import order_actions, orders
+from partnerbill.tables.orders import OrderStatus, order_actions, orders
 from partnerbill.tables.subscriptions import subscriptions
 
 ORDER = Resource.ORDER
@@ -47,11 +47,12 @@ EVERY_ORDER: ColumnElement[bool] = true()
 NO_ORDER: ColumnElement[bool] = false()
 
 # What each change asks of the order's status, in Zuora's words.
+_OPEN = (OrderStatus.DRAFT, OrderStatus.PENDING)
 _CHANGES = {
-    "update": ("updated", ("Draft", "Pending")),
-    "activate": ("activated", ("Draft", "Pending")),
-    "cancel": ("cancelled", ("Draft", "Pending")),
-    "delete": ("deleted", ("Draft", "Pending", "Scheduled")),
+    "update": ("updated", _OPEN),
+    "activate": ("activated", _OPEN),
+    "cancel": ("cancelled", _OPEN),
+    "delete": ("deleted", (*_OPEN, OrderStatus.SCHEDULED)),
 }
 OrderChange = Literal["update", "activate", "cancel", "delete"]
 
@@ -151,7 +152,7 @@ async def list_orders(
     start_date: date | None,
     end_date: date | None,
     window: PageRequest,
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[OrderJson], bool]:
     """One page of orders, oldest first (order date, then number); and whether more follow."""
     condition = which & _date_window(date_filter_option, start_date, end_date)
     if status is not None and status != "all":

@@ -22,6 +22,7 @@ from partnerbill.orders.lookup import DateFilterOption, OrderStatusFilter
 from partnerbill.orders.preview import PreviewOrderRequest
 from partnerbill.orders.responses import CancelledOrder, CreatedOrder, Order
 from partnerbill.orders.schemas import CreateOrderRequest
+from partnerbill.orders.service import CreateOrderResponse
 
 router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Orders"])
 
@@ -86,7 +87,8 @@ async def _page(
         end_date=order_filter.end_date,
         window=window,
     )
-    return paged("orders", rows, more, http_request, window)
+    # `paged` takes plain dicts.
+    return paged("orders", [dict(row) for row in rows], more, http_request, window)
 
 
 @router.get("/v1/orders", responses=ok(Orders))
@@ -154,7 +156,7 @@ async def get_pending_orders_by_subscription_number(
 @router.put("/v1/orders/{order_number}", responses=ok(CreatedOrder))
 async def update_order(
     order_number: str, request: CreateOrderRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     """A draft's request replaced (see `orders.drafts`)."""
     async with transaction() as conn:
         limit = (await get_settings(conn, tenant)).order_sync_limit
@@ -162,7 +164,7 @@ async def update_order(
 
 
 @router.put("/v1/orders/{order_number}/activate", responses=ok(CreatedOrder))
-async def activate_order(order_number: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def activate_order(order_number: str, tenant: CurrentTenant) -> CreateOrderResponse:
     async with transaction() as conn:
         limit = (await get_settings(conn, tenant)).order_sync_limit
         return await drafts.activate_draft(conn, tenant, order_number, limit)
@@ -171,7 +173,7 @@ async def activate_order(order_number: str, tenant: CurrentTenant) -> dict[str, 
 @router.put("/v1/orders/{order_number}/cancel", responses=ok(CancelledOrder))
 async def cancel_order(
     order_number: str, tenant: CurrentTenant, body: AnyBody = None
-) -> dict[str, Any]:
+) -> drafts.CancelledOrder:
     """`cancelReason` is accepted and not kept."""
     async with transaction() as conn:
         return await drafts.cancel_draft(conn, tenant, order_number)
@@ -195,7 +197,9 @@ class PreviewedOrder(Succeeded):
 
 
 @router.post("/v1/orders/preview", responses=ok(PreviewedOrder))
-async def preview_order(request: PreviewOrderRequest, tenant: CurrentTenant) -> dict[str, Any]:
+async def preview_order(
+    request: PreviewOrderRequest, tenant: CurrentTenant
+) -> preview.PreviewOrderResponse:
     async with transaction() as conn:
         limit = (await get_settings(conn, tenant)).order_sync_limit
         return await preview.preview_order(conn, tenant, request, limit=limit)

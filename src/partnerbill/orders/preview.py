@@ -14,7 +14,7 @@ TermEnd and NumberOfPeriods are refused naming the field. Taxes are not computed
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal, NotRequired, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -43,9 +43,42 @@ class PreviewOrderRequest(CreateOrderRequest):
     preview_options: PreviewOptions
 
 
+class PreviewInvoiceItem(TypedDict):
+    serviceStartDate: date
+    serviceEndDate: date
+    amountWithoutTax: Decimal
+    taxAmount: Decimal
+    unitPrice: Decimal
+    chargeName: str | None
+    chargeNumber: str | None
+    productRatePlanChargeId: str | None
+    subscriptionNumber: str | None
+    processingType: str
+
+
+class PreviewInvoice(TypedDict):
+    """The invoice an order would create."""
+
+    targetDate: date
+    amount: Decimal
+    amountWithoutTax: Decimal
+    taxAmount: Decimal
+    invoiceItems: list[PreviewInvoiceItem]
+
+
+class PreviewResult(TypedDict):
+    subscriptionNumbers: list[str]
+    invoices: NotRequired[list[PreviewInvoice]]  # with the BillingDocs preview type
+
+
+class PreviewOrderResponse(TypedDict):
+    success: bool
+    previewResult: PreviewResult
+
+
 async def preview_order(
     conn: AsyncConnection, tenant: Tenant, request: PreviewOrderRequest, *, limit: int
-) -> dict[str, Any]:
+) -> PreviewOrderResponse:
     """The PreviewOrderResponse of `request` (see the module docstring)."""
     options = request.preview_options
     if options.preview_thru_type != "SpecificDate":
@@ -75,7 +108,7 @@ async def preview_order(
         invoices = [await preview_invoice(conn, tenant, i, target) for i in created["invoiceIds"]]
     finally:
         await savepoint.rollback()
-    result: dict[str, Any] = {"subscriptionNumbers": created["subscriptionNumbers"]}
+    result: PreviewResult = {"subscriptionNumbers": created["subscriptionNumbers"]}
     if "BillingDocs" in options.preview_types:
         result["invoices"] = invoices
     return {"success": True, "previewResult": result}
@@ -83,8 +116,8 @@ async def preview_order(
 
 async def preview_invoice(
     conn: AsyncConnection, tenant: Tenant, invoice_id: str, target: date
-) -> dict[str, Any]:
-    items = []
+) -> PreviewInvoice:
+    items: list[PreviewInvoiceItem] = []
     total: Decimal = ZERO
     for item in await conn.execute(
         select(invoice_items, subscriptions.c.subscription_number)

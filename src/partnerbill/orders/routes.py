@@ -1,6 +1,6 @@
 """`/v1/orders` (synchronous), `/v1/async/orders` and `/v1/async-jobs/{jobId}`."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Query
 
@@ -16,7 +16,7 @@ from partnerbill.orders.drafts import place_order
 from partnerbill.orders.lookup_routes import router as lookup_router
 from partnerbill.orders.preview import PreviewOrderRequest
 from partnerbill.orders.schemas import CreateOrderRequest
-from partnerbill.orders.service import order_json
+from partnerbill.orders.service import CreateOrderResponse, GetOrderResponse, order_json
 
 router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Orders"])
 router.include_router(lookup_router)
@@ -27,7 +27,7 @@ async def create_order_synchronously(
     request: CreateOrderRequest,
     tenant: CurrentTenant,
     return_ids: Annotated[bool, Query(alias="returnIds")] = False,
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     async with transaction() as conn:
         limit = (await get_settings(conn, tenant)).order_sync_limit
         return await place_order(conn, tenant, request, limit=limit, return_ids=return_ids)
@@ -59,7 +59,7 @@ async def _accept_job(
 
 
 @router.get("/v1/async-jobs/{job_id}", responses=ok(answers.AsyncJob))
-async def get_async_job(job_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_async_job(job_id: str, tenant: CurrentTenant) -> jobs.AsyncJobAnswer:
     """Status Processing | Failed (with `errors`) | Completed (with `result`, Zuora's shape).
     zuora-sdk 3.21 cannot parse a non-null `result` (its oneOf matches twice); see the README
     for how to read it."""
@@ -68,6 +68,6 @@ async def get_async_job(job_id: str, tenant: CurrentTenant) -> dict[str, Any]:
 
 
 @router.get("/v1/orders/{order_number}", responses=ok(answers.OrderAnswer))
-async def get_order(order_number: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_order(order_number: str, tenant: CurrentTenant) -> GetOrderResponse:
     async with transaction() as conn:
         return await order_json(conn, tenant, order_number)

@@ -13,10 +13,9 @@ would one subscription at a time (a number already taken before a later subscrip
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import select, text
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -45,7 +44,8 @@ from partnerbill.orders.state import OrderState, action_dates, catalog_plans, wr
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.segments import account_cmrr_contribution
-from partnerbill.tables.orders import order_actions, orders
+from partnerbill.tables.orders import OrderRow, OrderStatus, order_actions, orders
+from partnerbill.tables.subscriptions import SubscriptionRow
 
 ORDER = Resource.ORDER
 _ORDER_COLUMNS = (
@@ -67,6 +67,56 @@ _ACTION_COLUMNS = (
     "subscription_number",
     "detail",
 )
+
+
+class CreateOrderSubscription(TypedDict):
+    """A subscription of a CreateOrderResponse."""
+
+    subscriptionNumber: str
+    subscriptionId: str
+    status: str  # a SubscriptionStatus
+    subscriptionOwnerId: str
+    subscriptionOwnerNumber: str
+
+
+class CreateOrderResponse(TypedDict):
+    """Zuora's CreateOrderResponse for an order placed, kept as the order's `response`; the ids only
+    when asked for (`returnIds`)."""
+
+    success: bool
+    orderNumber: str
+    accountNumber: str
+    status: str  # an OrderStatus
+    subscriptionNumbers: list[str]
+    subscriptions: list[CreateOrderSubscription]
+    invoiceNumbers: list[str]
+    orderId: NotRequired[str]
+    accountId: NotRequired[str]
+    subscriptionIds: NotRequired[list[str]]
+    invoiceIds: NotRequired[list[str]]
+
+
+class OrderJson(TypedDict):
+    """An order as GET /v1/orders/{orderNumber} and the order lists show it; its subscriptions
+    come from what was kept of the order (free-form)."""
+
+    orderNumber: str
+    orderDate: date
+    status: str  # an OrderStatus
+    category: str
+    description: str | None
+    existingAccountNumber: str
+    subscriptions: list[dict[str, Any]]
+    invoiceNumbers: list[str]
+    createdDate: str | None
+    updatedDate: str | None
+
+
+class GetOrderResponse(TypedDict):
+    success: bool
+    order: OrderJson
+
+
 # The order and its actions in one statement (a number already taken fails it whole).
 _INSERT_ORDER = text(
     f"WITH new_order AS ({insert_rows(orders, 'orders', _ORDER_COLUMNS)}) "
@@ -76,7 +126,7 @@ _INSERT_ORDER = text(
 
 async def _track(
     conn: AsyncConnection, tenant: Tenant, state: OrderState, keys: list[str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SubscriptionRow]:
     """Lock the existing subscriptions the order names, all at once in id order, and remember
     their contractedMrr contributions before the order; keyed by the request's keys."""
     locked = await subs.lock_subscriptions(conn, tenant, keys)
@@ -101,7 +151,7 @@ async def _create_subscription(
     order_date: date,
     order_id: str,
     where: str,
-) -> dict[str, Any]:
+) -> SubscriptionRow:
     create = action.create_subscription
     assert create is not None
     owner = await writable_account(
@@ -167,7 +217,7 @@ async def create_order(
     limit: int,
     return_ids: bool,
     order_id: str | None = None,
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     """Process a whole order in the caller's transaction; returns the CreateOrderResponse.
     `order_id`: the id to give it (an activated draft keeps its own)."""
     check_order_limit(request, limit)
@@ -213,7 +263,7 @@ async def create_order(
         "order_number": order_number,
         "account_id": order_account.id,
         "order_date": request.order_date,
-        "status": "Completed",
+        "status": OrderStatus.COMPLETED,
         "category": request.category,
         "description": request.description,
         "response": response,
@@ -256,14 +306,14 @@ async def _run_actions(
     request: CreateOrderRequest,
     order_account: WritableAccount,
     order_id: str,
-    existing: dict[str, dict[str, Any]],
-) -> tuple[list[str], list[tuple[OrderAction, dict[str, Any]]]]:
+    existing: dict[str, SubscriptionRow],
+) -> tuple[list[str], list[tuple[OrderAction, SubscriptionRow]]]:
     """Every action of the order, in its sequence: (the subscriptions in the order's sequence,
     each action with the subscription it changed). Ends with everything created inserted."""
     in_order: dict[str, None] = {}  # ids, in the order's sequence
-    actions: list[tuple[OrderAction, dict[str, Any]]] = []
+    actions: list[tuple[OrderAction, SubscriptionRow]] = []
     for s_index, entry in enumerate(request.subscriptions):
-        sub: dict[str, Any] | None = None
+        sub: SubscriptionRow | None = None
         if entry.subscription_number is not None:
             sub = existing[entry.subscription_number]
         for a_index, action in enumerate(entry.order_actions):
@@ -343,10 +393,10 @@ async def _run_billing(
     )
 
 
-async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> GetOrderResponse:
     """GET /v1/orders/{orderNumber} (or its id): the order, its subscriptions in the order's
     sequence, each with the order actions that changed it as they were given."""
-    order = (
+    order: OrderRow | None = (
         await conn.execute(
             select(orders).where(
                 orders.c.tenant_id == tenant.id,
@@ -395,8 +445,8 @@ async def order_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[st
 
 
 def _order_answer(
-    order: Row[Any], subscriptions: list[dict[str, Any]], invoice_numbers: list[str]
-) -> dict[str, Any]:
+    order: OrderRow, subscriptions: list[dict[str, Any]], invoice_numbers: list[str]
+) -> GetOrderResponse:
     return {
         "success": True,
         "order": {
@@ -414,7 +464,7 @@ def _order_answer(
     }
 
 
-def _draft_json(order: Row[Any]) -> dict[str, Any]:
+def _draft_json(order: OrderRow) -> GetOrderResponse:
     """A draft (or cancelled draft) order: its request as stored, nothing run."""
     subscriptions = [
         {
@@ -439,13 +489,13 @@ def _response(
     subscription_ids: list[str],
     invoices: list[BilledInvoice],
     return_ids: bool,
-) -> dict[str, Any]:
+) -> CreateOrderResponse:
     touched = [state.touched[s] for s in subscription_ids]
-    response: dict[str, Any] = {
+    response: CreateOrderResponse = {
         "success": True,
         "orderNumber": order_number,
         "accountNumber": order_account.account_number,
-        "status": "Completed",
+        "status": OrderStatus.COMPLETED,
         "subscriptionNumbers": [s["subscription_number"] for s in touched],
         "subscriptions": [
             {
@@ -460,10 +510,8 @@ def _response(
         "invoiceNumbers": [i.invoice_number for i in invoices],
     }
     if return_ids:
-        response.update(
-            orderId=order_id,
-            accountId=order_account.id,
-            subscriptionIds=[s["version_id"] for s in touched],
-            invoiceIds=[i.id for i in invoices],
-        )
+        response["orderId"] = order_id
+        response["accountId"] = order_account.id
+        response["subscriptionIds"] = [s["version_id"] for s in touched]
+        response["invoiceIds"] = [i.id for i in invoices]
     return response

@@ -10,7 +10,6 @@ order's statements in the request's sequence.
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +22,7 @@ from partnerbill.orders.schemas import OrderAction
 from partnerbill.subscriptions import service as subs
 from partnerbill.subscriptions.dates import ActionDates
 from partnerbill.subscriptions.schemas import RatePlanSubscription
+from partnerbill.tables.subscriptions import SubscriptionRow
 
 ORDER = Resource.ORDER
 
@@ -35,7 +35,7 @@ class OrderState:
     comes after the insert of what was created before it, see `NewSubscriptions`)."""
 
     accounts_by_key: dict[str, WritableAccount] = field(default_factory=dict)
-    touched: dict[str, dict[str, Any]] = field(default_factory=dict)  # subscription id → row
+    touched: dict[str, SubscriptionRow] = field(default_factory=dict)  # subscription id → row
     mrr_before: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # id → (owner, mrr)
     versioned: set[str] = field(default_factory=set)
     plans: dict[str, CatalogRatePlan] = field(default_factory=dict)  # by the request's key

@@ -4,7 +4,8 @@ out as an order (one code path for both APIs), which is why they live with order
 `subscriptions.views` and `subscriptions.versions`."""
 
 from datetime import date
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from fastapi import Body, Query, Request
 
@@ -26,19 +27,59 @@ from partnerbill.subscriptions.schemas import (
     LegacySuspendRequest,
     LegacyUpdateRequest,
 )
-from partnerbill.subscriptions.versions import subscription_metrics, subscription_version_json
-from partnerbill.subscriptions.views import account_subscriptions, subscription_json
+from partnerbill.subscriptions.versions import (
+    SubscriptionMetrics,
+    subscription_metrics,
+    subscription_version_json,
+)
+from partnerbill.subscriptions.views import (
+    SubscriptionJson,
+    account_subscriptions,
+    subscription_json,
+)
 
 router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Subscriptions"])
+
+
+class CreateSubscriptionResponse(TypedDict):
+    """The legacy subscribe's answer; the invoice's id and number when it billed one."""
+
+    success: bool
+    subscriptionId: str
+    subscriptionNumber: str
+    contractedMrr: Decimal
+    totalContractedValue: Decimal
+    orderNumber: str
+    invoiceId: NotRequired[str]
+    invoiceNumber: NotRequired[str]
+
+
+class AmendSubscriptionResponse(TypedDict):
+    """The answer of a legacy cancel, suspend, resume or renew."""
+
+    success: bool
+    subscriptionId: str
+    subscriptionNumber: str
+    orderNumber: str
+    subscriptionNumbers: list[str]
+    status: str  # a SubscriptionStatus
+    cancelledDate: date | None
+    termEndDate: date | None
+    invoiceNumbers: list[str]
+
+
+class SubscriptionMetricsResponse(TypedDict):
+    success: bool
+    subscriptionMetrics: list[SubscriptionMetrics]
 
 
 @router.post("/v1/subscriptions", responses=ok(answers.CreatedSubscription))
 async def create_subscription(
     request: CreateSubscriptionRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> CreateSubscriptionResponse:
     async with transaction() as conn:
         order, subscription = await legacy.subscribe(conn, tenant, request)
-    response: dict[str, Any] = {
+    response: CreateSubscriptionResponse = {
         "success": True,
         "subscriptionId": subscription["id"],
         "subscriptionNumber": subscription["subscriptionNumber"],
@@ -60,7 +101,7 @@ async def get_metrics_by_subscription_numbers(
     numbers: Annotated[list[str] | None, Query(alias="subscriptionNumbers[]")] = None,
     listed: Annotated[str | None, Query(alias="subscriptionNumbers")] = None,
     as_of_day: Annotated[date | None, Query(alias="asOfDay")] = None,
-) -> dict[str, Any]:
+) -> SubscriptionMetricsResponse:
     """Numbers come as the SDK sends them (`subscriptionNumbers[]` repeated) or comma-separated
     in `subscriptionNumbers`."""
     wanted = [*(numbers or []), *(n for n in (listed or "").split(",") if n)]
@@ -75,13 +116,13 @@ async def get_metrics_by_subscription_numbers(
 )
 async def get_subscription_by_key_and_version(
     subscription_key: str, version: str, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> SubscriptionJson:
     async with transaction() as conn:
         return await subscription_version_json(conn, tenant, subscription_key, version)
 
 
 @router.get("/v1/subscriptions/{subscription_key}", responses=ok(answers.SubscriptionAnswer))
-async def get_subscription(subscription_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_subscription(subscription_key: str, tenant: CurrentTenant) -> SubscriptionJson:
     async with transaction() as conn:
         return await subscription_json(conn, tenant, subscription_key)
 
@@ -95,7 +136,8 @@ async def get_subscriptions_by_account(
 ) -> dict[str, Any]:
     async with transaction() as conn:
         found, more = await account_subscriptions(conn, tenant, account_key, window)
-    return paged("subscriptions", found, more, http_request, window)
+    # `paged` takes plain dicts.
+    return paged("subscriptions", [dict(s) for s in found], more, http_request, window)
 
 
 async def _amend(
@@ -104,7 +146,7 @@ async def _amend(
     order_date: date | None,
     action: dict[str, Any],
     run_billing: bool = False,
-) -> dict[str, Any]:
+) -> AmendSubscriptionResponse:
     async with transaction() as conn:
         order, subscription = await legacy.amend_with(
             conn, tenant, key, order_date, action, run_billing
@@ -125,7 +167,7 @@ async def _amend(
 @router.put("/v1/subscriptions/{subscription_key}", responses=ok(answers.UpdatedSubscription))
 async def update_subscription(
     subscription_key: str, request: LegacyUpdateRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> legacy_amend.UpdateSubscriptionResponse:
     async with transaction() as conn:
         return await legacy_amend.update_subscription(conn, tenant, subscription_key, request)
 
@@ -135,7 +177,7 @@ async def update_subscription(
 )
 async def cancel_subscription(
     subscription_key: str, request: LegacyCancelRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> AmendSubscriptionResponse:
     action = {
         "type": "CancelSubscription",
         "cancelSubscription": request.model_dump(
@@ -152,7 +194,7 @@ async def cancel_subscription(
 )
 async def suspend_subscription(
     subscription_key: str, request: LegacySuspendRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> AmendSubscriptionResponse:
     action = {
         "type": "Suspend",
         "suspend": request.model_dump(by_alias=True, exclude_none=True, exclude={"order_date"}),
@@ -165,7 +207,7 @@ async def suspend_subscription(
 )
 async def resume_subscription(
     subscription_key: str, request: LegacyResumeRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> AmendSubscriptionResponse:
     action = {
         "type": "Resume",
         "resume": request.model_dump(by_alias=True, exclude_none=True, exclude={"order_date"}),
@@ -178,6 +220,6 @@ async def renew_subscription(
     subscription_key: str,
     tenant: CurrentTenant,
     request: Annotated[LegacyRenewRequest | None, Body()] = None,
-) -> dict[str, Any]:
+) -> AmendSubscriptionResponse:
     action = {"type": "RenewSubscription"}
     return await _amend(tenant, subscription_key, request.order_date if request else None, action)

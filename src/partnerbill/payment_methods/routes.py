@@ -20,13 +20,15 @@ router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Payment Methods"])
 @router.post("/v1/payment-methods", responses=ok(answers.Created))
 async def create_payment_method(
     request: CreatePaymentMethodRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> service.SavedPaymentMethod:
     async with transaction() as conn:
         return await service.create_payment_method(conn, tenant, request)
 
 
 @router.get("/v1/payment-methods/{payment_method_id}", responses=ok(answers.PaymentMethodAnswer))
-async def get_payment_method(payment_method_id: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def get_payment_method(
+    payment_method_id: str, tenant: CurrentTenant
+) -> service.PaymentMethodAnswer:
     async with transaction() as conn:
         return await service.get_payment_method(conn, tenant, payment_method_id)
 
@@ -34,7 +36,7 @@ async def get_payment_method(payment_method_id: str, tenant: CurrentTenant) -> d
 @router.put("/v1/payment-methods/{payment_method_id}", responses=ok(answers.Created))
 async def update_payment_method(
     payment_method_id: str, request: UpdatePaymentMethodRequest, tenant: CurrentTenant
-) -> dict[str, Any]:
+) -> service.SavedPaymentMethod:
     async with transaction() as conn:
         return await service.update_payment_method(conn, tenant, payment_method_id, request)
 
@@ -48,7 +50,9 @@ async def delete_payment_method(payment_method_id: str, tenant: CurrentTenant) -
 @router.get(
     "/v1/accounts/{account_key}/payment-methods", responses=ok(answers.AccountPaymentMethods)
 )
-async def account_payment_methods(account_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def account_payment_methods(
+    account_key: str, tenant: CurrentTenant
+) -> service.AccountPaymentMethods:
     async with transaction() as conn:
         return await service.account_payment_methods(conn, tenant, account_key)
 
@@ -57,6 +61,8 @@ async def account_payment_methods(account_key: str, tenant: CurrentTenant) -> di
     "/v1/accounts/{account_key}/payment-methods/default",
     responses=ok(answers.PaymentMethodAnswer),
 )
-async def account_default_payment_method(account_key: str, tenant: CurrentTenant) -> dict[str, Any]:
+async def account_default_payment_method(
+    account_key: str, tenant: CurrentTenant
+) -> service.PaymentMethodAnswer:
     async with transaction() as conn:
         return await service.account_default_payment_method(conn, tenant, account_key)

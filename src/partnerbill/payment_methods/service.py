@@ -13,10 +13,9 @@ change of the default also holds a transaction advisory lock on the account, so 
 switches serialise instead of racing on the one-default index.
 """
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import func, select, text, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts import service as accounts
@@ -27,7 +26,11 @@ from partnerbill.payment_methods.schemas import (
     CreatePaymentMethodRequest,
     UpdatePaymentMethodRequest,
 )
-from partnerbill.tables.payment_methods import payment_methods
+from partnerbill.tables.payment_methods import (
+    PaymentMethodRow,
+    PaymentMethodStatus,
+    payment_methods,
+)
 
 PAYMENT = Resource.PAYMENT
 EXTERNAL_TYPES = frozenset(
@@ -37,7 +40,32 @@ EXTERNAL_TYPES = frozenset(
 _CANONICAL = {name.lower(): name for name in EXTERNAL_TYPES}
 
 
-def payment_method_json(row: Row[Any]) -> dict[str, Any]:
+class PaymentMethodJson(TypedDict):
+    id: str
+    accountKey: str
+    type: str
+    status: str  # a PaymentMethodStatus
+    isDefault: bool
+    createdOn: str
+    updatedOn: str
+
+
+class PaymentMethodAnswer(PaymentMethodJson):
+    success: bool
+
+
+class AccountPaymentMethods(TypedDict):
+    success: bool
+    defaultPaymentMethodId: str | None
+    returnedPaymentMethodType: list[PaymentMethodJson]
+
+
+class SavedPaymentMethod(TypedDict):
+    success: bool
+    id: str
+
+
+def payment_method_json(row: PaymentMethodRow) -> PaymentMethodJson:
     return {
         "id": row.id,
         "accountKey": row.account_id,
@@ -73,7 +101,7 @@ async def _set_default(conn: AsyncConnection, tenant: Tenant, account_id: str, p
 
 async def create_payment_method(
     conn: AsyncConnection, tenant: Tenant, request: CreatePaymentMethodRequest
-) -> dict[str, Any]:
+) -> SavedPaymentMethod:
     kind = _CANONICAL.get(request.type.lower())
     if kind is None:
         raise business_rule(
@@ -104,8 +132,8 @@ async def create_payment_method(
     return {"success": True, "id": pm_id}
 
 
-async def _find(conn: AsyncConnection, tenant: Tenant, pm_id: str) -> Row[Any]:
-    row = (
+async def _find(conn: AsyncConnection, tenant: Tenant, pm_id: str) -> PaymentMethodRow:
+    row: PaymentMethodRow | None = (
         await conn.execute(
             select(payment_methods).where(
                 payment_methods.c.tenant_id == tenant.id, payment_methods.c.id == pm_id
@@ -127,7 +155,7 @@ async def payment_method_type(
             payment_methods.c.tenant_id == tenant.id,
             payment_methods.c.id == pm_id,
             payment_methods.c.account_id == account_id,
-            payment_methods.c.status == "Active",
+            payment_methods.c.status == PaymentMethodStatus.ACTIVE,
         )
     )
     if kind is None:
@@ -137,13 +165,15 @@ async def payment_method_type(
     return str(kind)
 
 
-async def get_payment_method(conn: AsyncConnection, tenant: Tenant, pm_id: str) -> dict[str, Any]:
+async def get_payment_method(
+    conn: AsyncConnection, tenant: Tenant, pm_id: str
+) -> PaymentMethodAnswer:
     return {"success": True, **payment_method_json(await _find(conn, tenant, pm_id))}
 
 
 async def update_payment_method(
     conn: AsyncConnection, tenant: Tenant, pm_id: str, request: UpdatePaymentMethodRequest
-) -> dict[str, Any]:
+) -> SavedPaymentMethod:
     row = await _find(conn, tenant, pm_id)
     if request.make_default:
         await accounts.lock_for_write(conn, tenant, row.account_id)
@@ -172,7 +202,9 @@ async def delete_payment_method(
     return {"success": True}
 
 
-async def _account_rows(conn: AsyncConnection, tenant: Tenant, key: str) -> tuple[str, list[Any]]:
+async def _account_rows(
+    conn: AsyncConnection, tenant: Tenant, key: str
+) -> tuple[str, list[PaymentMethodRow]]:
     account = await accounts.read_for_write(conn, tenant, key)
     rows = (
         await conn.execute(
@@ -189,7 +221,7 @@ async def _account_rows(conn: AsyncConnection, tenant: Tenant, key: str) -> tupl
 
 async def account_payment_methods(
     conn: AsyncConnection, tenant: Tenant, key: str
-) -> dict[str, Any]:
+) -> AccountPaymentMethods:
     """Zuora groups an account's methods by type under `returnedPaymentMethodType`; the SDK
     reads that key as a list of payment methods, so the list is flat here, in id order."""
     _, rows = await _account_rows(conn, tenant, key)
@@ -203,7 +235,7 @@ async def account_payment_methods(
 
 async def account_default_payment_method(
     conn: AsyncConnection, tenant: Tenant, key: str
-) -> dict[str, Any]:
+) -> PaymentMethodAnswer:
     _, rows = await _account_rows(conn, tenant, key)
     default = next((row for row in rows if row.is_default), None)
     if default is None:

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from partnerbill.catalog.enums import (
     BillCycleType,
@@ -29,6 +28,7 @@ from partnerbill.core.ids import new_id
 from partnerbill.core.money import MAX_ABS_AMOUNT, ZERO, amount_problem
 from partnerbill.subscriptions.dates import ActionDates, checked_end
 from partnerbill.subscriptions.schemas import ChargeOverride, PriceTier
+from partnerbill.tables.subscriptions import NewChargeSegment
 
 SUBSCRIPTION = Resource.SUBSCRIPTION
 END = "the charge's end"
@@ -189,7 +189,7 @@ def charge_values(
     dates: ActionDates,
     invoice_owner_bill_cycle_day: int,
     subscription_start: date,
-) -> dict[str, Any]:
+) -> NewChargeSegment:
     """The first segment of a charge subscribed to (numbered by its insert)."""
     if charge.charge_type is ChargeType.USAGE:
         raise business_rule(

@@ -48,11 +48,18 @@ class Pricing(CamelModel):
     one_time_volume: ChargePricing | None = None
 
     def chosen(self) -> ChargePricing | None:
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if value is not None:
-                return value
-        return None
+        """The first pricing given, in the order of the fields."""
+        given = (
+            self.recurring_flat_fee,
+            self.recurring_per_unit,
+            self.recurring_tiered,
+            self.recurring_volume,
+            self.one_time_flat_fee,
+            self.one_time_per_unit,
+            self.one_time_tiered,
+            self.one_time_volume,
+        )
+        return next((pricing for pricing in given if pricing is not None), None)
 
 
 class ChargeBilling(CamelModel):

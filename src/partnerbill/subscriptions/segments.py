@@ -7,10 +7,9 @@ month, stored on each segment; `account_cmrr_contribution` is what a subscriptio
 owner's figure (the last segments still open; 0 once cancelled).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import ARRAY, String, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,12 +21,17 @@ from partnerbill.core.ids import new_id
 from partnerbill.core.money import ZERO
 from partnerbill.core.tenants import Tenant
 from partnerbill.subscriptions.charges import priced_period
-from partnerbill.tables.subscriptions import rate_plan_charges, subscriptions
+from partnerbill.tables.subscriptions import (
+    ChargeSegment,
+    charge_segment,
+    rate_plan_charges,
+    subscriptions,
+)
 
 
 async def last_segments(
     conn: AsyncConnection, tenant: Tenant, subscription_id: str, rate_plan_id: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[ChargeSegment]:
     query = select(rate_plan_charges).where(
         rate_plan_charges.c.tenant_id == tenant.id,
         rate_plan_charges.c.subscription_id == subscription_id,
@@ -35,11 +39,11 @@ async def last_segments(
     )
     if rate_plan_id is not None:
         query = query.where(rate_plan_charges.c.rate_plan_id == rate_plan_id)
-    return [dict(r._mapping) for r in await conn.execute(query.order_by(rate_plan_charges.c.id))]
+    return [charge_segment(r) for r in await conn.execute(query.order_by(rate_plan_charges.c.id))]
 
 
 async def end_segments(
-    conn: AsyncConnection, tenant: Tenant, segments: Sequence[Mapping[str, Any]], end: date
+    conn: AsyncConnection, tenant: Tenant, segments: Sequence[ChargeSegment], end: date
 ) -> None:
     """End open (or later-ending) segments at `end` (exclusive)."""
     ids = [
@@ -58,7 +62,7 @@ async def end_segments(
 async def split_segment(
     conn: AsyncConnection,
     tenant: Tenant,
-    segment: Mapping[str, Any],
+    segment: ChargeSegment,
     on: date,
     *,
     quantity: Decimal,
@@ -75,6 +79,7 @@ async def split_segment(
     mrr = ZERO
     if segment["charge_type"] == ChargeType.RECURRING.value:
         amount = priced_period(model, quantity, tiers)
+        assert segment["billing_period"] is not None  # a recurring charge has one
         period = BillingPeriod(segment["billing_period"])
         mrr = monthly_amount(period, segment["specific_billing_period"], amount)
     if on <= segment["effective_start_date"] and start is None:

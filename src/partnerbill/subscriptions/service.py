@@ -15,7 +15,7 @@ a future-dated cancellation already counts 0 there (`segments.account_cmrr_contr
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Unpack, cast
 
 from sqlalchemy import func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,8 +37,15 @@ from partnerbill.subscriptions.schemas import (
 )
 from partnerbill.subscriptions.views import key_clause, subscription_json
 from partnerbill.tables.subscriptions import (
+    NewChargeSegment,
+    NewRatePlanRow,
+    NewSubscriptionRow,
+    SubscriptionChanges,
+    SubscriptionRow,
+    SubscriptionStatus,
     rate_plan_charges,
     rate_plans,
+    subscription_row,
     subscription_versions,
     subscriptions,
 )
@@ -70,7 +77,7 @@ class NewSubscription:
     term_field: str = "initialTerm"  # where the request gave the term, to name in an error
 
 
-def _subscription_row(new: NewSubscription) -> dict[str, Any]:
+def _subscription_row(new: NewSubscription) -> NewSubscriptionRow:
     """The subscriptions row of `new`, checked; numbered at insert when `new` has no number."""
     currency = new.invoice_owner.currency
     if new.owner.currency != currency:
@@ -103,7 +110,7 @@ def _subscription_row(new: NewSubscription) -> dict[str, Any]:
         "subscription_number": new.number,
         "account_id": new.owner.id,
         "invoice_owner_account_id": new.invoice_owner.id,
-        "status": "Active",
+        "status": SubscriptionStatus.ACTIVE,
         "currency": currency,
         "term_type": new.term_type,
         "initial_term": new.initial_term,
@@ -127,8 +134,8 @@ def _subscription_row(new: NewSubscription) -> dict[str, Any]:
 class _PlannedRows:
     """Rate plan rows and their charges' first segments, numbered at insert."""
 
-    plans: list[dict[str, Any]] = field(default_factory=list)
-    charges: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[NewRatePlanRow] = field(default_factory=list)
+    charges: list[NewChargeSegment] = field(default_factory=list)
 
     def add(
         self,
@@ -142,7 +149,8 @@ class _PlannedRows:
         change_type: str,
     ) -> None:
         """The rows of `plans` subscribed to, checked (all or none of them is added)."""
-        plan_rows, charge_rows = [], []
+        plan_rows: list[NewRatePlanRow] = []
+        charge_rows: list[NewChargeSegment] = []
         for plan, request in plans:
             rate_plan_id = new_id()
             plan_rows.append(
@@ -175,10 +183,10 @@ class _PlannedRows:
         self.charges += charge_rows
 
     def number(self, plan_numbers: Sequence[int], charge_numbers: Sequence[int]) -> None:
-        for row, number in zip(self.plans, plan_numbers, strict=True):
-            row["rate_plan_number"] = document_number("SRP-", number)
-        for row, number in zip(self.charges, charge_numbers, strict=True):
-            row["charge_number"] = document_number("C-", number)
+        for plan, number in zip(self.plans, plan_numbers, strict=True):
+            plan["rate_plan_number"] = document_number("SRP-", number)
+        for charge, number in zip(self.charges, charge_numbers, strict=True):
+            charge["charge_number"] = document_number("C-", number)
 
 
 _SUBSCRIPTION_COLUMNS = (
@@ -264,8 +272,8 @@ class NewSubscriptions:
     """
 
     def __init__(self) -> None:
-        self._rows: list[dict[str, Any]] = []  # as inserted
-        self._subscriptions: list[dict[str, Any]] = []  # as `add` returned them
+        self._rows: list[NewSubscriptionRow] = []  # as inserted
+        self._subscriptions: list[SubscriptionRow] = []  # as `add` returned them
         self._planned = _PlannedRows()
 
     def has_room_for(self, new: NewSubscription) -> bool:
@@ -277,12 +285,12 @@ class NewSubscriptions:
             and len(self._planned.charges) + charges <= MAX_NUMBERS_PER_CALL
         )
 
-    def add(self, new: NewSubscription) -> dict[str, Any]:
+    def add(self, new: NewSubscription) -> SubscriptionRow:
         """Check `new` and keep its rows; returns its subscription row, complete once inserted
         (number, version, timestamps). A refusal of its rate plans comes after its row was kept:
         one-by-one creation inserted the subscription before it checked the rate plans."""
         row = _subscription_row(new)
-        subscription: dict[str, Any] = dict(row)
+        subscription = cast(SubscriptionRow, dict(row))
         self._rows.append(row)
         self._subscriptions.append(subscription)
         self._planned.add(
@@ -338,7 +346,7 @@ class NewSubscriptions:
                     "subscriptions": rows_json(rows, _SUBSCRIPTION_COLUMNS),
                 },
             )
-        inserted = {found.id: found._asdict() for found in written}
+        inserted = {found.id: subscription_row(found) for found in written}
         for row, subscription in zip(rows, subscriptions_, strict=True):
             if row["id"] not in inserted:
                 raise business_rule(
@@ -399,18 +407,18 @@ def _overrides_by_charge(
     return overrides
 
 
-async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def lock_subscription(conn: AsyncConnection, tenant: Tenant, key: str) -> SubscriptionRow:
     """The subscription (by its current version's id or its number) `FOR UPDATE`: it is about to
     change."""
     row = (await lock_row(conn, tenant, subscriptions, key_clause(key), SUBSCRIPTION)).one_or_none()
     if row is None:
         raise not_found(SUBSCRIPTION, "subscription", key)
-    return dict(row._mapping)
+    return subscription_row(row)
 
 
 async def lock_subscriptions(
     conn: AsyncConnection, tenant: Tenant, keys: Sequence[str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, SubscriptionRow]:
     """The subscriptions named by `keys` (numbers or current version ids), locked `FOR UPDATE`
     in one statement in id order (as a bill run locks them, `core/locking.py`); keyed by the
     given key."""
@@ -423,9 +431,9 @@ async def lock_subscriptions(
         subscriptions.c.version_id.in_(keys) | subscriptions.c.subscription_number.in_(keys),
         SUBSCRIPTION,
     )
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, SubscriptionRow] = {}
     for row in rows:
-        sub = dict(row._mapping)
+        sub = subscription_row(row)
         found[sub["version_id"]] = found[sub["subscription_number"]] = sub
     for key in keys:
         if key not in found:
@@ -433,7 +441,7 @@ async def lock_subscriptions(
     return {key: found[key] for key in keys}
 
 
-async def new_version(conn: AsyncConnection, tenant: Tenant, subscription: dict[str, Any]) -> None:
+async def new_version(conn: AsyncConnection, tenant: Tenant, subscription: SubscriptionRow) -> None:
     """Keep the current version as a snapshot before an amendment changes it."""
     snapshot = await subscription_json(conn, tenant, subscription["version_id"])
     await conn.execute(
@@ -449,9 +457,14 @@ async def new_version(conn: AsyncConnection, tenant: Tenant, subscription: dict[
 
 
 async def save(
-    conn: AsyncConnection, tenant: Tenant, subscription: dict[str, Any], **values: Any
+    conn: AsyncConnection,
+    tenant: Tenant,
+    subscription: SubscriptionRow,
+    **values: Unpack[SubscriptionChanges],
 ) -> None:
-    subscription.update(values)
+    # With its extra checks (--strict) mypy checks an update against every column of the row;
+    # the changes are some of them.
+    subscription.update(values)  # type: ignore[typeddict-item, unused-ignore]
     await conn.execute(
         update(subscriptions)
         .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id == subscription["id"])

@@ -15,7 +15,8 @@ is an invalid value of the query (400), as the route has no key in its path.
 import re
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from decimal import Decimal
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,14 +25,33 @@ from partnerbill.catalog.enums import ChargeType
 from partnerbill.core.errors import Category, Resource, ZuoraError, not_found
 from partnerbill.core.money import ZERO, trimmed
 from partnerbill.core.tenants import Tenant
-from partnerbill.subscriptions.views import subscription_json, subscription_tcv
+from partnerbill.subscriptions.views import (
+    SubscriptionJson,
+    kept_version,
+    subscription_json,
+    subscription_tcv,
+)
 from partnerbill.tables.subscriptions import (
+    ChargeSegment,
+    SubscriptionRow,
+    charge_segment,
     rate_plan_charges,
+    subscription_row,
     subscription_versions,
     subscriptions,
 )
 
 MAX_METRICS_SUBSCRIPTIONS = 50
+
+
+class SubscriptionMetrics(TypedDict):
+    subscriptionNumber: str
+    contractedMrr: Decimal
+    contractedNetMrr: Decimal
+    asOfDayGrossMrr: Decimal
+    asOfDayNetMrr: Decimal
+    totalContractedValue: Decimal
+    netTotalContractedValue: Decimal
 
 
 async def _subscription_id(conn: AsyncConnection, tenant: Tenant, key: str) -> str:
@@ -57,7 +77,7 @@ VERSION = re.compile(r"[0-9]{1,9}")
 
 async def subscription_version_json(
     conn: AsyncConnection, tenant: Tenant, key: str, version: str
-) -> dict[str, Any]:
+) -> SubscriptionJson:
     """GET /v1/subscriptions/{key}/versions/{version}."""
     # ASCII digits only: str.isdigit also accepts '²', which int() refuses; at most 9 of them,
     # so the number fits the version column.
@@ -86,12 +106,12 @@ async def subscription_version_json(
     )
     if snapshot is None:
         raise not_found(Resource.SUBSCRIPTION, "subscription version", f"{key}/{version}")
-    return dict(snapshot)
+    return kept_version(dict(snapshot))
 
 
 async def subscription_metrics(
     conn: AsyncConnection, tenant: Tenant, numbers: Sequence[str], as_of_day: date
-) -> list[dict[str, Any]]:
+) -> list[SubscriptionMetrics]:
     """The metrics of each subscription named by number, in the order asked."""
     if not numbers:
         raise ZuoraError(
@@ -104,7 +124,7 @@ async def subscription_metrics(
             f"'subscriptionNumbers': at most {MAX_METRICS_SUBSCRIPTIONS} subscriptions per call.",
         )
     rows = {
-        row.subscription_number: row._mapping
+        row.subscription_number: subscription_row(row)
         for row in await conn.execute(
             select(subscriptions).where(
                 subscriptions.c.tenant_id == tenant.id,
@@ -119,18 +139,20 @@ async def subscription_metrics(
                 Category.INVALID_VALUE,
                 f"'subscriptionNumbers': no subscription {number}.",
             )
-    segments: dict[str, list[dict[str, Any]]] = {sub["id"]: [] for sub in rows.values()}
+    segments: dict[str, list[ChargeSegment]] = {sub["id"]: [] for sub in rows.values()}
     for segment in await conn.execute(
         select(rate_plan_charges).where(
             rate_plan_charges.c.tenant_id == tenant.id,
             rate_plan_charges.c.subscription_id.in_(list(segments)),
         )
     ):
-        segments[segment.subscription_id].append(dict(segment._mapping))
+        segments[segment.subscription_id].append(charge_segment(segment))
     return [_metrics(rows[number], segments[rows[number]["id"]], as_of_day) for number in numbers]
 
 
-def _metrics(sub: Any, segments: list[dict[str, Any]], as_of_day: date) -> dict[str, Any]:
+def _metrics(
+    sub: SubscriptionRow, segments: list[ChargeSegment], as_of_day: date
+) -> SubscriptionMetrics:
     recurring = [s for s in segments if s["charge_type"] == ChargeType.RECURRING.value]
     contracted = ZERO
     if sub["cancelled_date"] is None:

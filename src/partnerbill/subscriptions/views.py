@@ -7,9 +7,9 @@ A subscription's contractedMrr is the sum over the last segments still open at i
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, cast
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -24,8 +24,12 @@ from partnerbill.core.tenants import Tenant
 from partnerbill.subscriptions.dates import add_term
 from partnerbill.tables.accounts import accounts
 from partnerbill.tables.subscriptions import (
+    ChargeSegment,
+    SubscriptionRow,
+    charge_segment,
     rate_plan_charges,
     rate_plans,
+    subscription_row,
     subscription_versions,
     subscriptions,
 )
@@ -33,13 +37,105 @@ from partnerbill.tables.subscriptions import (
 SUBSCRIPTION = Resource.SUBSCRIPTION
 
 
-def key_clause(key: str) -> Any:
+class ChargeJson(TypedDict):
+    """A charge (its segment) as GET /v1/subscriptions/{key} shows it."""
+
+    id: str
+    number: str
+    name: str
+    type: str
+    model: str
+    productRatePlanChargeId: str
+    price: Decimal | None
+    quantity: Decimal
+    tiers: list[dict[str, object]]
+    uom: str | None
+    description: str | None
+    mrr: Decimal
+    tcv: Decimal
+    billingPeriod: str | None
+    specificBillingPeriod: int | None
+    billingTiming: str
+    billingDay: int
+    triggerEvent: str
+    endDateCondition: str
+    effectiveStartDate: date
+    effectiveEndDate: date | None
+    chargedThroughDate: date | None
+    processedThroughDate: date | None
+    segment: int
+    version: int
+
+
+class RatePlanJson(TypedDict):
+    id: str
+    productId: str
+    productName: str
+    productRatePlanId: str
+    ratePlanName: str
+    subscriptionRatePlanNumber: str
+    lastChangeType: str
+    ratePlanCharges: list[ChargeJson]
+
+
+class SubscriptionJson(TypedDict):
+    """GET /v1/subscriptions/{key}'s answer. An older version's is kept as JSON
+    (`subscription_versions`) and answered as it was kept: its dates and amounts as JSON has
+    them."""
+
+    success: bool
+    id: str
+    subscriptionNumber: str
+    version: int
+    isLatestVersion: bool
+    status: str  # a SubscriptionStatus
+    accountId: str
+    accountNumber: str
+    accountName: str
+    invoiceOwnerAccountId: str
+    invoiceOwnerAccountNumber: str
+    invoiceOwnerAccountName: str
+    termType: str
+    initialTerm: int | None
+    initialTermPeriodType: str | None
+    currentTerm: int | None
+    currentTermPeriodType: str | None
+    renewalTerm: int | None
+    renewalTermPeriodType: str | None
+    renewalSetting: str
+    autoRenew: bool
+    contractEffectiveDate: date
+    serviceActivationDate: date
+    customerAcceptanceDate: date
+    subscriptionStartDate: date
+    subscriptionEndDate: date | None
+    termStartDate: date
+    termEndDate: date | None
+    cancelledDate: date | None
+    scheduledSuspendDate: date | None
+    scheduledResumeDate: date | None
+    invoiceSeparately: bool
+    currency: str
+    notes: str | None
+    contractedMrr: Decimal
+    totalContractedValue: Decimal
+    createTime: str | None
+    updateTime: str | None
+    ratePlans: list[RatePlanJson]
+
+
+def kept_version(snapshot: dict[str, Any]) -> SubscriptionJson:
+    """An older version's answer, as it was kept."""
+    return cast(SubscriptionJson, snapshot)
+
+
+def key_clause(key: str) -> ColumnElement[bool]:
     """A subscription by its number or its current version's id (older version ids are served
     from `subscription_versions`)."""
     return (subscriptions.c.version_id == key) | (subscriptions.c.subscription_number == key)
 
 
-def _charge_json(sub: Mapping[Any, Any], segment: Mapping[str, Any]) -> dict[str, Any]:
+def _charge_json(sub: SubscriptionRow, segment: ChargeSegment) -> ChargeJson:
     tiers = tiers_from_json(segment["tiers"])
     model = ChargeModel(segment["charge_model"])
     return {
@@ -81,7 +177,7 @@ def _months_between(start: date, end: date) -> Decimal:
     return Decimal(months) + days / Decimal(30)
 
 
-def segment_tcv(sub: Mapping[Any, Any], segment: Mapping[Any, Any]) -> Decimal:
+def segment_tcv(sub: SubscriptionRow, segment: ChargeSegment) -> Decimal:
     """Contract value of one segment: a one-time price, or the recurring MRR over the months the
     segment runs within the current term (an evergreen subscription counts its first 12 months),
     up to a cancellation."""
@@ -100,12 +196,12 @@ def segment_tcv(sub: Mapping[Any, Any], segment: Mapping[Any, Any]) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
-def subscription_tcv(sub: Mapping[Any, Any], segments: Sequence[Mapping[Any, Any]]) -> Decimal:
+def subscription_tcv(sub: SubscriptionRow, segments: Sequence[ChargeSegment]) -> Decimal:
     """totalContractedValue: the sum of its segments' contract values."""
     return sum((segment_tcv(sub, segment) for segment in segments), ZERO)
 
 
-async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> dict[str, Any]:
+async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> SubscriptionJson:
     """GET /v1/subscriptions/{key}: the latest version, or a stored older version by its id."""
     row = (
         await conn.execute(
@@ -120,8 +216,8 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
         )
         if snapshot is None:
             raise not_found(SUBSCRIPTION, "subscription", key)
-        return dict(snapshot)
-    sub = row._mapping
+        return kept_version(dict(snapshot))
+    sub = subscription_row(row)
     owners = {
         r.id: r
         for r in await conn.execute(
@@ -139,7 +235,7 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
         )
     ).all()
     segment_rows = [
-        dict(r._mapping)
+        charge_segment(r)
         for r in await conn.execute(
             select(rate_plan_charges)
             .where(
@@ -153,11 +249,11 @@ async def subscription_json(conn: AsyncConnection, tenant: Tenant, key: str) -> 
 
 
 def _subscription_answer(
-    sub: Mapping[Any, Any],
+    sub: SubscriptionRow,
     owners: Mapping[str, Any],
     plan_rows: Sequence[Row[Any]],
-    segment_rows: Sequence[Mapping[str, Any]],
-) -> dict[str, Any]:
+    segment_rows: Sequence[ChargeSegment],
+) -> SubscriptionJson:
     """The latest version's answer from its rows: the subscription, its two owners (by id),
     rate plans and charge segments."""
     cmrr = sum(
@@ -230,7 +326,7 @@ def _subscription_answer(
 
 async def account_subscriptions(
     conn: AsyncConnection, tenant: Tenant, account_key: str, window: PageRequest
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[SubscriptionJson], bool]:
     """One page of the subscriptions the account (by id or number) owns or is the invoice owner
     of, by subscription number, and whether another page follows."""
     account_id = await conn.scalar(

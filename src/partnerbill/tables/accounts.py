@@ -6,6 +6,10 @@ sold-to); its other contacts are rows of `account_contacts`. A contact id lives 
 of the two places: switching a role moves the contact's JSON between them (`accounts.contacts`).
 """
 
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, TypeAlias
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -28,6 +32,13 @@ from partnerbill.core.tenant_tables import (
     tenant_unique,
 )
 
+
+class AccountStatus(StrEnum):
+    """An account's status (Zuora's values, stored as they are): every account here is Active."""
+
+    ACTIVE = "Active"
+
+
 accounts = Table(
     "accounts",
     metadata,
@@ -35,7 +46,7 @@ accounts = Table(
     Column("id", String(32), nullable=False),
     Column("account_number", String(70), nullable=False),
     Column("name", String(255), nullable=False),
-    Column("status", String(16), nullable=False, server_default="Active"),
+    Column("status", String(16), nullable=False, server_default=AccountStatus.ACTIVE),
     Column("currency", String(3), nullable=False),
     Column("bill_cycle_day", SmallInteger, nullable=False),
     Column("bcd_setting_option", String(16), nullable=False, server_default="ManualSet"),
@@ -60,6 +71,41 @@ accounts = Table(
     Index("ix_accounts_bill_to_contact_id", "tenant_id", text("(bill_to_contact ->> 'id')")),
     Index("ix_accounts_sold_to_contact_id", "tenant_id", text("(sold_to_contact ->> 'id')")),
 )
+
+# A contact as it is kept (on the account row or in `account_contacts`): its `id`, the fields its
+# request gave (`description` for Zuora's `contactDescription`) and its custom fields.
+ContactJson: TypeAlias = dict[str, Any]
+
+
+class AccountRow(Protocol):
+    """An `accounts` row as read (every column), by attribute: a SQLAlchemy row of them is one
+    as it is, nothing is copied."""
+
+    tenant_id: str
+    id: str
+    account_number: str
+    name: str
+    status: str  # an AccountStatus
+    currency: str
+    bill_cycle_day: int
+    bcd_setting_option: str
+    payment_term: str
+    auto_pay: bool
+    batch: str
+    notes: str | None
+    crm_id: str | None
+    sales_rep: str | None
+    purchase_order_number: str | None
+    customer_service_rep_name: str | None
+    invoice_delivery_prefs_email: bool
+    invoice_delivery_prefs_print: bool
+    partner_account: bool
+    bill_to_contact: ContactJson
+    sold_to_contact: ContactJson
+    custom_fields: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
 
 account_contacts = Table(
     "account_contacts",

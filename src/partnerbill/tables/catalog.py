@@ -4,6 +4,11 @@ Prices live with the charge as JSONB (currency → tiers, decimals as exact stri
 always read whole, and subscriptions copy its prices at the time they subscribe.
 """
 
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Protocol, TypedDict
+
 from sqlalchemy import (
     Column,
     Date,
@@ -26,6 +31,18 @@ from partnerbill.core.tenant_tables import (
     tenant_unique,
 )
 
+
+class StoredTier(TypedDict):
+    """A price tier as a charge's `tiers` JSON keeps it (a product rate plan charge's and a
+    subscription charge segment's)."""
+
+    tier: int
+    startingUnit: str
+    endingUnit: str | None
+    price: str
+    priceFormat: str  # a catalog PriceFormat
+
+
 products = Table(
     "products",
     metadata,
@@ -46,6 +63,31 @@ products = Table(
     tenant_unique("product_number"),
 )
 
+
+class ProductRow(Protocol):
+    """A `products` row as read (every column), by attribute: a SQLAlchemy row of them is one
+    as it is."""
+
+    tenant_id: str
+    id: str
+    name: str
+    sku: str
+    product_number: str
+    category: str
+    description: str | None
+    effective_start_date: date
+    effective_end_date: date
+    custom_fields: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductRatePlanStatus(StrEnum):
+    """A product rate plan's status (not stored: every rate plan here is Active)."""
+
+    ACTIVE = "Active"
+
+
 product_rate_plans = Table(
     "product_rate_plans",
     metadata,
@@ -65,6 +107,23 @@ product_rate_plans = Table(
     tenant_foreign_key("product_id", "products"),
     Index("ix_product_rate_plans_product", "tenant_id", "product_id", "id"),
 )
+
+
+class ProductRatePlanRow(Protocol):
+    """A `product_rate_plans` row as read (every column), by attribute."""
+
+    tenant_id: str
+    id: str
+    product_id: str
+    product_rate_plan_number: str
+    name: str
+    description: str | None
+    effective_start_date: date
+    effective_end_date: date
+    custom_fields: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
 
 product_rate_plan_charges = Table(
     "product_rate_plan_charges",
@@ -100,3 +159,31 @@ product_rate_plan_charges = Table(
     ),
     Index("ix_product_rate_plan_charges_plan", "tenant_id", "product_rate_plan_id", "id"),
 )
+
+
+class ProductRatePlanChargeRow(Protocol):
+    """A `product_rate_plan_charges` row as read (every column), by attribute."""
+
+    tenant_id: str
+    id: str
+    product_rate_plan_id: str
+    product_rate_plan_charge_number: str
+    name: str
+    charge_type: str
+    charge_model: str
+    billing_period: str | None
+    specific_billing_period: int | None
+    billing_timing: str
+    bill_cycle_type: str
+    bill_cycle_day: int | None
+    trigger_event: str
+    end_date_condition: str
+    up_to_periods: int | None
+    up_to_periods_type: str | None
+    default_quantity: Decimal | None
+    uom: str | None
+    tiers: dict[str, list[StoredTier]]  # by currency
+    description: str | None
+    custom_fields: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime

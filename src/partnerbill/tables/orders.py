@@ -1,5 +1,9 @@
 """Orders and asynchronous order jobs."""
 
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
 from sqlalchemy import (
     Column,
     Date,
@@ -16,6 +20,27 @@ from sqlalchemy.dialects.postgresql import JSONB
 from partnerbill.core.db import metadata
 from partnerbill.core.tenant_tables import tenant_column, tenant_primary_key, tenant_unique
 
+
+class OrderStatus(StrEnum):
+    """An order's status (Zuora's values, stored as they are). A placed order is Completed at
+    once; a draft is Draft until activated (Completed) or cancelled. Pending and Scheduled
+    orders are never made here, but Zuora's rules for them are kept (`lookup.check_change`)."""
+
+    DRAFT = "Draft"
+    PENDING = "Pending"
+    SCHEDULED = "Scheduled"
+    COMPLETED = "Completed"
+    CANCELLED = "Cancelled"
+
+
+class JobStatus(StrEnum):
+    """An asynchronous order job's status."""
+
+    PROCESSING = "Processing"
+    FAILED = "Failed"
+    COMPLETED = "Completed"
+
+
 orders = Table(
     "orders",
     metadata,
@@ -24,7 +49,7 @@ orders = Table(
     Column("order_number", String(100), nullable=False),
     Column("account_id", String(32), nullable=False),
     Column("order_date", Date, nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # OrderStatus
     Column("category", String(16), nullable=False),
     Column("description", Text),
     Column("response", JSONB, nullable=False),
@@ -33,6 +58,23 @@ orders = Table(
     tenant_unique("order_number"),
     Index("ix_orders_account", "tenant_id", "account_id"),
 )
+
+
+class OrderRow(Protocol):
+    """An `orders` row as read (every column), by attribute: a SQLAlchemy row of them is one as
+    it is."""
+
+    tenant_id: str
+    id: str
+    order_number: str
+    account_id: str
+    order_date: date
+    status: str  # an OrderStatus
+    category: str
+    description: str | None
+    response: dict[str, Any]  # the CreateOrderResponse, or a draft's answer and request
+    created_at: datetime
+
 
 # One row per order action, in the order's sequence (read by the query surfaces).
 order_actions = Table(
@@ -59,7 +101,7 @@ async_jobs = Table(
     tenant_column(),
     Column("id", String(36), nullable=False),
     Column("job_type", String(32), nullable=False),
-    Column("status", String(16), nullable=False),  # Processing | Failed | Completed
+    Column("status", String(16), nullable=False),  # JobStatus
     Column("request", JSONB, nullable=False),
     Column("result", JSONB),
     Column("errors", Text),

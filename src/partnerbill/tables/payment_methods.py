@@ -4,6 +4,10 @@ The account's default is the row with `is_default`; a partial unique index keeps
 per account, and every switch of the default holds the account's advisory lock (see service).
 """
 
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -18,6 +22,14 @@ from sqlalchemy import (
 from partnerbill.core.db import metadata
 from partnerbill.core.tenant_tables import tenant_column, tenant_primary_key
 
+
+class PaymentMethodStatus(StrEnum):
+    """A payment method's status (Zuora's values, stored as they are): every one here is
+    Active."""
+
+    ACTIVE = "Active"
+
+
 payment_methods = Table(
     "payment_methods",
     metadata,
@@ -25,7 +37,7 @@ payment_methods = Table(
     Column("id", String(32), nullable=False),
     Column("account_id", String(32), nullable=False),
     Column("type", String(32), nullable=False),
-    Column("status", String(16), nullable=False, server_default="Active"),
+    Column("status", String(16), nullable=False, server_default=PaymentMethodStatus.ACTIVE),
     Column("is_default", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -39,3 +51,17 @@ payment_methods = Table(
         postgresql_where=text("is_default"),
     ),
 )
+
+
+class PaymentMethodRow(Protocol):
+    """A `payment_methods` row as read (every column), by attribute: a SQLAlchemy row of them is
+    one as it is."""
+
+    tenant_id: str
+    id: str
+    account_id: str
+    type: str
+    status: str  # a PaymentMethodStatus
+    is_default: bool
+    created_at: datetime
+    updated_at: datetime

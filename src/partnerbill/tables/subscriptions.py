@@ -12,6 +12,11 @@ id (`subscription_versions`), so a GET by an old version's id answers with that 
 `isLatestVersion: false`.
 """
 
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict, cast
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -27,6 +32,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Row
 
 from partnerbill.core.db import metadata
 from partnerbill.core.tenant_tables import (
@@ -35,6 +41,16 @@ from partnerbill.core.tenant_tables import (
     tenant_primary_key,
     tenant_unique,
 )
+from partnerbill.tables.catalog import StoredTier
+
+
+class SubscriptionStatus(StrEnum):
+    """A subscription's status (Zuora's values, stored as they are)."""
+
+    ACTIVE = "Active"
+    CANCELLED = "Cancelled"
+    SUSPENDED = "Suspended"
+
 
 subscriptions = Table(
     "subscriptions",
@@ -46,7 +62,7 @@ subscriptions = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     Column("account_id", String(32), nullable=False),  # the subscription owner
     Column("invoice_owner_account_id", String(32), nullable=False),
-    Column("status", String(24), nullable=False),
+    Column("status", String(24), nullable=False),  # SubscriptionStatus
     Column("currency", String(3), nullable=False),
     Column("term_type", String(16), nullable=False),
     Column("initial_term", Integer),
@@ -78,6 +94,98 @@ subscriptions = Table(
     Index("ix_subscriptions_account_id_order", "tenant_id", "account_id", "id"),
     Index("ix_subscriptions_invoice_owner", "tenant_id", "invoice_owner_account_id", "id"),
 )
+
+
+class SubscriptionRow(TypedDict):
+    """A `subscriptions` row as a dict, the one an amendment reads and changes in place."""
+
+    tenant_id: str
+    id: str
+    version_id: str
+    subscription_number: str
+    version: int
+    account_id: str
+    invoice_owner_account_id: str
+    status: str  # a SubscriptionStatus
+    currency: str
+    term_type: str
+    initial_term: int | None
+    initial_term_period_type: str | None
+    renewal_term: int | None
+    renewal_term_period_type: str | None
+    renewal_setting: str
+    auto_renew: bool
+    contract_effective_date: date
+    service_activation_date: date
+    customer_acceptance_date: date
+    term_start_date: date
+    term_end_date: date | None
+    cancelled_date: date | None
+    suspended_date: date | None
+    resume_date: date | None
+    invoice_separately: bool
+    notes: str | None
+    order_id: str | None
+    custom_fields: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class NewSubscriptionRow(TypedDict):
+    """A `subscriptions` row to insert: numbered at insert when it has no number."""
+
+    id: str
+    version_id: str
+    subscription_number: str | None
+    account_id: str
+    invoice_owner_account_id: str
+    status: str  # a SubscriptionStatus
+    currency: str
+    term_type: str
+    initial_term: int | None
+    initial_term_period_type: str | None
+    renewal_term: int | None
+    renewal_term_period_type: str | None
+    renewal_setting: str
+    auto_renew: bool
+    contract_effective_date: date
+    service_activation_date: date
+    customer_acceptance_date: date
+    term_start_date: date
+    term_end_date: date | None
+    invoice_separately: bool
+    notes: str | None
+    order_id: str | None
+
+
+class SubscriptionChanges(TypedDict, total=False):
+    """What an amendment changes on a subscription's row (`service.save`)."""
+
+    version: int
+    version_id: str
+    account_id: str
+    invoice_owner_account_id: str
+    status: str  # a SubscriptionStatus
+    term_type: str
+    initial_term: int | None
+    initial_term_period_type: str | None
+    renewal_term: int | None
+    renewal_term_period_type: str | None
+    renewal_setting: str
+    auto_renew: bool
+    term_start_date: date
+    term_end_date: date | None
+    cancelled_date: date | None
+    suspended_date: date | None
+    resume_date: date | None
+    invoice_separately: bool
+    notes: str | None
+
+
+def subscription_row(row: Row[Any]) -> SubscriptionRow:
+    """A row read from `subscriptions` (every column) as the dict an amendment changes."""
+    return cast(SubscriptionRow, row._asdict())
+
 
 subscription_versions = Table(
     "subscription_versions",
@@ -111,6 +219,21 @@ rate_plans = Table(
     tenant_unique("rate_plan_number"),
     Index("ix_rate_plans_subscription", "tenant_id", "subscription_id"),
 )
+
+
+class NewRatePlanRow(TypedDict):
+    """A `rate_plans` row to insert, numbered at insert."""
+
+    id: str
+    subscription_id: str
+    product_rate_plan_id: str
+    product_id: str
+    product_name: str
+    name: str
+    last_change_type: str
+    unique_token: str | None
+    rate_plan_number: NotRequired[str]
+
 
 rate_plan_charges = Table(
     "rate_plan_charges",
@@ -146,3 +269,68 @@ rate_plan_charges = Table(
     Index("ix_rate_plan_charges_subscription", "tenant_id", "subscription_id"),
     tenant_foreign_key("rate_plan_id", "rate_plans", ondelete="CASCADE"),
 )
+
+
+class NewChargeSegment(TypedDict):
+    """A charge's first segment to insert, numbered at insert."""
+
+    id: str
+    subscription_id: str
+    rate_plan_id: str
+    segment: int
+    is_last_segment: bool
+    product_rate_plan_charge_id: str
+    name: str
+    charge_type: str  # a catalog ChargeType
+    charge_model: str  # a catalog ChargeModel
+    billing_period: str | None
+    specific_billing_period: int | None
+    billing_timing: str
+    bill_cycle_day: int
+    trigger_event: str
+    end_date_condition: str
+    quantity: Decimal
+    tiers: list[StoredTier]
+    uom: str | None
+    description: str | None
+    effective_start_date: date
+    effective_end_date: date | None
+    charged_through_date: date | None
+    mrr: Decimal
+    charge_number: NotRequired[str]
+
+
+class ChargeSegment(TypedDict):
+    """A `rate_plan_charges` row as a dict."""
+
+    tenant_id: str
+    id: str
+    subscription_id: str
+    rate_plan_id: str
+    charge_number: str
+    segment: int
+    is_last_segment: bool
+    product_rate_plan_charge_id: str
+    name: str
+    charge_type: str  # a catalog ChargeType
+    charge_model: str  # a catalog ChargeModel
+    billing_period: str | None
+    specific_billing_period: int | None
+    billing_timing: str
+    bill_cycle_day: int
+    trigger_event: str
+    end_date_condition: str
+    quantity: Decimal
+    tiers: list[StoredTier]
+    uom: str | None
+    description: str | None
+    effective_start_date: date
+    effective_end_date: date | None
+    charged_through_date: date | None
+    mrr: Decimal
+    created_at: datetime
+
+
+def charge_segment(row: Row[Any]) -> ChargeSegment:
+    """A row read from `rate_plan_charges` (every column) as a dict."""
+    return cast(ChargeSegment, row._asdict())
