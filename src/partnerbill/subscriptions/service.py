@@ -462,9 +462,8 @@ async def save(
     subscription: SubscriptionRow,
     **values: Unpack[SubscriptionChanges],
 ) -> None:
-    # With its extra checks (--strict) mypy checks an update against every column of the row;
-    # the changes are some of them.
-    subscription.update(values)  # type: ignore[typeddict-item, unused-ignore]
+    # mypy checks an update against every column of the row; the changes are some of them.
+    subscription.update(values)  # type: ignore[typeddict-item]
     await conn.execute(
         update(subscriptions)
         .where(subscriptions.c.tenant_id == tenant.id, subscriptions.c.id == subscription["id"])
