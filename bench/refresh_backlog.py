@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from partnerbill.accounts import service as accounts
 from partnerbill.accounts.schemas import CreateAccountRequest
-from partnerbill.billing import service as billing
+from partnerbill.billing import creation as billing
 from partnerbill.billing.schemas import CreateInvoiceRequest
 from partnerbill.core import db, migrate
 from partnerbill.core.tenants import Tenant, create_tenant

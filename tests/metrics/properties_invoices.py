@@ -12,6 +12,7 @@ from hypothesis.stateful import (
     rule,
 )
 
+from partnerbill.billing import creation as invoice_creation
 from partnerbill.billing import service as billing
 from partnerbill.billing.schemas import CreateInvoiceItem, CreateInvoiceRequest
 from partnerbill.core.errors import Resource
@@ -49,7 +50,9 @@ class InvoiceRules:
                 for amount in items
             ],
         )
-        (outcome,) = self.attempt(True, billing.create_invoices, [request], all_or_nothing=True)
+        (outcome,) = self.attempt(
+            True, invoice_creation.create_invoices, [request], all_or_nothing=True
+        )
         assert outcome.error is None
         assert outcome.invoice is not None
         invoice = outcome.invoice
@@ -87,7 +90,11 @@ class InvoiceRules:
             for account, status, amount, invoice_date in specs
         ]
         outcomes = self.attempt(
-            True, billing.create_invoices, requests, all_or_nothing=all_or_nothing, batch=True
+            True,
+            invoice_creation.create_invoices,
+            requests,
+            all_or_nothing=all_or_nothing,
+            batch=True,
         )
         ids = []
         for outcome, (account, status, amount, invoice_date) in zip(outcomes, specs, strict=True):

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from partnerbill.billing import creation as invoice_creation
 from partnerbill.billing import service as billing
 from partnerbill.core.errors import LOCK_COMPETITION_MESSAGE
 from partnerbill.core.tenants import Tenant
@@ -290,7 +291,7 @@ async def _post_partner_invoice(
 ) -> None:
     request = one_item_invoice(amount, date(2026, 5, 1), account_id=account)
     async with engine.begin() as conn:
-        await billing.create_invoices(conn, tenant, [request], all_or_nothing=True)
+        await invoice_creation.create_invoices(conn, tenant, [request], all_or_nothing=True)
 
 
 async def test_concurrent_refresh_skips_the_claimed_account(
@@ -353,7 +354,7 @@ async def test_statement_timeout_is_restored_after_a_synchronous_touch(
 
     async with engine.begin() as conn:
         before = await conn.scalar(text("SHOW statement_timeout"))
-        await billing.create_invoices(conn, tenant, [request], all_or_nothing=True)
+        await invoice_creation.create_invoices(conn, tenant, [request], all_or_nothing=True)
         assert await conn.scalar(text("SHOW statement_timeout")) == before
         # A statement longer than the lock bound still runs to the end in the same transaction.
         await conn.execute(text("SELECT pg_sleep(0.2)"))
@@ -371,6 +372,8 @@ async def test_statement_timeout_is_restored_after_a_synchronous_touch(
 
 async def _new_draft(conn: AsyncConnection, tenant: Tenant, account: str) -> str:
     request = one_item_invoice("9.99", date(2026, 6, 2), "Draft", account_id=account)
-    (outcome,) = await billing.create_invoices(conn, tenant, [request], all_or_nothing=True)
+    (outcome,) = await invoice_creation.create_invoices(
+        conn, tenant, [request], all_or_nothing=True
+    )
     assert outcome.invoice is not None
     return str(outcome.invoice["id"])

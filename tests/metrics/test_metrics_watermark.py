@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from partnerbill.accounts import service as accounts_service
 from partnerbill.accounts.schemas import UpdateAccountRequest
-from partnerbill.billing import service as billing
+from partnerbill.billing import creation as invoice_creation
 from partnerbill.core.tenants import Tenant
 from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
@@ -27,7 +27,9 @@ async def create_posted(
     conn: AsyncConnection, tenant: Tenant, account: str, amount: str, day: date
 ) -> str:
     request = one_item_invoice(amount, day, account_id=account)
-    (outcome,) = await billing.create_invoices(conn, tenant, [request], all_or_nothing=True)
+    (outcome,) = await invoice_creation.create_invoices(
+        conn, tenant, [request], all_or_nothing=True
+    )
     assert outcome.invoice is not None
     return str(outcome.invoice["id"])
 
@@ -313,7 +315,7 @@ async def test_single_invoice_raced_by_a_switch_takes_the_general_way(
             switcher, tenant, account, UpdateAccountRequest(partner_account=False)
         )
         # The unlocked read still sees the committed flag (partner); the statement waits.
-        writing = asyncio.create_task(billing.create_invoice(tenant, request))
+        writing = asyncio.create_task(invoice_creation.create_invoice(tenant, request))
         await asyncio.sleep(0.3)
         assert not writing.done()
         await switch_transaction.commit()

@@ -13,7 +13,9 @@ from sqlglot import exp
 
 from partnerbill.accounts import service as accounts_service
 from partnerbill.billing import bill_runs
+from partnerbill.billing import creation as invoice_creation
 from partnerbill.billing import service as billing_service
+from partnerbill.billing import views as invoice_views
 from partnerbill.core.db import metadata
 from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
@@ -29,10 +31,10 @@ STATEMENTS: dict[str, Any] = {
     "account read by number": accounts_service._FIND_WITH_METRICS[0],
     "account read by id or number": accounts_service._FIND_WITH_METRICS[1],
     "account metrics read": metrics.READ_METRICS,
-    "invoice read": billing_service._INVOICE_BY_KEY,
+    "invoice read": invoice_views._INVOICE_BY_KEY,
     "invoice lock": billing_service._INVOICE_FOR_UPDATE,
-    "partner invoice insert": billing_service._INSERT_INVOICES,
-    "partner invoice guard": billing_service._GUARDED_ACCOUNTS,
+    "partner invoice insert": invoice_creation._INSERT_INVOICES,
+    "partner invoice guard": invoice_creation._GUARDED_ACCOUNTS,
     "bill-run cancel roll-back": bill_runs._ROLL_BACK_CHARGED_THROUGH,
     **{f"metrics fold {key}": statement for key, statement in metric_refresh._FOLD.items()},
 }

@@ -146,7 +146,7 @@ class RecentPartnerAccounts:
     """Per process: the partner accounts documents were last written to, by tenant and key, so
     the next write to a hot account need not read it first. Only a guess: the write's own
     statement checks under the account's `FOR KEY SHARE` lock that the account still is what was
-    remembered (see `billing.service._INSERT_INVOICES`), and the caller forgets it otherwise."""
+    remembered (see `billing.creation._INSERT_INVOICES`), and the caller forgets it otherwise."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -217,7 +217,7 @@ _LOCK_FOR_WRITE = (for_key_share(_WRITABLE[0]), for_key_share(_WRITABLE[1]))
 
 async def read_for_write(conn: AsyncConnection, tenant: Tenant, key: str) -> WritableAccount:
     """`lock_for_write` without the lock, for a write whose own statement takes it and re-checks
-    what it relies on (see `billing.service.create_invoice`)."""
+    what it relies on (see `billing.creation.create_invoice`)."""
     return await _writable(conn, _WRITABLE[_variant(key)], tenant, key)
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.billing.schemas import UpdateInvoiceRequest
-from partnerbill.billing.service import InvoiceJson, get_invoice, lock_invoice
+from partnerbill.billing.service import lock_invoice
+from partnerbill.billing.views import InvoiceJson, get_invoice
 from partnerbill.core.errors import Resource, business_rule, invalid_value
 from partnerbill.core.tenants import Tenant
 from partnerbill.tables.billing import DocumentStatus, invoices

@@ -1,7 +1,7 @@
 """Group commit of partner-account invoices: the single-invoice creations one API process is
 doing at the same moment for one tenant go to the database as one statement.
 
-`POST /v1/invoices` on a partner account is one autocommit statement (`service._INSERT_INVOICES`,
+`POST /v1/invoices` on a partner account is one autocommit statement (`creation._INSERT_INVOICES`,
 which takes any number of invoices). Under a reseller's parallel clients each such statement
 costs the database a parse, a plan, a commit and a round trip, and the process a driver call:
 more than the rows themselves. Here a request does not wait for a timer: if fewer than

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import Body, Request
 
-from partnerbill.billing import edits, service
+from partnerbill.billing import creation, edits, service, views
 from partnerbill.billing import responses as answers
 from partnerbill.billing.schemas import (
     BulkCreateInvoicesRequest,
@@ -12,7 +12,8 @@ from partnerbill.billing.schemas import (
     PostInvoiceRequest,
     UpdateInvoiceRequest,
 )
-from partnerbill.billing.service import InvoiceJob, InvoiceJson, UnpostedInvoice
+from partnerbill.billing.service import InvoiceJob, UnpostedInvoice
+from partnerbill.billing.views import InvoiceJson
 from partnerbill.core.auth import CurrentTenant
 from partnerbill.core.db import transaction
 from partnerbill.core.errors import envelope
@@ -29,7 +30,7 @@ router = FeatureRouter(route_class=DecimalJSONRoute, tags=["Invoices"])
 async def create_standalone_invoice(
     request: CreateInvoiceRequest, tenant: CurrentTenant
 ) -> InvoiceJson:
-    return await service.create_invoice(tenant, request)
+    return await creation.create_invoice(tenant, request)
 
 
 @router.post("/v1/invoices/batch", responses=ok(answers.InvoiceBatch))
@@ -42,10 +43,10 @@ async def bulk_create_standalone_invoices(
     async with transaction() as conn:
         settings = await get_settings(conn, tenant)
         item_count = sum(len(invoice.invoice_items) for invoice in body.invoices)
-        problem = service.batch_problem(len(entries), item_count, settings.invoice_batch_limit)
+        problem = creation.batch_problem(len(entries), item_count, settings.invoice_batch_limit)
         if problem is not None:
             raise problem
-        outcomes = await service.create_invoices(
+        outcomes = await creation.create_invoices(
             conn, tenant, entries, all_or_nothing=body.use_single_transaction, batch=True
         )
     request_id = http_request.state.request_id
@@ -61,7 +62,7 @@ async def bulk_create_standalone_invoices(
 @router.get("/v1/invoices/{invoice_key}", responses=ok(answers.Invoice))
 async def get_invoice(invoice_key: str, tenant: CurrentTenant) -> InvoiceJson:
     async with transaction() as conn:
-        return await service.get_invoice(conn, tenant, invoice_key)
+        return await views.get_invoice(conn, tenant, invoice_key)
 
 
 @router.get("/v1/invoices/{invoice_key}/items", responses=ok(answers.InvoiceItems))
@@ -69,10 +70,10 @@ async def get_invoice_items(
     invoice_key: str,
     tenant: CurrentTenant,
     http_request: Request,
-    window: PageRequest = page_request(service.DEFAULT_PAGE_SIZE),
+    window: PageRequest = page_request(views.DEFAULT_PAGE_SIZE),
 ) -> dict[str, object]:
     async with transaction() as conn:
-        items, more = await service.get_invoice_items(conn, tenant, invoice_key, window)
+        items, more = await views.get_invoice_items(conn, tenant, invoice_key, window)
     return paged("invoiceItems", items, more, http_request, window)
 
 

@@ -41,7 +41,7 @@ transaction never goes back to an earlier step while holding a later one:
 in id order by `lock_many_for_write`), is taken where the write first needs its account: in the
 statement that locks an invoice or memo (`FOR_UPDATE_WITH_ACCOUNT`), right after a payment, before
 the targets of a new payment, in the partner invoice insert's own statement
-(`billing.service`), after the subscriptions in an order (each account the first time the order
+(`billing.creation`), after the subscriptions in an order (each account the first time the order
 names it). KEY SHARE conflicts only with the `partnerAccount` switch's `FOR UPDATE`, and the
 switch holds no row an account's writers wait for, so this lock's place cannot close a cycle.
 After it, a change of an account's default payment method takes an advisory lock on (tenant,
