@@ -14,6 +14,8 @@ from hypothesis.stateful import (
 from sqlalchemy import select
 
 from partnerbill.core.errors import Resource
+from partnerbill.memos import creation as memo_creation
+from partnerbill.memos import kinds as memo_kinds
 from partnerbill.memos import service as memos
 from partnerbill.memos.schemas import (
     CreateMemoFromChargesRequest,
@@ -124,7 +126,7 @@ class MemoRules:
             items=[MemoItemFromInvoice(amount=a, invoice_item_id=i) for i, a in items],
         )
         response = self.expect(
-            failure, memos.create_from_invoice, memos.CREDIT, invoice.id, request
+            failure, memo_creation.create_from_invoice, memo_kinds.CREDIT, invoice.id, request
         )
         if failure is not None:
             return
@@ -165,7 +167,9 @@ class MemoRules:
         failure: Failure = None
         if invoice.status != "Posted":
             failure = (Resource.DEBIT_MEMO, "only from a Posted invoice")
-        response = self.expect(failure, memos.create_from_invoice, memos.DEBIT, invoice.id, request)
+        response = self.expect(
+            failure, memo_creation.create_from_invoice, memo_kinds.DEBIT, invoice.id, request
+        )
         if failure is not None:
             return
         assert response["amount"] == sum(amounts_, Decimal(0))
@@ -190,23 +194,23 @@ class MemoRules:
                 for amount in amounts_
             ],
         )
-        kind = memos.DEBIT if debit else memos.CREDIT
-        response = self.expect(None, memos.create_from_charges, kind, request)
+        kind = memo_kinds.DEBIT if debit else memo_kinds.CREDIT
+        response = self.expect(None, memo_creation.create_from_charges, kind, request)
         assert response["amount"] == sum(amounts_, Decimal(0))
         assert response["sourceType"] == "Standalone"
         self.record_memo(response, debit, account, auto_post)
 
     def pick_memo(
         self, data: st.DataObject, debit: bool, usable: Any
-    ) -> tuple[ModelDebitMemo | ModelSource, memos.MemoKind, Resource] | None:
+    ) -> tuple[ModelDebitMemo | ModelSource, memo_kinds.MemoKind, Resource] | None:
         found: dict[str, Any] = self.model_debit_memos if debit else self.model_credit_memos
         if not found:
             return None
         every = sorted(found)
         chosen = self.choose(data, "memo", every, [i for i in every if usable(found[i])])
         if debit:
-            return found[chosen], memos.DEBIT, Resource.DEBIT_MEMO
-        return found[chosen], memos.CREDIT, Resource.CREDIT_MEMO
+            return found[chosen], memo_kinds.DEBIT, Resource.DEBIT_MEMO
+        return found[chosen], memo_kinds.CREDIT, Resource.CREDIT_MEMO
 
     @rule(data=st.data(), debit=st.booleans())
     def post_memo(self, data: st.DataObject, debit: bool) -> None:

@@ -12,14 +12,15 @@ from partnerbill.core.json import DecimalJSONRoute
 from partnerbill.core.pagination import PageRequest, page_request, paged
 from partnerbill.core.responses import ok
 from partnerbill.core.routing import FeatureRouter
+from partnerbill.memos import creation, service, views, write_offs
 from partnerbill.memos import responses as answers
-from partnerbill.memos import service, write_offs
+from partnerbill.memos.kinds import CREDIT, DEBIT, MemoKind
 from partnerbill.memos.schemas import (
     CreateMemoFromChargesRequest,
     CreateMemoFromInvoiceRequest,
     UpdateMemoRequest,
 )
-from partnerbill.memos.service import CREDIT, DEBIT, MemoJson, MemoKind
+from partnerbill.memos.views import MemoJson
 from partnerbill.memos.write_offs import WriteOffRequest
 from partnerbill.payments.responses import RefundAnswer
 from partnerbill.payments.schemas import ApplyPaymentRequest, CreateRefundRequest
@@ -40,7 +41,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         invoice_key: str, request: CreateMemoFromInvoiceRequest, tenant: CurrentTenant
     ) -> MemoJson:
         async with transaction() as conn:
-            return await service.create_from_invoice(conn, tenant, kind, invoice_key, request)
+            return await creation.create_from_invoice(conn, tenant, kind, invoice_key, request)
 
     @router.post(
         prefix, name=f"create_{list_key}_from_charges", responses=ok(answers.MEMO[list_key])
@@ -49,7 +50,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         request: CreateMemoFromChargesRequest, tenant: CurrentTenant
     ) -> MemoJson:
         async with transaction() as conn:
-            return await service.create_from_charges(conn, tenant, kind, request)
+            return await creation.create_from_charges(conn, tenant, kind, request)
 
     @router.put(
         f"{prefix}/{{memo_key}}/post", name=f"post_{list_key}", responses=ok(answers.MEMO[list_key])
@@ -83,10 +84,10 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         account_id: Annotated[str | None, Query(alias="accountId")] = None,
         account_number: Annotated[str | None, Query(alias="accountNumber")] = None,
         status: Annotated[str | None, Query()] = None,
-        window: PageRequest = page_request(service.DEFAULT_PAGE_SIZE),
+        window: PageRequest = page_request(views.DEFAULT_PAGE_SIZE),
     ) -> dict[str, object]:
         async with transaction() as conn:
-            rows, more = await service.list_memos(
+            rows, more = await views.list_memos(
                 conn,
                 tenant,
                 kind,
@@ -101,7 +102,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
     )
     async def get_memo(memo_key: str, tenant: CurrentTenant) -> MemoJson:
         async with transaction() as conn:
-            return await service.get_memo(conn, tenant, kind, memo_key)
+            return await views.get_memo(conn, tenant, kind, memo_key)
 
     @router.put(
         f"{prefix}/{{memo_key}}", name=f"update_{list_key}", responses=ok(answers.MEMO[list_key])
@@ -121,10 +122,10 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         memo_key: str,
         tenant: CurrentTenant,
         http_request: Request,
-        window: PageRequest = page_request(service.DEFAULT_PAGE_SIZE),
+        window: PageRequest = page_request(views.DEFAULT_PAGE_SIZE),
     ) -> dict[str, object]:
         async with transaction() as conn:
-            rows, more = await service.get_memo_items(conn, tenant, kind, memo_key, window)
+            rows, more = await views.get_memo_items(conn, tenant, kind, memo_key, window)
         return paged("items", rows, more, http_request, window)
 
     @router.get(
@@ -136,7 +137,7 @@ def _routes(kind: MemoKind, prefix: str, list_key: str) -> None:
         memo_key: str, item_id: str, tenant: CurrentTenant
     ) -> dict[str, object]:
         async with transaction() as conn:
-            return await service.get_memo_item(conn, tenant, kind, memo_key, item_id)
+            return await views.get_memo_item(conn, tenant, kind, memo_key, item_id)
 
 
 _routes(CREDIT, "/v1/credit-memos", "creditmemos")

@@ -32,13 +32,14 @@ from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
 from partnerbill.core.schemas import CamelModel, Date
 from partnerbill.core.tenants import Tenant
-from partnerbill.memos import service
+from partnerbill.memos import creation, kinds, service
+from partnerbill.memos.kinds import CREDIT
 from partnerbill.memos.schemas import (
     CreateMemoFromInvoiceRequest,
     MemoItemDetails,
     MemoOptions,
 )
-from partnerbill.memos.service import CREDIT, MemoJson
+from partnerbill.memos.views import MemoJson
 from partnerbill.payments.schemas import ApplyPaymentRequest
 from partnerbill.payments.settlement import check_amount
 from partnerbill.tables.billing import DocumentStatus
@@ -101,11 +102,11 @@ async def write_off_invoice(
             f"Only a Posted invoice can be written off; {what} is {invoice['status']}.",
         )
     amount = _amount(request, invoice["balance"], invoice["currency"], what)
-    sources = await service.invoice_items_by_id(conn, tenant, invoice["id"])
+    sources = await creation.invoice_items_by_id(conn, tenant, invoice["id"])
     left = amount
     items: list[dict[str, object]] = []
     for item_id, creditable in (
-        await service.creditable_amounts(conn, tenant, invoice["id"], sources)
+        await creation.creditable_amounts(conn, tenant, invoice["id"], sources)
     ).items():
         take = min(creditable, left)
         if take > ZERO:
@@ -117,7 +118,7 @@ async def write_off_invoice(
             f"The items of {what} have only {amount - left} left to credit; "
             f"{amount} cannot be written off.",
         )
-    memo = await service.create_from_invoice(
+    memo = await creation.create_from_invoice(
         conn,
         tenant,
         CREDIT,
@@ -143,7 +144,7 @@ async def write_off_debit_memo(
     conn: AsyncConnection, tenant: Tenant, key: str, request: WriteOffRequest
 ) -> dict[str, object]:
     async with bounded_lock_wait(conn, tenant, CREDIT.resource):
-        debit_memo = await service.lock_memo(conn, tenant, service.DEBIT, key)
+        debit_memo = await service.lock_memo(conn, tenant, kinds.DEBIT, key)
         account = await lock_for_write(conn, tenant, debit_memo["account_id"])
     what = f"debit memo {debit_memo['memo_number']}"
     if debit_memo["status"] != DocumentStatus.POSTED:
@@ -153,7 +154,7 @@ async def write_off_debit_memo(
         )
     amount = _amount(request, debit_memo["balance"], debit_memo["currency"], what)
     memo_id = new_id()
-    item = service.item_row(
+    item = creation.item_row(
         tenant,
         memo_id,
         0,
@@ -163,7 +164,7 @@ async def write_off_debit_memo(
         service_start_date=request.memo_date or today(),
         service_end_date=request.memo_date or today(),
     )
-    row = service.memo_row(
+    row = creation.memo_row(
         tenant,
         CREDIT,
         account,
@@ -174,7 +175,7 @@ async def write_off_debit_memo(
         number=None,
         referred_invoice_id=None,
     )
-    memo = await service.write_memo(conn, tenant, CREDIT, account, row, [item])
+    memo = await creation.write_memo(conn, tenant, CREDIT, account, row, [item])
     await service.apply_credit_memo(
         conn,
         tenant,
