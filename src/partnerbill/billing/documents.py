@@ -51,6 +51,55 @@ def _sort_keys(sort: str | None) -> list[tuple[str, bool]]:
     return keys
 
 
+# Each kind of billing document as (its columns under the list's names, its table, its date).
+_DOCUMENT_KINDS: list[tuple[Select[Any], Table, ColumnElement[date]]] = [
+    (
+        select(
+            invoices.c.id,
+            literal("Invoice").label("document_type"),
+            invoices.c.invoice_number.label("document_number"),
+            invoices.c.invoice_date.label("document_date"),
+            invoices.c.amount,
+            invoices.c.balance,
+            invoices.c.status,
+            invoices.c.currency,
+        ),
+        invoices,
+        invoices.c.invoice_date,
+    ),
+    (
+        select(
+            credit_memos.c.id,
+            literal("CreditMemo").label("document_type"),
+            credit_memos.c.memo_number.label("document_number"),
+            credit_memos.c.memo_date.label("document_date"),
+            credit_memos.c.amount,
+            (
+                credit_memos.c.amount - credit_memos.c.applied_amount - credit_memos.c.refund_amount
+            ).label("balance"),
+            credit_memos.c.status,
+            credit_memos.c.currency,
+        ),
+        credit_memos,
+        credit_memos.c.memo_date,
+    ),
+    (
+        select(
+            debit_memos.c.id,
+            literal("DebitMemo").label("document_type"),
+            debit_memos.c.memo_number.label("document_number"),
+            debit_memos.c.memo_date.label("document_date"),
+            debit_memos.c.amount,
+            debit_memos.c.balance,
+            debit_memos.c.status,
+            debit_memos.c.currency,
+        ),
+        debit_memos,
+        debit_memos.c.memo_date,
+    ),
+]
+
+
 async def list_billing_documents(
     conn: AsyncConnection,
     tenant: Tenant,
@@ -88,54 +137,7 @@ async def list_billing_documents(
             query = query.where(date_column == document_date)
         return query
 
-    branches = [
-        kind(
-            select(
-                invoices.c.id,
-                literal("Invoice").label("document_type"),
-                invoices.c.invoice_number.label("document_number"),
-                invoices.c.invoice_date.label("document_date"),
-                invoices.c.amount,
-                invoices.c.balance,
-                invoices.c.status,
-                invoices.c.currency,
-            ),
-            invoices,
-            invoices.c.invoice_date,
-        ),
-        kind(
-            select(
-                credit_memos.c.id,
-                literal("CreditMemo").label("document_type"),
-                credit_memos.c.memo_number.label("document_number"),
-                credit_memos.c.memo_date.label("document_date"),
-                credit_memos.c.amount,
-                (
-                    credit_memos.c.amount
-                    - credit_memos.c.applied_amount
-                    - credit_memos.c.refund_amount
-                ).label("balance"),
-                credit_memos.c.status,
-                credit_memos.c.currency,
-            ),
-            credit_memos,
-            credit_memos.c.memo_date,
-        ),
-        kind(
-            select(
-                debit_memos.c.id,
-                literal("DebitMemo").label("document_type"),
-                debit_memos.c.memo_number.label("document_number"),
-                debit_memos.c.memo_date.label("document_date"),
-                debit_memos.c.amount,
-                debit_memos.c.balance,
-                debit_memos.c.status,
-                debit_memos.c.currency,
-            ),
-            debit_memos,
-            debit_memos.c.memo_date,
-        ),
-    ]
+    branches = [kind(query, table, date_column) for query, table, date_column in _DOCUMENT_KINDS]
 
     def ordered(columns: Any) -> list[Any]:
         order = [columns[name].desc() if desc else columns[name].asc() for name, desc in keys]
