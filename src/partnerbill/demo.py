@@ -21,13 +21,20 @@ from typing import Any
 
 import httpx
 
+from partnerbill.tables.billing import BillRunStatus
+
 ORDER_DATE = "2026-01-01"
 SEAT_PRICE = Decimal("12.50")
 SUPPORT_PRICE = Decimal("99.00")
 OWNERS = (("Northwind Clinic", 12), ("Blue Harbor Books", 5), ("Kestrel Robotics", 30))
 # Two External payments applied to the reseller's invoice, leaving part of it open.
 PAYMENTS = (Decimal("300.00"), Decimal("250.00"))
-BILL_RUN_DONE = ("Completed", "Posted", "Error", "Canceled")
+BILL_RUN_DONE = (
+    BillRunStatus.COMPLETED,
+    BillRunStatus.POSTED,
+    BillRunStatus.ERROR,
+    BillRunStatus.CANCELED,
+)
 BILL_RUN_TIMEOUT_SECONDS = 120.0
 POLL_SECONDS = 0.2
 
@@ -153,7 +160,7 @@ def _bill_run(api: _Api, reseller_id: str) -> None:
             raise DemoError("the bill run did not finish: is the job worker running (serve)?")
         time.sleep(POLL_SECONDS)
         run = api.call("GET", f"/v1/bill-runs/{run['id']}")
-    if run["status"] not in ("Completed", "Posted"):
+    if run["status"] not in (BillRunStatus.COMPLETED, BillRunStatus.POSTED):
         raise DemoError(f"the bill run ended {run['status']}: {run.get('errorMessage')}")
 
 
