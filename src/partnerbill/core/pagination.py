@@ -3,6 +3,7 @@
 one `PageRequest` through `page_request`, so a page beyond the bound is a 400 naming it, never an
 offset that overflows."""
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -45,7 +46,7 @@ def page_request(default_size: int) -> Any:
 
 def paged(
     key: str,
-    rows: list[dict[str, Any]],
+    rows: Sequence[Mapping[str, object]],
     more: bool,
     request: Request,
     window: PageRequest,

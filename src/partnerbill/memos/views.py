@@ -140,7 +140,7 @@ async def list_memos(
     account_key: str | None,
     status: str | None,
     window: PageRequest,
-) -> tuple[list[dict[str, object]], bool]:
+) -> tuple[list[MemoJson], bool]:
     """One page of the tenant's memos (oldest first), and whether another page follows."""
     offset, limit = window.offset, window.limit
     if status is not None and status not in DOCUMENT_STATUSES:
@@ -167,8 +167,7 @@ async def list_memos(
             query.order_by(table.c.created_at, table.c.id).offset(offset).limit(limit + 1)
         )
     ).all()
-    # Plain dicts, as a page's entries are.
-    memos = [dict(memo_json(kind, memo_of(row), row.account_number)) for row in rows[:limit]]
+    memos = [memo_json(kind, memo_of(row), row.account_number) for row in rows[:limit]]
     return memos, len(rows) > limit
 
 

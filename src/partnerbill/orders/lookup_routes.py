@@ -88,7 +88,7 @@ async def _page(
         window=window,
     )
     # `paged` takes plain dicts.
-    return paged("orders", [dict(row) for row in rows], more, http_request, window)
+    return paged("orders", rows, more, http_request, window)
 
 
 @router.get("/v1/orders", responses=ok(Orders))

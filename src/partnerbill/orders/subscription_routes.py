@@ -137,7 +137,7 @@ async def get_subscriptions_by_account(
     async with transaction() as conn:
         found, more = await account_subscriptions(conn, tenant, account_key, window)
     # `paged` takes plain dicts.
-    return paged("subscriptions", [dict(s) for s in found], more, http_request, window)
+    return paged("subscriptions", found, more, http_request, window)
 
 
 async def _amend(
