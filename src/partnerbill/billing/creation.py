@@ -10,9 +10,8 @@ from the tenant's invoice sequence unless the request names one.
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TypedDict
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -57,32 +56,14 @@ from partnerbill.metrics.service import (
     touch,
 )
 from partnerbill.settings import get_settings
-from partnerbill.tables.billing import DocumentStatus, InvoiceRow, invoice_items, invoices
+from partnerbill.tables.billing import (
+    DocumentStatus,
+    InvoiceItemValues,
+    InvoiceRow,
+    invoice_items,
+    invoices,
+)
 from partnerbill.tables.metrics import metrics_changes
-
-
-class InvoiceItemValues(TypedDict):
-    """An item of a standalone invoice, as it is written."""
-
-    tenant_id: str
-    id: str
-    invoice_id: str
-    line_number: int
-    charge_name: str | None
-    description: str | None
-    sku: str | None
-    uom: str | None
-    product_rate_plan_charge_id: str | None
-    quantity: Decimal
-    unit_price: Decimal
-    amount: Decimal
-    balance: Decimal
-    service_start_date: date
-    service_end_date: date
-    charge_date: datetime | None
-    tax_code: str | None
-    tax_mode: str | None
-    custom_fields: dict[str, object]
 
 
 @dataclass(slots=True)

@@ -145,8 +145,8 @@ invoice_items = Table(
 )
 
 
-class InvoiceItemRow(TypedDict):
-    """An invoice item's columns, as a read gives them back."""
+class InvoiceItemValues(TypedDict):
+    """An invoice item as a standalone invoice writes it."""
 
     tenant_id: str
     id: str
@@ -167,6 +167,12 @@ class InvoiceItemRow(TypedDict):
     tax_code: str | None
     tax_mode: str | None
     custom_fields: dict[str, object]
+
+
+class InvoiceItemRow(InvoiceItemValues):
+    """An invoice item's columns, as a read gives them back (a bill run's items name their
+    subscription charge)."""
+
     subscription_id: str | None
     rate_plan_charge_id: str | None
     charge_number: str | None

@@ -271,8 +271,8 @@ rate_plan_charges = Table(
 )
 
 
-class NewChargeSegment(TypedDict):
-    """A charge's first segment to insert, numbered at insert."""
+class _ChargeSegmentColumns(TypedDict):
+    """The columns a charge segment has from its insert on."""
 
     id: str
     subscription_id: str
@@ -297,37 +297,19 @@ class NewChargeSegment(TypedDict):
     effective_end_date: date | None
     charged_through_date: date | None
     mrr: Decimal
+
+
+class NewChargeSegment(_ChargeSegmentColumns):
+    """A charge's first segment to insert, numbered at insert."""
+
     charge_number: NotRequired[str]
 
 
-class ChargeSegment(TypedDict):
+class ChargeSegment(_ChargeSegmentColumns):
     """A `rate_plan_charges` row as a dict."""
 
     tenant_id: str
-    id: str
-    subscription_id: str
-    rate_plan_id: str
     charge_number: str
-    segment: int
-    is_last_segment: bool
-    product_rate_plan_charge_id: str
-    name: str
-    charge_type: str  # a catalog ChargeType
-    charge_model: str  # a catalog ChargeModel
-    billing_period: str | None
-    specific_billing_period: int | None
-    billing_timing: str
-    bill_cycle_day: int
-    trigger_event: str
-    end_date_condition: str
-    quantity: Decimal
-    tiers: list[StoredTier]
-    uom: str | None
-    description: str | None
-    effective_start_date: date
-    effective_end_date: date | None
-    charged_through_date: date | None
-    mrr: Decimal
     created_at: datetime
 
 
