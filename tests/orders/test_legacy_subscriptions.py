@@ -244,3 +244,27 @@ async def test_legacy_renew_extends_a_termed_subscription(api: ApiClient) -> Non
     sub = await subscription(api, created["subscriptionNumber"])
     assert str(sub["termStartDate"]) == "2027-01-01" and str(sub["termEndDate"]) == "2028-01-01"
     assert sub["version"] == 2
+
+
+async def test_a_renewal_term_for_an_evergreen_subscription_needs_its_period_type(
+    api: ApiClient,
+) -> None:
+    # An evergreen subscription has no renewal term to keep the period type of: the request
+    # must name it (a fuzzed request once got a 500 here).
+    account = await new_account(api)
+    plan = await rate_plan(api, recurring_charge("10"))
+    (number,) = (await subscribe(api, account, plan, "2026-01-01"))["subscriptionNumbers"]
+    before = await subscription(api, number)
+    status, payload = await api.call(
+        "PUT", f"/v1/subscriptions/{number}", {"renewalTerm": 12}, expect=None
+    )
+    assert status == 400, payload
+    (reason,) = assert_envelope(payload, 22)
+    assert "renewalTermPeriodType" in reason["message"], reason
+    assert (await subscription(api, number))["version"] == before["version"]
+    updated = await api.ok(
+        "PUT",
+        f"/v1/subscriptions/{number}",
+        {"renewalTerm": 12, "renewalTermPeriodType": "Month"},
+    )
+    assert updated["success"] is True, updated

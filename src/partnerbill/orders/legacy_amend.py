@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.clock import today
-from partnerbill.core.errors import Resource, ZuoraError, invalid_value, not_found
+from partnerbill.core.errors import Resource, ZuoraError, invalid_value, missing_field, not_found
 from partnerbill.core.tenants import Tenant, get_settings
 from partnerbill.orders.preview import PreviewInvoiceItem, preview_invoice
 from partnerbill.orders.schemas import CreateOrderRequest
@@ -129,6 +129,15 @@ def _update_action(
     }
 
 
+def _given_or_kept(given: object, current: SubscriptionJson, field: str) -> object:
+    """A term's part as the request gives it, else as the subscription has it; a subscription
+    without one (an evergreen subscription has no renewal term) needs the request to give it."""
+    value = given if given is not None else current.get(field)
+    if value is None:
+        raise missing_field(SUBSCRIPTION, field)
+    return value
+
+
 def _terms_action(request: LegacyUpdateRequest, current: SubscriptionJson) -> dict[str, Any]:
     terms: dict[str, Any] = {
         "autoRenew": request.auto_renew,
@@ -138,8 +147,10 @@ def _terms_action(request: LegacyUpdateRequest, current: SubscriptionJson) -> di
     if request.renewal_term is not None or request.renewal_term_period_type is not None:
         terms["renewalTerms"] = [
             {
-                "period": request.renewal_term or current["renewalTerm"],
-                "periodType": request.renewal_term_period_type or current["renewalTermPeriodType"],
+                "period": _given_or_kept(request.renewal_term, current, "renewalTerm"),
+                "periodType": _given_or_kept(
+                    request.renewal_term_period_type, current, "renewalTermPeriodType"
+                ),
             }
         ]
     if any(
@@ -153,8 +164,10 @@ def _terms_action(request: LegacyUpdateRequest, current: SubscriptionJson) -> di
     ):
         terms["lastTerm"] = {
             "termType": request.term_type or current["termType"],
-            "period": request.current_term or current["currentTerm"],
-            "periodType": request.current_term_period_type or current["currentTermPeriodType"],
+            "period": _given_or_kept(request.current_term, current, "currentTerm"),
+            "periodType": _given_or_kept(
+                request.current_term_period_type, current, "currentTermPeriodType"
+            ),
             "startDate": request.term_start_date,
         }
     return {"type": "TermsAndConditions", "termsAndConditions": terms}
