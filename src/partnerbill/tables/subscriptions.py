@@ -96,14 +96,11 @@ subscriptions = Table(
 )
 
 
-class SubscriptionRow(TypedDict):
-    """A `subscriptions` row as a dict, the one an amendment reads and changes in place."""
+class _SubscriptionColumns(TypedDict):
+    """The columns a subscription has from its insert on."""
 
-    tenant_id: str
     id: str
     version_id: str
-    subscription_number: str
-    version: int
     account_id: str
     invoice_owner_account_id: str
     status: str  # a SubscriptionStatus
@@ -120,42 +117,29 @@ class SubscriptionRow(TypedDict):
     customer_acceptance_date: date
     term_start_date: date
     term_end_date: date | None
-    cancelled_date: date | None
-    suspended_date: date | None
-    resume_date: date | None
     invoice_separately: bool
     notes: str | None
     order_id: str | None
+
+
+class SubscriptionRow(_SubscriptionColumns):
+    """A `subscriptions` row as a dict, the one an amendment reads and changes in place."""
+
+    tenant_id: str
+    subscription_number: str
+    version: int
+    cancelled_date: date | None
+    suspended_date: date | None
+    resume_date: date | None
     custom_fields: dict[str, Any]
     created_at: datetime
     updated_at: datetime
 
 
-class NewSubscriptionRow(TypedDict):
+class NewSubscriptionRow(_SubscriptionColumns):
     """A `subscriptions` row to insert: numbered at insert when it has no number."""
 
-    id: str
-    version_id: str
     subscription_number: str | None
-    account_id: str
-    invoice_owner_account_id: str
-    status: str  # a SubscriptionStatus
-    currency: str
-    term_type: str
-    initial_term: int | None
-    initial_term_period_type: str | None
-    renewal_term: int | None
-    renewal_term_period_type: str | None
-    renewal_setting: str
-    auto_renew: bool
-    contract_effective_date: date
-    service_activation_date: date
-    customer_acceptance_date: date
-    term_start_date: date
-    term_end_date: date | None
-    invoice_separately: bool
-    notes: str | None
-    order_id: str | None
 
 
 class SubscriptionChanges(TypedDict, total=False):
