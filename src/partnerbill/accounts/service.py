@@ -53,7 +53,7 @@ from partnerbill.core.tenants import (
 from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from partnerbill.metrics.service import MetricsSnapshot
-from partnerbill.tables.accounts import AccountRow, ContactJson, accounts
+from partnerbill.tables.accounts import AccountRow, AccountStatus, ContactJson, accounts
 from partnerbill.tables.billing import DocumentStatus, invoices
 from partnerbill.tables.payments import payments
 from partnerbill.tables.subscriptions import rate_plans, subscriptions
@@ -77,6 +77,22 @@ class WritableAccount:
     partner_account: bool
     status: str
     bill_cycle_day: int  # 0: AutoSet
+
+
+def document_currency(
+    account: WritableAccount, currency: str | None, resource: Resource, where: str = ""
+) -> str:
+    """The currency of a new document on `account` (`currency` as the request gives it, or the
+    account's): refused on a canceled account, and in any other currency than the account's."""
+    if account.status == AccountStatus.CANCELED:
+        raise business_rule(resource, f"Account '{account.account_number}' is canceled.")
+    chosen = currency or account.currency
+    if chosen != account.currency:
+        raise business_rule(
+            resource,
+            f"'{where}currency' {chosen} differs from the account's currency {account.currency}.",
+        )
+    return chosen
 
 
 class AccountRead(AccountRow, Protocol):

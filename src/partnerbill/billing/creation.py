@@ -21,6 +21,7 @@ from partnerbill.accounts.schemas import due_date
 from partnerbill.accounts.service import (
     RECENT_PARTNER_ACCOUNTS,
     WritableAccount,
+    document_currency,
     lock_for_write,
     read_for_write,
 )
@@ -56,6 +57,7 @@ from partnerbill.metrics.service import (
     touch,
 )
 from partnerbill.settings import get_settings
+from partnerbill.tables.accounts import AccountStatus
 from partnerbill.tables.billing import (
     DocumentStatus,
     InvoiceItemValues,
@@ -155,14 +157,7 @@ def _prepare(
         raise invalid_value(
             Resource.INVOICE, f"{where}accountNumber", "names another account than accountId."
         )
-    if account.status == "Canceled":
-        raise business_rule(Resource.INVOICE, f"Account '{account.account_number}' is canceled.")
-    currency = request.currency or account.currency
-    if currency != account.currency:
-        raise business_rule(
-            Resource.INVOICE,
-            f"'{where}currency' {currency} differs from the account's currency {account.currency}.",
-        )
+    currency = document_currency(account, request.currency, Resource.INVOICE, where)
     invoice_id = new_id()
     items = [
         _item_values(tenant, invoice_id, currency, i, item, f"{where}invoiceItems[{i}]")
@@ -210,7 +205,7 @@ async def create_invoice(tenant: Tenant, request: CreateInvoiceRequest) -> Invoi
     key = _account_key(request, "")
     remembered = RECENT_PARTNER_ACCOUNTS.get(tenant, key)
     account = remembered or await _read_account(tenant, key)
-    if account.partner_account and account.status != "Canceled":
+    if account.partner_account and account.status != AccountStatus.CANCELED:
         try:
             invoice = _prepare(tenant, request, account, datetime.now(UTC), "")
             if invoice.row["invoice_number"] is not None:
@@ -369,7 +364,7 @@ WITH guard AS (
          AS g(id text, account_number text, currency text, payment_term text)
       ON a.id = g.id AND a.account_number = g.account_number AND a.currency = g.currency
      AND a.payment_term = g.payment_term
-    WHERE a.tenant_id = :tenant_id AND a.partner_account AND a.status <> 'Canceled'
+    WHERE a.tenant_id = :tenant_id AND a.partner_account AND a.status <> '{AccountStatus.CANCELED}'
     FOR KEY SHARE OF a
 ), new_invoices AS (
     INSERT INTO invoices (tenant_id, id, invoice_number, account_id, status, source_type, currency,
@@ -468,7 +463,7 @@ def _insert_parameters(
 _GUARDED_ACCOUNTS = text(
     "SELECT id, account_number, currency, payment_term FROM accounts "
     "WHERE tenant_id = :tenant_id AND id = ANY(:ids) AND partner_account "
-    "AND status <> 'Canceled' FOR KEY SHARE"
+    f"AND status <> '{AccountStatus.CANCELED}' FOR KEY SHARE"
 )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.schemas import due_date
-from partnerbill.accounts.service import WritableAccount, lock_for_write
+from partnerbill.accounts.service import WritableAccount, document_currency, lock_for_write
 from partnerbill.billing.service import lock_invoice
 from partnerbill.core.clock import today
 from partnerbill.core.errors import (
@@ -309,14 +309,7 @@ async def create_from_charges(
         account = await lock_for_write(conn, tenant, key)
     if request.account_number and request.account_number != account.account_number:
         raise invalid_value(kind.resource, "accountNumber", "names another account than accountId.")
-    if account.status == "Canceled":
-        raise business_rule(kind.resource, f"Account '{account.account_number}' is canceled.")
-    currency = request.currency or account.currency
-    if currency != account.currency:
-        raise business_rule(
-            kind.resource,
-            f"'currency' {currency} differs from the account's currency {account.currency}.",
-        )
+    currency = document_currency(account, request.currency, kind.resource)
     charges = []
     for i, charge in enumerate(request.charges):
         charge_id = charge.product_rate_plan_charge_id or charge.charge_id

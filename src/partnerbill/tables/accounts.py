@@ -34,9 +34,11 @@ from partnerbill.core.tenant_tables import (
 
 
 class AccountStatus(StrEnum):
-    """An account's status (Zuora's values, stored as they are): every account here is Active."""
+    """An account's status (Zuora's values, stored as they are). The API creates accounts
+    Active and sets no other status; a Canceled one (from a migration) takes no new document."""
 
     ACTIVE = "Active"
+    CANCELED = "Canceled"
 
 
 accounts = Table(
