@@ -5,17 +5,20 @@ leave the same rows (numbers included: each tenant's sequences start alike) and 
 Run here on plain PostgreSQL, which serves both forms."""
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from partnerbill.billing.bill_runs import execute_bill_run
+from partnerbill.core.recordsets import MAX_PARAMETERS, execute_values, insert_values
 from partnerbill.metrics import refresh as metric_refresh
 from partnerbill.metrics import service as metrics
 from partnerbill.settings import get_settings
+from partnerbill.tables.metrics import metrics_changes
 from tests.catalog_fixtures import amendment, order_body, rate_plan, recurring_charge
 from tests.helpers import ApiClient, client_for, invoice_body, new_tenant
 
@@ -113,3 +116,30 @@ async def test_both_forms_write_the_same_rows(
     single_statement, distributed = fingerprints
     assert all(single_statement[table] for table in FINGERPRINT), single_statement
     assert distributed == single_statement
+
+
+async def test_values_inserts_stay_within_the_parameter_bound(
+    api: ApiClient, engine: AsyncEngine
+) -> None:
+    """A many-row write past PostgreSQL's 65,535 parameters (a bill-run batch's lines can be)
+    goes as several VALUES inserts, each within the bound, every row once."""
+    account = await api.create_account(partner=True)
+    rows = [
+        {
+            "account_id": account["accountId"],
+            "total_invoice_balance": Decimal(i),
+            "recompute": False,
+        }
+        for i in range(50_000)
+    ]
+    statements = insert_values(metrics_changes, api.tenant.id, rows)
+    assert len(statements) > 1
+    for statement in statements:
+        assert len(statement.compile().params) <= MAX_PARAMETERS
+    async with engine.connect() as conn, conn.begin() as transaction:
+        await execute_values(conn, metrics_changes, api.tenant.id, rows)
+        written = await conn.scalar(
+            select(func.count()).where(metrics_changes.c.tenant_id == api.tenant.id)
+        )
+        assert written == len(rows)
+        await transaction.rollback()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,6 +47,7 @@ from partnerbill.core.money import (
     amount_problem,
     decimal_places,
 )
+from partnerbill.core.recordsets import execute_values
 from partnerbill.core.tenants import Tenant, document_number, next_numbers, sequence_name
 from partnerbill.metrics.service import (
     LOG_CHANGES,
@@ -492,18 +493,11 @@ async def _insert_routable(
     numbers |= {
         p.row["id"]: number for p in prepared if (number := p.row["invoice_number"]) is not None
     }
-    await conn.execute(
-        insert(invoices).values(
-            [p.row | {"invoice_number": numbers[p.row["id"]]} for p in prepared]
-        )
-    )
-    items = [item for p in prepared for item in p.items]
-    if items:
-        await conn.execute(insert(invoice_items).values(items))
+    numbered = [p.row | {"invoice_number": numbers[p.row["id"]]} for p in prepared]
+    await execute_values(conn, invoices, tenant.id, numbered)
+    await execute_values(conn, invoice_items, tenant.id, [i for p in prepared for i in p.items])
     writes = [_posting_deltas([p]) for p in prepared] if guarded else [_posting_deltas(prepared)]
-    changes = change_rows(tenant, writes)
-    if changes:
-        await conn.execute(insert(metrics_changes).values(changes))
+    await execute_values(conn, metrics_changes, tenant.id, change_rows(tenant, writes))
     return numbers
 
 

@@ -43,7 +43,7 @@ from partnerbill.core.json import dumps
 from partnerbill.core.locking import lock_rows_in_id_order
 from partnerbill.core.locks import bounded_lock_wait
 from partnerbill.core.money import ZERO
-from partnerbill.core.recordsets import insert_rows, insert_values, recordset, rows_json
+from partnerbill.core.recordsets import execute_values, insert_rows, recordset, rows_json
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.settings import get_settings
@@ -400,7 +400,7 @@ async def _bill_batch(
     if items and get_settings().distributed:
         # The items as VALUES, which Citus routes to the tenant's shard; the update from a JSON
         # recordset has no insert to collect, so it is routed as it is.
-        await conn.execute(insert_values(invoice_items, tenant.id, items))
+        await execute_values(conn, invoice_items, tenant.id, items)
         await conn.execute(
             _WRITE_CHARGED_THROUGH,
             {

@@ -7,8 +7,8 @@ encoded by `core.json.dumps`: money as exact JSON numbers (never a float), dates
 
 On a database distributed by tenant (`PARTNERBILL_DISTRIBUTED`, docs/scale-out.md) that form
 does not reach one shard: Citus collects an `INSERT ... SELECT` from a JSON function on its
-coordinator and commits it in two phases. `insert_values` is the same rows as one multi-row
-`VALUES` insert, which it routes to the tenant's shard; the statement text then varies with the
+coordinator and commits it in two phases. `insert_values` is the same rows as multi-row
+`VALUES` inserts, which it routes to the tenant's shard; the statement text then varies with the
 number of rows, which only that deployment pays for.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.core.json import dumps
 
@@ -50,7 +51,28 @@ def rows_json(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     return dumps(rows).decode()
 
 
-def insert_values(table: Table, tenant_id: str, rows: Sequence[Mapping[str, Any]]) -> Insert:
-    """`insert_rows`'s rows as one multi-row `VALUES` insert for the tenant (the distributed
-    form); the columns not named take their defaults."""
-    return insert(table).values([{"tenant_id": tenant_id, **row} for row in rows])
+# PostgreSQL's bound on the parameters of one statement (the protocol counts them in 16 bits).
+MAX_PARAMETERS = 65_535
+
+
+def insert_values(table: Table, tenant_id: str, rows: Sequence[Mapping[str, Any]]) -> list[Insert]:
+    """`insert_rows`'s rows as multi-row `VALUES` inserts for the tenant (the distributed form),
+    as few as PostgreSQL's bound on parameters allows (a bill-run batch's lines can pass it);
+    the columns not named take their defaults; none for no rows."""
+    if not rows:
+        return []
+    per_statement = MAX_PARAMETERS // (len(rows[0]) + 1)
+    return [
+        insert(table).values(
+            [{"tenant_id": tenant_id, **row} for row in rows[start : start + per_statement]]
+        )
+        for start in range(0, len(rows), per_statement)
+    ]
+
+
+async def execute_values(
+    conn: AsyncConnection, table: Table, tenant_id: str, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Run `insert_values`'s inserts in the caller's transaction."""
+    for statement in insert_values(table, tenant_id, rows):
+        await conn.execute(statement)

@@ -35,7 +35,7 @@ from partnerbill.core.errors import (
 from partnerbill.core.ids import new_id
 from partnerbill.core.json import v1_datetime
 from partnerbill.core.money import ZERO
-from partnerbill.core.recordsets import insert_rows, insert_values, rows_json
+from partnerbill.core.recordsets import execute_values, insert_rows, rows_json
 from partnerbill.core.tenants import Tenant, document_number, next_numbers
 from partnerbill.metrics.service import MetricsDelta, touch
 from partnerbill.orders.actions import amend
@@ -282,9 +282,8 @@ async def create_order(
     ]
     try:
         if get_settings().distributed:
-            await conn.execute(insert_values(orders, tenant.id, [order]))
-            if action_rows:
-                await conn.execute(insert_values(order_actions, tenant.id, action_rows))
+            await execute_values(conn, orders, tenant.id, [order])
+            await execute_values(conn, order_actions, tenant.id, action_rows)
         else:
             await conn.execute(
                 _INSERT_ORDER,

@@ -15,9 +15,9 @@ a future-dated cancellation already counts 0 there (`segments.account_cmrr_contr
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Unpack, cast
+from typing import Any, Unpack, cast
 
-from sqlalchemy import func, insert, text, update
+from sqlalchemy import Row, func, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from partnerbill.accounts.service import WritableAccount
@@ -25,7 +25,7 @@ from partnerbill.catalog.views import CatalogRatePlan
 from partnerbill.core.errors import Resource, business_rule, invalid_value, not_found
 from partnerbill.core.ids import new_id
 from partnerbill.core.locking import lock_row, lock_rows_in_id_order
-from partnerbill.core.recordsets import insert_rows, insert_values, rows_json
+from partnerbill.core.recordsets import execute_values, insert_rows, insert_values, rows_json
 from partnerbill.core.tenants import MAX_NUMBERS_PER_CALL, Tenant, document_number, next_numbers_of
 from partnerbill.settings import get_settings
 from partnerbill.subscriptions.charges import charge_values
@@ -255,10 +255,8 @@ async def _insert_plans_as_values(
     conn: AsyncConnection, tenant: Tenant, planned: _PlannedRows
 ) -> None:
     """`_INSERT_PLANS` in the form a database distributed by tenant routes to one shard."""
-    if planned.plans:
-        await conn.execute(insert_values(rate_plans, tenant.id, planned.plans))
-    if planned.charges:
-        await conn.execute(insert_values(rate_plan_charges, tenant.id, planned.charges))
+    await execute_values(conn, rate_plans, tenant.id, planned.plans)
+    await execute_values(conn, rate_plan_charges, tenant.id, planned.charges)
 
 
 class NewSubscriptions:
@@ -331,15 +329,17 @@ class NewSubscriptions:
         for row, number in zip(unnumbered, numbers["subscription_number"], strict=True):
             row["subscription_number"] = document_number("A-S", number)
         planned.number(numbers["rate_plan_number"], numbers["charge_number"])
+        written: list[Row[Any]] = []
         if get_settings().distributed:
-            written = await conn.execute(
-                insert_values(subscriptions, tenant.id, rows)
-                .on_conflict_do_nothing(index_elements=["tenant_id", "subscription_number"])
-                .returning(*subscriptions.c)
-            )
+            for statement in insert_values(subscriptions, tenant.id, rows):
+                written += await conn.execute(
+                    statement.on_conflict_do_nothing(
+                        index_elements=["tenant_id", "subscription_number"]
+                    ).returning(*subscriptions.c)
+                )
             await _insert_plans_as_values(conn, tenant, planned)
         else:
-            written = await conn.execute(
+            written += await conn.execute(
                 _INSERT_SUBSCRIPTIONS,
                 {
                     **_plan_parameters(tenant, planned),
