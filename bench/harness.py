@@ -1126,10 +1126,13 @@ def main(
     names = list(SCENARIOS) if scenario_name == ALL else [scenario_name]
     results = []
     for name in names:
+        scenario = get_scenario(name)
+        # `all` runs each scenario at the size its targets name, where no option says otherwise.
+        sized = getattr(scenario, "TARGET_SIZES", {}) if scenario_name == ALL and not tiny else {}
         config = BenchConfig.build(
             name,
             clients=clients,
-            seconds=seconds,
+            seconds=seconds or sized.get("seconds"),
             rounds=rounds,
             tiny=tiny,
             url=url,
@@ -1137,11 +1140,11 @@ def main(
             client_secret=client_secret,
             invoices=invoices,
             sizes=sizes,
-            subscriptions=subscriptions,
+            subscriptions=subscriptions or sized.get("subscriptions"),
             results_dir=results_dir,
         )
         typed = command or f"partnerbill bench {scenario_name}"
-        results.append(run(config, get_scenario(name), typed))
+        results.append(run(config, scenario, typed))
     if scenario_name == ALL:
         summary = write_summary(results, results[0]["files"], command or "partnerbill bench all")
         console.print(f"summary: {summary}")
