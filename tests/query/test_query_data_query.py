@@ -261,8 +261,9 @@ async def test_the_query_transaction_alone_shows_no_other_tenant_or_table(
         assert await conn.scalar(text("SELECT count(*) FROM zuora.account")) == 0
         assert await conn.scalar(text("SELECT count(*) FROM account")) == 0  # search path
     for sql in (
-        "SELECT count(*) FROM public.accounts",
-        "SELECT count(*) FROM public.invoices",
+        # Every column: distributed, the catalogue's columns of the tenant's rows are granted.
+        "SELECT * FROM public.accounts",
+        "SELECT * FROM public.invoices",
         "SELECT count(*) FROM public.query_jobs",
         "SELECT count(*) FROM public.result_file_chunks",
         f"SELECT set_config('partnerbill.query_tenant', '{other}', true)",

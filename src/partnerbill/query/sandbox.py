@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 from partnerbill.core.db import get_engine
 from partnerbill.core.tenants import Tenant
 from partnerbill.query.views import CLIENT_VIEWS, TENANT_SETTING, ViewSet
+from partnerbill.settings import get_settings
 
 TENANT_ID = re.compile(r"[0-9a-f]{32}")
 CLIENT_CURSOR = "client_query"  # the cursor's name, as `pg_stat_activity` shows it
@@ -46,9 +47,16 @@ async def query_transaction(
         try:
             # One round trip; the values are ours (checked above), never the client's.
             isolation = ", ISOLATION LEVEL REPEATABLE READ" if snapshot else ""
+            # Distributed, the workers evaluate the tenant policies: Citus sends them the
+            # transaction's SET LOCALs only when told to.
+            propagate = (
+                " SET LOCAL citus.propagate_set_commands = 'local';"
+                if get_settings().distributed
+                else ""
+            )
             await conn.exec_driver_sql(
-                f"SET TRANSACTION READ ONLY{isolation};"
-                f" SELECT set_config('{TENANT_SETTING}', '{tenant.id}', true);"
+                f"SET TRANSACTION READ ONLY{isolation};{propagate}"
+                f" SET LOCAL {TENANT_SETTING} = '{tenant.id}';"
                 f" SET LOCAL statement_timeout = {int(timeout_ms)};"
                 f" SET LOCAL search_path = {views.schema};"
                 f" SET LOCAL ROLE {views.role}"
