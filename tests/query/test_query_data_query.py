@@ -30,6 +30,8 @@ from tests.helpers import (
     TenantCredentials,
     assert_envelope,
     client_for,
+    invoice_body,
+    new_tenant,
 )
 from tests.query.data_query_support import MAX_ROWS, REJECTED, TIMEOUT_MS
 
@@ -251,12 +253,13 @@ async def test_queued_jobs_past_the_limit_are_refused(api: ApiClient) -> None:
 
 
 async def test_the_query_transaction_alone_shows_no_other_tenant_or_table(
-    engine: Any, tenant_credentials: TenantCredentials
+    engine: Any, api: ApiClient
 ) -> None:
-    async with engine.begin() as conn:
-        other = await conn.scalar(text("SELECT tenant_id FROM accounts LIMIT 1"))
-    assert other is not None and other != tenant_credentials.tenant.id
-    tenant = tenant_credentials.tenant
+    """A tenant with no rows, beside another's account and invoice."""
+    theirs = await client_for(api.http, await new_tenant(engine))
+    account = await theirs.create_account(name="Theirs")
+    await theirs.ok("POST", "/v1/invoices", invoice_body(account["accountNumber"], "9.99"))
+    other, tenant = theirs.tenant.id, api.tenant
     async with query_transaction(tenant, timeout_ms=TIMEOUT_MS) as conn:
         assert await conn.scalar(text("SELECT count(*) FROM zuora.account")) == 0
         assert await conn.scalar(text("SELECT count(*) FROM account")) == 0  # search path
