@@ -1,6 +1,9 @@
 """Test helpers: a thin authenticated API client, request builders, row counts."""
 
+import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -15,6 +18,7 @@ from partnerbill.core import auth, db
 from partnerbill.core.json import dumps, loads
 from partnerbill.core.tables import idempotency_keys
 from partnerbill.core.tenants import Tenant, create_tenant
+from partnerbill.settings import get_settings
 from partnerbill.tables.accounts import accounts
 from partnerbill.tables.billing import invoices
 
@@ -230,3 +234,19 @@ def one_item_invoice(
         status=status,
         invoice_items=[CreateInvoiceItem(amount=Decimal(amount), service_start_date=day)],
     )
+
+
+@contextmanager
+def distributed_form(on: bool) -> Iterator[None]:
+    """`PARTNERBILL_DISTRIBUTED` as the process reads it, put back afterwards."""
+    before = os.environ.get("PARTNERBILL_DISTRIBUTED")
+    os.environ["PARTNERBILL_DISTRIBUTED"] = "true" if on else "false"
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PARTNERBILL_DISTRIBUTED")
+        else:
+            os.environ["PARTNERBILL_DISTRIBUTED"] = before
+        get_settings.cache_clear()

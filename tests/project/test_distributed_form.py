@@ -4,12 +4,10 @@ what they write: the same requests on two tenants, one with the setting off and 
 leave the same rows (numbers included: each tenant's sequences start alike) and exact metrics.
 Run here on plain PostgreSQL, which serves both forms."""
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,7 +18,7 @@ from partnerbill.metrics import service as metrics
 from partnerbill.settings import get_settings
 from partnerbill.tables.metrics import metrics_changes
 from tests.catalog_fixtures import amendment, order_body, rate_plan, recurring_charge
-from tests.helpers import ApiClient, client_for, invoice_body, new_tenant
+from tests.helpers import ApiClient, client_for, distributed_form, invoice_body, new_tenant
 
 # Per table, what a row is made of apart from its ids, in a stable order.
 FINGERPRINT = {
@@ -33,19 +31,6 @@ FINGERPRINT = {
     "order_actions": "sequence, type, subscription_number",
     "account_metrics": "total_invoice_balance, contracted_mrr, last_invoice_date",
 }
-
-
-@pytest.fixture
-def distributed_setting() -> Iterator[None]:
-    """Lets the test switch the setting; the cached settings are read afresh either way."""
-    yield
-    get_settings.cache_clear()
-
-
-def _switch(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
-    monkeypatch.setenv("PARTNERBILL_DISTRIBUTED", "true" if on else "false")
-    get_settings.cache_clear()
-    assert get_settings().distributed is on
 
 
 async def _scenario(api: ApiClient) -> list[str]:
@@ -101,18 +86,17 @@ async def _fingerprint(engine: AsyncEngine, api: ApiClient) -> dict[str, list[An
 async def test_both_forms_write_the_same_rows(
     app: Any,
     engine: AsyncEngine,
-    monkeypatch: pytest.MonkeyPatch,
-    distributed_setting: None,
 ) -> None:
     fingerprints = []
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://partnerbill.test"
     ) as http:
         for on in (False, True):
-            _switch(monkeypatch, on)
-            api = await client_for(http, await new_tenant(engine))
-            await _scenario(api)
-            fingerprints.append(await _fingerprint(engine, api))
+            with distributed_form(on):
+                assert get_settings().distributed is on
+                api = await client_for(http, await new_tenant(engine))
+                await _scenario(api)
+                fingerprints.append(await _fingerprint(engine, api))
     single_statement, distributed = fingerprints
     assert all(single_statement[table] for table in FINGERPRINT), single_statement
     assert distributed == single_statement

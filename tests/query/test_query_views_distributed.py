@@ -4,9 +4,7 @@ roles granted only the base-table columns their views read, and a tenant policy 
 table. Run on plain PostgreSQL, which enforces the same grants and policies, on a database of its
 own migrated in that form; switched off again, the owner's wall is back."""
 
-import os
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -20,27 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from partnerbill.core import auth, db, migrate
 from partnerbill.query.sandbox import query_transaction, stream_query
 from partnerbill.query.views import BASE_SCHEMA, OBJECT_QUERY_VIEWS, TENANT_POLICY, VIEW_SETS
-from partnerbill.settings import get_settings
-from tests.helpers import ApiClient, client_for, invoice_body, new_tenant
+from tests.helpers import ApiClient, client_for, distributed_form, invoice_body, new_tenant
 
 TIMEOUT_MS = 5_000
 QUERY_ROLES = [views.role for views in VIEW_SETS]
-
-
-@contextmanager
-def distributed_form(on: bool) -> Iterator[None]:
-    """The setting as the process reads it, put back afterwards."""
-    before = os.environ.get("PARTNERBILL_DISTRIBUTED")
-    os.environ["PARTNERBILL_DISTRIBUTED"] = "true" if on else "false"
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PARTNERBILL_DISTRIBUTED")
-        else:
-            os.environ["PARTNERBILL_DISTRIBUTED"] = before
-        get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
